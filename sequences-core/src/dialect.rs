@@ -1,0 +1,344 @@
+//! Every SQL statement of the crate, per backend. The only module that knows SQL.
+//!
+//! Allocation is one statement on every backend:
+//! - PostgreSQL and SQLite: `INSERT .. ON CONFLICT .. DO UPDATE .. RETURNING`;
+//! - MariaDB/MySQL: `INSERT .. ON DUPLICATE KEY UPDATE` that stores the new
+//!   value through `LAST_INSERT_ID(expr)`, which the server sends back in the
+//!   statement's OK packet, so no second `SELECT` is needed.
+//!
+//! Values are always bound parameters; the table and column names are fixed.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+
+use crate::entity::TABLE_NAME;
+
+/// The SQL dialect of one backend, chosen once from [`DbBackend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+/// What one allocation does to the counter row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Add `count` to `last`, refusing (without writing) when `last > max_last`.
+    Add { count: i64, max_last: i64 },
+    /// Add one, going back to `initial` once `last >= reset - 1`.
+    Loop {
+        initial: i64,
+        last_before_reset: i64,
+    },
+}
+
+/// How the new `last` comes back from the allocation statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returning {
+    /// A one-column row; no row means the overflow guard refused the update.
+    Row,
+    /// The statement's last-insert-id (MariaDB/MySQL `LAST_INSERT_ID(expr)`).
+    LastInsertId,
+}
+
+/// What a database error means for a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    LockNotAvailable,
+    Overflow,
+    Other,
+}
+
+impl Dialect {
+    pub(crate) fn of(backend: DbBackend) -> Result<Self, DbErr> {
+        match backend {
+            DbBackend::Postgres => Ok(Self::Postgres),
+            DbBackend::MySql => Ok(Self::MySql),
+            DbBackend::Sqlite => Ok(Self::Sqlite),
+            #[allow(unreachable_patterns)]
+            other => Err(DbErr::BackendNotSupported {
+                db: backend_name(other),
+                ctx: "sequences-core supports PostgreSQL, MariaDB/MySQL and SQLite",
+            }),
+        }
+    }
+
+    fn backend(self) -> DbBackend {
+        match self {
+            Self::Postgres => DbBackend::Postgres,
+            Self::MySql => DbBackend::MySql,
+            Self::Sqlite => DbBackend::Sqlite,
+        }
+    }
+
+    pub(crate) fn returning(self) -> Returning {
+        match self {
+            Self::Postgres | Self::Sqlite => Returning::Row,
+            Self::MySql => Returning::LastInsertId,
+        }
+    }
+
+    /// The single statement that creates the row with `first` or moves it by `step`,
+    /// handing back the new `last`.
+    pub(crate) fn allocate(self, name: &str, first: i64, step: Step) -> Statement {
+        let (sql, values): (String, Vec<Value>) = match (self, step) {
+            (Self::Postgres, Step::Add { count, max_last }) => (
+                format!(
+                    r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, $2) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last" + $3 WHERE "{t}"."last" <= $4 RETURNING "last""#,
+                    t = TABLE_NAME
+                ),
+                vec![name.into(), first.into(), count.into(), max_last.into()],
+            ),
+            (
+                Self::Postgres,
+                Step::Loop {
+                    initial,
+                    last_before_reset,
+                },
+            ) => (
+                format!(
+                    r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, $2) ON CONFLICT ("name") DO UPDATE SET "last" = CASE WHEN "{t}"."last" >= $3 THEN $4 ELSE "{t}"."last" + 1 END RETURNING "last""#,
+                    t = TABLE_NAME
+                ),
+                vec![
+                    name.into(),
+                    first.into(),
+                    last_before_reset.into(),
+                    initial.into(),
+                ],
+            ),
+            // SQLite turns an overflowing integer expression into a REAL; the
+            // WHERE guard keeps `last + count` from ever overflowing.
+            (Self::Sqlite, Step::Add { count, max_last }) => (
+                format!(
+                    r#"INSERT INTO "{t}" ("name", "last") VALUES (?, ?) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last" + ? WHERE "{t}"."last" <= ? RETURNING "last""#,
+                    t = TABLE_NAME
+                ),
+                vec![name.into(), first.into(), count.into(), max_last.into()],
+            ),
+            (
+                Self::Sqlite,
+                Step::Loop {
+                    initial,
+                    last_before_reset,
+                },
+            ) => (
+                format!(
+                    r#"INSERT INTO "{t}" ("name", "last") VALUES (?, ?) ON CONFLICT ("name") DO UPDATE SET "last" = CASE WHEN "{t}"."last" >= ? THEN ? ELSE "{t}"."last" + 1 END RETURNING "last""#,
+                    t = TABLE_NAME
+                ),
+                vec![
+                    name.into(),
+                    first.into(),
+                    last_before_reset.into(),
+                    initial.into(),
+                ],
+            ),
+            // ON DUPLICATE KEY UPDATE has no WHERE. Past `max_last` the increment
+            // becomes `i64::MAX - max_last`, which is sure to overflow, so the server
+            // raises its own BIGINT out-of-range error (1690) instead of writing, in
+            // every sql_mode (`max_last >= 0` always, see `Step::add`).
+            (Self::MySql, Step::Add { count, max_last }) => (
+                format!(
+                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, LAST_INSERT_ID(?)) ON DUPLICATE KEY UPDATE `last` = LAST_INSERT_ID(`last` + IF(`last` <= ?, ?, ?))",
+                    t = TABLE_NAME
+                ),
+                vec![
+                    name.into(),
+                    first.into(),
+                    max_last.into(),
+                    count.into(),
+                    (i64::MAX - max_last).into(),
+                ],
+            ),
+            (
+                Self::MySql,
+                Step::Loop {
+                    initial,
+                    last_before_reset,
+                },
+            ) => (
+                format!(
+                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, LAST_INSERT_ID(?)) ON DUPLICATE KEY UPDATE `last` = LAST_INSERT_ID(IF(`last` >= ?, ?, `last` + 1))",
+                    t = TABLE_NAME
+                ),
+                vec![
+                    name.into(),
+                    first.into(),
+                    last_before_reset.into(),
+                    initial.into(),
+                ],
+            ),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
+    /// Takes the row lock without waiting, before the allocation (`nowait`).
+    /// SQLite has no row locks: `None`, the allocation itself takes the database lock.
+    pub(crate) fn lock_nowait(self, name: &str) -> Option<Statement> {
+        let sql = match self {
+            Self::Postgres => {
+                format!(r#"SELECT 1 FROM "{TABLE_NAME}" WHERE "name" = $1 FOR UPDATE NOWAIT"#)
+            }
+            Self::MySql => {
+                format!("SELECT 1 FROM `{TABLE_NAME}` WHERE `name` = ? FOR UPDATE NOWAIT")
+            }
+            Self::Sqlite => return None,
+        };
+        Some(Statement::from_sql_and_values(
+            self.backend(),
+            sql,
+            [name.into()],
+        ))
+    }
+
+    /// Asks the server whether `db` is inside a transaction (see
+    /// [`in_transaction`](crate::in_transaction) for why each statement tells).
+    pub(crate) async fn probe_transaction<C: ConnectionTrait>(self, db: &C) -> Result<bool, DbErr> {
+        let sql = match self {
+            Self::Postgres => "SELECT now() <> statement_timestamp()",
+            Self::MySql => "SELECT @@in_transaction <> 0",
+            Self::Sqlite => {
+                return match db.execute_unprepared("BEGIN; ROLLBACK").await {
+                    Ok(_) => Ok(false),
+                    // SQLITE_ERROR "cannot start a transaction within a transaction".
+                    Err(error) if self.sqlite_code(&error) == Some(1) => Ok(true),
+                    Err(error) => Err(error),
+                };
+            }
+        };
+        let row = db
+            .query_one_raw(Statement::from_string(self.backend(), sql))
+            .await?
+            .ok_or_else(|| DbErr::Custom(format!("`{sql}` returned no row")))?;
+        row.try_get_by_index::<bool>(0)
+    }
+
+    /// Classifies a database error by SQLSTATE or vendor code, never by message.
+    pub(crate) fn classify(self, error: &DbErr) -> ErrorKind {
+        let Some(db) = database_error(error) else {
+            return ErrorKind::Other;
+        };
+        match self {
+            Self::Postgres => match db.code().as_deref() {
+                Some("55P03") => ErrorKind::LockNotAvailable,
+                Some("22003") => ErrorKind::Overflow,
+                _ => ErrorKind::Other,
+            },
+            Self::MySql => match db
+                .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                .map(|e| e.number())
+            {
+                // 1205: lock wait timeout (MariaDB's NOWAIT too); 3572: MySQL's NOWAIT.
+                Some(1205 | 3572) => ErrorKind::LockNotAvailable,
+                // 1690: BIGINT value is out of range.
+                Some(1690) => ErrorKind::Overflow,
+                _ => ErrorKind::Other,
+            },
+            // 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
+            Self::Sqlite => match self.sqlite_code(error) {
+                Some(5 | 6) => ErrorKind::LockNotAvailable,
+                _ => ErrorKind::Other,
+            },
+        }
+    }
+
+    /// SQLite's primary result code (the low byte of the extended code).
+    fn sqlite_code(self, error: &DbErr) -> Option<i32> {
+        let code = database_error(error)?.code()?;
+        code.parse::<i32>().ok().map(|c| c & 0xff)
+    }
+}
+
+/// The driver's database error inside a `DbErr`, if the server raised one.
+fn database_error(error: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError + 'static)> {
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sea_orm::sqlx::Error::Database(db) => Some(db.as_ref()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn backend_name(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "PostgreSQL",
+        DbBackend::MySql => "MySQL",
+        DbBackend::Sqlite => "SQLite",
+        #[allow(unreachable_patterns)]
+        _ => "this backend",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bound_never_spliced() {
+        let hostile = "x'; DROP TABLE sequences; --";
+        for dialect in [Dialect::Postgres, Dialect::MySql, Dialect::Sqlite] {
+            for step in [
+                Step::Add {
+                    count: 1,
+                    max_last: i64::MAX - 1,
+                },
+                Step::Loop {
+                    initial: 1,
+                    last_before_reset: 9,
+                },
+            ] {
+                let statement = dialect.allocate(hostile, 1, step);
+                assert!(!statement.sql.contains("DROP"), "{}", statement.sql);
+                let values = statement.values.expect("bound values");
+                assert_eq!(values.0[0], Value::from(hostile));
+            }
+        }
+    }
+
+    #[test]
+    fn allocation_is_one_statement_per_backend() {
+        for dialect in [Dialect::Postgres, Dialect::MySql, Dialect::Sqlite] {
+            let sql = dialect
+                .allocate(
+                    "invoice",
+                    1,
+                    Step::Add {
+                        count: 1,
+                        max_last: 0,
+                    },
+                )
+                .sql;
+            assert!(sql.starts_with("INSERT INTO "), "{sql}");
+            assert_eq!(sql.matches("INSERT INTO").count(), 1, "{sql}");
+            assert!(!sql.contains(';'), "{sql}");
+            match dialect.returning() {
+                Returning::Row => assert!(sql.ends_with(r#"RETURNING "last""#), "{sql}"),
+                Returning::LastInsertId => assert!(sql.contains("LAST_INSERT_ID(`last`"), "{sql}"),
+            }
+        }
+    }
+
+    #[test]
+    fn sqlite_has_no_nowait_statement() {
+        assert!(Dialect::Sqlite.lock_nowait("x").is_none());
+        assert!(
+            Dialect::Postgres
+                .lock_nowait("x")
+                .unwrap()
+                .sql
+                .ends_with("NOWAIT")
+        );
+        assert!(
+            Dialect::MySql
+                .lock_nowait("x")
+                .unwrap()
+                .sql
+                .ends_with("NOWAIT")
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The one error type of the crate.
+
+use sea_orm::DbErr;
+
+/// Why a sequence operation failed.
+///
+/// Every variant names the sequence, and every variant except
+/// [`Database`](SequenceError::Database) and
+/// [`LockNotAvailable`](SequenceError::LockNotAvailable) is raised before any
+/// statement that could change the counter: on error, no value is consumed.
+///
+/// `SequenceError` converts into [`DbErr`], so `?` works inside SeaORM code
+/// such as `ActiveModelBehavior::before_save` or a transaction closure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SequenceError {
+    /// The name is empty, longer than [`MAX_NAME_LENGTH`](crate::MAX_NAME_LENGTH)
+    /// characters, or contains a NUL character (which PostgreSQL cannot store).
+    #[error("invalid sequence name {name:?}: {reason}")]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// `reset_value` is not greater than `initial_value`, so the sequence
+    /// could never produce a value before looping.
+    #[error(
+        "sequence {name:?}: reset_value ({reset_value}) must be greater than \
+         initial_value ({initial_value})"
+    )]
+    InvalidReset {
+        /// The sequence.
+        name: String,
+        /// The configured first value.
+        initial_value: i64,
+        /// The configured reset value.
+        reset_value: i64,
+    },
+
+    /// A batch of more than one value was asked of a looping sequence; a
+    /// batch is one contiguous range and cannot wrap around `reset_value`.
+    #[error(
+        "sequence {name:?}: a batch of {count} values cannot be taken from a looping \
+         sequence (reset_value is set); take the values one at a time"
+    )]
+    BatchOnLoopingSequence {
+        /// The sequence.
+        name: String,
+        /// The requested batch size.
+        count: u64,
+    },
+
+    /// The next value (or the end of the requested batch) would pass
+    /// `i64::MAX`. The sequence is left unchanged; it never wraps.
+    #[error(
+        "sequence {name:?}: taking {count} more value(s) would pass i64::MAX; \
+         the sequence is exhausted (use reset_value for a looping sequence)"
+    )]
+    Overflow {
+        /// The sequence.
+        name: String,
+        /// How many values were asked for.
+        count: u64,
+    },
+
+    /// Another transaction holds the sequence: with `nowait(true)` the lock
+    /// was not free at once; otherwise the database's lock timeout expired
+    /// (on SQLite: the busy timeout, as SQLite locks the whole database).
+    #[error(
+        "sequence {name:?} is locked by another transaction; retry after it commits \
+         or rolls back: {source}"
+    )]
+    LockNotAvailable {
+        /// The sequence.
+        name: String,
+        /// The database's own error.
+        source: DbErr,
+    },
+
+    /// A gapless fill was attempted outside a transaction, where a failed
+    /// insert would leave a gap. Nothing was consumed.
+    #[error(
+        "sequence {name:?} for {target}: refusing to allocate outside a transaction, \
+         a failed insert would leave a gap; insert within a transaction \
+         (db.begin() ... txn.commit())"
+    )]
+    NotInTransaction {
+        /// The sequence.
+        name: String,
+        /// What asked for the value, such as `invoice::Model::number`.
+        target: String,
+    },
+
+    /// A value was allocated but does not fit the field it is meant for
+    /// (an `i32` field past `i32::MAX`). Returned inside the transaction, which
+    /// the caller rolls back, so the value is given back.
+    #[error(
+        "sequence {name:?}: value {value} does not fit {target} ({type_name}); \
+         use a wider integer type"
+    )]
+    ValueOutOfRange {
+        /// The sequence.
+        name: String,
+        /// The value that does not fit.
+        value: i64,
+        /// The field, such as `invoice::Model::number`.
+        target: String,
+        /// The field's Rust type.
+        type_name: &'static str,
+    },
+
+    /// A `{field}` placeholder of a sequence name refers to a field that is
+    /// not set on the model being inserted.
+    #[error(
+        "sequence name {template:?} for {target} needs field `{field}`, which is not set; \
+         set it before inserting"
+    )]
+    MissingPlaceholder {
+        /// The sequence name template, such as `invoice-{company_id}`.
+        template: &'static str,
+        /// The field that fills the placeholder.
+        field: &'static str,
+        /// The field being numbered.
+        target: String,
+    },
+
+    /// The database failed for a reason of its own (connection lost,
+    /// deadlock, serialization failure...).
+    #[error("sequence {name:?}: {source}")]
+    Database {
+        /// The sequence.
+        name: String,
+        /// The database's own error.
+        source: DbErr,
+    },
+}
+
+impl SequenceError {
+    /// The name of the sequence the error is about (for
+    /// [`MissingPlaceholder`](SequenceError::MissingPlaceholder), its template).
+    pub fn sequence_name(&self) -> &str {
+        match self {
+            Self::InvalidName { name, .. }
+            | Self::InvalidReset { name, .. }
+            | Self::BatchOnLoopingSequence { name, .. }
+            | Self::Overflow { name, .. }
+            | Self::LockNotAvailable { name, .. }
+            | Self::NotInTransaction { name, .. }
+            | Self::ValueOutOfRange { name, .. }
+            | Self::Database { name, .. } => name,
+            Self::MissingPlaceholder { template, .. } => template,
+        }
+    }
+
+    /// The database error behind this one, if the database raised it.
+    pub fn db_err(&self) -> Option<&DbErr> {
+        match self {
+            Self::LockNotAvailable { source, .. } | Self::Database { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Errors the database raised keep their original `DbErr` (so SQLSTATE-based
+/// retry logic still recognises them); the others become `DbErr::Custom` with
+/// the full message.
+impl From<SequenceError> for DbErr {
+    fn from(error: SequenceError) -> Self {
+        match error {
+            SequenceError::LockNotAvailable { source, .. }
+            | SequenceError::Database { source, .. } => source,
+            other => DbErr::Custom(other.to_string()),
+        }
+    }
+}

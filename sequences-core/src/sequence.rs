@@ -1,0 +1,374 @@
+//! [`Sequence`]: a named gapless counter and its operations.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+
+use crate::dialect::{Dialect, ErrorKind, Returning, Step};
+use crate::entity::{self, MAX_NAME_LENGTH};
+use crate::error::SequenceError;
+
+/// A named gapless sequence of `i64` values.
+///
+/// A `Sequence` is a cheap description (name, first value, optional reset
+/// value, nowait); the state lives in one row of the `sequences` table. Taking
+/// a value locks that row until the calling transaction ends: concurrent
+/// callers of the same sequence wait their turn, a rollback gives the value
+/// back, and distinct sequences never block each other.
+///
+/// The one rule: **take the value in the transaction that saves it.** Taken
+/// in autocommit mode, a value is committed at once and lost if the save then
+/// fails.
+///
+/// ```no_run
+/// use sea_orm::{Database, TransactionTrait};
+/// use sequences_core::Sequence;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = Database::connect("sqlite::memory:").await?;
+/// let invoices = Sequence::new("invoice");
+/// let txn = db.begin().await?;
+/// let number = invoices.next_value(&txn).await?; // 1, then 2, 3, ...
+/// // ... insert the invoice with `number` through `txn` ...
+/// txn.commit().await?;
+/// # let _ = number;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Sequence {
+    name: Cow<'static, str>,
+    initial_value: i64,
+    reset_value: Option<i64>,
+    nowait: bool,
+}
+
+impl Sequence {
+    /// A sequence starting at 1, never looping, waiting for its lock.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            name: name.into(),
+            initial_value: 1,
+            reset_value: None,
+            nowait: false,
+        }
+    }
+
+    /// The first value, used only when the sequence's row is created (its first
+    /// allocation). Default: 1.
+    pub fn initial_value(mut self, value: i64) -> Self {
+        self.initial_value = value;
+        self
+    }
+
+    /// Makes the sequence loop: after `value - 1` comes `initial_value` again.
+    /// Must be greater than `initial_value`, checked before any SQL.
+    pub fn reset_value(mut self, value: i64) -> Self {
+        self.reset_value = Some(value);
+        self
+    }
+
+    /// With `true`, fail at once with [`SequenceError::LockNotAvailable`] when
+    /// another transaction holds the sequence, instead of waiting for it
+    /// (one extra `SELECT .. FOR UPDATE NOWAIT` on PostgreSQL and MariaDB/MySQL;
+    /// SQLite has no row locks and fails after its busy timeout either way).
+    pub fn nowait(mut self, nowait: bool) -> Self {
+        self.nowait = nowait;
+        self
+    }
+
+    /// The sequence's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configured first value.
+    pub fn get_initial_value(&self) -> i64 {
+        self.initial_value
+    }
+
+    /// The configured reset value, if the sequence loops.
+    pub fn get_reset_value(&self) -> Option<i64> {
+        self.reset_value
+    }
+
+    /// Checks the name and the reset value without touching the database.
+    /// Every operation does this first; call it to fail early.
+    pub fn validate(&self) -> Result<(), SequenceError> {
+        validate_name(&self.name)?;
+        match self.reset_value {
+            Some(reset_value) if reset_value <= self.initial_value => {
+                Err(SequenceError::InvalidReset {
+                    name: self.name.to_string(),
+                    initial_value: self.initial_value,
+                    reset_value,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the next value, in one statement.
+    ///
+    /// The row stays locked until `db`'s transaction ends; in autocommit mode
+    /// the value is committed at once (see the rule above).
+    pub async fn next_value<C: ConnectionTrait>(&self, db: &C) -> Result<i64, SequenceError> {
+        let plan = Plan::new(self, 1, false)?;
+        self.allocate(db, plan).await
+    }
+
+    /// Takes the next `count` values at once, in one statement, as a half-open
+    /// range: `1..11`, then `11..21`. `count == 0` runs no SQL and returns the
+    /// empty range `0..0`.
+    ///
+    /// A batch never wraps, so a looping sequence refuses batches of more than
+    /// one value ([`SequenceError::BatchOnLoopingSequence`]), and as the range
+    /// end is exclusive, a batch cannot include `i64::MAX`.
+    pub async fn next_values<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        count: u64,
+    ) -> Result<Range<i64>, SequenceError> {
+        if count == 0 {
+            self.validate()?;
+            return Ok(0..0);
+        }
+        let plan = Plan::new(self, count, true)?;
+        let last = self.allocate(db, plan).await?;
+        Ok(last - (plan.count - 1)..last + 1)
+    }
+
+    /// The last value handed out, `None` before the first. Reads without a lock,
+    /// so under concurrency it may be outdated by the time it is used.
+    pub async fn last_value<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Option<i64>, SequenceError> {
+        validate_name(&self.name)?;
+        let row = entity::Entity::find_by_id(self.name.to_string())
+            .one(db)
+            .await
+            .map_err(|source| self.database_error(source))?;
+        Ok(row.map(|row| row.last))
+    }
+
+    /// Deletes the sequence; the next allocation starts again at
+    /// `initial_value`. Returns whether it existed.
+    pub async fn delete<C: ConnectionTrait>(&self, db: &C) -> Result<bool, SequenceError> {
+        validate_name(&self.name)?;
+        let result = entity::Entity::delete_by_id(self.name.to_string())
+            .exec(db)
+            .await
+            .map_err(|source| self.database_error(source))?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Runs `plan` and returns the new `last`.
+    async fn allocate<C: ConnectionTrait>(&self, db: &C, plan: Plan) -> Result<i64, SequenceError> {
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| self.database_error(source))?;
+        if self.nowait
+            && let Some(lock) = dialect.lock_nowait(&self.name)
+        {
+            db.query_one_raw(lock)
+                .await
+                .map_err(|source| self.classify(dialect, source, plan.count))?;
+        }
+        let statement = dialect.allocate(&self.name, plan.first, plan.step);
+        let last = match dialect.returning() {
+            Returning::Row => {
+                let row = db
+                    .query_one_raw(statement)
+                    .await
+                    .map_err(|source| self.classify(dialect, source, plan.count))?;
+                match row {
+                    Some(row) => row
+                        .try_get_by_index::<i64>(0)
+                        .map_err(|source| self.database_error(source))?,
+                    // The row exists and the overflow guard refused the update.
+                    None => return Err(self.overflow(plan.count)),
+                }
+            }
+            // The server reports LAST_INSERT_ID as u64; the bits are the i64 value.
+            Returning::LastInsertId => db
+                .execute_raw(statement)
+                .await
+                .map_err(|source| self.classify(dialect, source, plan.count))?
+                .last_insert_id() as i64,
+        };
+        Ok(last)
+    }
+
+    fn classify(&self, dialect: Dialect, source: DbErr, count: i64) -> SequenceError {
+        match dialect.classify(&source) {
+            ErrorKind::LockNotAvailable => SequenceError::LockNotAvailable {
+                name: self.name.to_string(),
+                source,
+            },
+            ErrorKind::Overflow => self.overflow(count),
+            ErrorKind::Other => self.database_error(source),
+        }
+    }
+
+    fn overflow(&self, count: impl TryInto<u64>) -> SequenceError {
+        SequenceError::Overflow {
+            name: self.name.to_string(),
+            count: count.try_into().unwrap_or(u64::MAX),
+        }
+    }
+
+    fn database_error(&self, source: DbErr) -> SequenceError {
+        SequenceError::Database {
+            name: self.name.to_string(),
+            source,
+        }
+    }
+}
+
+/// One allocation, fully checked before any SQL runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    /// How many values are taken.
+    count: i64,
+    /// `last` when the row is created by this allocation.
+    first: i64,
+    /// What happens to `last` when the row exists.
+    step: Step,
+}
+
+impl Plan {
+    /// `batch` plans for a `Range` result, whose exclusive end must fit an i64.
+    fn new(sequence: &Sequence, count: u64, batch: bool) -> Result<Self, SequenceError> {
+        sequence.validate()?;
+        let overflow = || sequence.overflow(count);
+        let initial = sequence.initial_value;
+        if let Some(reset) = sequence.reset_value {
+            if count > 1 {
+                return Err(SequenceError::BatchOnLoopingSequence {
+                    name: sequence.name.to_string(),
+                    count,
+                });
+            }
+            // initial < reset, so neither the first value nor `reset - 1` overflows.
+            return Ok(Self {
+                count: 1,
+                first: initial,
+                step: Step::Loop {
+                    initial,
+                    last_before_reset: reset - 1,
+                },
+            });
+        }
+        let count = i64::try_from(count).map_err(|_| overflow())?;
+        // A batch's exclusive end is last + 1, so its last value stays below i64::MAX.
+        let span = count.checked_add(i64::from(batch)).ok_or_else(overflow)?;
+        let first = initial.checked_add(count - 1).ok_or_else(overflow)?;
+        if batch {
+            first.checked_add(1).ok_or_else(overflow)?;
+        }
+        Ok(Self {
+            count,
+            first,
+            step: Step::Add {
+                count,
+                max_last: i64::MAX - span,
+            },
+        })
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), SequenceError> {
+    let reason = if name.is_empty() {
+        "it is empty"
+    } else if name.chars().count() > MAX_NAME_LENGTH {
+        "it is longer than 100 characters"
+    } else if name.contains('\0') {
+        "it contains a NUL character"
+    } else {
+        return Ok(());
+    };
+    Err(SequenceError::InvalidName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_plan() {
+        let plan = Plan::new(&Sequence::new("a"), 1, false).unwrap();
+        assert_eq!(plan.first, 1);
+        assert_eq!(
+            plan.step,
+            Step::Add {
+                count: 1,
+                max_last: i64::MAX - 1
+            }
+        );
+    }
+
+    #[test]
+    fn batch_plan_keeps_the_range_end_representable() {
+        let plan = Plan::new(&Sequence::new("a").initial_value(10), 5, true).unwrap();
+        assert_eq!(plan.first, 14);
+        assert_eq!(
+            plan.step,
+            Step::Add {
+                count: 5,
+                max_last: i64::MAX - 6
+            }
+        );
+        let at_max = Sequence::new("a").initial_value(i64::MAX - 4);
+        assert!(Plan::new(&at_max, 4, true).is_ok());
+        assert!(matches!(
+            Plan::new(&at_max, 5, true),
+            Err(SequenceError::Overflow { count: 5, .. })
+        ));
+        assert!(Plan::new(&at_max, 5, false).is_ok());
+        assert!(matches!(
+            Plan::new(&Sequence::new("a"), u64::MAX, true),
+            Err(SequenceError::Overflow { .. })
+        ));
+    }
+
+    #[test]
+    fn loop_plan() {
+        let plan = Plan::new(
+            &Sequence::new("s").initial_value(0).reset_value(60),
+            1,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.step,
+            Step::Loop {
+                initial: 0,
+                last_before_reset: 59
+            }
+        );
+        assert!(matches!(
+            Plan::new(&Sequence::new("s").reset_value(60), 2, true),
+            Err(SequenceError::BatchOnLoopingSequence { count: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_input_is_refused_before_sql() {
+        for (sequence, expected) in [
+            (Sequence::new(""), "it is empty"),
+            (Sequence::new("x".repeat(101)), "longer than 100"),
+            (Sequence::new("a\0b"), "NUL"),
+        ] {
+            let error = sequence.validate().unwrap_err();
+            assert!(matches!(error, SequenceError::InvalidName { .. }));
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+        assert!(Sequence::new("é".repeat(100)).validate().is_ok());
+        let error = Sequence::new("r").reset_value(1).validate().unwrap_err();
+        assert!(matches!(error, SequenceError::InvalidReset { .. }));
+        assert!(error.to_string().contains("\"r\""), "{error}");
+    }
+}

@@ -1,0 +1,253 @@
+//! Test support: one helper that connects to every configured backend.
+//!
+//! - PostgreSQL: `SEQUENCES_POSTGRES_URL`; MariaDB/MySQL: `SEQUENCES_MYSQL_URL`;
+//!   SQLite always runs, on a fresh file per [`connect_all`] call.
+//! - An unset URL skips that backend with a printed line, unless
+//!   `SEQUENCES_REQUIRE_BACKENDS=1`, which makes it a failure.
+//!
+//! Every test uses its own sequence names ([`unique_name`]), so tests share
+//! one database per server and run in parallel.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm_migration::MigratorTrait;
+use tempfile::TempDir;
+
+pub mod counting;
+pub mod migrator;
+
+/// A backend the tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL, from `SEQUENCES_POSTGRES_URL`.
+    Postgres,
+    /// MariaDB or MySQL, from `SEQUENCES_MYSQL_URL`.
+    MySql,
+    /// SQLite, a temporary file.
+    Sqlite,
+}
+
+impl Backend {
+    /// The environment variable holding the URL (none for SQLite).
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Postgres => Some("SEQUENCES_POSTGRES_URL"),
+            Backend::MySql => Some("SEQUENCES_MYSQL_URL"),
+            Backend::Sqlite => None,
+        }
+    }
+
+    /// Whether the backend has row locks (and so `nowait` and non-blocking
+    /// distinct sequences); SQLite locks the whole database.
+    pub fn has_row_locks(self) -> bool {
+        self != Backend::Sqlite
+    }
+}
+
+/// A connected, migrated database.
+pub struct TestDb {
+    /// Which backend.
+    pub backend: Backend,
+    /// A pool of connections to it.
+    pub db: DatabaseConnection,
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    /// Another pool to the same database (as another application server would have).
+    pub async fn reconnect(&self, max_connections: u32) -> DatabaseConnection {
+        open(&self.url, max_connections).await
+    }
+
+    /// The connection URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.backend)
+    }
+}
+
+/// Every configured backend, connected with a pool of up to `max_connections`
+/// and migrated (the bundled migration plus the test tables).
+pub async fn connect_all(max_connections: u32) -> Vec<TestDb> {
+    let require = std::env::var("SEQUENCES_REQUIRE_BACKENDS").is_ok_and(|v| v == "1");
+    let mut all = Vec::new();
+    for backend in [Backend::Postgres, Backend::MySql] {
+        let var = backend
+            .env_var()
+            .expect("server backends have a URL variable");
+        match std::env::var(var) {
+            Ok(url) if !url.is_empty() => {
+                let db = open(&url, max_connections).await;
+                migrate(&db).await;
+                all.push(TestDb {
+                    backend,
+                    db,
+                    url,
+                    _dir: None,
+                });
+            }
+            _ if require => panic!("{var} is not set and SEQUENCES_REQUIRE_BACKENDS=1"),
+            _ => println!("skipping {backend:?}: {var} is not set"),
+        }
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory for SQLite");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let db = open(&url, max_connections).await;
+    migrate(&db).await;
+    all.push(TestDb {
+        backend: Backend::Sqlite,
+        db,
+        url,
+        _dir: Some(dir),
+    });
+    all
+}
+
+/// Opens a pool. SQLite gets WAL and a generous busy timeout, so that
+/// writers queue for the database lock instead of failing with "database is locked".
+pub async fn open(url: &str, max_connections: u32) -> DatabaseConnection {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(60))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(60))
+        });
+    Database::connect(options)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+}
+
+/// Applies the test migrator. Servers are shared by tests running in
+/// parallel, so PostgreSQL and MariaDB serialize it with an advisory lock.
+pub async fn migrate(db: &DatabaseConnection) {
+    let (lock, unlock) = match db.get_database_backend() {
+        DbBackend::Postgres => (
+            "SELECT pg_advisory_lock(4711)",
+            "SELECT pg_advisory_unlock(4711)",
+        ),
+        DbBackend::MySql => (
+            "SELECT GET_LOCK('sequences_tests', 60)",
+            "SELECT RELEASE_LOCK('sequences_tests')",
+        ),
+        _ => ("", ""),
+    };
+    // A single connection, so that the lock and the migration share a session.
+    let conn = if lock.is_empty() {
+        None
+    } else {
+        Some(reopen_single(db).await)
+    };
+    let target = conn.as_ref().unwrap_or(db);
+    if !lock.is_empty() {
+        target
+            .execute_unprepared(lock)
+            .await
+            .expect("migration lock");
+    }
+    migrator::Migrator::up(target, None)
+        .await
+        .expect("test migrations apply");
+    if !lock.is_empty() {
+        target
+            .execute_unprepared(unlock)
+            .await
+            .expect("migration unlock");
+    }
+}
+
+async fn reopen_single(db: &DatabaseConnection) -> DatabaseConnection {
+    let url = match db.get_database_backend() {
+        DbBackend::Postgres => std::env::var("SEQUENCES_POSTGRES_URL"),
+        _ => std::env::var("SEQUENCES_MYSQL_URL"),
+    }
+    .expect("server URL");
+    open(&url, 1).await
+}
+
+/// A sequence name no other test (or earlier run) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
+        % 1_000_000_000_000;
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Checks the promise: `values` (committed, in any order) are exactly
+/// `initial..=last`, each once.
+pub fn assert_gapless(context: &str, values: &[i64], initial: i64, last: Option<i64>) {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let expected: Vec<i64> = match last {
+        Some(last) => (initial..=last).collect(),
+        None => Vec::new(),
+    };
+    if sorted != expected {
+        let mut duplicates = sorted.clone();
+        duplicates.dedup();
+        panic!(
+            "{context}: committed values are not exactly {initial}..={last:?}: \
+             {} values, {} duplicates, first {:?}, last {:?}",
+            sorted.len(),
+            sorted.len() - duplicates.len(),
+            sorted.first(),
+            sorted.last()
+        );
+    }
+}
+
+/// Inserts a row of `test_rows` holding `value` for sequence `name`.
+pub async fn insert_row<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    value: i64,
+) -> Result<(), sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "INSERT INTO test_rows (sequence_name, value) VALUES ($1, $2)",
+        _ => "INSERT INTO test_rows (sequence_name, value) VALUES (?, ?)",
+    };
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        sql,
+        [name.into(), value.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// The committed values of `test_rows` for sequence `name`.
+pub async fn committed_values(db: &DatabaseConnection, name: &str) -> Vec<i64> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT value FROM test_rows WHERE sequence_name = $1",
+        _ => "SELECT value FROM test_rows WHERE sequence_name = ?",
+    };
+    db.query_all_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        sql,
+        [name.into()],
+    ))
+    .await
+    .expect("read test_rows")
+    .iter()
+    .map(|row| row.try_get_by_index::<i64>(0).expect("value column"))
+    .collect()
+}
