@@ -16,6 +16,7 @@ use sea_orm_migration::MigratorTrait;
 use tempfile::TempDir;
 
 pub mod counting;
+pub mod entities;
 pub mod migrator;
 
 /// A backend the tests run against.

@@ -12,13 +12,19 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(sequences_migration::Migration),
             Box::new(CreateTestRows),
+            Box::new(CreateEntityTables),
         ]
     }
 }
 
 /// `test_rows (id, sequence_name, value)`: one row per committed value.
-#[derive(DeriveMigrationName)]
 struct CreateTestRows;
+
+impl MigrationName for CreateTestRows {
+    fn name(&self) -> &str {
+        "m20261122_000002_create_test_rows"
+    }
+}
 
 #[derive(DeriveIden)]
 enum TestRows {
@@ -52,5 +58,32 @@ impl MigrationTrait for CreateTestRows {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// The tables of [`crate::entities`], from the entities themselves.
+struct CreateEntityTables;
+
+impl MigrationName for CreateEntityTables {
+    fn name(&self) -> &str {
+        "m20261122_000003_create_entity_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEntityTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::entities::{invoice, note, ticket};
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        for mut table in [
+            schema.create_table_from_entity(invoice::Entity),
+            schema.create_table_from_entity(ticket::Entity),
+            schema.create_table_from_entity(note::Entity),
+        ] {
+            manager
+                .create_table(table.if_not_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

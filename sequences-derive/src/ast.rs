@@ -1,0 +1,186 @@
+//! A typed model of the derive input: the struct, its fields, and for each
+//! numbered field its sequence template and integer type.
+
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
+
+use crate::attr::{self, ContainerAttrs, FieldAttrs};
+
+pub struct Input<'a> {
+    pub ident: &'a Ident,
+    pub attrs: ContainerAttrs,
+    pub fields: Vec<Field<'a>>,
+}
+
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    /// `Some` for the fields numbered by `#[gapless]`.
+    pub gapless: Option<FieldAttrs>,
+}
+
+/// The integer types a numbered field may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum IntType {
+    I32,
+    I64,
+    U32,
+    U64,
+}
+
+impl IntType {
+    pub fn range(self) -> (i128, i128) {
+        match self {
+            IntType::I32 => (i32::MIN.into(), i32::MAX.into()),
+            IntType::I64 => (i64::MIN.into(), i64::MAX.into()),
+            IntType::U32 => (0, u32::MAX.into()),
+            IntType::U64 => (0, u64::MAX.into()),
+        }
+    }
+}
+
+/// One piece of a sequence name template.
+pub enum Segment {
+    Text(String),
+    Field(String),
+}
+
+impl<'a> Input<'a> {
+    pub fn from_syn(input: &'a DeriveInput) -> syn::Result<Self> {
+        let Data::Struct(data) = &input.data else {
+            return Err(syn::Error::new_spanned(
+                input,
+                "#[derive(Gapless)] goes on a SeaORM `Model` struct",
+            ));
+        };
+        let Fields::Named(named) = &data.fields else {
+            return Err(syn::Error::new_spanned(
+                &data.fields,
+                "#[derive(Gapless)] needs a struct with named fields",
+            ));
+        };
+        let fields = named
+            .named
+            .iter()
+            .map(|field| {
+                Ok(Field {
+                    ident: field.ident.as_ref().expect("named field"),
+                    ty: &field.ty,
+                    gapless: attr::field(&field.attrs)?,
+                })
+            })
+            .collect::<syn::Result<_>>()?;
+        Ok(Input {
+            ident: &input.ident,
+            attrs: attr::container(&input.attrs)?,
+            fields,
+        })
+    }
+
+    pub fn numbered(&self) -> impl Iterator<Item = (&Field<'a>, &FieldAttrs)> {
+        self.fields
+            .iter()
+            .filter_map(|field| field.gapless.as_ref().map(|attrs| (field, attrs)))
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|field| field.ident == name)
+    }
+}
+
+/// The integer of `i32`, `Option<u64>`, ... or `None` for any other type.
+pub fn number_type(ty: &Type) -> Option<IntType> {
+    let int = |ty: &Type| -> Option<IntType> {
+        let Type::Path(path) = ty else { return None };
+        if path.qself.is_some() {
+            return None;
+        }
+        match path.path.get_ident()?.to_string().as_str() {
+            "i32" => Some(IntType::I32),
+            "i64" => Some(IntType::I64),
+            "u32" => Some(IntType::U32),
+            "u64" => Some(IntType::U64),
+            _ => None,
+        }
+    };
+    int(ty).or_else(|| option_inner(ty).and_then(int))
+}
+
+/// `T` of `Option<T>` (also `std::option::Option<T>`).
+pub fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
+/// Splits `invoice-{company_id}` into text and placeholders; `{{` and `}}` are braces.
+pub fn parse_template(template: &LitStr) -> syn::Result<Vec<Segment>> {
+    let text = template.value();
+    let error = |message: &str| syn::Error::new(template.span(), message);
+    let mut segments = Vec::new();
+    let mut literal = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                literal.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => {
+                            return Err(error(
+                                "unclosed `{` in sequence name; write `{{` for a brace",
+                            ));
+                        }
+                    }
+                }
+                let name = name.trim().to_string();
+                if name.is_empty() {
+                    return Err(error(
+                        "empty `{}` in sequence name; name a field, as in `{company_id}`",
+                    ));
+                }
+                if !literal.is_empty() {
+                    segments.push(Segment::Text(std::mem::take(&mut literal)));
+                }
+                segments.push(Segment::Field(name));
+            }
+            '}' => {
+                return Err(error(
+                    "unmatched `}` in sequence name; write `}}` for a brace",
+                ));
+            }
+            c => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        segments.push(Segment::Text(literal));
+    }
+    if segments.is_empty() {
+        return Err(error("the sequence name is empty"));
+    }
+    Ok(segments)
+}
+
+/// The span to blame for a whole field attribute.
+pub fn attr_span(attrs: &FieldAttrs) -> proc_macro2::Span {
+    attrs.attr.span()
+}

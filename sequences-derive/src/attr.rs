@@ -1,0 +1,125 @@
+//! The `#[gapless(...)]` attributes, parsed into plain structs that keep
+//! their tokens for error spans.
+
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, ExprLit, ExprUnary, Lit, LitStr, UnOp};
+
+/// `#[gapless(...)]` on the struct.
+#[derive(Default)]
+pub struct ContainerAttrs {
+    /// `#[gapless(custom_behavior)]`: the user implements `ActiveModelBehavior`
+    /// and calls `fill_gapless` from their own `before_save`.
+    pub custom_behavior: bool,
+}
+
+/// `#[gapless(sequence = "...", initial_value = N, reset_value = M)]` on a field.
+pub struct FieldAttrs {
+    /// The attribute itself, for errors about the whole of it.
+    pub attr: Attribute,
+    pub sequence: Option<LitStr>,
+    pub initial_value: Option<IntLit>,
+    pub reset_value: Option<IntLit>,
+}
+
+/// An integer literal, possibly negative, with its tokens.
+pub struct IntLit {
+    pub value: i64,
+    pub expr: Expr,
+}
+
+pub fn container(attrs: &[Attribute]) -> syn::Result<ContainerAttrs> {
+    let mut parsed = ContainerAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("gapless")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("custom_behavior") {
+                if parsed.custom_behavior {
+                    return Err(meta.error("duplicate `custom_behavior`"));
+                }
+                parsed.custom_behavior = true;
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown gapless option on a struct; the one option here is `custom_behavior`",
+                ))
+            }
+        })?;
+    }
+    Ok(parsed)
+}
+
+/// The field's `#[gapless]` attribute, if any. Two of them are an error.
+pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
+    let mut found: Option<FieldAttrs> = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("gapless")) {
+        if found.is_some() {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "duplicate #[gapless] attribute; put every option in one",
+            ));
+        }
+        let mut parsed = FieldAttrs {
+            attr: attr.clone(),
+            sequence: None,
+            initial_value: None,
+            reset_value: None,
+        };
+        attr.parse_nested_meta(|meta| {
+            let slot_name = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            match slot_name.as_str() {
+                "sequence" => {
+                    if parsed.sequence.is_some() {
+                        return Err(meta.error("duplicate `sequence`"));
+                    }
+                    parsed.sequence = Some(meta.value()?.parse()?);
+                }
+                "initial_value" | "reset_value" => {
+                    let slot = if slot_name == "initial_value" {
+                        &mut parsed.initial_value
+                    } else {
+                        &mut parsed.reset_value
+                    };
+                    if slot.is_some() {
+                        return Err(meta.error(format!("duplicate `{slot_name}`")));
+                    }
+                    *slot = Some(int_lit(meta.value()?.parse()?)?);
+                }
+                _ => {
+                    return Err(meta.error(
+                        "unknown gapless option; expected `sequence`, `initial_value` or `reset_value`",
+                    ));
+                }
+            }
+            Ok(())
+        })?;
+        found = Some(parsed);
+    }
+    Ok(found)
+}
+
+fn int_lit(expr: Expr) -> syn::Result<IntLit> {
+    let (negative, lit) = match &expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => (false, lit),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr: inner,
+            ..
+        }) => match inner.as_ref() {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(lit), ..
+            }) => (true, lit),
+            _ => return Err(syn::Error::new(expr.span(), "expected an integer literal")),
+        },
+        _ => return Err(syn::Error::new(expr.span(), "expected an integer literal")),
+    };
+    let magnitude: i128 = lit.base10_parse()?;
+    let value = if negative { -magnitude } else { magnitude };
+    let value = i64::try_from(value)
+        .map_err(|_| syn::Error::new(expr.span(), "the value does not fit an i64"))?;
+    Ok(IntLit { value, expr })
+}

@@ -1,0 +1,169 @@
+//! The only place that writes `quote!`: the generated `ActiveModel` methods
+//! and, unless `custom_behavior`, its `ActiveModelBehavior`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::DeriveInput;
+
+use crate::ast::Input;
+use crate::valid::{self, Numbered, Valid, ValidSegment};
+
+pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+    // `#[sea_orm::model]` copies the derives of `Model` onto a `ModelEx`
+    // struct; the hooks belong to `ActiveModel` once, so `ModelEx` gets nothing.
+    if input.ident == "ModelEx" {
+        return Ok(TokenStream::new());
+    }
+    let parsed = Input::from_syn(input)?;
+    let valid = valid::validate(&parsed)?;
+    Ok(expand(input, &valid))
+}
+
+fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
+    let private = quote!(::sequences_core::__private);
+    let model = &input.ident;
+    let plans = valid
+        .numbered
+        .iter()
+        .enumerate()
+        .map(|(index, numbered)| plan(index, numbered));
+    let assignments = valid.numbered.iter().enumerate().map(|(index, numbered)| {
+        let field = numbered.field;
+        quote!(#index => __model.#field = #private::sea_orm::ActiveValue::Set(__value.convert()?),)
+    });
+    let field_list = valid
+        .numbered
+        .iter()
+        .map(|n| format!("`{}`", n.field))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fill_doc = format!(
+        "Gives every `NotSet` gapless field ({field_list}) the next value of its sequence, \
+         through `db`, which must be a transaction. Fields the caller set are kept."
+    );
+    let fill_many_doc = format!(
+        "[`Self::fill_gapless`] for a batch: one statement per distinct sequence, for \
+         `insert_many` and `Entity::insert(..).exec(..)`, which do not run hooks. Fields: {field_list}."
+    );
+
+    let behavior = (!valid.custom_behavior).then(|| {
+        quote! {
+            #[#private::async_trait]
+            impl #private::sea_orm::ActiveModelBehavior for ActiveModel {
+                async fn before_save<C>(self, db: &C, insert: bool) -> ::core::result::Result<Self, #private::sea_orm::DbErr>
+                where
+                    C: #private::sea_orm::ConnectionTrait,
+                {
+                    if insert { self.fill_gapless(db).await } else { ::core::result::Result::Ok(self) }
+                }
+            }
+        }
+    });
+
+    quote! {
+        impl ActiveModel {
+            #[doc = #fill_doc]
+            pub async fn fill_gapless<C>(self, db: &C) -> ::core::result::Result<Self, #private::sea_orm::DbErr>
+            where
+                C: #private::sea_orm::ConnectionTrait,
+            {
+                let mut __models = Self::fill_gapless_many(::std::vec![self], db).await?;
+                ::core::result::Result::Ok(__models.pop().expect("one model in, one model out"))
+            }
+
+            #[doc = #fill_many_doc]
+            pub async fn fill_gapless_many<C>(
+                mut models: ::std::vec::Vec<Self>,
+                db: &C,
+            ) -> ::core::result::Result<::std::vec::Vec<Self>, #private::sea_orm::DbErr>
+            where
+                C: #private::sea_orm::ConnectionTrait,
+            {
+                let mut __requests = #private::Requests::new(
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#model)),
+                );
+                for (__index, __model) in models.iter().enumerate() {
+                    #(#plans)*
+                }
+                for __value in __requests.allocate(db).await? {
+                    let __model = &mut models[__value.model];
+                    match __value.field {
+                        #(#assignments)*
+                        _ => ::core::unreachable!("a field index the derive did not emit"),
+                    }
+                }
+                ::core::result::Result::Ok(models)
+            }
+        }
+
+        #behavior
+    }
+}
+
+/// For one numbered field of `__model`: if it is not set, build its sequence
+/// (filling `{field}` placeholders) and request a value.
+fn plan(index: usize, numbered: &Numbered) -> TokenStream {
+    let private = quote!(::sequences_core::__private);
+    let field = numbered.field;
+    let field_name = field.to_string();
+    let template = numbered.template.value();
+    let name = if numbered
+        .segments
+        .iter()
+        .all(|s| matches!(s, ValidSegment::Text(_)))
+    {
+        // Braces were unescaped by the parser.
+        let text: String = numbered
+            .segments
+            .iter()
+            .map(|s| match s {
+                ValidSegment::Text(text) => text.as_str(),
+                ValidSegment::Field { .. } => unreachable!(),
+            })
+            .collect();
+        quote!(#text)
+    } else {
+        let pieces = numbered.segments.iter().enumerate().map(|(i, segment)| match segment {
+            ValidSegment::Text(text) => quote!(__name.push_str(#text);),
+            ValidSegment::Field { ident, optional } => {
+                let placeholder = ident.to_string();
+                let value = format_ident!("__placeholder_{}", i);
+                let pattern = if *optional {
+                    quote!(::core::option::Option::Some(::core::option::Option::Some(#value)))
+                } else {
+                    quote!(::core::option::Option::Some(#value))
+                };
+                quote! {
+                    match __model.#ident.try_as_ref() {
+                        #pattern => {
+                            ::std::fmt::Write::write_fmt(&mut __name, ::core::format_args!("{}", #value))
+                                .expect("formatting into a String");
+                        }
+                        _ => {
+                            return ::core::result::Result::Err(
+                                __requests.missing_placeholder(#template, #placeholder, #field_name).into(),
+                            );
+                        }
+                    }
+                }
+            }
+        });
+        quote!({
+            let mut __name = ::std::string::String::new();
+            #(#pieces)*
+            __name
+        })
+    };
+    let initial = numbered
+        .initial_value
+        .map(|value| quote!(.initial_value(#value)));
+    let reset = numbered
+        .reset_value
+        .map(|value| quote!(.reset_value(#value)));
+    quote! {
+        if __model.#field.is_not_set() {
+            let __sequence = #private::Sequence::new(#name) #initial #reset;
+            __requests.push(__index, #index, #field_name, __sequence)?;
+        }
+    }
+}

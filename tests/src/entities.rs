@@ -1,0 +1,80 @@
+//! Entities numbered by `#[derive(Gapless)]`, in both SeaORM entity formats.
+
+/// The 2.0 entity format: one counter per company, and a global one from 1000.
+pub mod invoice {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub company_id: i32,
+        #[gapless(sequence = "invoice-{company_id}")]
+        pub number: i64,
+        #[gapless(sequence = "invoice-all", initial_value = 1000)]
+        pub global_number: i64,
+    }
+}
+
+/// The classic compact format; optional and narrow fields, a looping counter,
+/// and a sequence name built from a string field.
+pub mod ticket {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "ticket")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub desk: String,
+        pub region: Option<String>,
+        #[gapless(sequence = "ticket-{desk}-{region}")]
+        pub number: Option<i32>,
+        #[gapless(sequence = "ticket-slot-{desk}", initial_value = 0, reset_value = 3)]
+        pub slot: u32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// `custom_behavior`: the user's own `before_save` calls the fill.
+pub mod note {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "note")]
+    #[gapless(custom_behavior)]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub title: String,
+        #[gapless(sequence = "note")]
+        pub number: u32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    #[async_trait::async_trait]
+    impl ActiveModelBehavior for ActiveModel {
+        async fn before_save<C>(mut self, db: &C, insert: bool) -> Result<Self, DbErr>
+        where
+            C: ConnectionTrait,
+        {
+            if let sea_orm::ActiveValue::Set(title) = &self.title {
+                self.title = sea_orm::ActiveValue::Set(title.trim().to_string());
+            }
+            if insert {
+                self.fill_gapless(db).await
+            } else {
+                Ok(self)
+            }
+        }
+    }
+}
