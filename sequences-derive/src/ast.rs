@@ -1,7 +1,6 @@
 //! A typed model of the derive input: the struct, its fields, and for each
 //! numbered field its sequence template and integer type.
 
-use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
 
 use crate::attr::{self, ContainerAttrs, FieldAttrs};
@@ -178,9 +177,4 @@ pub fn parse_template(template: &LitStr) -> syn::Result<Vec<Segment>> {
         return Err(error("the sequence name is empty"));
     }
     Ok(segments)
-}
-
-/// The span to blame for a whole field attribute.
-pub fn attr_span(attrs: &FieldAttrs) -> proc_macro2::Span {
-    attrs.attr.span()
 }

@@ -8,15 +8,32 @@ use syn::DeriveInput;
 use crate::ast::Input;
 use crate::valid::{self, Numbered, Valid, ValidSegment};
 
-pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+pub fn derive(input: &DeriveInput) -> TokenStream {
     // `#[sea_orm::model]` copies the derives of `Model` onto a `ModelEx`
     // struct; the hooks belong to `ActiveModel` once, so `ModelEx` gets nothing.
     if input.ident == "ModelEx" {
-        return Ok(TokenStream::new());
+        return TokenStream::new();
     }
-    let parsed = Input::from_syn(input)?;
-    let valid = valid::validate(&parsed)?;
-    Ok(expand(input, &valid))
+    let expanded = Input::from_syn(input).and_then(|parsed| {
+        let valid = valid::validate(&parsed)?;
+        Ok(expand(input, &valid))
+    });
+    expanded.unwrap_or_else(|error| {
+        let mut tokens = error.into_compile_error();
+        tokens.extend(fallback(input));
+        tokens
+    })
+}
+
+/// On error, still implement `ActiveModelBehavior` (doing nothing), so that the
+/// user sees our error alone and not a cascade about the missing impl.
+fn fallback(input: &DeriveInput) -> Option<TokenStream> {
+    let custom_behavior = crate::attr::container(&input.attrs).map_or(true, |a| a.custom_behavior);
+    (!custom_behavior).then(|| {
+        quote! {
+            impl ::sequences_core::__private::sea_orm::ActiveModelBehavior for ActiveModel {}
+        }
+    })
 }
 
 fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {

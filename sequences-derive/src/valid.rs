@@ -69,8 +69,8 @@ fn numbered_field<'a>(
     attrs: &'a crate::attr::FieldAttrs,
 ) -> syn::Result<Numbered<'a>> {
     let Some(template) = &attrs.sequence else {
-        return Err(syn::Error::new(
-            ast::attr_span(attrs),
+        return Err(syn::Error::new_spanned(
+            &attrs.attr,
             "missing `sequence = \"...\"` in #[gapless(...)]",
         ));
     };
