@@ -1,0 +1,38 @@
+//! The demo's migrations: the bundled `sequences` table, then its own.
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(sequences_migration::Migration),
+            Box::new(CreateInvoice),
+        ]
+    }
+}
+
+struct CreateInvoice;
+
+impl MigrationName for CreateInvoice {
+    fn name(&self) -> &str {
+        "m20261122_000100_create_demo_invoice"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateInvoice {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        let mut table = schema.create_table_from_entity(crate::invoice::Entity);
+        manager.create_table(table.if_not_exists().to_owned()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("demo_invoice").to_owned())
+            .await
+    }
+}
