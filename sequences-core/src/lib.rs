@@ -1,4 +1,4 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("../../README.md")]
 #![warn(missing_docs)]
 
 mod dialect;
@@ -15,6 +15,98 @@ pub use functions::{delete, last_value, next_value, next_values};
 pub use sequence::Sequence;
 pub use transaction::in_transaction;
 
+/// Numbers fields of a SeaORM model from gapless sequences, on insert, inside
+/// the caller's transaction.
+///
+/// ```
+/// mod invoice {
+///     use sea_orm::entity::prelude::*;
+///     use sequences_core::Gapless;
+///
+///     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+///     #[sea_orm(table_name = "invoice")]
+///     pub struct Model {
+///         #[sea_orm(primary_key)]
+///         pub id: i32,
+///         pub journal: String,
+///         pub company_id: Option<i32>,
+///         #[gapless(sequence = "invoice-{journal}-{company_id}")]
+///         pub number: i64,
+///         #[gapless(sequence = "slot", initial_value = 0, reset_value = 60)]
+///         pub slot: Option<u32>,
+///     }
+///
+///     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+///     pub enum Relation {}
+/// }
+/// ```
+///
+/// Works with the 2.0 entity format (`#[sea_orm::model]`) and the classic one.
+///
+/// # Field options: `#[gapless(...)]`
+/// - `sequence = "..."` (required): the sequence name. `{field}` takes the value of
+///   another field of the model (its `Display`; an `Option` field must be `Some`);
+///   `{{` and `}}` are literal braces. A placeholder field that is not set at insert
+///   is [`SequenceError::MissingPlaceholder`], raised before any value is taken.
+/// - `initial_value = N`: the first value (default 1), used when the sequence is created.
+/// - `reset_value = M`: loop back to `initial_value` after `M - 1`. Must be greater
+///   than `initial_value`.
+///
+/// Field types: `i32`, `i64`, `u32`, `u64` and `Option` of them. A value that does not
+/// fit the field is [`SequenceError::ValueOutOfRange`], never a truncation.
+///
+/// # What it generates
+/// - `ActiveModel::fill_gapless(self, &db)`: gives every `NotSet` numbered field the
+///   next value of its sequence; fields the caller set are kept. Refuses with
+///   [`SequenceError::NotInTransaction`] (as a `DbErr`) outside a transaction, before
+///   any value is taken (see [`in_transaction`]).
+/// - `ActiveModel::fill_gapless_many(models, &db)`: the same for a batch, one
+///   statement per distinct sequence (a looping sequence: one per value), for
+///   `insert_many` and `Entity::insert(..).exec(..)`, which run no hooks.
+/// - `impl ActiveModelBehavior for ActiveModel`, whose `before_save` calls
+///   `fill_gapless` on insert and nothing on update.
+///
+/// # Your own `before_save`
+/// Put `#[gapless(custom_behavior)]` on the struct: the derive then leaves
+/// `ActiveModelBehavior` to you, and your hook calls the fill:
+///
+/// ```
+/// mod note {
+///     use sea_orm::entity::prelude::*;
+///     use sequences_core::Gapless;
+///
+///     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+///     #[sea_orm(table_name = "note")]
+///     #[gapless(custom_behavior)]
+///     pub struct Model {
+///         #[sea_orm(primary_key)]
+///         pub id: i32,
+///         pub title: String,
+///         #[gapless(sequence = "note")]
+///         pub number: i64,
+///     }
+///
+///     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+///     pub enum Relation {}
+///
+///     #[async_trait::async_trait]
+///     impl ActiveModelBehavior for ActiveModel {
+///         async fn before_save<C>(mut self, db: &C, insert: bool) -> Result<Self, DbErr>
+///         where
+///             C: ConnectionTrait,
+///         {
+///             if let sea_orm::ActiveValue::Set(title) = &self.title {
+///                 self.title = sea_orm::ActiveValue::Set(title.trim().to_owned());
+///             }
+///             if insert { self.fill_gapless(db).await } else { Ok(self) }
+///         }
+///     }
+/// }
+/// ```
+///
+/// Misuse (an unknown option, an unsupported type, a missing `sequence`, a
+/// placeholder that names no field, `reset_value <= initial_value`) is a compile
+/// error at your tokens.
 #[cfg(feature = "derive")]
 pub use sequences_derive::Gapless;
 
