@@ -4,7 +4,9 @@
 //! - PostgreSQL and SQLite: `INSERT .. ON CONFLICT .. DO UPDATE .. RETURNING`;
 //! - MariaDB/MySQL: `INSERT .. ON DUPLICATE KEY UPDATE` that stores the new
 //!   value through `LAST_INSERT_ID(expr)`, which the server sends back in the
-//!   statement's OK packet, so no second `SELECT` is needed.
+//!   statement's OK packet, so no second `SELECT` is needed. `LAST_INSERT_ID`
+//!   returns BIGINT UNSIGNED, so its result is cast back to SIGNED before it is
+//!   stored (a negative value would otherwise be out of range).
 //!
 //! Values are always bound parameters; the table and column names are fixed.
 
@@ -140,7 +142,7 @@ impl Dialect {
             // every sql_mode (`max_last >= 0` always, see `Step::add`).
             (Self::MySql, Step::Add { count, max_last }) => (
                 format!(
-                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, LAST_INSERT_ID(?)) ON DUPLICATE KEY UPDATE `last` = LAST_INSERT_ID(`last` + IF(`last` <= ?, ?, ?))",
+                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED)) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(`last` + IF(`last` <= ?, ?, ?)) AS SIGNED)",
                     t = TABLE_NAME
                 ),
                 vec![
@@ -159,7 +161,7 @@ impl Dialect {
                 },
             ) => (
                 format!(
-                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, LAST_INSERT_ID(?)) ON DUPLICATE KEY UPDATE `last` = LAST_INSERT_ID(IF(`last` >= ?, ?, `last` + 1))",
+                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED)) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(IF(`last` >= ?, ?, `last` + 1)) AS SIGNED)",
                     t = TABLE_NAME
                 ),
                 vec![
@@ -196,7 +198,20 @@ impl Dialect {
     /// [`in_transaction`](crate::in_transaction) for why each statement tells).
     pub(crate) async fn probe_transaction<C: ConnectionTrait>(self, db: &C) -> Result<bool, DbErr> {
         let sql = match self {
-            Self::Postgres => "SELECT now() <> statement_timestamp()",
+            // One simple query: outside a transaction block SAVEPOINT fails with
+            // 25P01 and leaves nothing behind; inside, it is released at once.
+            Self::Postgres => {
+                return match db
+                    .execute_unprepared(
+                        "SAVEPOINT sequences_probe; RELEASE SAVEPOINT sequences_probe",
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(error) if sqlstate(&error).as_deref() == Some("25P01") => Ok(false),
+                    Err(error) => Err(error),
+                };
+            }
             Self::MySql => "SELECT @@in_transaction <> 0",
             Self::Sqlite => {
                 return match db.execute_unprepared("BEGIN; ROLLBACK").await {
@@ -248,6 +263,11 @@ impl Dialect {
         let code = database_error(error)?.code()?;
         code.parse::<i32>().ok().map(|c| c & 0xff)
     }
+}
+
+/// The SQLSTATE (or SQLite result code) of a database error.
+fn sqlstate(error: &DbErr) -> Option<String> {
+    database_error(error)?.code().map(|code| code.into_owned())
 }
 
 /// The driver's database error inside a `DbErr`, if the server raised one.
@@ -318,7 +338,7 @@ mod tests {
             assert!(!sql.contains(';'), "{sql}");
             match dialect.returning() {
                 Returning::Row => assert!(sql.ends_with(r#"RETURNING "last""#), "{sql}"),
-                Returning::LastInsertId => assert!(sql.contains("LAST_INSERT_ID(`last`"), "{sql}"),
+                Returning::LastInsertId => assert!(sql.contains("LAST_INSERT_ID("), "{sql}"),
             }
         }
     }

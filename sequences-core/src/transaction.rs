@@ -12,8 +12,8 @@ use crate::dialect::Dialect;
 /// `DatabaseTransaction` and `DatabaseConnection` are told apart by type, at no
 /// cost. Any other connection type (`DatabaseExecutor`, `RestrictedConnection`,
 /// a wrapper of your own) is asked in one statement:
-/// - PostgreSQL: `now()` (the transaction's start) differs from
-///   `statement_timestamp()` only when an earlier statement opened the transaction;
+/// - PostgreSQL: `SAVEPOINT ..; RELEASE SAVEPOINT ..` in one call fails (25P01)
+///   only outside a transaction block, and leaves nothing behind either way;
 /// - MariaDB: `@@in_transaction`;
 /// - SQLite: `BEGIN; ROLLBACK` in one call fails only inside a transaction,
 ///   and outside one opens and closes an empty transaction on the same connection.

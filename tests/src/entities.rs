@@ -35,7 +35,7 @@ pub mod ticket {
         #[gapless(sequence = "ticket-{desk}-{region}")]
         pub number: Option<i32>,
         #[gapless(sequence = "ticket-slot-{desk}", initial_value = 0, reset_value = 3)]
-        pub slot: u32,
+        pub slot: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -55,7 +55,7 @@ pub mod note {
         pub id: i32,
         pub title: String,
         #[gapless(sequence = "note")]
-        pub number: u32,
+        pub number: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
