@@ -12,7 +12,7 @@ use rand::Rng;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use sequences_core::{Sequence, SequenceError};
 use sequences_tests::{
-    Backend, assert_gapless, committed_values, connect_all, insert_row, unique_name,
+    Backend, assert_gapless, committed_values, connect_all, insert_row, is_retryable, unique_name,
 };
 use tokio::sync::oneshot;
 
@@ -294,18 +294,29 @@ async fn stress_random_rollbacks_stay_gapless() {
             let (db, name) = (t.db.clone(), name.clone());
             tasks.push(tokio::spawn(async move {
                 let sequence = Sequence::new(name.clone()).initial_value(initial);
-                let (mut committed, mut rolled_back) = (0usize, 0usize);
+                let (mut committed, mut rolled_back, mut retries) = (0usize, 0usize, 0usize);
                 for _ in 0..TRANSACTIONS {
                     let (batch, rollback) = {
                         let mut rng = rand::rng();
                         (rng.random_range(1..=3u64), rng.random_bool(0.35))
                     };
-                    let txn = db.begin().await.unwrap();
-                    let values = if batch == 1 {
-                        let v = sequence.next_value(&txn).await.unwrap();
-                        v..v + 1
-                    } else {
-                        sequence.next_values(&txn, batch).await.unwrap()
+                    // InnoDB may pick a deadlock victim while the sequence row is first
+                    // created and rolled back (see README); retry, as applications must.
+                    let (txn, values) = loop {
+                        let txn = db.begin().await.unwrap();
+                        let taken = if batch == 1 {
+                            sequence.next_value(&txn).await.map(|v| v..v + 1)
+                        } else {
+                            sequence.next_values(&txn, batch).await
+                        };
+                        match taken {
+                            Ok(values) => break (txn, values),
+                            Err(error) if error.db_err().is_some_and(is_retryable) => {
+                                txn.rollback().await.unwrap();
+                                retries += 1;
+                            }
+                            Err(error) => panic!("{error}"),
+                        }
                     };
                     for value in values.clone() {
                         insert_row(&txn, &name, value).await.unwrap();
@@ -318,14 +329,15 @@ async fn stress_random_rollbacks_stay_gapless() {
                         committed += values.count();
                     }
                 }
-                (committed, rolled_back)
+                (committed, rolled_back, retries)
             }));
         }
-        let (mut committed, mut rolled_back) = (0, 0);
+        let (mut committed, mut rolled_back, mut retries) = (0, 0, 0);
         for task in tasks {
-            let (c, r) = task.await.unwrap();
+            let (c, r, d) = task.await.unwrap();
             committed += c;
             rolled_back += r;
+            retries += d;
         }
         let values = committed_values(&t.db, &name).await;
         let last = Sequence::new(name.clone()).last_value(&t.db).await.unwrap();
@@ -336,7 +348,7 @@ async fn stress_random_rollbacks_stay_gapless() {
         );
         assert_gapless(&format!("{t:?} stress"), &values, initial, last);
         println!(
-            "{t:?}: {committed} values committed, {rolled_back} transactions rolled back, 0 gaps, 0 duplicates"
+            "{t:?}: {committed} values committed, {rolled_back} transactions rolled back, {retries} retried after a deadlock, 0 gaps, 0 duplicates"
         );
     }
 }
