@@ -88,7 +88,7 @@ async fn run(args: Args) -> Result<bool, DbErr> {
         args.invoices,
         args.companies,
         args.rollback_rate * 100.0,
-        db.get_database_backend_name()
+        backend_name(&db)
     );
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -123,11 +123,11 @@ async fn run(args: Args) -> Result<bool, DbErr> {
             u.len()
         };
         let (first, last) = (list.first().copied(), list.last().copied());
-        let span = match (first, last) {
-            (Some(f), Some(l)) => (l - f + 1) as usize,
-            _ => 0,
-        };
-        let company_gaps = span - unique + usize::from(first.is_some_and(|f| f != 1));
+        // Numbers start at 1: every number of 1..=last not present is a gap.
+        let company_gaps = last
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0)
+            .saturating_sub(unique);
         let company_duplicates = list.len() - unique;
         println!(
             " {company:>7} | {:>9} | {:>11} | {:>5} | {:>4} | {company_gaps:>4} | {company_duplicates:>10}",
@@ -184,17 +184,11 @@ async fn worker(
     Ok(rolled_back)
 }
 
-trait BackendName {
-    fn get_database_backend_name(&self) -> &'static str;
-}
-
-impl BackendName for DatabaseConnection {
-    fn get_database_backend_name(&self) -> &'static str {
-        use sea_orm::DbBackend;
-        match self.get_database_backend() {
-            DbBackend::Postgres => "PostgreSQL",
-            DbBackend::MySql => "MariaDB/MySQL",
-            _ => "SQLite",
-        }
+fn backend_name(db: &DatabaseConnection) -> &'static str {
+    use sea_orm::DbBackend;
+    match db.get_database_backend() {
+        DbBackend::Postgres => "PostgreSQL",
+        DbBackend::MySql => "MariaDB/MySQL",
+        _ => "SQLite",
     }
 }

@@ -139,7 +139,7 @@ impl Dialect {
             // ON DUPLICATE KEY UPDATE has no WHERE. Past `max_last` the increment
             // becomes `i64::MAX - max_last`, which is sure to overflow, so the server
             // raises its own BIGINT out-of-range error (1690) instead of writing, in
-            // every sql_mode (`max_last >= 0` always, see `Step::add`).
+            // every sql_mode (`Plan::new` keeps `max_last >= 0`).
             (Self::MySql, Step::Add { count, max_last }) => (
                 format!(
                     "INSERT INTO `{t}` (`name`, `last`) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED)) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(`last` + IF(`last` <= ?, ?, ?)) AS SIGNED)",

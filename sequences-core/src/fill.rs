@@ -4,6 +4,7 @@
 //! Reached by generated code through `__private`; not a public API.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sea_orm::ConnectionTrait;
 
@@ -33,8 +34,10 @@ pub struct Allocated {
     pub field: usize,
     /// The value.
     pub value: i64,
-    sequence: String,
-    target: String,
+    /// Shared by every value of one sequence; the error texts are built only on error.
+    sequence: Arc<str>,
+    entity: &'static str,
+    field_name: &'static str,
 }
 
 impl Requests {
@@ -80,7 +83,7 @@ impl Requests {
     }
 
     fn target(&self, field_name: &str) -> String {
-        format!("{}::{}", self.entity, field_name)
+        target(self.entity, field_name)
     }
 
     /// Allocates every requested value: refuses outside a transaction before
@@ -113,6 +116,7 @@ impl Requests {
         let mut allocated = Vec::with_capacity(self.items.len());
         for items in groups.into_values() {
             let sequence = &items[0].sequence;
+            let name: Arc<str> = Arc::from(sequence.name());
             let mut values = Vec::with_capacity(items.len());
             if sequence.get_reset_value().is_some() || items.len() == 1 {
                 for _ in &items {
@@ -126,8 +130,9 @@ impl Requests {
                     model: item.model,
                     field: item.field,
                     value,
-                    sequence: item.sequence.name().to_string(),
-                    target: self.target(item.field_name),
+                    sequence: Arc::clone(&name),
+                    entity: self.entity,
+                    field_name: item.field_name,
                 });
             }
         }
@@ -139,12 +144,17 @@ impl Allocated {
     /// The value as the field's type, or [`SequenceError::ValueOutOfRange`].
     pub fn convert<T: GaplessField>(&self) -> Result<T, SequenceError> {
         T::from_sequence_value(self.value).ok_or_else(|| SequenceError::ValueOutOfRange {
-            name: self.sequence.clone(),
+            name: self.sequence.to_string(),
             value: self.value,
-            target: self.target.clone(),
+            target: target(self.entity, self.field_name),
             type_name: T::TYPE_NAME,
         })
     }
+}
+
+/// How errors name a field: `app::invoice::Model::number`.
+fn target(entity: &str, field_name: &str) -> String {
+    format!("{entity}::{field_name}")
 }
 
 /// A field type that can hold a sequence value.

@@ -53,20 +53,7 @@ pub struct TestDb {
     pub backend: Backend,
     /// A pool of connections to it.
     pub db: DatabaseConnection,
-    url: String,
     _dir: Option<TempDir>,
-}
-
-impl TestDb {
-    /// Another pool to the same database (as another application server would have).
-    pub async fn reconnect(&self, max_connections: u32) -> DatabaseConnection {
-        open(&self.url, max_connections).await
-    }
-
-    /// The connection URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
 }
 
 impl std::fmt::Debug for TestDb {
@@ -86,12 +73,11 @@ pub async fn connect_all(max_connections: u32) -> Vec<TestDb> {
             .expect("server backends have a URL variable");
         match std::env::var(var) {
             Ok(url) if !url.is_empty() => {
+                migrate(&url).await;
                 let db = open(&url, max_connections).await;
-                migrate(&db).await;
                 all.push(TestDb {
                     backend,
                     db,
-                    url,
                     _dir: None,
                 });
             }
@@ -101,12 +87,11 @@ pub async fn connect_all(max_connections: u32) -> Vec<TestDb> {
     }
     let dir = tempfile::tempdir().expect("a temporary directory for SQLite");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    migrate(&url).await;
     let db = open(&url, max_connections).await;
-    migrate(&db).await;
     all.push(TestDb {
         backend: Backend::Sqlite,
         db,
-        url,
         _dir: Some(dir),
     });
     all
@@ -129,51 +114,33 @@ pub async fn open(url: &str, max_connections: u32) -> DatabaseConnection {
         .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
 }
 
-/// Applies the test migrator. Servers are shared by tests running in
-/// parallel, so PostgreSQL and MariaDB serialize it with an advisory lock.
-pub async fn migrate(db: &DatabaseConnection) {
-    let (lock, unlock) = match db.get_database_backend() {
-        DbBackend::Postgres => (
+/// Applies the test migrator through one connection of its own. Servers are
+/// shared by tests running in parallel, so PostgreSQL and MariaDB serialize it
+/// with a session lock (held by that one connection).
+pub async fn migrate(url: &str) {
+    let db = open(url, 1).await;
+    let lock = match db.get_database_backend() {
+        DbBackend::Postgres => Some((
             "SELECT pg_advisory_lock(4711)",
             "SELECT pg_advisory_unlock(4711)",
-        ),
-        DbBackend::MySql => (
+        )),
+        DbBackend::MySql => Some((
             "SELECT GET_LOCK('sequences_tests', 60)",
             "SELECT RELEASE_LOCK('sequences_tests')",
-        ),
-        _ => ("", ""),
+        )),
+        _ => None,
     };
-    // A single connection, so that the lock and the migration share a session.
-    let conn = if lock.is_empty() {
-        None
-    } else {
-        Some(reopen_single(db).await)
-    };
-    let target = conn.as_ref().unwrap_or(db);
-    if !lock.is_empty() {
-        target
-            .execute_unprepared(lock)
-            .await
-            .expect("migration lock");
+    if let Some((lock, _)) = lock {
+        db.execute_unprepared(lock).await.expect("migration lock");
     }
-    migrator::Migrator::up(target, None)
+    migrator::Migrator::up(&db, None)
         .await
         .expect("test migrations apply");
-    if !lock.is_empty() {
-        target
-            .execute_unprepared(unlock)
+    if let Some((_, unlock)) = lock {
+        db.execute_unprepared(unlock)
             .await
             .expect("migration unlock");
     }
-}
-
-async fn reopen_single(db: &DatabaseConnection) -> DatabaseConnection {
-    let url = match db.get_database_backend() {
-        DbBackend::Postgres => std::env::var("SEQUENCES_POSTGRES_URL"),
-        _ => std::env::var("SEQUENCES_MYSQL_URL"),
-    }
-    .expect("server URL");
-    open(&url, 1).await
 }
 
 /// A sequence name no other test (or earlier run) uses.
