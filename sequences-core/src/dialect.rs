@@ -265,6 +265,32 @@ impl Dialect {
     }
 }
 
+/// Whether a retry of the whole transaction can cure `error`, told by the
+/// driver's own error type and its SQLSTATE or vendor code.
+pub(crate) fn is_transient(error: &DbErr) -> bool {
+    use sea_orm::sqlx::{mysql::MySqlDatabaseError, postgres::PgDatabaseError, sqlite::SqliteError};
+    let Some(db) = database_error(error) else {
+        return false;
+    };
+    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+        // serialization_failure, deadlock_detected, lock_not_available.
+        return matches!(pg.code(), "40001" | "40P01" | "55P03");
+    }
+    if let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>() {
+        // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT (also MariaDB's NOWAIT),
+        // ER_LOCK_NOWAIT (MySQL), ER_CHECKREAD (MariaDB snapshot isolation).
+        return matches!(my.number(), 1213 | 1205 | 3572 | 1020);
+    }
+    if db.try_downcast_ref::<SqliteError>().is_some() {
+        // SQLITE_BUSY and SQLITE_LOCKED, whatever their extended code.
+        return db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6));
+    }
+    false
+}
+
 /// The SQLSTATE (or SQLite result code) of a database error.
 fn sqlstate(error: &DbErr) -> Option<String> {
     database_error(error)?.code().map(|code| code.into_owned())

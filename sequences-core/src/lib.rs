@@ -6,12 +6,14 @@ pub mod entity;
 mod error;
 mod fill;
 mod functions;
+mod retry;
 mod sequence;
 mod transaction;
 
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};
+pub use retry::{Retry, WorkFuture, is_retryable};
 pub use sequence::Sequence;
 pub use transaction::in_transaction;
 

@@ -219,18 +219,3 @@ pub async fn committed_values(db: &DatabaseConnection, name: &str) -> Vec<i64> {
     .map(|row| row.try_get_by_index::<i64>(0).expect("value column"))
     .collect()
 }
-
-/// Whether the database aborted the transaction so that it may be retried:
-/// SQLSTATE 40001 (serialization failure; InnoDB's deadlock) or 40P01
-/// (PostgreSQL's deadlock). The whole transaction must then be run again.
-pub fn is_retryable(error: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr, sqlx};
-    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = error
-    else {
-        return false;
-    };
-    match e.as_ref() {
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
-        _ => false,
-    }
-}

@@ -12,7 +12,7 @@ use rand::Rng;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use sequences_core::{Sequence, SequenceError};
 use sequences_tests::{
-    Backend, assert_gapless, committed_values, connect_all, insert_row, is_retryable, unique_name,
+    Backend, assert_gapless, committed_values, connect_all, insert_row, unique_name,
 };
 use tokio::sync::oneshot;
 
@@ -311,7 +311,7 @@ async fn stress_random_rollbacks_stay_gapless() {
                         };
                         match taken {
                             Ok(values) => break (txn, values),
-                            Err(error) if error.db_err().is_some_and(is_retryable) => {
+                            Err(error) if error.db_err().is_some_and(sequences_core::is_retryable) => {
                                 txn.rollback().await.unwrap();
                                 retries += 1;
                             }

@@ -2,15 +2,17 @@
 //! caller's transaction, refuse outside one, and stay gapless under load.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, DatabaseExecutor, EntityTrait, QueryFilter,
     TransactionTrait, prelude::*,
 };
-use sequences_core::Sequence;
+use sequences_core::{Retry, Sequence};
 use sequences_tests::entities::{invoice, note, ticket};
-use sequences_tests::{assert_gapless, connect_all, counting::Counting, is_retryable, unique_name};
+use sequences_tests::{assert_gapless, connect_all, counting::Counting, unique_name};
 
 /// A company id no other test uses, so its counter starts fresh.
 fn fresh_company() -> i32 {
@@ -23,6 +25,9 @@ fn fresh_company() -> i32 {
         % 1000) as i32;
     base + nanos * 97 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+/// The error a test returns to roll back a transaction on purpose.
+const ROLLBACK: &str = "rolled back on purpose";
 
 fn new_invoice(company_id: i32) -> invoice::ActiveModel {
     invoice::ActiveModel {
@@ -414,23 +419,26 @@ async fn concurrent_inserts_with_rollbacks_stay_gapless_per_company() {
                         )
                     };
                     // MariaDB may pick a deadlock victim while a sequence row is first
-                    // created by one transaction and rolled back; retry, as applications must.
-                    let txn = loop {
-                        let txn = db.begin().await.unwrap();
-                        match new_invoice(company).insert(&txn).await {
-                            Ok(_) => break txn,
-                            Err(error) if is_retryable(&error) => {
-                                txn.rollback().await.unwrap();
-                                retries += 1;
-                            }
-                            Err(error) => panic!("{error}"),
-                        }
-                    };
-                    if rollback {
-                        txn.rollback().await.unwrap();
-                        rolled_back += 1;
-                    } else {
-                        txn.commit().await.unwrap();
+                    // created by one transaction and rolled back; `Retry` runs it again.
+                    let attempts = Arc::new(AtomicUsize::new(0));
+                    let result = Retry::new()
+                        .transaction(&db, |txn| {
+                            let attempts = attempts.clone();
+                            Box::pin(async move {
+                                attempts.fetch_add(1, Ordering::Relaxed);
+                                new_invoice(company).insert(txn).await?;
+                                if rollback {
+                                    return Err(DbErr::Custom(ROLLBACK.into()));
+                                }
+                                Ok(())
+                            })
+                        })
+                        .await;
+                    retries += attempts.load(Ordering::Relaxed) - 1;
+                    match result {
+                        Ok(()) => {}
+                        Err(DbErr::Custom(message)) if message == ROLLBACK => rolled_back += 1,
+                        Err(error) => panic!("{error}"),
                     }
                 }
                 (rolled_back, retries)

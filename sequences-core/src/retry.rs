@@ -1,0 +1,203 @@
+//! Running a unit of work in a transaction that is retried when the
+//! database aborts it for a transient reason (serialization failure,
+//! deadlock, lock timeout, SQLite busy).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use sea_orm::{
+    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions,
+    TransactionSession, TransactionTrait,
+};
+
+use crate::dialect;
+
+/// What a [`Retry::transaction`] closure returns: its work as a boxed future
+/// borrowing the transaction (the shape of SeaORM's `TransactionTrait::transaction`).
+pub type WorkFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, DbErr>> + Send + 'c>>;
+
+/// Runs a closure in a fresh transaction and runs it again, in a new
+/// transaction, when the database aborts it for a reason that a retry cures.
+///
+/// django-sequences leaves this loop to its users; at REPEATABLE READ and
+/// SERIALIZABLE, on SQLite when writers collide, and on MariaDB when several
+/// transactions create the same sequence at once, the database aborts some
+/// transactions, and the only correct answer is to run the whole transaction
+/// again. A rolled-back attempt gives its values back, so retrying keeps the
+/// numbering gapless.
+///
+/// What is retried (recognised by SQLSTATE or vendor code, never by message
+/// text; see [`is_retryable`]):
+///
+/// | Backend    | Retried on |
+/// |------------|------------|
+/// | PostgreSQL | `40001` serialization failure, `40P01` deadlock, `55P03` lock not available (`lock_timeout`, `NOWAIT`) |
+/// | MariaDB / MySQL | `1213` deadlock, `1205` lock wait timeout (and MariaDB's `NOWAIT`), `3572` MySQL's `NOWAIT`, `1020` record changed (MariaDB snapshot isolation) |
+/// | SQLite     | `SQLITE_BUSY` (5, with its extended codes), `SQLITE_LOCKED` (6) |
+///
+/// Anything else (a constraint violation, a [`SequenceError`](crate::SequenceError)
+/// raised before any value was taken, a lost connection) is returned at once:
+/// a lost connection in particular may have lost the commit's answer, and
+/// running the work again could insert the same document twice. After
+/// `max_attempts` attempts the last error is returned.
+///
+/// Between attempts it waits an exponential, jittered delay (by default from
+/// 2 ms, doubling, at most 200 ms), so that colliding writers do not collide
+/// again in lockstep. On SQLite, transactions begin `IMMEDIATE` by default: a
+/// transaction that takes a gapless number writes anyway, and taking the write
+/// lock at `BEGIN` lets the busy timeout wait for it instead of failing at the
+/// first write.
+///
+/// READ UNCOMMITTED is refused with [`DbErr::Custom`] before anything runs:
+/// the gapless promise is only claimed at READ COMMITTED and above.
+///
+/// ```no_run
+/// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+/// use sea_orm::IsolationLevel;
+/// use sequences_core::{Retry, Sequence};
+///
+/// let number = Retry::new()
+///     .isolation_level(IsolationLevel::Serializable)
+///     .transaction(db, |txn| {
+///         Box::pin(async move {
+///             let number = Sequence::new("invoice").next_value(txn).await?;
+///             // ... insert the invoice with `number` through `txn` ...
+///             Ok(number)
+///         })
+///     })
+///     .await?;
+/// # let _ = number; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Retry {
+    max_attempts: u32,
+    min_delay: Duration,
+    max_delay: Duration,
+    isolation_level: Option<IsolationLevel>,
+    sqlite_mode: Option<SqliteTransactionMode>,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Retry {
+    /// Ten attempts, backoff from 2 ms to 200 ms with jitter, the database's
+    /// default isolation level, `BEGIN IMMEDIATE` on SQLite.
+    pub fn new() -> Self {
+        Self {
+            max_attempts: 10,
+            min_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(200),
+            isolation_level: None,
+            sqlite_mode: Some(SqliteTransactionMode::Immediate),
+        }
+    }
+
+    /// How many times the closure may run in all (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The delay before the first retry and the cap of the growing delay.
+    pub fn backoff(mut self, min_delay: Duration, max_delay: Duration) -> Self {
+        self.min_delay = min_delay;
+        self.max_delay = max_delay.max(min_delay);
+        self
+    }
+
+    /// The isolation level of every attempt's transaction.
+    pub fn isolation_level(mut self, level: IsolationLevel) -> Self {
+        self.isolation_level = Some(level);
+        self
+    }
+
+    /// On SQLite, how each attempt's transaction begins (default `IMMEDIATE`;
+    /// `None` for SeaORM's plain `BEGIN`, which is `DEFERRED`).
+    pub fn sqlite_mode(mut self, mode: Option<SqliteTransactionMode>) -> Self {
+        self.sqlite_mode = mode;
+        self
+    }
+
+    /// Runs `work` in a new transaction of `db`, commits it, and returns what
+    /// `work` returned. When `work` or the commit fails with a retryable error,
+    /// the transaction is rolled back and `work` runs again in a new one.
+    ///
+    /// `work` must do all of its database work through the transaction it is
+    /// given, and be safe to run again: side effects outside the database
+    /// (an e-mail, a value pushed to a list) may happen once per attempt.
+    pub async fn transaction<C, F, T>(&self, db: &C, mut work: F) -> Result<T, DbErr>
+    where
+        C: TransactionTrait,
+        F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T> + Send,
+        T: Send,
+    {
+        if matches!(self.isolation_level, Some(IsolationLevel::ReadUncommitted)) {
+            return Err(DbErr::Custom(
+                "sequences: refusing READ UNCOMMITTED, under which a transaction can read \
+                 another's uncommitted sequence value; use READ COMMITTED or stricter"
+                    .to_owned(),
+            ));
+        }
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut attempt = 1;
+        loop {
+            let error = match self.attempt(db, &mut work).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if attempt >= self.max_attempts || !is_retryable(&error) {
+                return Err(error);
+            }
+            attempt += 1;
+            let delay = delays.next().unwrap_or(self.max_delay);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt<C, F, T>(&self, db: &C, work: &mut F) -> Result<T, DbErr>
+    where
+        C: TransactionTrait,
+        F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T> + Send,
+        T: Send,
+    {
+        let txn = db
+            .begin_with_options(TransactionOptions {
+                isolation_level: self.isolation_level,
+                access_mode: None,
+                sqlite_transaction_mode: self.sqlite_mode,
+            })
+            .await?;
+        match work(&txn).await {
+            Ok(value) => {
+                txn.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                // The error to report is the work's; a failed rollback (the
+                // connection may be gone) changes nothing for the caller.
+                let _ = txn.rollback().await;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Whether `error` is one a retry of the whole transaction can cure:
+/// serialization failure, deadlock, lock timeout or `NOWAIT` refusal, SQLite
+/// busy or locked. Recognised by SQLSTATE or vendor code (see [`Retry`] for the
+/// list), so it also works on errors of your own statements in the same
+/// transaction.
+pub fn is_retryable(error: &DbErr) -> bool {
+    dialect::is_transient(error)
+}
