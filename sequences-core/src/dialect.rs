@@ -268,7 +268,9 @@ impl Dialect {
 /// Whether a retry of the whole transaction can cure `error`, told by the
 /// driver's own error type and its SQLSTATE or vendor code.
 pub(crate) fn is_transient(error: &DbErr) -> bool {
-    use sea_orm::sqlx::{mysql::MySqlDatabaseError, postgres::PgDatabaseError, sqlite::SqliteError};
+    use sea_orm::sqlx::{
+        mysql::MySqlDatabaseError, postgres::PgDatabaseError, sqlite::SqliteError,
+    };
     let Some(db) = database_error(error) else {
         return false;
     };

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use sea_orm::{
-    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions,
-    TransactionSession, TransactionTrait,
+    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionSession,
+    TransactionTrait,
 };
 
 use crate::dialect;

@@ -17,6 +17,7 @@ use tempfile::TempDir;
 
 pub mod counting;
 pub mod entities;
+pub mod load;
 pub mod migrator;
 
 /// A backend the tests run against.
@@ -53,6 +54,8 @@ pub struct TestDb {
     pub backend: Backend,
     /// A pool of connections to it.
     pub db: DatabaseConnection,
+    /// Its URL, for connections of another pool or process.
+    pub url: String,
     _dir: Option<TempDir>,
 }
 
@@ -78,6 +81,7 @@ pub async fn connect_all(max_connections: u32) -> Vec<TestDb> {
                 all.push(TestDb {
                     backend,
                     db,
+                    url,
                     _dir: None,
                 });
             }
@@ -92,6 +96,7 @@ pub async fn connect_all(max_connections: u32) -> Vec<TestDb> {
     all.push(TestDb {
         backend: Backend::Sqlite,
         db,
+        url,
         _dir: Some(dir),
     });
     all

@@ -311,7 +311,9 @@ async fn stress_random_rollbacks_stay_gapless() {
                         };
                         match taken {
                             Ok(values) => break (txn, values),
-                            Err(error) if error.db_err().is_some_and(sequences_core::is_retryable) => {
+                            Err(error)
+                                if error.db_err().is_some_and(sequences_core::is_retryable) =>
+                            {
                                 txn.rollback().await.unwrap();
                                 retries += 1;
                             }
