@@ -43,6 +43,18 @@ pub(crate) enum Returning {
     LastInsertId,
 }
 
+/// The statements of an audit (see [`Dialect::audit`]).
+#[derive(Debug, Clone)]
+pub(crate) struct AuditStatements {
+    /// Per scope: rows, distinct numbers, distinct numbers from `initial`,
+    /// rows below `initial`, lowest and highest number, lowest from `initial`.
+    pub(crate) summary: Statement,
+    /// Per scope: each run of missing numbers between two present ones.
+    pub(crate) gaps: Statement,
+    /// Per scope: each number present more than once, and how often.
+    pub(crate) duplicates: Statement,
+}
+
 /// What a database error means for a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ErrorKind {
@@ -227,6 +239,84 @@ impl Dialect {
             .await?
             .ok_or_else(|| DbErr::Custom(format!("`{sql}` returned no row")))?;
         row.try_get_by_index::<bool>(0)
+    }
+
+    /// The `CAST` target types of an audit: a signed 64-bit integer, and text.
+    pub(crate) fn audit_cast_types(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Postgres => ("BIGINT", "TEXT"),
+            Self::MySql => ("SIGNED", "CHAR"),
+            Self::Sqlite => ("INTEGER", "TEXT"),
+        }
+    }
+
+    /// The three statements of an audit, over `base`: a query whose columns
+    /// are the scope as text (`s0`, `s1`, ...) and the audited number as a
+    /// 64-bit integer (`v`), rows with a NULL number excluded. Portable SQL
+    /// (window functions: PostgreSQL, MariaDB 10.2+, MySQL 8+, SQLite 3.25+);
+    /// `base` carries the bound values of the caller's filter.
+    pub(crate) fn audit(
+        self,
+        base: &Statement,
+        scope_len: usize,
+        initial: i64,
+        max_listed: u64,
+    ) -> AuditStatements {
+        let scope: Vec<String> = (0..scope_len).map(|i| format!("s{i}")).collect();
+        let list = |suffix: &str| {
+            scope
+                .iter()
+                .map(|s| format!("{s}{suffix}"))
+                .collect::<String>()
+        };
+        let group_by = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", scope.join(", "))
+        };
+        let partition = if scope.is_empty() {
+            String::new()
+        } else {
+            format!("PARTITION BY {} ", scope.join(", "))
+        };
+        let order_by = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", scope.join(", "))
+        };
+        let base_sql = &base.sql;
+        let statement = |sql: String| Statement {
+            sql,
+            values: base.values.clone(),
+            db_backend: self.backend(),
+        };
+        AuditStatements {
+            summary: statement(format!(
+                "SELECT {}COUNT(*), COUNT(DISTINCT v), \
+                 COUNT(DISTINCT CASE WHEN v >= {initial} THEN v END), \
+                 COUNT(CASE WHEN v < {initial} THEN 1 END), MIN(v), MAX(v), \
+                 MIN(CASE WHEN v >= {initial} THEN v END) \
+                 FROM ({base_sql}) b{group_by}{order_by}",
+                list(", "),
+            )),
+            gaps: statement(format!(
+                "SELECT {}prev + 1, v - 1 FROM (\
+                 SELECT {}v, LAG(v) OVER ({partition}ORDER BY v) AS prev \
+                 FROM (SELECT DISTINCT {}v FROM ({base_sql}) b WHERE v >= {initial}) d) w \
+                 WHERE v > prev + 1 ORDER BY {}v LIMIT {max_listed}",
+                list(", "),
+                list(", "),
+                list(", "),
+                list(", "),
+            )),
+            duplicates: statement(format!(
+                "SELECT {}v, COUNT(*) FROM ({base_sql}) b \
+                 GROUP BY {}v HAVING COUNT(*) > 1 ORDER BY {}v LIMIT {max_listed}",
+                list(", "),
+                list(", "),
+                list(", "),
+            )),
+        }
     }
 
     /// Classifies a database error by SQLSTATE or vendor code, never by message.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
 #![warn(missing_docs)]
 
+mod audit;
 mod dialect;
 pub mod entity;
 mod error;
@@ -10,6 +11,7 @@ mod retry;
 mod sequence;
 mod transaction;
 
+pub use audit::{Audit, AuditReport, GroupAudit};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};

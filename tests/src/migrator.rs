@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(sequences_migration::Migration),
             Box::new(CreateTestRows),
             Box::new(CreateEntityTables),
+            Box::new(CreateLedgerEntry),
         ]
     }
 }
@@ -85,5 +86,29 @@ impl MigrationTrait for CreateEntityTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The audit tests' table.
+struct CreateLedgerEntry;
+
+impl MigrationName for CreateLedgerEntry {
+    fn name(&self) -> &str {
+        "m20261122_000004_create_ledger_entry"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateLedgerEntry {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(crate::entities::ledger_entry::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -1,0 +1,429 @@
+//! Verifying the promise on the data: missing and duplicate numbers in an
+//! entity's column, computed by the database.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
+use sea_orm::{
+    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryResult,
+};
+
+use crate::dialect::Dialect;
+use crate::entity;
+
+/// Audits a numbered column: which numbers are missing, which appear twice,
+/// and whether the highest one agrees with its sequence's `last`.
+///
+/// The work is done by the database, in three queries (window functions and
+/// `GROUP BY`), whatever the size of the table: only the per-scope summaries
+/// and the first gaps and duplicates (by default 1,000 of each, see
+/// [`max_listed`](Self::max_listed)) come back. Counts are always exact.
+///
+/// A number is *missing* when it lies in `initial_value..=upper` and no row has
+/// it, where `upper` is the highest number present or the sequence's `last`,
+/// whichever is greater: a value the sequence handed out and a committed row
+/// does not hold is a gap too.
+///
+/// ```no_run
+/// # mod invoice {
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "invoice")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub company_id: i32,
+/// #         pub number: i64,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+/// use sequences_core::Audit;
+///
+/// let report = Audit::new(invoice::Column::Number)
+///     .scope([invoice::Column::CompanyId])
+///     .sequence("invoice-{company_id}")
+///     .run(db)
+///     .await?;
+/// for group in &report.groups {
+///     println!(
+///         "company {:?}: {} invoices, {} missing, {} duplicated",
+///         group.scope[0], group.rows, group.missing, group.duplicate_rows
+///     );
+/// }
+/// assert!(report.is_clean());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Audit<C> {
+    value: C,
+    scope: Vec<C>,
+    sequence: Option<Cow<'static, str>>,
+    initial_value: i64,
+    filter: Condition,
+    max_listed: u64,
+}
+
+impl<C: ColumnTrait> Audit<C> {
+    /// Audits the numbers of column `value` (an integer column).
+    pub fn new(value: C) -> Self {
+        Self {
+            value,
+            scope: Vec::new(),
+            sequence: None,
+            initial_value: 1,
+            filter: Condition::all(),
+            max_listed: 1000,
+        }
+    }
+
+    /// Numbers are independent per distinct value of these columns (a
+    /// sequence per company, say), and audited per group.
+    pub fn scope(mut self, columns: impl IntoIterator<Item = C>) -> Self {
+        self.scope = columns.into_iter().collect();
+        self
+    }
+
+    /// The sequence (name template) that numbers the column: `{column}` is
+    /// replaced by the group's value of a scope column, `{{`/`}}` are braces,
+    /// as in `#[gapless(sequence = "...")]`. Its `last` is then compared
+    /// with the highest number of each group.
+    pub fn sequence(mut self, template: impl Into<Cow<'static, str>>) -> Self {
+        self.sequence = Some(template.into());
+        self
+    }
+
+    /// The sequence's first value (default 1): numbers below it are counted
+    /// apart, not as gaps.
+    pub fn initial_value(mut self, initial_value: i64) -> Self {
+        self.initial_value = initial_value;
+        self
+    }
+
+    /// Audits only the rows matching `condition` (say, one fiscal year).
+    pub fn filter(mut self, condition: impl Into<Condition>) -> Self {
+        self.filter = condition.into();
+        self
+    }
+
+    /// How many gap ranges and duplicate numbers to list, for each kind
+    /// across all groups (default 1,000). Counts are exact regardless.
+    pub fn max_listed(mut self, max_listed: u64) -> Self {
+        self.max_listed = max_listed;
+        self
+    }
+
+    /// Runs the audit. Fails, before any query, when the column is not an
+    /// integer or the template names a column that is not in the scope.
+    pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<AuditReport, DbErr> {
+        use sea_orm::sea_query::ExprTrait;
+        self.check()?;
+        let dialect = Dialect::of(db.get_database_backend())?;
+        let (integer, text) = dialect.audit_cast_types();
+        let table = self.value.entity_name();
+        let mut base = Query::select();
+        for (i, column) in self.scope.iter().enumerate() {
+            base.expr_as(
+                Func::cast_as(Expr::col((table.clone(), *column)), text),
+                Alias::new(format!("s{i}")),
+            );
+        }
+        base.expr_as(
+            Func::cast_as(Expr::col((table.clone(), self.value)), integer),
+            Alias::new("v"),
+        )
+        .from(table.clone())
+        .cond_where(
+            Condition::all()
+                .add(Expr::col((table.clone(), self.value)).is_not_null())
+                .add(self.filter.clone()),
+        );
+        let base = db.get_database_backend().build(&base);
+        let statements =
+            dialect.audit(&base, self.scope.len(), self.initial_value, self.max_listed);
+        let n = self.scope.len();
+
+        let mut groups: BTreeMap<Vec<Option<String>>, GroupAudit> = BTreeMap::new();
+        for row in db.query_all_raw(statements.summary).await? {
+            let scope = scope_of(&row, n)?;
+            let get = |i: usize| row.try_get_by_index::<i64>(n + i);
+            let mut group = GroupAudit {
+                sequence: None,
+                rows: get(0)? as u64,
+                distinct: get(1)? as u64,
+                first: row.try_get_by_index::<Option<i64>>(n + 4)?,
+                last: row.try_get_by_index::<Option<i64>>(n + 5)?,
+                sequence_last: None,
+                missing: 0,
+                gaps: Vec::new(),
+                duplicate_rows: 0,
+                duplicates: Vec::new(),
+                below_initial: get(3)? as u64,
+                ahead_of_sequence: false,
+                scope: scope.clone(),
+            };
+            // Until `finish`, `missing` holds the count of distinct numbers
+            // from `initial`; the head gap is known now.
+            group.missing = get(2)? as u64;
+            let lowest = row.try_get_by_index::<Option<i64>>(n + 6)?;
+            if let Some(lowest) = lowest.filter(|&lowest| lowest > self.initial_value) {
+                group.gaps.push(self.initial_value..=lowest - 1);
+            }
+            groups.insert(scope, group);
+        }
+        for row in db.query_all_raw(statements.gaps).await? {
+            let scope = scope_of(&row, n)?;
+            let range = row.try_get_by_index::<i64>(n)?..=row.try_get_by_index::<i64>(n + 1)?;
+            if let Some(group) = groups.get_mut(&scope) {
+                group.gaps.push(range);
+            }
+        }
+        for row in db.query_all_raw(statements.duplicates).await? {
+            let scope = scope_of(&row, n)?;
+            let value = row.try_get_by_index::<i64>(n)?;
+            let count = row.try_get_by_index::<i64>(n + 1)? as u64;
+            if let Some(group) = groups.get_mut(&scope) {
+                group.duplicates.push((value, count));
+            }
+        }
+
+        if let Some(template) = &self.sequence {
+            let names: Vec<(Vec<Option<String>>, String)> = groups
+                .keys()
+                .filter_map(|scope| Some((scope.clone(), self.sequence_name(template, scope)?)))
+                .collect();
+            let mut lasts = BTreeMap::new();
+            for chunk in names.chunks(500) {
+                let found = entity::Entity::find()
+                    .filter(entity::Column::Name.is_in(chunk.iter().map(|(_, name)| name.clone())))
+                    .all(db)
+                    .await?;
+                lasts.extend(found.into_iter().map(|model| (model.name, model.last)));
+            }
+            for (scope, name) in names {
+                let group = groups.get_mut(&scope).expect("named from a group");
+                group.sequence_last = lasts.get(&name).copied();
+                group.sequence = Some(name);
+            }
+        }
+        let mut report = AuditReport {
+            initial_value: self.initial_value,
+            groups: groups.into_values().collect(),
+        };
+        for group in &mut report.groups {
+            group.finish(self.initial_value);
+        }
+        Ok(report)
+    }
+
+    fn check(&self) -> Result<(), DbErr> {
+        let column = self.value.as_str();
+        let integer = matches!(
+            self.value.def().get_column_type(),
+            ColumnType::TinyInteger
+                | ColumnType::SmallInteger
+                | ColumnType::Integer
+                | ColumnType::BigInteger
+                | ColumnType::TinyUnsigned
+                | ColumnType::SmallUnsigned
+                | ColumnType::Unsigned
+                | ColumnType::BigUnsigned
+        );
+        if !integer {
+            return Err(DbErr::Custom(format!(
+                "audit of `{column}`: the column is not an integer column; audit the column \
+                 the sequence numbers"
+            )));
+        }
+        if let Some(template) = &self.sequence {
+            let scope: Vec<Option<String>> = self
+                .scope
+                .iter()
+                .map(|c| Some(c.as_str().to_owned()))
+                .collect();
+            fill_template(template, &self.scope_names(), &scope).map_err(|reason| {
+                DbErr::Custom(format!(
+                    "audit of `{column}`: sequence name {template:?}: {reason}; \
+                     placeholders must name scope columns ({:?})",
+                    self.scope_names()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn scope_names(&self) -> Vec<&str> {
+        self.scope.iter().map(|c| c.as_str()).collect()
+    }
+
+    /// The sequence of a group; none when a placeholder's value is NULL (the
+    /// derive refuses to number such a row).
+    fn sequence_name(&self, template: &str, scope: &[Option<String>]) -> Option<String> {
+        fill_template(template, &self.scope_names(), scope).ok()
+    }
+}
+
+fn scope_of(row: &QueryResult, n: usize) -> Result<Vec<Option<String>>, DbErr> {
+    (0..n)
+        .map(|i| row.try_get_by_index::<Option<String>>(i))
+        .collect()
+}
+
+/// Fills `{column}` placeholders of a sequence name template.
+fn fill_template(
+    template: &str,
+    names: &[&str],
+    values: &[Option<String>],
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let name = name.trim();
+                let index = names
+                    .iter()
+                    .position(|n| *n == name)
+                    .ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
+                let value = values[index]
+                    .as_deref()
+                    .ok_or_else(|| format!("`{name}` is NULL"))?;
+                out.push_str(value);
+            }
+            '}' => return Err("unmatched `}` (write `}}` for a brace)".into()),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// The result of an [`Audit`]: one entry per scope group that has rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// The initial value the audit assumed.
+    pub initial_value: i64,
+    /// Per group, ordered by scope.
+    pub groups: Vec<GroupAudit>,
+}
+
+impl AuditReport {
+    /// No number missing, none duplicated, none below the initial value,
+    /// none ahead of its sequence's `last`, in any group.
+    pub fn is_clean(&self) -> bool {
+        self.groups.iter().all(GroupAudit::is_clean)
+    }
+
+    /// Missing numbers, over all groups.
+    pub fn missing(&self) -> u64 {
+        self.groups.iter().map(|g| g.missing).sum()
+    }
+
+    /// Rows whose number another row of the same group also has, beyond the
+    /// first (three rows numbered 7 count 2), over all groups.
+    pub fn duplicate_rows(&self) -> u64 {
+        self.groups.iter().map(|g| g.duplicate_rows).sum()
+    }
+
+    /// Rows audited, over all groups.
+    pub fn rows(&self) -> u64 {
+        self.groups.iter().map(|g| g.rows).sum()
+    }
+}
+
+/// The audit of one scope group (the whole table when there is no scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupAudit {
+    /// The group's scope values as text, in [`Audit::scope`] order (`None`: NULL).
+    pub scope: Vec<Option<String>>,
+    /// Its sequence's name, when [`Audit::sequence`] was given.
+    pub sequence: Option<String>,
+    /// Rows with a number.
+    pub rows: u64,
+    /// Distinct numbers.
+    pub distinct: u64,
+    /// The lowest number.
+    pub first: Option<i64>,
+    /// The highest number.
+    pub last: Option<i64>,
+    /// The sequence's `last` (`None`: no sequence given, or it does not exist).
+    pub sequence_last: Option<i64>,
+    /// Numbers of `initial..=max(last, sequence_last)` that no row has.
+    pub missing: u64,
+    /// The missing numbers as ranges, in order (the first
+    /// [`Audit::max_listed`] between present numbers, plus the head and tail).
+    pub gaps: Vec<RangeInclusive<i64>>,
+    /// Rows beyond the first for each duplicated number.
+    pub duplicate_rows: u64,
+    /// Each duplicated number and how many rows have it (the first
+    /// [`Audit::max_listed`]).
+    pub duplicates: Vec<(i64, u64)>,
+    /// Rows numbered below the initial value.
+    pub below_initial: u64,
+    /// The highest number is above the sequence's `last` (or the sequence
+    /// does not exist): the sequence will hand out numbers that rows already
+    /// have. Only checked when [`Audit::sequence`] was given.
+    pub ahead_of_sequence: bool,
+}
+
+impl GroupAudit {
+    /// Nothing missing, duplicated, below the initial value or ahead of the sequence.
+    pub fn is_clean(&self) -> bool {
+        self.missing == 0
+            && self.duplicate_rows == 0
+            && self.below_initial == 0
+            && !self.ahead_of_sequence
+    }
+
+    fn finish(&mut self, initial: i64) {
+        let in_range = self.missing;
+        self.duplicate_rows = self.rows - self.distinct;
+        let upper = self.last.max(self.sequence_last);
+        self.missing = match upper {
+            Some(upper) if upper >= initial => {
+                (upper as i128 - initial as i128 + 1 - in_range as i128) as u64
+            }
+            _ => 0,
+        };
+        // The tail: after the highest number, up to the sequence's last.
+        if let (Some(last), Some(sequence_last)) = (self.last, self.sequence_last)
+            && sequence_last > last
+        {
+            self.gaps.push((last + 1).max(initial)..=sequence_last);
+        }
+        if self.sequence.is_some() {
+            self.ahead_of_sequence = self.last > self.sequence_last;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_template;
+
+    #[test]
+    fn templates_fill_scope_values_and_escape_braces() {
+        let names = ["company_id", "journal"];
+        let values = [Some("42".to_owned()), None];
+        assert_eq!(
+            fill_template("inv-{company_id}-{{x}}", &names, &values).unwrap(),
+            "inv-42-{x}"
+        );
+        assert!(fill_template("inv-{journal}", &names, &values).is_err());
+        assert!(fill_template("inv-{nope}", &names, &values).is_err());
+        assert!(fill_template("inv-}", &names, &values).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! `Audit` against real servers: planted gaps, duplicates, NULLs, numbers
+//! below the initial value and ahead of the sequence must be found exactly;
+//! a table numbered through the derive must come out clean.
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, TransactionTrait};
+use sequences_core::{Audit, GroupAudit, Sequence};
+use sequences_tests::entities::{invoice, ledger_entry};
+use sequences_tests::{connect_all, unique_name};
+
+async fn plant(db: &sea_orm::DatabaseConnection, ledger: &str, numbers: &[Option<i32>]) {
+    let rows = numbers.iter().map(|&number| ledger_entry::ActiveModel {
+        ledger: Set(ledger.to_owned()),
+        number: Set(number),
+        ..Default::default()
+    });
+    ledger_entry::Entity::insert_many(rows)
+        .exec(db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn audit_finds_planted_gaps_and_duplicates_exactly() {
+    for t in connect_all(2).await {
+        let prefix = unique_name("ledger");
+        let [a, b, c, d] = ["a", "b", "c", "d"].map(|l| format!("{prefix}-{l}"));
+        // a: 4, 7, 8, 11 missing inside, 13..=14 after the last row (handed out
+        // by the sequence), 9 three times, 1 twice; a NULL that does not count.
+        plant(
+            &t.db,
+            &a,
+            &[
+                Some(1),
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(5),
+                Some(6),
+                Some(9),
+                Some(9),
+                Some(9),
+                Some(10),
+                Some(12),
+                None,
+            ],
+        )
+        .await;
+        Sequence::new(format!("entry-{a}"))
+            .next_values(&t.db, 14)
+            .await
+            .unwrap();
+        // b: 1..=2 missing before the first row, 4 twice, and no sequence at all.
+        plant(&t.db, &b, &[Some(4), Some(3), Some(4)]).await;
+        // c: clean, 1..=5, sequence at 5.
+        plant(&t.db, &c, &[Some(3), Some(1), Some(2), Some(5), Some(4)]).await;
+        Sequence::new(format!("entry-{c}"))
+            .next_values(&t.db, 5)
+            .await
+            .unwrap();
+        // d: two rows below the initial value, and rows ahead of the sequence (at 1).
+        plant(&t.db, &d, &[Some(0), Some(-1), Some(1), Some(2)]).await;
+        Sequence::new(format!("entry-{d}"))
+            .next_value(&t.db)
+            .await
+            .unwrap();
+
+        let report = Audit::new(ledger_entry::Column::Number)
+            .scope([ledger_entry::Column::Ledger])
+            .sequence("entry-{ledger}")
+            .filter(ledger_entry::Column::Ledger.starts_with(&prefix))
+            .run(&t.db)
+            .await
+            .unwrap();
+        let group = |ledger: &str| -> &GroupAudit {
+            report
+                .groups
+                .iter()
+                .find(|g| g.scope == [Some(ledger.to_owned())])
+                .unwrap_or_else(|| panic!("{t:?}: no group {ledger}"))
+        };
+        assert_eq!(report.groups.len(), 4, "{t:?}: {report:#?}");
+
+        let ga = group(&a);
+        assert_eq!(ga.sequence.as_deref(), Some(format!("entry-{a}").as_str()));
+        assert_eq!(
+            (ga.rows, ga.distinct, ga.first, ga.last),
+            (11, 8, Some(1), Some(12)),
+            "{t:?}"
+        );
+        assert_eq!(ga.sequence_last, Some(14), "{t:?}");
+        assert_eq!(ga.missing, 6, "{t:?}");
+        assert_eq!(ga.gaps, [4..=4, 7..=8, 11..=11, 13..=14], "{t:?}");
+        assert_eq!(ga.duplicate_rows, 3, "{t:?}");
+        assert_eq!(ga.duplicates, [(1, 2), (9, 3)], "{t:?}");
+        assert!(!ga.ahead_of_sequence && ga.below_initial == 0, "{t:?}");
+
+        let gb = group(&b);
+        assert_eq!((gb.missing, gb.duplicate_rows), (2, 1), "{t:?}");
+        assert_eq!(gb.gaps, [1..=2], "{t:?}");
+        assert_eq!(gb.duplicates, [(4, 2)], "{t:?}");
+        assert_eq!(gb.sequence_last, None, "{t:?}");
+        assert!(
+            gb.ahead_of_sequence,
+            "{t:?}: rows exist but the sequence does not"
+        );
+
+        let gc = group(&c);
+        assert!(gc.is_clean(), "{t:?}: {gc:#?}");
+        assert_eq!((gc.rows, gc.sequence_last), (5, Some(5)), "{t:?}");
+
+        let gd = group(&d);
+        assert_eq!(gd.below_initial, 2, "{t:?}");
+        assert_eq!(
+            (gd.missing, gd.first, gd.last),
+            (0, Some(-1), Some(2)),
+            "{t:?}"
+        );
+        assert!(
+            gd.ahead_of_sequence,
+            "{t:?}: 2 is beyond the sequence's last, 1"
+        );
+
+        assert!(!report.is_clean());
+        assert_eq!(report.missing(), 8, "{t:?}");
+        assert_eq!(report.duplicate_rows(), 4, "{t:?}");
+        assert_eq!(report.rows(), 23, "{t:?}");
+
+        // Without scope: one group over the filtered rows.
+        let whole = Audit::new(ledger_entry::Column::Number)
+            .filter(ledger_entry::Column::Ledger.eq(c.clone()))
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(whole.groups.len(), 1, "{t:?}");
+        assert!(whole.is_clean(), "{t:?}: {whole:#?}");
+        // max_listed bounds the lists, not the counts.
+        let short = Audit::new(ledger_entry::Column::Number)
+            .scope([ledger_entry::Column::Ledger])
+            .filter(ledger_entry::Column::Ledger.eq(a.clone()))
+            .max_listed(1)
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            short.groups[0].missing, 4,
+            "{t:?}: no sequence, so 13..=14 are not due"
+        );
+        assert_eq!(short.groups[0].gaps, [4..=4], "{t:?}");
+        assert_eq!(short.groups[0].duplicates, [(1, 2)], "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn audit_refuses_bad_input_before_any_query() {
+    for t in connect_all(1).await {
+        let error = Audit::new(ledger_entry::Column::Ledger)
+            .run(&t.db)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("not an integer column"),
+            "{t:?}: {error}"
+        );
+        let error = Audit::new(ledger_entry::Column::Number)
+            .scope([ledger_entry::Column::Ledger])
+            .sequence("entry-{journal}")
+            .run(&t.db)
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("unknown placeholder `{journal}`"),
+            "{t:?}: {message}"
+        );
+        assert!(message.contains("ledger"), "{t:?}: {message}");
+    }
+}
+
+/// Invoices numbered through the derive, with rollbacks: clean, and the
+/// sequence's last equals the highest number.
+#[tokio::test]
+async fn audit_of_derive_numbered_invoices_is_clean() {
+    for t in connect_all(2).await {
+        // A company no earlier run used (the tables may be reused).
+        let company = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+            % 2_000_000_000) as i32;
+        for i in 0..12 {
+            let txn = t.db.begin().await.unwrap();
+            invoice::ActiveModel {
+                company_id: Set(company),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .unwrap();
+            if i % 3 == 0 {
+                txn.rollback().await.unwrap();
+            } else {
+                txn.commit().await.unwrap();
+            }
+        }
+        let report = Audit::new(invoice::Column::Number)
+            .scope([invoice::Column::CompanyId])
+            .sequence("invoice-{company_id}")
+            .filter(invoice::Column::CompanyId.eq(company))
+            .run(&t.db)
+            .await
+            .unwrap();
+        let group = &report.groups[0];
+        assert!(report.is_clean(), "{t:?}: {report:#?}");
+        assert_eq!(
+            (group.rows, group.last, group.sequence_last),
+            (8, Some(8), Some(8)),
+            "{t:?}"
+        );
+    }
+}
