@@ -15,3 +15,23 @@ pub struct Model {
     pub number: i64,
     pub amount_cents: i64,
 }
+
+/// The same invoice as most applications number it today: by an
+/// auto-increment primary key. Inserted beside each gapless invoice, in the
+/// same transaction, for comparison.
+pub mod plain {
+    use sea_orm::entity::prelude::*;
+
+    /// A plain invoice; its number is `id`.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "demo_plain_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub company_id: i32,
+        pub amount_cents: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

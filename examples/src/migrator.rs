@@ -1,4 +1,4 @@
-//! The demo's migrations: the bundled `sequences` table, then its own.
+//! The demo's migrations: the bundled `sequences` table, then its own two.
 
 use sea_orm_migration::prelude::*;
 
@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(sequences_migration::Migration),
             Box::new(CreateInvoice),
+            Box::new(CreatePlainInvoice),
         ]
     }
 }
@@ -33,6 +34,29 @@ impl MigrationTrait for CreateInvoice {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table("demo_invoice").to_owned())
+            .await
+    }
+}
+
+struct CreatePlainInvoice;
+
+impl MigrationName for CreatePlainInvoice {
+    fn name(&self) -> &str {
+        "m20261122_000101_create_demo_plain_invoice"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreatePlainInvoice {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        let mut table = schema.create_table_from_entity(crate::invoice::plain::Entity);
+        manager.create_table(table.if_not_exists().to_owned()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("demo_plain_invoice").to_owned())
             .await
     }
 }
