@@ -1,0 +1,372 @@
+//! The benchmark of sea-orm-sequences: for each backend and connection
+//! count, the library against the same work done by hand (raw SQL through the
+//! same SeaORM pool) and against an auto-increment key, measured back to back
+//! in the same run. Prints a table and the targets, writes a CSV and an SVG chart.
+//!
+//! ```sh
+//! eval "$(scripts/test-databases)"
+//! cargo run --release -p sequences-bench -- --out docs/bench        # full run, ~10 min
+//! cargo run --release -p sequences-bench -- --quick                 # smoke run, < 1 min
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    Statement,
+};
+use sea_orm_migration::MigratorTrait;
+
+mod measure;
+mod report;
+mod scenarios;
+mod schema;
+
+use report::Row;
+use scenarios::{Scenario, Variant};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmarks sea-orm-sequences against raw SQL and auto-increment")]
+struct Args {
+    /// PostgreSQL database for the benchmark (its tables are created and emptied).
+    #[arg(long, env = "SEQUENCES_BENCH_POSTGRES_URL")]
+    postgres_url: Option<String>,
+    /// MariaDB/MySQL database for the benchmark.
+    #[arg(long, env = "SEQUENCES_BENCH_MYSQL_URL")]
+    mysql_url: Option<String>,
+    /// Skip SQLite (by default a temporary file, WAL, synchronous=FULL).
+    #[arg(long)]
+    no_sqlite: bool,
+    /// Fail unless PostgreSQL, MariaDB and SQLite all run.
+    #[arg(long)]
+    require_all: bool,
+    /// Smoke run: short samples, one run, 10,000 "many" sequences (< 1 minute).
+    #[arg(long)]
+    quick: bool,
+    /// Length of one sample in milliseconds (default 1500; --quick: 150).
+    #[arg(long)]
+    sample_ms: Option<u64>,
+    /// Runs per measurement; the median is reported (default 3; --quick: 1).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Connection counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    connections: Vec<usize>,
+    /// Existing sequences for the "many sequences" scenario (default 100000; --quick: 10000).
+    #[arg(long)]
+    many: Option<u32>,
+    /// Directory for results.csv and chart.svg (default target/bench).
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+struct Backend {
+    name: &'static str,
+    url: String,
+    db: DatabaseConnection,
+    version: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let sample =
+        Duration::from_millis(
+            args.sample_ms
+                .unwrap_or(if args.quick { 150 } else { 1500 }),
+        );
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let many = args
+        .many
+        .unwrap_or(if args.quick { 10_000 } else { 100_000 })
+        .max(1);
+    let max_connections = args.connections.iter().copied().max().unwrap_or(1);
+    let backends = connect_all(&args, max_connections as u32).await?;
+    if args.require_all && backends.len() < 3 {
+        return Err("--require-all: PostgreSQL, MariaDB and SQLite must all be configured".into());
+    }
+
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for backend in &backends {
+        println!("== {} ({})", backend.name, backend.version);
+        prepare(&backend.db, many, max_connections)
+            .await
+            .map_err(|e| format!("{}: {e}", backend.name))?;
+        for &connections in &args.connections {
+            for scenario in Scenario::CONCURRENT {
+                rows.extend(measure(backend, scenario, connections, sample, runs, many).await);
+            }
+        }
+        rows.extend(measure(backend, Scenario::Many, 1, sample, runs, many).await);
+        if backend.db.get_database_backend() == DbBackend::MySql {
+            notes.push(
+                statements_per_transaction(backend)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+
+    println!("\n{}", report::table(&rows));
+    let names: Vec<&'static str> = backends.iter().map(|b| b.name).collect();
+    let mut met = true;
+    println!("targets:");
+    for (line, ok) in report::targets(&rows, &names, &args.connections) {
+        met &= ok;
+        println!("  [{}] {line}", if ok { "met" } else { "NOT MET" });
+    }
+    for note in &notes {
+        println!("{note}");
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let csv = args.out.join("results.csv");
+    report::write_csv(&rows, &csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+    let versions: Vec<String> = backends
+        .iter()
+        .map(|b| format!("{} {}", b.name, b.version))
+        .collect();
+    let title = format!(
+        "sea-orm-sequences, {} cores; {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        versions.join(", ")
+    );
+    let chart = args.out.join("chart.svg");
+    report::chart(&rows, &names, &args.connections, &title, &chart)?;
+    println!(
+        "\n{}; wrote {} and {}; every target {}",
+        title,
+        csv.display(),
+        chart.display(),
+        if met {
+            "met"
+        } else {
+            "listed above as NOT MET is missed"
+        }
+    );
+    Ok(())
+}
+
+async fn connect_all(args: &Args, max_connections: u32) -> Result<Vec<Backend>, String> {
+    let mut backends = Vec::new();
+    let servers = [
+        ("PostgreSQL", &args.postgres_url, "SELECT version()"),
+        ("MariaDB", &args.mysql_url, "SELECT VERSION()"),
+    ];
+    for (name, url, version) in servers {
+        if let Some(url) = url {
+            let db = open(url, max_connections)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
+            let version = query_string(&db, version)
+                .await
+                .map_err(|e| e.to_string())?;
+            // "PostgreSQL 15.19 (Debian ...) on x86_64 ..." -> "15.19".
+            let version = version
+                .trim_start_matches("PostgreSQL ")
+                .split([' ', '-'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            backends.push(Backend {
+                name,
+                url: url.clone(),
+                db,
+                version,
+                _dir: None,
+            });
+        } else {
+            println!("skipping {name}: no URL (see --help)");
+        }
+    }
+    if !args.no_sqlite {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        );
+        let db = open(&url, max_connections).await?;
+        let version = query_string(&db, "SELECT sqlite_version()")
+            .await
+            .map_err(|e| e.to_string())?;
+        backends.push(Backend {
+            name: "SQLite",
+            url,
+            db,
+            version,
+            _dir: Some(dir),
+        });
+    }
+    Ok(backends)
+}
+
+async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, String> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections)
+        .min_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(60))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(60))
+        });
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    schema::Migrator::up(&db, None)
+        .await
+        .map_err(|e| format!("migrations: {e}"))?;
+    Ok(db)
+}
+
+async fn query_string(db: &DatabaseConnection, sql: &str) -> Result<String, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("{sql}: no row")))?;
+    row.try_get_by_index(0)
+}
+
+/// Empties the benchmark tables and creates every sequence the scenarios use,
+/// so that no measurement includes a sequence's creation.
+async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> Result<(), DbErr> {
+    schema::invoice::Entity::delete_many().exec(db).await?;
+    schema::plain::Entity::delete_many().exec(db).await?;
+    db.execute_unprepared("DELETE FROM sequences").await?;
+    scenarios::seed_many(db, many).await?;
+    for task in 0..max_connections {
+        for scenario in [Scenario::NextValue, Scenario::Batch, Scenario::Distinct] {
+            let name = scenarios::sequence_name(scenario, task, many);
+            scenarios::raw_upsert(db, &name, 1).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Measures every variant of `scenario` `runs` times, back to back (the order
+/// rotates between runs), and aggregates by median.
+async fn measure(
+    backend: &Backend,
+    scenario: Scenario,
+    connections: usize,
+    sample: Duration,
+    runs: usize,
+    many: u32,
+) -> Vec<Row> {
+    let variants = scenario.variants();
+    let mut samples: Vec<Vec<measure::Sample>> = vec![Vec::new(); variants.len()];
+    for run in 0..runs {
+        for k in 0..variants.len() {
+            let i = (k + run) % variants.len();
+            let s = measure::sample(
+                &backend.db,
+                scenario,
+                variants[i],
+                connections,
+                sample,
+                many,
+            )
+            .await;
+            samples[i].push(s);
+        }
+    }
+    let raw = variants
+        .iter()
+        .position(|&v| v == Variant::Raw)
+        .expect("every scenario has raw SQL");
+    let rows: Vec<Row> = variants
+        .iter()
+        .enumerate()
+        .map(|(i, &variant)| {
+            let med = |f: &dyn Fn(&measure::Sample) -> f64| {
+                measure::median(&mut samples[i].iter().map(f).collect::<Vec<_>>())
+            };
+            let mut ratios: Vec<f64> = samples[i]
+                .iter()
+                .zip(&samples[raw])
+                .map(|(s, r)| s.ops_per_sec / r.ops_per_sec)
+                .collect();
+            Row {
+                backend: backend.name,
+                scenario,
+                connections,
+                variant,
+                ops_per_sec: med(&|s| s.ops_per_sec),
+                p50_ms: med(&|s| s.p50.as_secs_f64() * 1000.0),
+                p99_ms: med(&|s| s.p99.as_secs_f64() * 1000.0),
+                ratio_to_raw: measure::median(&mut ratios),
+                errors: samples[i].iter().map(|s| s.errors).sum(),
+            }
+        })
+        .collect();
+    for r in &rows {
+        println!(
+            "  {:<19} x{:<2} {:<15} {:>9.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  vs raw {:.3}",
+            scenario.name(),
+            connections,
+            r.variant.name(),
+            r.ops_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.ratio_to_raw
+        );
+    }
+    rows
+}
+
+/// Statements per numbered-insert transaction on MariaDB, from the server's
+/// own `Questions` counter on one connection: library and raw SQL.
+async fn statements_per_transaction(backend: &Backend) -> Result<String, DbErr> {
+    const N: u64 = 20;
+    let mut counts = Vec::new();
+    for variant in [Variant::Library, Variant::Raw] {
+        let db = Database::connect(
+            ConnectOptions::new(&backend.url)
+                .max_connections(1)
+                .sqlx_logging(false)
+                .to_owned(),
+        )
+        .await?;
+        scenarios::run(Scenario::Insert, variant, &db, 0, 1).await?; // warm the statement cache
+        let before = questions(&db).await?;
+        for _ in 0..N {
+            scenarios::run(Scenario::Insert, variant, &db, 0, 1).await?;
+        }
+        let after = questions(&db).await?;
+        counts.push((after - before - 1) as f64 / N as f64);
+    }
+    Ok(format!(
+        "MariaDB statements per numbered insert transaction (server's Questions counter): library {:.1}, raw SQL {:.1}",
+        counts[0], counts[1]
+    ))
+}
+
+async fn questions(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SHOW SESSION STATUS LIKE 'Questions'",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no Questions".into()))?;
+    Ok(row
+        .try_get_by_index::<String>(1)?
+        .parse()
+        .unwrap_or_default())
+}

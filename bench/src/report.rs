@@ -1,0 +1,229 @@
+//! The results: a table on stdout, a CSV, an SVG chart, and the targets.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::scenarios::{Scenario, Variant};
+
+/// The aggregated result of one (backend, scenario, connections, variant).
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub backend: &'static str,
+    pub scenario: Scenario,
+    pub connections: usize,
+    pub variant: Variant,
+    /// Median over runs.
+    pub ops_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Median over runs of (this variant / raw SQL) measured back to back.
+    pub ratio_to_raw: f64,
+    pub errors: u64,
+}
+
+/// Finds a row.
+pub fn find<'a>(
+    rows: &'a [Row],
+    backend: &str,
+    scenario: Scenario,
+    connections: usize,
+    variant: Variant,
+) -> Option<&'a Row> {
+    rows.iter().find(|r| {
+        r.backend == backend
+            && r.scenario == scenario
+            && r.connections == connections
+            && r.variant == variant
+    })
+}
+
+/// The table printed at the end.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<10} {:<19} {:>5} {:<15} {:>10} {:>8} {:>8} {:>9} {:>6}",
+        "backend", "scenario", "conns", "variant", "ops/s", "p50 ms", "p99 ms", "vs raw", "errors"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<10} {:<19} {:>5} {:<15} {:>10.0} {:>8.2} {:>8.2} {:>9.3} {:>6}",
+            r.backend,
+            r.scenario.name(),
+            r.connections,
+            r.variant.name(),
+            r.ops_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.ratio_to_raw,
+            r.errors
+        );
+    }
+    out
+}
+
+/// Writes every row as CSV.
+pub fn write_csv(rows: &[Row], path: &Path) -> std::io::Result<()> {
+    let mut out = String::from(
+        "backend,scenario,connections,variant,ops_per_sec,p50_ms,p99_ms,ratio_to_raw,errors\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{:.1},{:.3},{:.3},{:.4},{}",
+            r.backend,
+            r.scenario.name(),
+            r.connections,
+            r.variant.name(),
+            r.ops_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.ratio_to_raw,
+            r.errors
+        );
+    }
+    std::fs::write(path, out)
+}
+
+/// The targets of the benchmark issue, each with whether it is met.
+pub fn targets(
+    rows: &[Row],
+    backends: &[&'static str],
+    connections: &[usize],
+) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for &backend in backends {
+        for scenario in [Scenario::NextValue, Scenario::Insert, Scenario::Distinct] {
+            for &c in connections {
+                if let Some(r) = find(rows, backend, scenario, c, Variant::Library) {
+                    out.push((
+                        format!(
+                            "{backend} {} x{c}: library/raw = {:.3} (target >= 0.95)",
+                            scenario.name(),
+                            r.ratio_to_raw
+                        ),
+                        r.ratio_to_raw >= 0.95,
+                    ));
+                }
+            }
+        }
+        if backend != "SQLite"
+            && let (Some(distinct), Some(hot)) = (
+                find(rows, backend, Scenario::Distinct, 4, Variant::Library),
+                find(rows, backend, Scenario::Insert, 4, Variant::Library),
+            )
+        {
+            let x = distinct.ops_per_sec / hot.ops_per_sec;
+            out.push((
+                format!(
+                    "{backend} insert x4, a sequence per connection / one hot sequence = {x:.2} \
+                     (target >= 2.5)"
+                ),
+                x >= 2.5,
+            ));
+        }
+        if let (Some(many), Some(single)) = (
+            find(rows, backend, Scenario::Many, 1, Variant::Library),
+            find(rows, backend, Scenario::NextValue, 1, Variant::Library),
+        ) {
+            let x = many.p50_ms / single.p50_ms;
+            out.push((
+                format!(
+                    "{backend} many sequences p50 / single sequence p50 = {x:.3} (target <= 1.10)"
+                ),
+                x <= 1.10,
+            ));
+        }
+    }
+    out
+}
+
+/// One panel per backend: ops/s against connections for the main series.
+pub fn chart(
+    rows: &[Row],
+    backends: &[&'static str],
+    connections: &[usize],
+    title: &str,
+    path: &Path,
+) -> Result<(), String> {
+    let series: [(Scenario, Variant, RGBColor); 7] = [
+        (
+            Scenario::NextValue,
+            Variant::Library,
+            RGBColor(31, 119, 180),
+        ),
+        (Scenario::NextValue, Variant::Raw, RGBColor(158, 202, 225)),
+        (Scenario::Insert, Variant::Library, RGBColor(214, 39, 40)),
+        (Scenario::Insert, Variant::Raw, RGBColor(252, 146, 114)),
+        (
+            Scenario::Insert,
+            Variant::AutoIncrement,
+            RGBColor(127, 127, 127),
+        ),
+        (Scenario::Distinct, Variant::Library, RGBColor(44, 160, 44)),
+        (Scenario::Bulk, Variant::Library, RGBColor(148, 103, 189)),
+    ];
+    let width = 480 * backends.len().max(1) as u32;
+    let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root
+        .titled(title, ("sans-serif", 18))
+        .map_err(|e| e.to_string())?;
+    let panels = root.split_evenly((1, backends.len().max(1)));
+    for (panel, &backend) in panels.iter().zip(backends) {
+        let max = rows
+            .iter()
+            .filter(|r| r.backend == backend)
+            .map(|r| r.ops_per_sec)
+            .fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(backend, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(-0.3f64..(connections.len() as f64 - 0.7), 0f64..max * 1.1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(connections.len())
+            .x_label_formatter(&|x| {
+                connections
+                    .get(x.round() as usize)
+                    .map_or(String::new(), |c| format!("{c} conn"))
+            })
+            .y_desc("operations/s")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (scenario, variant, color) in series {
+            let points: Vec<(f64, f64)> = connections
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &c)| {
+                    find(rows, backend, scenario, c, variant).map(|r| (i as f64, r.ops_per_sec))
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(format!("{} ({})", scenario.name(), variant.name()))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 11))
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}

@@ -1,0 +1,78 @@
+//! The benchmark's tables: an invoice numbered by the derive, the same
+//! invoice without it (numbered by hand, or by its auto-increment key), and
+//! the migrator that creates them beside the bundled `sequences` table.
+
+use sea_orm_migration::prelude::*;
+
+/// Numbered by `#[derive(Gapless)]` from the sequence `bench-{series}`.
+pub mod invoice {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "bench_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        #[gapless(sequence = "bench-{series}")]
+        pub number: i64,
+        pub amount_cents: i64,
+    }
+}
+
+/// The same columns, no derive: the raw-SQL baseline sets `number` by hand,
+/// the auto-increment baseline leaves it 0 and uses `id`.
+pub mod plain {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_plain_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        pub number: i64,
+        pub amount_cents: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(sequences_migration::Migration),
+            Box::new(CreateTables),
+        ]
+    }
+}
+
+struct CreateTables;
+
+impl MigrationName for CreateTables {
+    fn name(&self) -> &str {
+        "m20261122_000200_create_bench_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        for mut table in [
+            schema.create_table_from_entity(invoice::Entity),
+            schema.create_table_from_entity(plain::Entity),
+        ] {
+            manager
+                .create_table(table.if_not_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
