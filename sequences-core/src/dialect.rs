@@ -241,6 +241,31 @@ impl Dialect {
         row.try_get_by_index::<bool>(0)
     }
 
+    /// On SQLite, a write that changes nothing, to take the database's write
+    /// lock before reading a counter that is about to be replaced (SQLite has
+    /// no `SELECT .. FOR UPDATE`). `None` elsewhere.
+    pub(crate) fn lock_for_write(self, name: &str) -> Option<Statement> {
+        (self == Self::Sqlite).then(|| {
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!(r#"UPDATE "{TABLE_NAME}" SET "last" = "last" WHERE "name" = ?"#),
+                [name.into()],
+            )
+        })
+    }
+
+    /// The database's current date as `YYYY-MM-DD`. PostgreSQL's is the
+    /// transaction's start date (stable within it); MariaDB's the statement's,
+    /// in the session time zone; SQLite's is UTC.
+    pub(crate) fn current_date(self) -> Statement {
+        let sql = match self {
+            Self::Postgres => "SELECT CAST(CURRENT_DATE AS TEXT)",
+            Self::MySql => "SELECT CAST(CURDATE() AS CHAR)",
+            Self::Sqlite => "SELECT date('now')",
+        };
+        Statement::from_string(self.backend(), sql)
+    }
+
     /// The `CAST` target types of an audit: a signed 64-bit integer, and text.
     pub(crate) fn audit_cast_types(self) -> (&'static str, &'static str) {
         match self {

@@ -126,6 +126,22 @@ pub enum SequenceError {
         target: String,
     },
 
+    /// [`Sequence::set_last_value`](crate::Sequence::set_last_value) was asked
+    /// to move the counter backwards, which would hand out committed values
+    /// again. Nothing was changed.
+    #[error(
+        "sequence {name:?}: refusing to move last from {last} back to {requested}, which would \
+         hand out values again; use force_last_value if that is intended"
+    )]
+    WouldGoBackwards {
+        /// The sequence.
+        name: String,
+        /// Its current last value.
+        last: i64,
+        /// The requested last value.
+        requested: i64,
+    },
+
     /// The database failed for a reason of its own (connection lost,
     /// deadlock, serialization failure...).
     #[error("sequence {name:?}: {source}")]
@@ -149,6 +165,7 @@ impl SequenceError {
             | Self::LockNotAvailable { name, .. }
             | Self::NotInTransaction { name, .. }
             | Self::ValueOutOfRange { name, .. }
+            | Self::WouldGoBackwards { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
         }

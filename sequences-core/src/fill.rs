@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use sea_orm::ConnectionTrait;
 
+use crate::dialect::Dialect;
+use crate::period::Day;
 use crate::{Sequence, SequenceError, in_transaction};
 
 /// The values a set of active models needs, collected before any allocation.
@@ -23,6 +25,7 @@ struct Request {
     field: usize,
     field_name: &'static str,
     sequence: Sequence,
+    day: Option<Day>,
 }
 
 /// One allocated value and where it goes.
@@ -38,6 +41,7 @@ pub struct Allocated {
     sequence: Arc<str>,
     entity: &'static str,
     field_name: &'static str,
+    day: Option<Day>,
 }
 
 impl Requests {
@@ -57,6 +61,7 @@ impl Requests {
         field: usize,
         field_name: &'static str,
         sequence: Sequence,
+        day: Option<Day>,
     ) -> Result<(), SequenceError> {
         sequence.validate()?;
         self.items.push(Request {
@@ -64,6 +69,7 @@ impl Requests {
             field,
             field_name,
             sequence,
+            day,
         });
         Ok(())
     }
@@ -133,6 +139,7 @@ impl Requests {
                     sequence: Arc::clone(&name),
                     entity: self.entity,
                     field_name: item.field_name,
+                    day: item.day,
                 });
             }
         }
@@ -141,6 +148,25 @@ impl Requests {
 }
 
 impl Allocated {
+    /// The day of the value's period (a default day when the field has none).
+    pub fn day(&self) -> Day {
+        self.day.unwrap_or_default()
+    }
+
+    /// The error for a format placeholder whose field is not set.
+    pub fn missing_placeholder(
+        &self,
+        template: &'static str,
+        placeholder: &'static str,
+        field_name: &'static str,
+    ) -> SequenceError {
+        SequenceError::MissingPlaceholder {
+            template,
+            field: placeholder,
+            target: target(self.entity, field_name),
+        }
+    }
+
     /// The value as the field's type, or [`SequenceError::ValueOutOfRange`].
     pub fn convert<T: GaplessField>(&self) -> Result<T, SequenceError> {
         T::from_sequence_value(self.value).ok_or_else(|| SequenceError::ValueOutOfRange {
@@ -150,6 +176,34 @@ impl Allocated {
             type_name: T::TYPE_NAME,
         })
     }
+}
+
+/// The database's current date, for a periodic field without a date field:
+/// asked through `db`, so inside the caller's transaction.
+pub async fn database_day<C: ConnectionTrait>(
+    db: &C,
+    field_name: &'static str,
+) -> Result<Day, SequenceError> {
+    let error = |source| SequenceError::Database {
+        name: format!("(the period of {field_name})"),
+        source,
+    };
+    let dialect = Dialect::of(db.get_database_backend()).map_err(error)?;
+    let row = db
+        .query_one_raw(dialect.current_date())
+        .await
+        .map_err(error)?
+        .ok_or_else(|| {
+            error(sea_orm::DbErr::Custom(
+                "the current date query returned no row".into(),
+            ))
+        })?;
+    let text: String = row.try_get_by_index(0).map_err(error)?;
+    Day::parse(&text).ok_or_else(|| {
+        error(sea_orm::DbErr::Custom(format!(
+            "the database's current date {text:?} is not YYYY-MM-DD"
+        )))
+    })
 }
 
 /// How errors name a field: `app::invoice::Model::number`.

@@ -7,6 +7,7 @@ pub mod entity;
 mod error;
 mod fill;
 mod functions;
+mod period;
 mod retry;
 mod sequence;
 mod transaction;
@@ -15,6 +16,7 @@ pub use audit::{Audit, AuditReport, GroupAudit};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};
+pub use period::{Day, Period, PeriodDate};
 pub use retry::{Retry, WorkFuture, is_retryable};
 pub use sequence::Sequence;
 pub use transaction::in_transaction;
@@ -117,7 +119,8 @@ pub use sequences_derive::Gapless;
 /// What `#[derive(Gapless)]` expands to calls; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::fill::{Allocated, GaplessField, Requests};
+    pub use crate::fill::{Allocated, GaplessField, Requests, database_day};
+    pub use crate::period::{Day, Period, PeriodDate, ReferenceField, write_value};
     pub use crate::{Sequence, SequenceError};
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;

@@ -3,7 +3,10 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use crate::dialect::{Dialect, ErrorKind, Returning, Step};
 use crate::entity::{self, MAX_NAME_LENGTH};
@@ -161,6 +164,89 @@ impl Sequence {
             .await
             .map_err(|source| self.database_error(source))?;
         Ok(result.rows_affected > 0)
+    }
+
+    /// Sets the last value, so that the next value is `last + 1`: for the
+    /// operator who moves numbering over from a legacy system ("continue
+    /// after 4711"). Creates the sequence if needed.
+    ///
+    /// Takes the counter's row lock like an allocation, so it waits for
+    /// transactions holding the sequence, and must run inside a transaction
+    /// ([`SequenceError::NotInTransaction`] otherwise). Refuses to go
+    /// backwards ([`SequenceError::WouldGoBackwards`], nothing changed);
+    /// setting the current value again is a no-op.
+    ///
+    /// Moving forward skips the values in between: that is a gap, by
+    /// intent. This and [`force_last_value`](Self::force_last_value) are the
+    /// only operations that can break the promise when misused.
+    pub async fn set_last_value<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        last: i64,
+    ) -> Result<(), SequenceError> {
+        self.store_last(db, last, false).await
+    }
+
+    /// [`set_last_value`](Self::set_last_value) that may also go backwards.
+    /// Values after `last` that were already committed will be handed out
+    /// again: duplicates, unless the rows holding them are gone. Meant for
+    /// repairs, such as undoing a mistaken `set_last_value`.
+    pub async fn force_last_value<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        last: i64,
+    ) -> Result<(), SequenceError> {
+        self.store_last(db, last, true).await
+    }
+
+    async fn store_last<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        last: i64,
+        force: bool,
+    ) -> Result<(), SequenceError> {
+        validate_name(&self.name)?;
+        let error = |source| self.database_error(source);
+        if !crate::in_transaction(db).await.map_err(error)? {
+            return Err(SequenceError::NotInTransaction {
+                name: self.name.to_string(),
+                target: "Sequence::set_last_value".to_owned(),
+            });
+        }
+        let dialect = Dialect::of(db.get_database_backend()).map_err(error)?;
+        if let Some(lock) = dialect.lock_for_write(&self.name) {
+            db.execute_raw(lock)
+                .await
+                .map_err(|source| self.classify(dialect, source, 0))?;
+        }
+        let current = entity::Entity::find_by_id(self.name.to_string())
+            .lock_exclusive()
+            .one(db)
+            .await
+            .map_err(|source| self.classify(dialect, source, 0))?;
+        match current {
+            Some(row) if row.last > last && !force => Err(SequenceError::WouldGoBackwards {
+                name: self.name.to_string(),
+                last: row.last,
+                requested: last,
+            }),
+            Some(row) if row.last == last => Ok(()),
+            Some(_) => entity::Entity::update_many()
+                .col_expr(entity::Column::Last, Expr::value(last))
+                .filter(entity::Column::Name.eq(self.name.as_ref()))
+                .exec(db)
+                .await
+                .map(drop)
+                .map_err(error),
+            None => entity::Entity::insert(entity::ActiveModel {
+                name: Set(self.name.to_string()),
+                last: Set(last),
+            })
+            .exec_without_returning(db)
+            .await
+            .map(drop)
+            .map_err(error),
+        }
     }
 
     /// Runs `plan` and returns the new `last`.

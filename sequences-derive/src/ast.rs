@@ -105,6 +105,12 @@ pub fn number_type(ty: &Type) -> Option<IntType> {
     int(ty).or_else(|| option_inner(ty).and_then(int))
 }
 
+/// Whether the type is `String` or `Option<String>`.
+pub fn is_string(ty: &Type) -> bool {
+    let string = |ty: &Type| matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "String"));
+    string(ty) || option_inner(ty).is_some_and(string)
+}
+
 /// `T` of `Option<T>` (also `std::option::Option<T>`).
 pub fn option_inner(ty: &Type) -> Option<&Type> {
     let Type::Path(path) = ty else { return None };
@@ -121,8 +127,9 @@ pub fn option_inner(ty: &Type) -> Option<&Type> {
     }
 }
 
-/// Splits `invoice-{company_id}` into text and placeholders; `{{` and `}}` are braces.
-pub fn parse_template(template: &LitStr) -> syn::Result<Vec<Segment>> {
+/// Splits `invoice-{company_id}` into text and placeholders; `{{` and `}}` are
+/// braces. `what` names the template in errors ("sequence name", "format").
+pub fn parse_template(template: &LitStr, what: &str) -> syn::Result<Vec<Segment>> {
     let text = template.value();
     let error = |message: &str| syn::Error::new(template.span(), message);
     let mut segments = Vec::new();
@@ -145,17 +152,17 @@ pub fn parse_template(template: &LitStr) -> syn::Result<Vec<Segment>> {
                         Some('}') => break,
                         Some(c) => name.push(c),
                         None => {
-                            return Err(error(
-                                "unclosed `{` in sequence name; write `{{` for a brace",
-                            ));
+                            return Err(error(&format!(
+                                "unclosed `{{` in {what}; write `{{{{` for a brace"
+                            )));
                         }
                     }
                 }
                 let name = name.trim().to_string();
                 if name.is_empty() {
-                    return Err(error(
-                        "empty `{}` in sequence name; name a field, as in `{company_id}`",
-                    ));
+                    return Err(error(&format!(
+                        "empty `{{}}` in {what}; name a field, as in `{{company_id}}`"
+                    )));
                 }
                 if !literal.is_empty() {
                     segments.push(Segment::Text(std::mem::take(&mut literal)));
@@ -163,9 +170,9 @@ pub fn parse_template(template: &LitStr) -> syn::Result<Vec<Segment>> {
                 segments.push(Segment::Field(name));
             }
             '}' => {
-                return Err(error(
-                    "unmatched `}` in sequence name; write `}}` for a brace",
-                ));
+                return Err(error(&format!(
+                    "unmatched `}}` in {what}; write `}}}}` for a brace"
+                )));
             }
             c => literal.push(c),
         }
@@ -174,7 +181,7 @@ pub fn parse_template(template: &LitStr) -> syn::Result<Vec<Segment>> {
         segments.push(Segment::Text(literal));
     }
     if segments.is_empty() {
-        return Err(error("the sequence name is empty"));
+        return Err(error(&format!("the {what} is empty")));
     }
     Ok(segments)
 }

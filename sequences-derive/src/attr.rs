@@ -12,13 +12,18 @@ pub struct ContainerAttrs {
     pub custom_behavior: bool,
 }
 
-/// `#[gapless(sequence = "...", initial_value = N, reset_value = M)]` on a field.
+/// `#[gapless(sequence = "...", initial_value = N, reset_value = M, period = "year",
+/// date = "field", format = "...")]` or `#[gapless(value_of = "field")]` on a field.
 pub struct FieldAttrs {
     /// The attribute itself, for errors about the whole of it.
     pub attr: Attribute,
     pub sequence: Option<LitStr>,
     pub initial_value: Option<IntLit>,
     pub reset_value: Option<IntLit>,
+    pub period: Option<LitStr>,
+    pub date: Option<LitStr>,
+    pub format: Option<LitStr>,
+    pub value_of: Option<LitStr>,
 }
 
 /// An integer literal, possibly negative, with its tokens.
@@ -62,6 +67,10 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             sequence: None,
             initial_value: None,
             reset_value: None,
+            period: None,
+            date: None,
+            format: None,
+            value_of: None,
         };
         attr.parse_nested_meta(|meta| {
             let slot_name = meta
@@ -70,11 +79,18 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match slot_name.as_str() {
-                "sequence" => {
-                    if parsed.sequence.is_some() {
-                        return Err(meta.error("duplicate `sequence`"));
+                "sequence" | "period" | "date" | "format" | "value_of" => {
+                    let slot = match slot_name.as_str() {
+                        "sequence" => &mut parsed.sequence,
+                        "period" => &mut parsed.period,
+                        "date" => &mut parsed.date,
+                        "format" => &mut parsed.format,
+                        _ => &mut parsed.value_of,
+                    };
+                    if slot.is_some() {
+                        return Err(meta.error(format!("duplicate `{slot_name}`")));
                     }
-                    parsed.sequence = Some(meta.value()?.parse()?);
+                    *slot = Some(meta.value()?.parse()?);
                 }
                 "initial_value" | "reset_value" => {
                     let slot = if slot_name == "initial_value" {
@@ -89,7 +105,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 }
                 _ => {
                     return Err(meta.error(
-                        "unknown gapless option; expected `sequence`, `initial_value` or `reset_value`",
+                        "unknown gapless option; expected `sequence`, `initial_value`, \
+                         `reset_value`, `period`, `date`, `format` or `value_of`",
                     ));
                 }
             }

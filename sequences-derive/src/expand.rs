@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 use syn::DeriveInput;
 
 use crate::ast::Input;
-use crate::valid::{self, Numbered, Valid, ValidSegment};
+use crate::valid::{self, DaySource, FormatPiece, Numbered, Period, Valid, ValidSegment};
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
     // `#[sea_orm::model]` copies the derives of `Model` onto a `ModelEx`
@@ -44,10 +44,11 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(index, numbered)| plan(index, numbered));
-    let assignments = valid.numbered.iter().enumerate().map(|(index, numbered)| {
-        let field = numbered.field;
-        quote!(#index => __model.#field = #private::sea_orm::ActiveValue::Set(__value.convert()?),)
-    });
+    let assignments = valid
+        .numbered
+        .iter()
+        .enumerate()
+        .map(|(index, numbered)| assignment(index, numbered));
     let field_list = valid
         .numbered
         .iter()
@@ -63,6 +64,12 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
          `insert_many` and `Entity::insert(..).exec(..)`, which do not run hooks. Fields: {field_list}."
     );
 
+    // The database's date, asked at most once per fill, when a field needs it.
+    let today = valid
+        .numbered
+        .iter()
+        .any(|n| matches!(n.day, Some(DaySource::Database)))
+        .then(|| quote!(let mut __today: ::core::option::Option<#private::Day> = ::core::option::Option::None;));
     let behavior = (!valid.custom_behavior).then(|| {
         quote! {
             #[#private::async_trait]
@@ -96,6 +103,7 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
             where
                 C: #private::sea_orm::ConnectionTrait,
             {
+                #today
                 let mut __requests = #private::Requests::new(
                     ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#model)),
                 );
@@ -177,10 +185,132 @@ fn plan(index: usize, numbered: &Numbered) -> TokenStream {
     let reset = numbered
         .reset_value
         .map(|value| quote!(.reset_value(#value)));
+    let what = numbered
+        .format
+        .as_ref()
+        .map_or_else(|| template.clone(), |f| f.template.value());
+    let day = match &numbered.day {
+        None => quote!(::core::option::Option::None),
+        Some(DaySource::Field(date)) => {
+            let date_name = date.to_string();
+            quote! {
+                match __model.#date.try_as_ref().and_then(#private::PeriodDate::period_day) {
+                    ::core::option::Option::Some(__day) => ::core::option::Option::Some(__day),
+                    ::core::option::Option::None => {
+                        return ::core::result::Result::Err(
+                            __requests.missing_placeholder(#what, #date_name, #field_name).into(),
+                        );
+                    }
+                }
+            }
+        }
+        Some(DaySource::Database) => quote! {
+            ::core::option::Option::Some(match __today {
+                ::core::option::Option::Some(__day) => __day,
+                ::core::option::Option::None => {
+                    let __day = #private::database_day(db, #field_name).await?;
+                    __today = ::core::option::Option::Some(__day);
+                    __day
+                }
+            })
+        },
+    };
+    let name = match numbered.period {
+        None => name,
+        Some(period) => {
+            let period = match period {
+                Period::Year => quote!(#private::Period::Year),
+                Period::Month => quote!(#private::Period::Month),
+                Period::Day => quote!(#private::Period::Day),
+            };
+            quote!(#period.sequence_name(&#name, __day.unwrap_or_default()))
+        }
+    };
+    // Fields the format prints must be set too, checked before any allocation.
+    let format_checks = numbered.format.iter().flat_map(|format| {
+        format.pieces.iter().filter_map(|piece| match piece {
+            FormatPiece::Field { ident, optional } => {
+                let placeholder = ident.to_string();
+                let set = if *optional {
+                    quote!(::core::matches!(__model.#ident.try_as_ref(), ::core::option::Option::Some(::core::option::Option::Some(_))))
+                } else {
+                    quote!(__model.#ident.try_as_ref().is_some())
+                };
+                Some(quote! {
+                    if !#set {
+                        return ::core::result::Result::Err(
+                            __requests.missing_placeholder(#what, #placeholder, #field_name).into(),
+                        );
+                    }
+                })
+            }
+            _ => None,
+        })
+    });
     quote! {
         if __model.#field.is_not_set() {
+            #(#format_checks)*
+            let __day: ::core::option::Option<#private::Day> = #day;
             let __sequence = #private::Sequence::new(#name) #initial #reset;
-            __requests.push(__index, #index, #field_name, __sequence)?;
+            __requests.push(__index, #index, #field_name, __sequence, __day)?;
+        }
+    }
+}
+
+/// Stores one allocated value into `__model`: the number itself, or the
+/// formatted reference plus the raw value for its `value_of` fields.
+fn assignment(index: usize, numbered: &Numbered) -> TokenStream {
+    let private = quote!(::sequences_core::__private);
+    let field = numbered.field;
+    let Some(format) = &numbered.format else {
+        return quote!(#index => __model.#field = #private::sea_orm::ActiveValue::Set(__value.convert()?),);
+    };
+    let field_name = field.to_string();
+    let what = format.template.value();
+    let pieces = format.pieces.iter().enumerate().map(|(i, piece)| match piece {
+        FormatPiece::Text(text) => quote!(__text.push_str(#text);),
+        FormatPiece::Value(width) => quote!(#private::write_value(&mut __text, __value.value, #width);),
+        FormatPiece::Year => quote!(#private::write_value(&mut __text, __day.year.into(), 4);),
+        FormatPiece::Month => quote!(#private::write_value(&mut __text, __day.month.into(), 2);),
+        FormatPiece::Day => quote!(#private::write_value(&mut __text, __day.day.into(), 2);),
+        FormatPiece::Yy => quote!(#private::write_value(&mut __text, (__day.year % 100).into(), 2);),
+        FormatPiece::Field { ident, optional } => {
+            let placeholder = ident.to_string();
+            let value = format_ident!("__format_{}", i);
+            let pattern = if *optional {
+                quote!(::core::option::Option::Some(::core::option::Option::Some(#value)))
+            } else {
+                quote!(::core::option::Option::Some(#value))
+            };
+            quote! {
+                match __model.#ident.try_as_ref() {
+                    #pattern => {
+                        ::std::fmt::Write::write_fmt(&mut __text, ::core::format_args!("{}", #value))
+                            .expect("formatting into a String");
+                    }
+                    _ => {
+                        return ::core::result::Result::Err(
+                            __value.missing_placeholder(#what, #placeholder, #field_name).into(),
+                        );
+                    }
+                }
+            }
+        }
+    });
+    let raw = numbered.raw_fields.iter().map(|raw| {
+        quote! {
+            if __model.#raw.is_not_set() {
+                __model.#raw = #private::sea_orm::ActiveValue::Set(__value.convert()?);
+            }
+        }
+    });
+    quote! {
+        #index => {
+            let __day = __value.day();
+            let mut __text = ::std::string::String::new();
+            #(#pieces)*
+            __model.#field = #private::sea_orm::ActiveValue::Set(#private::ReferenceField::from_reference(__text));
+            #(#raw)*
         }
     }
 }

@@ -4,6 +4,7 @@ use proc_macro2::Ident;
 use syn::LitStr;
 
 use crate::ast::{self, Input, Segment};
+use crate::attr::FieldAttrs;
 
 /// A numbered field, checked and ready to expand.
 pub struct Numbered<'a> {
@@ -12,11 +13,54 @@ pub struct Numbered<'a> {
     pub segments: Vec<ValidSegment<'a>>,
     pub initial_value: Option<i64>,
     pub reset_value: Option<i64>,
+    /// `period = "..."`: a sequence per year, month or day.
+    pub period: Option<Period>,
+    /// Where the day comes from, when the field needs one.
+    pub day: Option<DaySource<'a>>,
+    /// `format = "..."`: the field is a `String` reference.
+    pub format: Option<Format<'a>>,
+    /// Integer fields that receive the raw value (`value_of = "<this field>"`).
+    pub raw_fields: Vec<&'a Ident>,
 }
 
+/// A placeholder of a sequence name or a format that reads another field.
 pub enum ValidSegment<'a> {
     Text(String),
     /// A placeholder: the field it reads, and whether that field is an `Option`.
+    Field {
+        ident: &'a Ident,
+        optional: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Period {
+    Year,
+    Month,
+    Day,
+}
+
+pub enum DaySource<'a> {
+    /// `date = "field"`.
+    Field(&'a Ident),
+    /// The database's current date, in the same transaction.
+    Database,
+}
+
+pub struct Format<'a> {
+    pub template: LitStr,
+    pub pieces: Vec<FormatPiece<'a>>,
+}
+
+pub enum FormatPiece<'a> {
+    Text(String),
+    /// `{value}` or `{value:05}`: the width to zero-pad to.
+    Value(usize),
+    Year,
+    Month,
+    Day,
+    /// The year's last two digits.
+    Yy,
     Field {
         ident: &'a Ident,
         optional: bool,
@@ -31,10 +75,34 @@ pub struct Valid<'a> {
 pub fn validate<'a>(input: &'a Input<'a>) -> syn::Result<Valid<'a>> {
     let mut errors: Option<syn::Error> = None;
     let mut numbered = Vec::new();
+    let mut raw = Vec::new();
     for (field, attrs) in input.numbered() {
+        if let Some(target) = &attrs.value_of {
+            match raw_field(input, field, attrs, target) {
+                Ok(pair) => raw.push(pair),
+                Err(error) => push(&mut errors, error),
+            }
+            continue;
+        }
         match numbered_field(input, field, attrs) {
             Ok(valid) => numbered.push(valid),
             Err(error) => push(&mut errors, error),
+        }
+    }
+    for (field, target) in raw {
+        match numbered.iter_mut().find(|n| *n.field == target.value()) {
+            Some(n) if n.format.is_some() => n.raw_fields.push(field),
+            found => push(
+                &mut errors,
+                syn::Error::new(
+                    target.span(),
+                    if found.is_some() {
+                        "`value_of` names a field without `format`; that field holds the value already"
+                    } else {
+                        "`value_of` must name a field numbered with #[gapless(..., format = \"...\")]"
+                    },
+                ),
+            ),
         }
     }
     if numbered.is_empty() && errors.is_none() {
@@ -63,10 +131,64 @@ fn push(errors: &mut Option<syn::Error>, error: syn::Error) {
     }
 }
 
+/// `#[gapless(value_of = "reference")]`: an integer field beside a formatted one.
+fn raw_field<'a>(
+    _input: &'a Input<'a>,
+    field: &'a ast::Field<'a>,
+    attrs: &'a FieldAttrs,
+    target: &'a LitStr,
+) -> syn::Result<(&'a Ident, &'a LitStr)> {
+    let others = attrs.sequence.is_some()
+        || attrs.initial_value.is_some()
+        || attrs.reset_value.is_some()
+        || attrs.period.is_some()
+        || attrs.date.is_some()
+        || attrs.format.is_some();
+    if others {
+        return Err(syn::Error::new_spanned(
+            &attrs.attr,
+            "`value_of` stands alone: the field takes the value of the field it names, \
+             with that field's sequence and options",
+        ));
+    }
+    if ast::number_type(field.ty).is_none() {
+        return Err(syn::Error::new_spanned(
+            field.ty,
+            "a `value_of` field must be i32, i64, u32, u64, or an Option of one of them",
+        ));
+    }
+    Ok((field.ident, target))
+}
+
+/// A field another template reads: it must exist and not be numbered itself.
+fn source_field<'a>(
+    input: &'a Input<'a>,
+    template: &LitStr,
+    name: &str,
+    what: &str,
+) -> syn::Result<&'a ast::Field<'a>> {
+    let Some(source) = input.field(name) else {
+        return Err(syn::Error::new(
+            template.span(),
+            format!("placeholder `{{{name}}}` in the {what} names no field of this struct"),
+        ));
+    };
+    if source.gapless.is_some() {
+        return Err(syn::Error::new(
+            template.span(),
+            format!(
+                "placeholder `{{{name}}}` names a field numbered by #[gapless]; \
+                 a {what} can only use fields the caller sets"
+            ),
+        ));
+    }
+    Ok(source)
+}
+
 fn numbered_field<'a>(
     input: &'a Input<'a>,
     field: &'a ast::Field<'a>,
-    attrs: &'a crate::attr::FieldAttrs,
+    attrs: &'a FieldAttrs,
 ) -> syn::Result<Numbered<'a>> {
     let Some(template) = &attrs.sequence else {
         return Err(syn::Error::new_spanned(
@@ -74,33 +196,37 @@ fn numbered_field<'a>(
             "missing `sequence = \"...\"` in #[gapless(...)]",
         ));
     };
-    let Some(number) = ast::number_type(field.ty) else {
-        return Err(syn::Error::new_spanned(
-            field.ty,
-            "a #[gapless] field must be i32, i64, u32, u64, or an Option of one of them",
-        ));
-    };
+    let number = ast::number_type(field.ty);
+    match (&attrs.format, number) {
+        (Some(_), _) if !ast::is_string(field.ty) => {
+            return Err(syn::Error::new_spanned(
+                field.ty,
+                "a #[gapless] field with `format` must be a String or Option<String>; \
+                 put the raw value in an integer field with #[gapless(value_of = \"...\")]",
+            ));
+        }
+        (None, None) if ast::is_string(field.ty) => {
+            return Err(syn::Error::new_spanned(
+                field.ty,
+                "a String #[gapless] field needs `format = \"...\"`, such as \"INV-{value:05}\"",
+            ));
+        }
+        (None, None) => {
+            return Err(syn::Error::new_spanned(
+                field.ty,
+                "a #[gapless] field must be i32, i64, u32, u64, or an Option of one of them \
+                 (or a String with `format`)",
+            ));
+        }
+        _ => {}
+    }
 
     let mut segments = Vec::new();
-    for segment in ast::parse_template(template)? {
+    for segment in ast::parse_template(template, "sequence name")? {
         match segment {
             Segment::Text(text) => segments.push(ValidSegment::Text(text)),
             Segment::Field(name) => {
-                let Some(source) = input.field(&name) else {
-                    return Err(syn::Error::new(
-                        template.span(),
-                        format!("placeholder `{{{name}}}` names no field of this struct"),
-                    ));
-                };
-                if source.gapless.is_some() {
-                    return Err(syn::Error::new(
-                        template.span(),
-                        format!(
-                            "placeholder `{{{name}}}` names a field numbered by #[gapless]; \
-                             a sequence name can only use fields the caller sets"
-                        ),
-                    ));
-                }
+                let source = source_field(input, template, &name, "sequence name")?;
                 segments.push(ValidSegment::Field {
                     ident: source.ident,
                     optional: ast::option_inner(source.ty).is_some(),
@@ -109,7 +235,107 @@ fn numbered_field<'a>(
         }
     }
 
-    let (min, max) = number.range();
+    let period = match &attrs.period {
+        None => None,
+        Some(lit) => Some(match lit.value().as_str() {
+            "year" => Period::Year,
+            "month" => Period::Month,
+            "day" => Period::Day,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "unknown period; expected \"year\", \"month\" or \"day\"",
+                ));
+            }
+        }),
+    };
+    let date_field = match &attrs.date {
+        None => None,
+        Some(lit) => {
+            let Some(source) = input.field(&lit.value()) else {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "`date = \"{}\"` names no field of this struct; name a date or \
+                         datetime field",
+                        lit.value()
+                    ),
+                ));
+            };
+            if source.gapless.is_some() {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "`date` names a field numbered by #[gapless]; name a date or datetime field",
+                ));
+            }
+            Some(source.ident)
+        }
+    };
+
+    let format = match &attrs.format {
+        None => None,
+        Some(lit) => Some(format(input, lit)?),
+    };
+    let uses_date = format.as_ref().is_some_and(|f| {
+        f.pieces.iter().any(|p| {
+            matches!(
+                p,
+                FormatPiece::Year | FormatPiece::Month | FormatPiece::Day | FormatPiece::Yy
+            )
+        })
+    });
+    if let (Some(lit), false, true) = (
+        &attrs.format,
+        period.is_some() || date_field.is_some(),
+        uses_date,
+    ) {
+        return Err(syn::Error::new_spanned(
+            lit,
+            "the format prints a date but the field has no date source; add \
+             `date = \"<date field>\"`, or `period = \"...\"` to use the database's date",
+        ));
+    }
+    if let (Some(lit), None, false) = (&attrs.date, period, uses_date) {
+        return Err(syn::Error::new_spanned(
+            lit,
+            "`date` is unused: add `period = \"year\"` (or month, day) or print the date in \
+             `format`",
+        ));
+    }
+    if let (Some(period), Some(format)) = (period, &format) {
+        let has = |wanted: &[fn(&FormatPiece) -> bool]| {
+            wanted
+                .iter()
+                .all(|test| format.pieces.iter().any(|piece| test(piece)))
+        };
+        let year: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Year | FormatPiece::Yy);
+        let month: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Month);
+        let day: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Day);
+        let (ok, needs) = match period {
+            Period::Year => (has(&[year]), "{year} (or {yy})"),
+            Period::Month => (has(&[year, month]), "{year} (or {yy}) and {month}"),
+            Period::Day => (
+                has(&[year, month, day]),
+                "{year} (or {yy}), {month} and {day}",
+            ),
+        };
+        if !ok {
+            return Err(syn::Error::new_spanned(
+                &format.template,
+                format!(
+                    "the sequence restarts every period, so the format must print {needs}; \
+                     otherwise two periods would print the same references"
+                ),
+            ));
+        }
+    }
+    let day = match (date_field, period.is_some() || uses_date) {
+        (Some(ident), _) => Some(DaySource::Field(ident)),
+        (None, true) => Some(DaySource::Database),
+        (None, false) => None,
+    };
+
+    let (min, max) = number.map_or((i64::MIN.into(), i64::MAX.into()), |n| n.range());
     let initial = attrs.initial_value.as_ref();
     let reset = attrs.reset_value.as_ref();
     if let Some(initial) = initial {
@@ -148,5 +374,83 @@ fn numbered_field<'a>(
         segments,
         initial_value: initial.map(|i| i.value),
         reset_value: reset.map(|r| r.value),
+        period,
+        day,
+        format,
+        raw_fields: Vec::new(),
+    })
+}
+
+/// `"{journal}-{year}-{value:05}"`: exactly one `{value}`, date parts, fields.
+fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format<'a>> {
+    let mut pieces = Vec::new();
+    let mut values = 0;
+    for segment in ast::parse_template(lit, "format")? {
+        let name = match segment {
+            Segment::Text(text) => {
+                pieces.push(FormatPiece::Text(text));
+                continue;
+            }
+            Segment::Field(name) => name,
+        };
+        let (head, spec) = match name.split_once(':') {
+            Some((head, spec)) => (head.trim(), Some(spec.trim())),
+            None => (name.as_str(), None),
+        };
+        let piece = match (head, spec) {
+            ("value", None) => FormatPiece::Value(0),
+            ("value", Some(spec)) => match spec.parse::<usize>() {
+                Ok(width) if width <= 30 && spec.chars().all(|c| c.is_ascii_digit()) => {
+                    FormatPiece::Value(width)
+                }
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        format!(
+                            "`{{value:{spec}}}`: expected a zero-padding width such as \
+                             `{{value:05}}` (at most 30)"
+                        ),
+                    ));
+                }
+            },
+            ("year", None) => FormatPiece::Year,
+            ("month", None) => FormatPiece::Month,
+            ("day", None) => FormatPiece::Day,
+            ("yy", None) => FormatPiece::Yy,
+            (_, Some(_)) => {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    format!("`{{{name}}}`: only `{{value}}` takes a width, as in `{{value:05}}`"),
+                ));
+            }
+            (field, None) => {
+                let source = source_field(input, lit, field, "format").map_err(|_| {
+                    syn::Error::new_spanned(
+                        lit,
+                        format!(
+                            "unknown placeholder `{{{field}}}` in the format; expected \
+                             `{{value}}`, `{{value:05}}`, `{{year}}`, `{{month}}`, `{{day}}`, \
+                             `{{yy}}` or a field the caller sets"
+                        ),
+                    )
+                })?;
+                FormatPiece::Field {
+                    ident: source.ident,
+                    optional: ast::option_inner(source.ty).is_some(),
+                }
+            }
+        };
+        values += usize::from(matches!(piece, FormatPiece::Value(_)));
+        pieces.push(piece);
+    }
+    if values != 1 {
+        return Err(syn::Error::new_spanned(
+            lit,
+            "the format must print the number exactly once: `{value}` or `{value:05}`",
+        ));
+    }
+    Ok(Format {
+        template: lit.clone(),
+        pieces,
     })
 }

@@ -98,3 +98,38 @@ pub mod ledger_entry {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Formatted references with per-period counters: a yearly reference by the
+/// document's own date (with its raw number beside it), and a monthly receipt
+/// by the database's date.
+pub mod document {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "document")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub journal: String,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "invoice-{journal}",
+            period = "year",
+            date = "issued_on",
+            format = "{journal}-{year}-{value:05}"
+        )]
+        pub reference: String,
+        #[gapless(value_of = "reference")]
+        pub number: i64,
+        #[gapless(
+            sequence = "receipt-{journal}",
+            period = "month",
+            format = "R{yy}{month}-{value:03}"
+        )]
+        pub receipt: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

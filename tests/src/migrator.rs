@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTestRows),
             Box::new(CreateEntityTables),
             Box::new(CreateLedgerEntry),
+            Box::new(CreateDocument),
         ]
     }
 }
@@ -106,6 +107,30 @@ impl MigrationTrait for CreateLedgerEntry {
             .create_table(
                 schema
                     .create_table_from_entity(crate::entities::ledger_entry::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The formats tests' table.
+struct CreateDocument;
+
+impl MigrationName for CreateDocument {
+    fn name(&self) -> &str {
+        "m20261122_000005_create_document"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDocument {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(crate::entities::document::Entity)
                     .if_not_exists()
                     .to_owned(),
             )

@@ -1,13 +1,13 @@
 use sea_orm::entity::prelude::*;
 use sequences_core::Gapless;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Gapless)]
 #[sea_orm(table_name = "invoice")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i32,
     #[gapless(sequence = "invoice")]
-    pub number: String,
+    pub number: f64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,20 @@
+use sea_orm::entity::prelude::*;
+use sequences_core::Gapless;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+#[sea_orm(table_name = "invoice")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub journal: String,
+    pub issued_on: Date,
+    #[gapless(sequence = "invoice")]
+    pub number: i64,
+    #[gapless(value_of = "number")]
+    pub copy: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+fn main() {}
