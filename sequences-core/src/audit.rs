@@ -13,6 +13,8 @@ use sea_orm::{
 
 use crate::dialect::Dialect;
 use crate::entity;
+use crate::period::{Day, Period};
+use crate::reference::Pattern;
 
 /// Audits a numbered column: which numbers are missing, which appear twice,
 /// and whether the highest one agrees with its sequence's `last`.
@@ -67,6 +69,8 @@ pub struct Audit<C> {
     initial_value: i64,
     filter: Condition,
     max_listed: u64,
+    format: Option<Cow<'static, str>>,
+    period: Option<Period>,
 }
 
 impl<C: ColumnTrait> Audit<C> {
@@ -79,7 +83,31 @@ impl<C: ColumnTrait> Audit<C> {
             initial_value: 1,
             filter: Condition::all(),
             max_listed: 1000,
+            format: None,
+            period: None,
         }
+    }
+
+    /// The column holds references printed with this format (as
+    /// `#[gapless(format = "...")]` prints them, say
+    /// `"{journal}-{year}-{value:05}"`): the audit reads each one back and
+    /// audits the numbers per value of the other placeholders (per journal and
+    /// year), instead of per [`scope`](Self::scope). The texts are read by the
+    /// application, one row at a time; a text that does not match the format
+    /// is counted in [`AuditReport::unreadable`]. [`sequence`](Self::sequence)
+    /// placeholders then name format placeholders.
+    pub fn format(mut self, format: impl Into<Cow<'static, str>>) -> Self {
+        self.format = Some(format.into());
+        self
+    }
+
+    /// With [`format`](Self::format): the sequence is per period, so its name
+    /// is the [`sequence`](Self::sequence) name plus `@2026` (`@2026-03`,
+    /// `@2026-03-15`), from the reference's `{year}` (or `{yy}`, read as
+    /// 20yy), `{month}` and `{day}`.
+    pub fn period(mut self, period: Period) -> Self {
+        self.period = Some(period);
+        self
     }
 
     /// Numbers are independent per distinct value of these columns (a
@@ -122,6 +150,9 @@ impl<C: ColumnTrait> Audit<C> {
     /// integer or the template names a column that is not in the scope.
     pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<AuditReport, DbErr> {
         use sea_orm::sea_query::ExprTrait;
+        if let Some(format) = &self.format {
+            return self.run_formatted(db, format).await;
+        }
         self.check()?;
         let dialect = Dialect::of(db.get_database_backend())?;
         let (integer, text) = dialect.audit_cast_types();
@@ -197,14 +228,8 @@ impl<C: ColumnTrait> Audit<C> {
                 .keys()
                 .filter_map(|scope| Some((scope.clone(), self.sequence_name(template, scope)?)))
                 .collect();
-            let mut lasts = BTreeMap::new();
-            for chunk in names.chunks(500) {
-                let found = entity::Entity::find()
-                    .filter(entity::Column::Name.is_in(chunk.iter().map(|(_, name)| name.clone())))
-                    .all(db)
-                    .await?;
-                lasts.extend(found.into_iter().map(|model| (model.name, model.last)));
-            }
+            let wanted: Vec<String> = names.iter().map(|(_, name)| name.clone()).collect();
+            let lasts = sequence_lasts(db, &wanted).await?;
             for (scope, name) in names {
                 let group = groups.get_mut(&scope).expect("named from a group");
                 group.sequence_last = lasts.get(&name).copied();
@@ -214,11 +239,105 @@ impl<C: ColumnTrait> Audit<C> {
         let mut report = AuditReport {
             initial_value: self.initial_value,
             groups: groups.into_values().collect(),
+            unreadable: 0,
         };
         for group in &mut report.groups {
             group.finish(self.initial_value);
         }
         Ok(report)
+    }
+
+    /// The audit of formatted references (see [`format`](Self::format)).
+    async fn run_formatted<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        format: &str,
+    ) -> Result<AuditReport, DbErr> {
+        use sea_orm::sea_query::ExprTrait;
+        let column = self.value.as_str();
+        let pattern = Pattern::parse(format).map_err(|reason| {
+            DbErr::Custom(format!("audit of `{column}`: format {format:?}: {reason}"))
+        })?;
+        let names = pattern.part_names();
+        if let Some(template) = &self.sequence {
+            let probe: Vec<Option<String>> = names.iter().map(|n| Some((*n).to_owned())).collect();
+            fill_template(template, &names, &probe).map_err(|reason| {
+                DbErr::Custom(format!(
+                    "audit of `{column}`: sequence name {template:?}: {reason}; \
+                     placeholders must name placeholders of the format ({names:?})"
+                ))
+            })?;
+        }
+        let dialect = Dialect::of(db.get_database_backend())?;
+        let (_, text) = dialect.audit_cast_types();
+        let table = self.value.entity_name();
+        let query = Query::select()
+            .expr(Func::cast_as(Expr::col((table.clone(), self.value)), text))
+            .from(table.clone())
+            .cond_where(
+                Condition::all()
+                    .add(Expr::col((table.clone(), self.value)).is_not_null())
+                    .add(self.filter.clone()),
+            )
+            .to_owned();
+        let mut groups: BTreeMap<Vec<Option<String>>, Vec<i64>> = BTreeMap::new();
+        let mut unreadable = 0;
+        for row in db
+            .query_all_raw(db.get_database_backend().build(&query))
+            .await?
+        {
+            let text: String = row.try_get_by_index(0)?;
+            match pattern.read(&text) {
+                Some(parsed) => groups
+                    .entry(parsed.parts.into_iter().map(|(_, v)| Some(v)).collect())
+                    .or_default()
+                    .push(parsed.value),
+                None => unreadable += 1,
+            }
+        }
+        let mut budget = (self.max_listed, self.max_listed);
+        let mut audited = Vec::with_capacity(groups.len());
+        for (scope, values) in groups {
+            let mut group = GroupAudit::from_values(scope, values, self.initial_value, &mut budget);
+            if let Some(template) = &self.sequence {
+                group.sequence = self.formatted_sequence_name(template, &names, &group.scope);
+            }
+            audited.push(group);
+        }
+        let names_wanted: Vec<String> = audited.iter().filter_map(|g| g.sequence.clone()).collect();
+        let lasts = sequence_lasts(db, &names_wanted).await?;
+        for group in &mut audited {
+            group.sequence_last = group.sequence.as_ref().and_then(|n| lasts.get(n).copied());
+            group.finish(self.initial_value);
+        }
+        Ok(AuditReport {
+            initial_value: self.initial_value,
+            groups: audited,
+            unreadable,
+        })
+    }
+
+    /// The sequence of a group of formatted references, period included.
+    fn formatted_sequence_name(
+        &self,
+        template: &str,
+        names: &[&str],
+        scope: &[Option<String>],
+    ) -> Option<String> {
+        let base = fill_template(template, names, scope).ok()?;
+        let Some(period) = self.period else {
+            return Some(base);
+        };
+        let part = |name: &str| {
+            names
+                .iter()
+                .position(|n| *n == name)
+                .and_then(|i| scope[i].as_deref()?.parse::<i32>().ok())
+        };
+        let year = part("year").or_else(|| part("yy").map(|yy| 2000 + yy))?;
+        let month = part("month").unwrap_or(1) as u32;
+        let day = part("day").unwrap_or(1) as u32;
+        Some(period.sequence_name(&base, Day { year, month, day }))
     }
 
     fn check(&self) -> Result<(), DbErr> {
@@ -266,6 +385,22 @@ impl<C: ColumnTrait> Audit<C> {
     fn sequence_name(&self, template: &str, scope: &[Option<String>]) -> Option<String> {
         fill_template(template, &self.scope_names(), scope).ok()
     }
+}
+
+/// The `last` of each named sequence that exists.
+async fn sequence_lasts<D: ConnectionTrait>(
+    db: &D,
+    names: &[String],
+) -> Result<BTreeMap<String, i64>, DbErr> {
+    let mut lasts = BTreeMap::new();
+    for chunk in names.chunks(500) {
+        let found = entity::Entity::find()
+            .filter(entity::Column::Name.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?;
+        lasts.extend(found.into_iter().map(|model| (model.name, model.last)));
+    }
+    Ok(lasts)
 }
 
 fn scope_of(row: &QueryResult, n: usize) -> Result<Vec<Option<String>>, DbErr> {
@@ -318,13 +453,15 @@ pub struct AuditReport {
     pub initial_value: i64,
     /// Per group, ordered by scope.
     pub groups: Vec<GroupAudit>,
+    /// With [`Audit::format`]: texts that do not match the format.
+    pub unreadable: u64,
 }
 
 impl AuditReport {
     /// No number missing, none duplicated, none below the initial value,
     /// none ahead of its sequence's `last`, in any group.
     pub fn is_clean(&self) -> bool {
-        self.groups.iter().all(GroupAudit::is_clean)
+        self.unreadable == 0 && self.groups.iter().all(GroupAudit::is_clean)
     }
 
     /// Missing numbers, over all groups.
@@ -386,6 +523,53 @@ impl GroupAudit {
             && self.duplicate_rows == 0
             && self.below_initial == 0
             && !self.ahead_of_sequence
+    }
+
+    /// A group from its numbers, read by the application (formatted
+    /// references). `budget`: gap ranges and duplicates still to list.
+    fn from_values(
+        scope: Vec<Option<String>>,
+        mut values: Vec<i64>,
+        initial: i64,
+        budget: &mut (u64, u64),
+    ) -> Self {
+        values.sort_unstable();
+        let mut group = GroupAudit {
+            scope,
+            sequence: None,
+            rows: values.len() as u64,
+            distinct: 0,
+            first: values.first().copied(),
+            last: values.last().copied(),
+            sequence_last: None,
+            missing: 0,
+            gaps: Vec::new(),
+            duplicate_rows: 0,
+            duplicates: Vec::new(),
+            below_initial: values.iter().filter(|&&v| v < initial).count() as u64,
+            ahead_of_sequence: false,
+        };
+        let mut previous: Option<i64> = None;
+        for run in values.chunk_by(|a, b| a == b) {
+            let value = run[0];
+            group.distinct += 1;
+            if run.len() > 1 && budget.1 > 0 {
+                budget.1 -= 1;
+                group.duplicates.push((value, run.len() as u64));
+            }
+            if value < initial {
+                continue;
+            }
+            // Until `finish`, `missing` counts the distinct numbers from `initial`.
+            group.missing += 1;
+            let from = previous.map_or(initial, |p| p + 1);
+            if value > from && budget.0 > 0 {
+                budget.0 -= 1;
+                group.gaps.push(from..=value - 1);
+            }
+            previous = Some(value);
+        }
+        group
     }
 
     fn finish(&mut self, initial: i64) {

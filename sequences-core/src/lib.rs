@@ -8,6 +8,7 @@ mod error;
 mod fill;
 mod functions;
 mod period;
+mod reference;
 mod retry;
 mod sequence;
 mod transaction;

@@ -315,3 +315,104 @@ async fn set_last_value_takes_the_row_lock() {
         );
     }
 }
+
+/// The audit reads formatted references back, per journal and year, and
+/// finds planted gaps, duplicates and unreadable texts exactly; a journal
+/// numbered through the derive comes out clean.
+#[tokio::test]
+async fn audit_reads_formatted_references_per_period() {
+    use sequences_core::{Audit, Period};
+    for t in connect_all(2).await {
+        let j = journal();
+        let planted = [
+            ("2026-01-05", format!("{j}-2026-00001")),
+            ("2026-02-05", format!("{j}-2026-00002")),
+            ("2026-03-05", format!("{j}-2026-00004")),
+            ("2026-03-06", format!("{j}-2026-00004")),
+            ("2027-01-05", format!("{j}-2027-00002")),
+            ("2027-01-06", format!("{j}-2027-00003")),
+            ("2027-01-07", "typed by hand".to_owned()),
+        ];
+        let rows = planted
+            .iter()
+            .map(|(day, reference)| document::ActiveModel {
+                journal: Set(j.clone()),
+                issued_on: Set(date(day)),
+                reference: Set(reference.clone()),
+                number: Set(0),
+                receipt: Set(None),
+                ..Default::default()
+            });
+        document::Entity::insert_many(rows)
+            .exec(&t.db)
+            .await
+            .unwrap();
+        let txn = t.db.begin().await.unwrap();
+        Sequence::new(format!("invoice-{j}@2026"))
+            .set_last_value(&txn, 5)
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+
+        let audit = Audit::new(document::Column::Reference)
+            .format("{journal}-{year}-{value:05}")
+            .sequence("invoice-{journal}")
+            .period(Period::Year)
+            .filter(document::Column::Journal.eq(j.clone()));
+        let report = audit.clone().run(&t.db).await.unwrap();
+        assert_eq!(report.unreadable, 1, "{t:?}");
+        assert_eq!(report.groups.len(), 2, "{t:?}: {report:#?}");
+        let y2026 = &report.groups[0];
+        assert_eq!(y2026.scope, [Some(j.clone()), Some("2026".to_owned())]);
+        assert_eq!(
+            y2026.sequence.as_deref(),
+            Some(format!("invoice-{j}@2026").as_str())
+        );
+        assert_eq!(
+            (y2026.rows, y2026.distinct, y2026.sequence_last),
+            (4, 3, Some(5)),
+            "{t:?}"
+        );
+        assert_eq!(y2026.missing, 2, "{t:?}");
+        assert_eq!(y2026.gaps, [3..=3, 5..=5], "{t:?}");
+        assert_eq!(y2026.duplicates, [(4, 2)], "{t:?}");
+        assert!(!y2026.ahead_of_sequence, "{t:?}");
+        let y2027 = &report.groups[1];
+        assert_eq!(
+            (y2027.missing, y2027.gaps.clone()),
+            (1, vec![1..=1]),
+            "{t:?}"
+        );
+        assert!(
+            y2027.ahead_of_sequence,
+            "{t:?}: no sequence for 2027 exists"
+        );
+        assert!(!report.is_clean());
+
+        // Numbered by the derive across a year boundary: clean.
+        let clean = journal();
+        for day in ["2026-12-31", "2027-01-01", "2026-12-30", "2027-01-02"] {
+            insert(&t.db, &clean, day).await;
+        }
+        let report = Audit::new(document::Column::Reference)
+            .format("{journal}-{year}-{value:05}")
+            .sequence("invoice-{journal}")
+            .period(Period::Year)
+            .filter(document::Column::Journal.eq(clean.clone()))
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(report.groups.len(), 2, "{t:?}");
+        assert!(report.is_clean(), "{t:?}: {report:#?}");
+        // The raw numbers beside the references agree.
+        let raw = Audit::new(document::Column::Number)
+            .filter(document::Column::Journal.eq(clean))
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.groups[0].duplicate_rows, 2,
+            "{t:?}: 1 and 2 once per year"
+        );
+    }
+}
