@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTables),
             Box::new(CreateLedgerEntry),
             Box::new(CreateDocument),
+            Box::new(CreateFailoverInvoice),
         ]
     }
 }
@@ -131,6 +132,30 @@ impl MigrationTrait for CreateDocument {
             .create_table(
                 schema
                     .create_table_from_entity(crate::entities::document::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The failover test's table.
+struct CreateFailoverInvoice;
+
+impl MigrationName for CreateFailoverInvoice {
+    fn name(&self) -> &str {
+        "m20261122_000006_create_failover_invoice"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateFailoverInvoice {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(crate::entities::failover_invoice::Entity)
                     .if_not_exists()
                     .to_owned(),
             )
