@@ -81,11 +81,7 @@ impl Requests {
         placeholder: &'static str,
         field_name: &'static str,
     ) -> SequenceError {
-        SequenceError::MissingPlaceholder {
-            template,
-            field: placeholder,
-            target: self.target(field_name),
-        }
+        missing_placeholder(self.entity, template, placeholder, field_name)
     }
 
     fn target(&self, field_name: &str) -> String {
@@ -160,11 +156,7 @@ impl Allocated {
         placeholder: &'static str,
         field_name: &'static str,
     ) -> SequenceError {
-        SequenceError::MissingPlaceholder {
-            template,
-            field: placeholder,
-            target: target(self.entity, field_name),
-        }
+        missing_placeholder(self.entity, template, placeholder, field_name)
     }
 
     /// The value as the field's type, or [`SequenceError::ValueOutOfRange`].
@@ -204,6 +196,19 @@ pub async fn database_day<C: ConnectionTrait>(
             "the database's current date {text:?} is not YYYY-MM-DD"
         )))
     })
+}
+
+fn missing_placeholder(
+    entity: &str,
+    template: &'static str,
+    placeholder: &'static str,
+    field_name: &str,
+) -> SequenceError {
+    SequenceError::MissingPlaceholder {
+        template,
+        field: placeholder,
+        target: target(entity, field_name),
+    }
 }
 
 /// How errors name a field: `app::invoice::Model::number`.

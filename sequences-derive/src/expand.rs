@@ -152,25 +152,13 @@ fn plan(index: usize, numbered: &Numbered) -> TokenStream {
             ValidSegment::Text(text) => quote!(__name.push_str(#text);),
             ValidSegment::Field { ident, optional } => {
                 let placeholder = ident.to_string();
-                let value = format_ident!("__placeholder_{}", i);
-                let pattern = if *optional {
-                    quote!(::core::option::Option::Some(::core::option::Option::Some(#value)))
-                } else {
-                    quote!(::core::option::Option::Some(#value))
-                };
-                quote! {
-                    match __model.#ident.try_as_ref() {
-                        #pattern => {
-                            ::std::fmt::Write::write_fmt(&mut __name, ::core::format_args!("{}", #value))
-                                .expect("formatting into a String");
-                        }
-                        _ => {
-                            return ::core::result::Result::Err(
-                                __requests.missing_placeholder(#template, #placeholder, #field_name).into(),
-                            );
-                        }
-                    }
-                }
+                write_field(
+                    ident,
+                    *optional,
+                    &format_ident!("__name"),
+                    &format_ident!("__placeholder_{}", i),
+                    &quote!(__requests.missing_placeholder(#template, #placeholder, #field_name)),
+                )
             }
         });
         quote!({
@@ -267,36 +255,34 @@ fn assignment(index: usize, numbered: &Numbered) -> TokenStream {
     };
     let field_name = field.to_string();
     let what = format.template.value();
-    let pieces = format.pieces.iter().enumerate().map(|(i, piece)| match piece {
-        FormatPiece::Text(text) => quote!(__text.push_str(#text);),
-        FormatPiece::Value(width) => quote!(#private::write_value(&mut __text, __value.value, #width);),
-        FormatPiece::Year => quote!(#private::write_value(&mut __text, __day.year.into(), 4);),
-        FormatPiece::Month => quote!(#private::write_value(&mut __text, __day.month.into(), 2);),
-        FormatPiece::Day => quote!(#private::write_value(&mut __text, __day.day.into(), 2);),
-        FormatPiece::Yy => quote!(#private::write_value(&mut __text, (__day.year % 100).into(), 2);),
-        FormatPiece::Field { ident, optional } => {
-            let placeholder = ident.to_string();
-            let value = format_ident!("__format_{}", i);
-            let pattern = if *optional {
-                quote!(::core::option::Option::Some(::core::option::Option::Some(#value)))
-            } else {
-                quote!(::core::option::Option::Some(#value))
-            };
-            quote! {
-                match __model.#ident.try_as_ref() {
-                    #pattern => {
-                        ::std::fmt::Write::write_fmt(&mut __text, ::core::format_args!("{}", #value))
-                            .expect("formatting into a String");
-                    }
-                    _ => {
-                        return ::core::result::Result::Err(
-                            __value.missing_placeholder(#what, #placeholder, #field_name).into(),
-                        );
-                    }
-                }
+    let pieces = format
+        .pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| match piece {
+            FormatPiece::Text(text) => quote!(__text.push_str(#text);),
+            FormatPiece::Value(width) => {
+                quote!(#private::write_value(&mut __text, __value.value, #width);)
             }
-        }
-    });
+            FormatPiece::Year => quote!(#private::write_value(&mut __text, __day.year.into(), 4);),
+            FormatPiece::Month => {
+                quote!(#private::write_value(&mut __text, __day.month.into(), 2);)
+            }
+            FormatPiece::Day => quote!(#private::write_value(&mut __text, __day.day.into(), 2);),
+            FormatPiece::Yy => {
+                quote!(#private::write_value(&mut __text, (__day.year % 100).into(), 2);)
+            }
+            FormatPiece::Field { ident, optional } => {
+                let placeholder = ident.to_string();
+                write_field(
+                    ident,
+                    *optional,
+                    &format_ident!("__text"),
+                    &format_ident!("__format_{}", i),
+                    &quote!(__value.missing_placeholder(#what, #placeholder, #field_name)),
+                )
+            }
+        });
     let raw = numbered.raw_fields.iter().map(|raw| {
         quote! {
             if __model.#raw.is_not_set() {
@@ -311,6 +297,31 @@ fn assignment(index: usize, numbered: &Numbered) -> TokenStream {
             #(#pieces)*
             __model.#field = #private::sea_orm::ActiveValue::Set(#private::ReferenceField::from_reference(__text));
             #(#raw)*
+        }
+    }
+}
+
+/// Writes field `ident` of `__model` (its `Display`) into the `String` named
+/// `out`; when the field is not set (or `None`), returns the error `missing`.
+fn write_field(
+    ident: &syn::Ident,
+    optional: bool,
+    out: &syn::Ident,
+    value: &syn::Ident,
+    missing: &TokenStream,
+) -> TokenStream {
+    let pattern = if optional {
+        quote!(::core::option::Option::Some(::core::option::Option::Some(#value)))
+    } else {
+        quote!(::core::option::Option::Some(#value))
+    };
+    quote! {
+        match __model.#ident.try_as_ref() {
+            #pattern => {
+                ::std::fmt::Write::write_fmt(&mut #out, ::core::format_args!("{}", #value))
+                    .expect("formatting into a String");
+            }
+            _ => return ::core::result::Result::Err(#missing.into()),
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::entities::{document, failover_invoice, ledger_entry};
+
 /// Applies `sequences_migration::Migration`, then the test tables.
 pub struct Migrator;
 
@@ -13,9 +15,21 @@ impl MigratorTrait for Migrator {
             Box::new(sequences_migration::Migration),
             Box::new(CreateTestRows),
             Box::new(CreateEntityTables),
-            Box::new(CreateLedgerEntry),
-            Box::new(CreateDocument),
-            Box::new(CreateFailoverInvoice),
+            // The audit tests' table.
+            Box::new(CreateEntityTable {
+                name: "m20261122_000004_create_ledger_entry",
+                table: |schema| schema.create_table_from_entity(ledger_entry::Entity),
+            }),
+            // The formats tests' table.
+            Box::new(CreateEntityTable {
+                name: "m20261122_000005_create_document",
+                table: |schema| schema.create_table_from_entity(document::Entity),
+            }),
+            // The failover test's table.
+            Box::new(CreateEntityTable {
+                name: "m20261122_000006_create_failover_invoice",
+                table: |schema| schema.create_table_from_entity(failover_invoice::Entity),
+            }),
         ]
     }
 }
@@ -91,74 +105,23 @@ impl MigrationTrait for CreateEntityTables {
     }
 }
 
-/// The audit tests' table.
-struct CreateLedgerEntry;
+/// A table created from an entity, as a migration of its own name.
+struct CreateEntityTable {
+    name: &'static str,
+    table: fn(&sea_orm::Schema) -> TableCreateStatement,
+}
 
-impl MigrationName for CreateLedgerEntry {
+impl MigrationName for CreateEntityTable {
     fn name(&self) -> &str {
-        "m20261122_000004_create_ledger_entry"
+        self.name
     }
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for CreateLedgerEntry {
+impl MigrationTrait for CreateEntityTable {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = sea_orm::Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(crate::entities::ledger_entry::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
-    }
-}
-
-/// The formats tests' table.
-struct CreateDocument;
-
-impl MigrationName for CreateDocument {
-    fn name(&self) -> &str {
-        "m20261122_000005_create_document"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreateDocument {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let schema = sea_orm::Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(crate::entities::document::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
-    }
-}
-
-/// The failover test's table.
-struct CreateFailoverInvoice;
-
-impl MigrationName for CreateFailoverInvoice {
-    fn name(&self) -> &str {
-        "m20261122_000006_create_failover_invoice"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreateFailoverInvoice {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let schema = sea_orm::Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(crate::entities::failover_invoice::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
+        let mut table = (self.table)(&schema);
+        manager.create_table(table.if_not_exists().to_owned()).await
     }
 }
