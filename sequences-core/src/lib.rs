@@ -59,7 +59,21 @@ pub use transaction::in_transaction;
 /// - `reset_value = M`: loop back to `initial_value` after `M - 1`. Must be greater
 ///   than `initial_value`.
 ///
-/// Field types: `i32`, `i64`, `u32`, `u64` and `Option` of them. A value that does not
+/// - `period = "year" | "month" | "day"`: one counter per period, named
+///   `<sequence>@2026` (`@2026-03`, `@2026-03-15`); a new period starts at
+///   `initial_value`.
+/// - `date = "field"`: the day of the period, from a chrono date or datetime
+///   field of the model (see [`PeriodDate`]); without it, a periodic field takes
+///   the database's current date, in the same transaction.
+/// - `format = "..."`: the field is a `String` (or `Option<String>`) reference:
+///   `{value}` or `{value:05}` (zero-padded), `{year}`, `{month}`, `{day}`,
+///   `{yy}`, and `{field}` of the model. A format must print `{value}` once and
+///   every part of its period.
+/// - `value_of = "field"` (alone): this integer field receives the raw value
+///   of the formatted field it names.
+///
+/// Field types: `i32`, `i64`, `u32`, `u64` and `Option` of them; `String` and
+/// `Option<String>` with `format`. A value that does not
 /// fit the field is [`SequenceError::ValueOutOfRange`], never a truncation.
 ///
 /// # What it generates
