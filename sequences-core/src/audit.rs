@@ -342,6 +342,13 @@ impl<C: ColumnTrait> Audit<C> {
 
     fn check(&self) -> Result<(), DbErr> {
         let column = self.value.as_str();
+        if self.period.is_some() {
+            return Err(DbErr::Custom(format!(
+                "audit of `{column}`: `period` needs `format`: the period is read from the \
+                 references' {{year}}/{{month}}/{{day}}; for an integer column, audit per period \
+                 with `scope` and `filter`"
+            )));
+        }
         let integer = matches!(
             self.value.def().get_column_type(),
             ColumnType::TinyInteger

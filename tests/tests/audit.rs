@@ -173,6 +173,15 @@ async fn audit_refuses_bad_input_before_any_query() {
             "{t:?}: {message}"
         );
         assert!(message.contains("ledger"), "{t:?}: {message}");
+        let error = Audit::new(ledger_entry::Column::Number)
+            .period(sequences_core::Period::Year)
+            .run(&t.db)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("`period` needs `format`"),
+            "{t:?}: {error}"
+        );
     }
 }
 
