@@ -18,6 +18,7 @@ use tempfile::TempDir;
 pub mod counting;
 pub mod entities;
 pub mod load;
+pub mod locks;
 pub mod migrator;
 
 /// A backend the tests run against.
@@ -207,7 +208,7 @@ pub async fn insert_row<C: ConnectionTrait>(
 }
 
 /// The committed values of `test_rows` for sequence `name`.
-pub async fn committed_values(db: &DatabaseConnection, name: &str) -> Vec<i64> {
+pub async fn committed_values<C: ConnectionTrait>(db: &C, name: &str) -> Vec<i64> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => "SELECT value FROM test_rows WHERE sequence_name = $1",

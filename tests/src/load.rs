@@ -4,7 +4,7 @@
 //! and, through the `sequences-worker` binary, by several OS processes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -106,11 +106,50 @@ impl std::str::FromStr for Report {
     }
 }
 
+/// Watches and ends a running load: tests that inject a fault mid-load wait
+/// for its progress and stop it when they have seen enough, so the fault
+/// always lands while writers are busy, however fast the machine is.
+#[derive(Debug, Default)]
+pub struct Control {
+    stop: AtomicBool,
+    committed: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Control {
+    /// Transactions committed so far, by every task.
+    pub fn committed(&self) -> usize {
+        self.committed.load(Ordering::SeqCst)
+    }
+
+    /// Transactions failed for good so far (with `tolerate_errors`).
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Asks every task to finish its current transaction and stop.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Runs `load` against `sequence` through `db` and reports what happened.
 pub async fn run(db: &DatabaseConnection, sequence: &Sequence, load: &Load) -> Report {
+    run_controlled(db, sequence, load, Arc::default()).await
+}
+
+/// [`run`], stopping early when `control` says so; `load.transactions` is
+/// then only a bound per task.
+pub async fn run_controlled(
+    db: &DatabaseConnection,
+    sequence: &Sequence,
+    load: &Load,
+    control: Arc<Control>,
+) -> Report {
     let mut tasks = Vec::new();
     for _ in 0..load.tasks {
         let (db, sequence, load) = (db.clone(), sequence.clone(), load.clone());
+        let control = control.clone();
         tasks.push(tokio::spawn(async move {
             let mut report = Report::default();
             let mut retry = Retry::new().max_attempts(load.max_attempts);
@@ -118,6 +157,9 @@ pub async fn run(db: &DatabaseConnection, sequence: &Sequence, load: &Load) -> R
                 retry = retry.isolation_level(level);
             }
             for _ in 0..load.transactions {
+                if control.stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 let (batch, rollback) = {
                     let mut rng = rand::rng();
                     (
@@ -147,10 +189,12 @@ pub async fn run(db: &DatabaseConnection, sequence: &Sequence, load: &Load) -> R
                     Ok(count) => {
                         report.committed += 1;
                         report.committed_values += count;
+                        control.committed.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(DbErr::Custom(message)) if message == ROLLBACK => report.rolled_back += 1,
                     Err(_) if load.tolerate_errors => {
                         report.failed += 1;
+                        control.failed.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     Err(error) => panic!("sequence {:?}: {error}", sequence.name()),

@@ -2,8 +2,12 @@
 //! connections, and a stress test of many writers with random rollbacks.
 //!
 //! In each scenario, transaction "one" takes a value and holds it; then "two"
-//! starts. "One" ends as soon as "two" is done, or after `HOLD` if "two" is
-//! blocked, so the logged order shows whether "two" waited for "one".
+//! starts. "One" ends as soon as "two" is done, or as soon as the server shows
+//! "two" waiting for a lock, so the logged order shows whether "two" waited
+//! for "one", whatever the machine's speed. SQLite has no sessions to inspect
+//! and a single writer: there "one" ends when "two" is done or after `HOLD`,
+//! and every SQLite scenario expects "two" to wait, which a slow machine
+//! cannot turn into another order.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,11 +15,13 @@ use std::time::Duration;
 use rand::Rng;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use sequences_core::{Sequence, SequenceError};
+use sequences_tests::locks::{self, PATIENCE};
 use sequences_tests::{
     Backend, assert_gapless, committed_values, connect_all, insert_row, unique_name,
 };
 use tokio::sync::oneshot;
 
+/// SQLite only: how long "one" holds the database lock while "two" waits.
 const HOLD: Duration = Duration::from_millis(1000);
 
 #[derive(Clone, Copy, PartialEq)]
@@ -41,7 +47,8 @@ async fn scenario(
 ) -> Vec<String> {
     let events: Log = Arc::default();
     let (started_tx, started_rx) = oneshot::channel::<()>();
-    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let (session_tx, session_rx) = oneshot::channel::<Option<i64>>();
+    let (done_tx, mut done_rx) = oneshot::channel::<()>();
 
     let one = {
         let (db, events) = (db.clone(), events.clone());
@@ -51,7 +58,18 @@ async fn scenario(
             let value = one_seq.next_value(&txn).await.unwrap();
             log(&events, "one", value);
             started_tx.send(()).unwrap();
-            let _ = tokio::time::timeout(HOLD, done_rx).await;
+            let two_session = session_rx.await.unwrap();
+            // Two is done, or provably waiting for us.
+            let two_waits = async {
+                match two_session {
+                    Some(id) => locks::wait_until_waiting(&db, id, "two").await,
+                    None => tokio::time::sleep(HOLD).await,
+                }
+            };
+            tokio::select! {
+                _ = &mut done_rx => {}
+                () = two_waits => {}
+            }
             match one_end {
                 End::Commit => {
                     log(&events, "one", "commit");
@@ -70,6 +88,7 @@ async fn scenario(
             started_rx.await.unwrap();
             log(&events, "two", "begin");
             let txn = db.begin().await.unwrap();
+            session_tx.send(locks::session_id(&txn).await).unwrap();
             match two_seq.next_value(&txn).await {
                 Ok(value) => {
                     log(&events, "two", value);
@@ -85,9 +104,13 @@ async fn scenario(
             let _ = done_tx.send(());
         }
     };
-    tokio::join!(tokio::spawn(one), tokio::spawn(two))
-        .0
-        .unwrap();
+    let (one, two) = tokio::time::timeout(PATIENCE, async {
+        tokio::join!(tokio::spawn(one), tokio::spawn(two))
+    })
+    .await
+    .expect("the scenario ends");
+    one.unwrap();
+    two.unwrap();
     Arc::try_unwrap(events).unwrap().into_inner().unwrap()
 }
 

@@ -7,6 +7,10 @@
 //! In both modes the primary's WAL sender is first frozen for 300 ms (a slow
 //! link), then the primary is stopped hard.
 //!
+//! Writers do not stop on their own: they number invoices until every one of
+//! them has failed over and committed on the new primary, so the fault always
+//! interrupts them, on a fast machine as on a slow one.
+//!
 //! - synchronous mode (`synchronous_standby_names`, `synchronous_commit = on`):
 //!   every number a writer was told is committed is on the new primary, once,
 //!   and the whole set is gapless; a number in flight is there once or not at all.
@@ -20,8 +24,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
@@ -30,16 +34,19 @@ use sea_orm::{
 };
 use sequences_core::Sequence;
 use sequences_tests::entities::failover_invoice;
-use sequences_tests::{assert_gapless, migrate};
-use tokio::sync::Mutex;
+use sequences_tests::{assert_gapless, locks, migrate};
 
 const URLS: [&str; 2] = [
     "postgres://postgres@127.0.0.1:5433/failover",
     "postgres://postgres@127.0.0.1:5434/failover",
 ];
 const WRITERS: usize = 4;
-const PER_WRITER: usize = 150;
+/// Acknowledged commits (all writers) before the fault.
 const FAIL_OVER_AFTER: usize = 80;
+/// Acknowledged commits per writer on the new primary before the writers stop.
+const AFTER_FAILOVER: usize = 40;
+/// A bound on each writer, never reached when the test works.
+const MAX_PER_WRITER: usize = 100_000;
 /// The primary's WAL sender is frozen this long before the primary stops, as
 /// a slow link would leave the standby behind (both modes, same fault).
 const LAG_MS: &str = "300";
@@ -97,6 +104,11 @@ struct Seen {
     /// token -> number, for commits whose answer was lost.
     in_flight: BTreeMap<String, i64>,
     failed: usize,
+    /// Per writer: commits acknowledged since its first failure (`None`
+    /// before it failed).
+    after_failure: [Option<usize>; WRITERS],
+    /// When each commit was acknowledged.
+    ack_times: Vec<Instant>,
 }
 
 async fn run(mode: &'static str) {
@@ -104,15 +116,14 @@ async fn run(mode: &'static str) {
     migrate(URLS[0]).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let acked = Arc::new(AtomicUsize::new(0));
-    let ack_times = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..WRITERS {
-        let (seen, acked, ack_times) = (seen.clone(), acked.clone(), ack_times.clone());
+        let (seen, acked, stop) = (seen.clone(), acked.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let mut db = connect_writable().await;
-            let mut done = 0;
             let mut attempt = 0;
-            while done < PER_WRITER {
+            while !stop.load(Ordering::SeqCst) && attempt < MAX_PER_WRITER {
                 attempt += 1;
                 let token = format!("{mode}-w{w}-{attempt}");
                 let inserted = async {
@@ -128,38 +139,57 @@ async fn run(mode: &'static str) {
                     Ok::<i64, (Option<i64>, sea_orm::DbErr)>(model.number)
                 }
                 .await;
-                let mut seen = seen.lock().await;
-                match inserted {
-                    Ok(number) => {
-                        seen.acknowledged.insert(token, number);
-                        acked.fetch_add(1, Ordering::Relaxed);
-                        ack_times.lock().await.push(Instant::now());
-                        done += 1;
-                    }
-                    Err((number, _)) => {
-                        if let Some(number) = number {
-                            seen.in_flight.insert(token, number);
+                let failed = {
+                    let mut seen = seen.lock().unwrap();
+                    match inserted {
+                        Ok(number) => {
+                            seen.acknowledged.insert(token, number);
+                            seen.ack_times.push(Instant::now());
+                            if let Some(count) = &mut seen.after_failure[w] {
+                                *count += 1;
+                            }
+                            acked.fetch_add(1, Ordering::SeqCst);
+                            false
                         }
-                        seen.failed += 1;
-                        drop(seen);
-                        db = connect_writable().await;
+                        Err((number, _)) => {
+                            if let Some(number) = number {
+                                seen.in_flight.insert(token, number);
+                            }
+                            seen.failed += 1;
+                            seen.after_failure[w].get_or_insert(0);
+                            true
+                        }
                     }
+                };
+                if failed {
+                    db = connect_writable().await;
                 }
             }
         }));
     }
-    while acked.load(Ordering::Relaxed) < FAIL_OVER_AFTER {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    locks::wait_for("commits before the failover", || {
+        acked.load(Ordering::SeqCst) >= FAIL_OVER_AFTER
+    })
+    .await;
     tokio::task::spawn_blocking(|| script(&["failover", LAG_MS]))
         .await
         .unwrap();
+    // Every writer was cut off from the old primary and committed on the new one.
+    locks::wait_for("every writer committing on the new primary", || {
+        seen.lock()
+            .unwrap()
+            .after_failure
+            .iter()
+            .all(|count| count.is_some_and(|count| count >= AFTER_FAILOVER))
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
     for writer in writers {
         writer.await.unwrap();
     }
     // Failover time: the longest pause between two acknowledged commits.
     let failover_time = {
-        let mut times = ack_times.lock().await.clone();
+        let mut times = seen.lock().unwrap().ack_times.clone();
         times.sort();
         times
             .windows(2)
@@ -175,7 +205,7 @@ async fn run(mode: &'static str) {
 
     let stored: BTreeMap<String, i64> = rows.iter().map(|r| (r.token.clone(), r.number)).collect();
     let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
-    let seen = seen.lock().await;
+    let seen = seen.lock().unwrap();
     let lost: Vec<&String> = seen
         .acknowledged
         .keys()

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use sequences_core::{Retry, Sequence, SequenceError};
 use sequences_tests::entities::document;
-use sequences_tests::{assert_gapless, connect_all, unique_name};
+use sequences_tests::{assert_gapless, connect_all, locks, unique_name};
 
 fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
@@ -292,16 +292,19 @@ async fn set_last_value_takes_the_row_lock() {
         sequence.next_value(&t.db).await.unwrap();
         let holder = t.db.begin().await.unwrap();
         assert_eq!(sequence.next_value(&holder).await.unwrap(), 2);
+        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
         let setter = {
             let (db, sequence) = (t.db.clone(), sequence.clone());
             tokio::spawn(async move {
                 let txn = db.begin().await.unwrap();
+                session_tx.send(locks::session_id(&txn).await).unwrap();
                 let result = sequence.set_last_value(&txn, 1).await;
                 txn.rollback().await.unwrap();
                 result
             })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let session = session_rx.await.unwrap().expect("a server session");
+        locks::wait_until_waiting(&t.db, session, &format!("{t:?} setter")).await;
         assert!(
             !setter.is_finished(),
             "{t:?}: the setter must wait for the holder"

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, IsolationLevel, Statement, Tran
 use sequences_core::{Retry, Sequence, SequenceError};
 use sequences_tests::load::{self, Load};
 use sequences_tests::{
-    Backend, assert_gapless, committed_values, connect_all, insert_row, unique_name,
+    Backend, assert_gapless, committed_values, connect_all, insert_row, locks, unique_name,
 };
 
 /// 16 concurrent writers with random rollbacks at READ COMMITTED, REPEATABLE
@@ -160,17 +160,20 @@ async fn killed_connection_gives_its_value_back() {
             .try_get_by_index(0)
             .unwrap();
 
+        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
         let waiter = {
             let (db, sequence, name) = (t.db.clone(), sequence.clone(), name.clone());
             tokio::spawn(async move {
                 let txn = db.begin().await.unwrap();
+                session_tx.send(locks::session_id(&txn).await).unwrap();
                 let value = sequence.next_value(&txn).await.unwrap();
                 insert_row(&txn, &name, value).await.unwrap();
                 txn.commit().await.unwrap();
                 value
             })
         };
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let session = session_rx.await.unwrap().expect("a server session");
+        locks::wait_until_waiting(&t.db, session, &format!("{t:?} waiter")).await;
         assert!(
             !waiter.is_finished(),
             "{t:?}: the waiter must wait for the lock"

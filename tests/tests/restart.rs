@@ -1,15 +1,21 @@
 //! PostgreSQL is stopped hard and started again in the middle of a load:
 //! writers fail, the pool reconnects, they continue, and the committed values
-//! are gapless. It restarts the server, so it runs only when
+//! are gapless. The load runs until the test has seen commits on both sides
+//! of the restart, and the server is stopped while a writer provably waits
+//! inside a statement, so the outcome does not depend on the machine's speed. It restarts the server, so it runs only when
 //! `SEQUENCES_RESTART_POSTGRES=1` (`.ci/run` sets it); it is the only test of
 //! this binary, so no other test sees the restart.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use sequences_core::Sequence;
-use sequences_tests::load::{self, Load};
-use sequences_tests::{Backend, assert_gapless, committed_values, connect_all, unique_name};
+use sequences_tests::load::{self, Control, Load};
+use sequences_tests::{
+    Backend, assert_gapless, committed_values, connect_all, locks, open, unique_name,
+};
 
 fn pg_ctlcluster(action: &str) {
     let version = std::fs::read_dir("/etc/postgresql")
@@ -39,18 +45,41 @@ async fn postgres_restart_mid_load_stays_gapless() {
         .expect("PostgreSQL is configured");
     let name = unique_name("restart");
     let sequence = Sequence::new(name.clone());
+    // Writers run until told to stop; `transactions` is only a bound.
     let shape = Load {
         tasks: 8,
-        transactions: 60,
+        transactions: 100_000,
         tolerate_errors: true,
         ..Load::default()
     };
+    let control = Arc::new(Control::default());
     let writers = {
-        let (db, sequence) = (t.db.clone(), sequence.clone());
-        tokio::spawn(async move { load::run(&db, &sequence, &shape).await })
+        let (db, sequence, control) = (t.db.clone(), sequence.clone(), control.clone());
+        tokio::spawn(async move { load::run_controlled(&db, &sequence, &shape, control).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = committed_values(&t.db, &name).await.len();
+    locks::wait_for("commits before the restart", || control.committed() >= 50).await;
+
+    // Take the sequence from a connection of our own and wait until a writer
+    // waits for it: the server then dies under writers that are inside a
+    // statement, which must fail, however fast the machine is.
+    let holder_db = open(&t.url, 1).await;
+    let holder = holder_db.begin().await.unwrap();
+    sequence.next_value(&holder).await.unwrap();
+    locks::wait_for_async("a writer waiting for the held sequence", || async {
+        let row = holder
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_locks WHERE NOT granted",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap() > 0
+    })
+    .await;
+    // Through our own transaction: every pooled connection waits for us.
+    let before = committed_values(&holder, &name).await.len();
+    let committed_at_stop = control.committed();
     tokio::task::spawn_blocking(|| {
         pg_ctlcluster("stop");
         std::thread::sleep(Duration::from_secs(1));
@@ -58,6 +87,13 @@ async fn postgres_restart_mid_load_stays_gapless() {
     })
     .await
     .unwrap();
+    // Its connection died with the server; the rollback has nothing to do.
+    let _ = holder.rollback().await;
+    locks::wait_for("commits after the restart", || {
+        control.committed() >= committed_at_stop + 50
+    })
+    .await;
+    control.stop();
     let report = writers.await.unwrap();
     let values = committed_values(&t.db, &name).await;
     let last = sequence.last_value(&t.db).await.unwrap();

@@ -1,0 +1,105 @@
+//! Seeing lock waits from outside: tests that claim "this transaction waits
+//! for that one" ask the server whether it does, instead of sleeping and
+//! hoping the machine was fast enough.
+//!
+//! - PostgreSQL: a lock of the session that `pg_locks` shows as not granted;
+//! - MariaDB/MySQL: the session's InnoDB transaction in state `LOCK WAIT`;
+//! - SQLite has no sessions to inspect: [`session_id`] is `None` there, and
+//!   callers fall back to what SQLite can show (a writer that has not
+//!   finished).
+
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+/// How long a test waits for something that must happen before it calls it
+/// a failure. Only a hung server or a real bug reaches it; the outcome of a
+/// passing test never depends on it.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// More than InnoDB's `CACHE_MIN_IDLE_TIME_US` (100 ms, trx0i_s.cc).
+const INNODB_CACHE_IDLE: Duration = Duration::from_millis(150);
+
+/// The server's id of the session behind `db` (PostgreSQL backend pid,
+/// MariaDB connection id), or `None` on SQLite.
+pub async fn session_id<C: ConnectionTrait>(db: &C) -> Option<i64> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => "SELECT CAST(pg_backend_pid() AS BIGINT)",
+        DbBackend::MySql => "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+        _ => return None,
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("ask the session id")
+        .expect("a session id row");
+    Some(row.try_get_by_index(0).expect("a session id"))
+}
+
+/// Whether session `id` is waiting for a lock right now.
+pub async fn is_waiting(observer: &DatabaseConnection, id: i64) -> bool {
+    let backend = observer.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_locks WHERE pid = $1 AND NOT granted"
+        }
+        DbBackend::MySql => {
+            "SELECT CAST(COUNT(*) AS SIGNED) FROM information_schema.INNODB_TRX \
+             WHERE trx_mysql_thread_id = ? AND trx_state = 'LOCK WAIT'"
+        }
+        _ => panic!("SQLite has no sessions to inspect"),
+    };
+    // InnoDB refreshes its INNODB_TRX snapshot only when it was last read more
+    // than 100 ms ago; reads closer together see a stale one, forever if they
+    // keep coming. Space this process's reads out (test binaries run one at a time).
+    static LAST_READ: tokio::sync::Mutex<Option<Instant>> = tokio::sync::Mutex::const_new(None);
+    let mut last_read = LAST_READ.lock().await;
+    if backend == DbBackend::MySql
+        && let Some(at) = *last_read
+    {
+        tokio::time::sleep_until((at + INNODB_CACHE_IDLE).into()).await;
+    }
+    let row = observer
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .await
+        .expect("ask about lock waits")
+        .expect("a count");
+    *last_read = Some(Instant::now());
+    row.try_get_by_index::<i64>(0).expect("a count") > 0
+}
+
+/// Waits until session `id` waits for a lock; panics with `what` after
+/// [`PATIENCE`].
+pub async fn wait_until_waiting(observer: &DatabaseConnection, id: i64, what: &str) {
+    let start = Instant::now();
+    while !is_waiting(observer, id).await {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{what}: session {id} never waited for a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds; panics with `what` after
+/// [`PATIENCE`].
+pub async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < PATIENCE, "{what}: still waiting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`wait_for`] with a condition that asks the database.
+pub async fn wait_for_async<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < PATIENCE, "{what}: still waiting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
