@@ -1,7 +1,6 @@
 //! Verifying the promise on the data: missing and duplicate numbers in an
 //! entity's column, computed by the database.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
@@ -15,6 +14,7 @@ use crate::dialect::Dialect;
 use crate::entity;
 use crate::period::{Day, Period};
 use crate::reference::Pattern;
+use crate::template::Template;
 
 /// Audits a numbered column: which numbers are missing, which appear twice,
 /// and whether the highest one agrees with its sequence's `last`.
@@ -65,11 +65,11 @@ use crate::reference::Pattern;
 pub struct Audit<C> {
     value: C,
     scope: Vec<C>,
-    sequence: Option<Cow<'static, str>>,
+    sequence: Option<String>,
     initial_value: i64,
     filter: Condition,
     max_listed: u64,
-    format: Option<Cow<'static, str>>,
+    format: Option<String>,
     period: Option<Period>,
 }
 
@@ -96,7 +96,7 @@ impl<C: ColumnTrait> Audit<C> {
     /// application, one row at a time; a text that does not match the format
     /// is counted in [`AuditReport::unreadable`]. [`sequence`](Self::sequence)
     /// placeholders then name format placeholders.
-    pub fn format(mut self, format: impl Into<Cow<'static, str>>) -> Self {
+    pub fn format(mut self, format: impl Into<String>) -> Self {
         self.format = Some(format.into());
         self
     }
@@ -121,7 +121,7 @@ impl<C: ColumnTrait> Audit<C> {
     /// replaced by the group's value of a scope column, `{{`/`}}` are braces,
     /// as in `#[gapless(sequence = "...")]`. Its `last` is then compared
     /// with the highest number of each group.
-    pub fn sequence(mut self, template: impl Into<Cow<'static, str>>) -> Self {
+    pub fn sequence(mut self, template: impl Into<String>) -> Self {
         self.sequence = Some(template.into());
         self
     }
@@ -422,35 +422,15 @@ fn fill_template(
     names: &[&str],
     values: &[Option<String>],
 ) -> Result<String, String> {
-    let mut out = String::new();
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                let name = name.trim();
-                let index = names
-                    .iter()
-                    .position(|n| *n == name)
-                    .ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
-                let value = values[index]
-                    .as_deref()
-                    .ok_or_else(|| format!("`{name}` is NULL"))?;
-                out.push_str(value);
-            }
-            '}' => return Err("unmatched `}` (write `}}` for a brace)".into()),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
+    Template::parse(template)?.fill(|name| {
+        let index = names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
+        values[index]
+            .clone()
+            .ok_or_else(|| format!("`{name}` is NULL"))
+    })
 }
 
 /// The result of an [`Audit`]: one entry per scope group that has rows.

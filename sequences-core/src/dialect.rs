@@ -10,6 +10,7 @@
 //!
 //! Values are always bound parameters; the table and column names are fixed.
 
+use sea_orm::sqlx::error::DatabaseError;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
 use crate::entity::TABLE_NAME;
@@ -18,6 +19,8 @@ use crate::entity::TABLE_NAME;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     Postgres,
+    // Chosen only with the `sqlx-mysql` feature (see `Dialect::of`).
+    #[cfg_attr(not(feature = "sqlx-mysql"), allow(dead_code))]
     MySql,
     Sqlite,
 }
@@ -67,7 +70,16 @@ impl Dialect {
     pub(crate) fn of(backend: DbBackend) -> Result<Self, DbErr> {
         match backend {
             DbBackend::Postgres => Ok(Self::Postgres),
+            #[cfg(feature = "sqlx-mysql")]
             DbBackend::MySql => Ok(Self::MySql),
+            // Its lock timeouts are told by vendor number (see `is_transient`).
+            #[cfg(not(feature = "sqlx-mysql"))]
+            DbBackend::MySql => Err(DbErr::BackendNotSupported {
+                db: "MariaDB/MySQL",
+                ctx: "sequences-core needs its `sqlx-mysql` feature for MariaDB/MySQL, to \
+                      recognise lock timeouts by their error number: add \
+                      `features = [\"sqlx-mysql\"]` to the sequences-core dependency",
+            }),
             DbBackend::Sqlite => Ok(Self::Sqlite),
             #[allow(unreachable_patterns)]
             other => Err(DbErr::BackendNotSupported {
@@ -229,7 +241,9 @@ impl Dialect {
                 return match db.execute_unprepared("BEGIN; ROLLBACK").await {
                     Ok(_) => Ok(false),
                     // SQLITE_ERROR "cannot start a transaction within a transaction".
-                    Err(error) if self.sqlite_code(&error) == Some(1) => Ok(true),
+                    Err(error) if database_error(&error).and_then(sqlite_code) == Some(1) => {
+                        Ok(true)
+                    }
                     Err(error) => Err(error),
                 };
             }
@@ -355,10 +369,7 @@ impl Dialect {
                 Some("22003") => ErrorKind::Overflow,
                 _ => ErrorKind::Other,
             },
-            Self::MySql => match db
-                .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
-                .map(|e| e.number())
-            {
+            Self::MySql => match mysql_number(db) {
                 // 1205: lock wait timeout (MariaDB's NOWAIT too); 3572: MySQL's NOWAIT.
                 Some(1205 | 3572) => ErrorKind::LockNotAvailable,
                 // 1690: BIGINT value is out of range.
@@ -366,46 +377,73 @@ impl Dialect {
                 _ => ErrorKind::Other,
             },
             // 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
-            Self::Sqlite => match self.sqlite_code(error) {
+            Self::Sqlite => match sqlite_code(db) {
                 Some(5 | 6) => ErrorKind::LockNotAvailable,
                 _ => ErrorKind::Other,
             },
         }
     }
-
-    /// SQLite's primary result code (the low byte of the extended code).
-    fn sqlite_code(self, error: &DbErr) -> Option<i32> {
-        let code = database_error(error)?.code()?;
-        code.parse::<i32>().ok().map(|c| c & 0xff)
-    }
 }
 
-/// Whether a retry of the whole transaction can cure `error`, told by the
-/// driver's own error type and its SQLSTATE or vendor code.
+/// Whether a retry of the whole transaction can cure `error`, told by its
+/// SQLSTATE, SQLite result code or MySQL vendor number, never by its message.
+///
+/// `DatabaseError::code()` tells the backends apart without their driver
+/// types: a SQLSTATE has exactly five characters, a SQLite (extended) result
+/// code is a decimal number of at most four digits. MySQL reports lock wait
+/// timeouts under the generic SQLSTATE `HY000`, so those need the vendor
+/// number, hence the `sqlx-mysql` feature (which [`Dialect::of`] demands
+/// before any MySQL work).
 pub(crate) fn is_transient(error: &DbErr) -> bool {
-    use sea_orm::sqlx::{
-        mysql::MySqlDatabaseError, postgres::PgDatabaseError, sqlite::SqliteError,
-    };
     let Some(db) = database_error(error) else {
         return false;
     };
-    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
-        // serialization_failure, deadlock_detected, lock_not_available.
-        return matches!(pg.code(), "40001" | "40P01" | "55P03");
+    if let Some(number) = mysql_number(db) {
+        // ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT
+        // (also MariaDB's NOWAIT), ER_LOCK_NOWAIT (MySQL), ER_CHECKREAD (MariaDB
+        // snapshot isolation).
+        return matches!(number, 1213 | 1205 | 3572 | 1020);
     }
-    if let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>() {
-        // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT (also MariaDB's NOWAIT),
-        // ER_LOCK_NOWAIT (MySQL), ER_CHECKREAD (MariaDB snapshot isolation).
-        return matches!(my.number(), 1213 | 1205 | 3572 | 1020);
-    }
-    if db.try_downcast_ref::<SqliteError>().is_some() {
+    if let Some(code) = sqlite_code(db) {
         // SQLITE_BUSY and SQLITE_LOCKED, whatever their extended code.
-        return db
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6));
+        return matches!(code, 5 | 6);
     }
-    false
+    // serialization_failure (MySQL's deadlock too), deadlock_detected, lock_not_available.
+    matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03"))
+}
+
+/// SQLite's primary result code (the low byte of the extended code), if the
+/// error is SQLite's: its code is a number of at most four digits, where a
+/// SQLSTATE has five characters.
+fn sqlite_code(db: &dyn DatabaseError) -> Option<i32> {
+    let code = db.code()?;
+    if code.len() > 4 {
+        return None;
+    }
+    code.parse::<i32>().ok().map(|c| c & 0xff)
+}
+
+/// MySQL's vendor error number, if the error is MySQL's.
+#[cfg(feature = "sqlx-mysql")]
+fn mysql_number(db: &dyn DatabaseError) -> Option<u16> {
+    db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+        .map(|e| e.number())
+}
+
+/// Without `sqlx-mysql` no MySQL work starts ([`Dialect::of`] refuses it).
+#[cfg(not(feature = "sqlx-mysql"))]
+fn mysql_number(_: &dyn DatabaseError) -> Option<u16> {
+    None
+}
+
+/// How traces name a database error: MySQL's error number, or the SQLSTATE
+/// (SQLite: the extended result code).
+pub(crate) fn error_code(error: &DbErr) -> Option<String> {
+    let db = database_error(error)?;
+    match mysql_number(db) {
+        Some(number) => Some(number.to_string()),
+        None => db.code().map(|code| code.into_owned()),
+    }
 }
 
 /// The SQLSTATE (or SQLite result code) of a database error.
@@ -414,7 +452,7 @@ fn sqlstate(error: &DbErr) -> Option<String> {
 }
 
 /// The driver's database error inside a `DbErr`, if the server raised one.
-fn database_error(error: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError + 'static)> {
+fn database_error(error: &DbErr) -> Option<&(dyn DatabaseError + 'static)> {
     use sea_orm::RuntimeErr;
     match error {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {

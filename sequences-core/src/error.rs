@@ -111,19 +111,32 @@ pub enum SequenceError {
         type_name: &'static str,
     },
 
-    /// A `{field}` placeholder of a sequence name refers to a field that is
-    /// not set on the model being inserted.
+    /// A `{field}` placeholder of a sequence name or format, or the date
+    /// field of a periodic sequence, is not set (or `None`) on the model
+    /// being inserted. Nothing was consumed.
     #[error(
         "sequence name {template:?} for {target} needs field `{field}`, which is not set; \
          set it before inserting"
     )]
     MissingPlaceholder {
-        /// The sequence name template, such as `invoice-{company_id}`.
-        template: &'static str,
+        /// The sequence name template or format, such as `invoice-{company_id}`.
+        template: String,
         /// The field that fills the placeholder.
-        field: &'static str,
-        /// The field being numbered.
+        field: String,
+        /// The field being numbered, as `table.column`.
         target: String,
+    },
+
+    /// A [`Numbering`](crate::Numbering) describes something that cannot
+    /// work: a placeholder that names no column, a format without `{value}`,
+    /// a numbered column that is neither an integer nor (with a format) a
+    /// string... Raised before any statement, at the first fill.
+    #[error("numbering of {target}: {reason}")]
+    InvalidNumbering {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// What is wrong and how to fix it.
+        reason: String,
     },
 
     /// [`Sequence::set_last_value`](crate::Sequence::set_last_value) was asked
@@ -155,7 +168,8 @@ pub enum SequenceError {
 
 impl SequenceError {
     /// The name of the sequence the error is about (for
-    /// [`MissingPlaceholder`](SequenceError::MissingPlaceholder), its template).
+    /// [`MissingPlaceholder`](SequenceError::MissingPlaceholder), its template;
+    /// for [`InvalidNumbering`](SequenceError::InvalidNumbering), the field).
     pub fn sequence_name(&self) -> &str {
         match self {
             Self::InvalidName { name, .. }
@@ -168,6 +182,17 @@ impl SequenceError {
             | Self::WouldGoBackwards { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
+            Self::InvalidNumbering { target, .. } => target,
+        }
+    }
+
+    /// How a trace names the failure (see [`crate::trace`]).
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            Self::LockNotAvailable { .. } => "lock_not_available",
+            Self::Overflow { .. } => "overflow",
+            Self::Database { .. } => "database_error",
+            _ => "refused",
         }
     }
 

@@ -1,7 +1,6 @@
-//! What `#[derive(Gapless)]` calls: plan every value a batch of models needs,
-//! check everything, then allocate with one statement per sequence.
-//!
-//! Reached by generated code through `__private`; not a public API.
+//! Allocating for a batch of models: every value a fill needs is requested
+//! (and checked) first, then taken with one statement per sequence, in name
+//! order. Used by [`Numbering`](crate::Numbering).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,39 +13,38 @@ use crate::{Sequence, SequenceError, in_transaction};
 
 /// The values a set of active models needs, collected before any allocation.
 #[derive(Debug)]
-pub struct Requests {
-    entity: &'static str,
-    items: Vec<Request>,
+pub(crate) struct Requests<'e> {
+    entity: &'e str,
+    items: Vec<Request<'e>>,
 }
 
 #[derive(Debug)]
-struct Request {
+struct Request<'e> {
     model: usize,
     field: usize,
-    field_name: &'static str,
+    field_name: &'e str,
     sequence: Sequence,
     day: Option<Day>,
 }
 
 /// One allocated value and where it goes.
 #[derive(Debug)]
-pub struct Allocated {
+pub(crate) struct Allocated {
     /// Index of the model in the batch.
-    pub model: usize,
-    /// Index of the numbered field in the derive's field list.
-    pub field: usize,
+    pub(crate) model: usize,
+    /// Index of the numbered field in the numbering's field list.
+    pub(crate) field: usize,
     /// The value.
-    pub value: i64,
+    pub(crate) value: i64,
     /// Shared by every value of one sequence; the error texts are built only on error.
-    sequence: Arc<str>,
-    entity: &'static str,
-    field_name: &'static str,
-    day: Option<Day>,
+    pub(crate) sequence: Arc<str>,
+    /// The day of the value's period, if the field has one.
+    pub(crate) day: Option<Day>,
 }
 
-impl Requests {
-    /// Requests for the models of `entity` (a path such as `app::invoice::Model`).
-    pub fn new(entity: &'static str) -> Self {
+impl<'e> Requests<'e> {
+    /// Requests for the models of `entity` (its table name).
+    pub(crate) fn new(entity: &'e str) -> Self {
         Self {
             entity,
             items: Vec::new(),
@@ -55,11 +53,11 @@ impl Requests {
 
     /// `model`'s numbered field `field` needs a value of `sequence`.
     /// Checks the sequence now, so that a bad one is refused before any allocation.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         model: usize,
         field: usize,
-        field_name: &'static str,
+        field_name: &'e str,
         sequence: Sequence,
         day: Option<Day>,
     ) -> Result<(), SequenceError> {
@@ -74,16 +72,6 @@ impl Requests {
         Ok(())
     }
 
-    /// The error for a `{field}` placeholder whose field is not set.
-    pub fn missing_placeholder(
-        &self,
-        template: &'static str,
-        placeholder: &'static str,
-        field_name: &'static str,
-    ) -> SequenceError {
-        missing_placeholder(self.entity, template, placeholder, field_name)
-    }
-
     fn target(&self, field_name: &str) -> String {
         target(self.entity, field_name)
     }
@@ -92,7 +80,7 @@ impl Requests {
     /// consuming anything, then takes one batch per distinct sequence (one
     /// statement each; a looping sequence one statement per value), in name
     /// order so that concurrent fills always lock sequences in the same order.
-    pub async fn allocate<C: ConnectionTrait>(
+    pub(crate) async fn allocate<C: ConnectionTrait>(
         self,
         db: &C,
     ) -> Result<Vec<Allocated>, SequenceError> {
@@ -118,7 +106,7 @@ impl Requests {
         let mut allocated = Vec::with_capacity(self.items.len());
         for items in groups.into_values() {
             let sequence = &items[0].sequence;
-            let name: Arc<str> = Arc::from(sequence.name());
+            let name = sequence.shared_name();
             let mut values = Vec::with_capacity(items.len());
             if sequence.get_reset_value().is_some() || items.len() == 1 {
                 for _ in &items {
@@ -133,8 +121,6 @@ impl Requests {
                     field: item.field,
                     value,
                     sequence: Arc::clone(&name),
-                    entity: self.entity,
-                    field_name: item.field_name,
                     day: item.day,
                 });
             }
@@ -143,38 +129,11 @@ impl Requests {
     }
 }
 
-impl Allocated {
-    /// The day of the value's period (a default day when the field has none).
-    pub fn day(&self) -> Day {
-        self.day.unwrap_or_default()
-    }
-
-    /// The error for a format placeholder whose field is not set.
-    pub fn missing_placeholder(
-        &self,
-        template: &'static str,
-        placeholder: &'static str,
-        field_name: &'static str,
-    ) -> SequenceError {
-        missing_placeholder(self.entity, template, placeholder, field_name)
-    }
-
-    /// The value as the field's type, or [`SequenceError::ValueOutOfRange`].
-    pub fn convert<T: GaplessField>(&self) -> Result<T, SequenceError> {
-        T::from_sequence_value(self.value).ok_or_else(|| SequenceError::ValueOutOfRange {
-            name: self.sequence.to_string(),
-            value: self.value,
-            target: target(self.entity, self.field_name),
-            type_name: T::TYPE_NAME,
-        })
-    }
-}
-
 /// The database's current date, for a periodic field without a date field:
 /// asked through `db`, so inside the caller's transaction.
-pub async fn database_day<C: ConnectionTrait>(
+pub(crate) async fn database_day<C: ConnectionTrait>(
     db: &C,
-    field_name: &'static str,
+    field_name: &str,
 ) -> Result<Day, SequenceError> {
     let error = |source| SequenceError::Database {
         name: format!("(the period of {field_name})"),
@@ -198,47 +157,7 @@ pub async fn database_day<C: ConnectionTrait>(
     })
 }
 
-fn missing_placeholder(
-    entity: &str,
-    template: &'static str,
-    placeholder: &'static str,
-    field_name: &str,
-) -> SequenceError {
-    SequenceError::MissingPlaceholder {
-        template,
-        field: placeholder,
-        target: target(entity, field_name),
-    }
+/// How errors name a field: `invoice.number`.
+pub(crate) fn target(entity: &str, field_name: &str) -> String {
+    format!("{entity}.{field_name}")
 }
-
-/// How errors name a field: `app::invoice::Model::number`.
-fn target(entity: &str, field_name: &str) -> String {
-    format!("{entity}::{field_name}")
-}
-
-/// A field type that can hold a sequence value.
-pub trait GaplessField: Sized {
-    /// The type's name, for errors.
-    const TYPE_NAME: &'static str;
-    /// The value as `Self`, or `None` if it does not fit.
-    fn from_sequence_value(value: i64) -> Option<Self>;
-}
-
-macro_rules! gapless_int {
-    ($($ty:ty),*) => {$(
-        impl GaplessField for $ty {
-            const TYPE_NAME: &'static str = stringify!($ty);
-            fn from_sequence_value(value: i64) -> Option<Self> {
-                <$ty>::try_from(value).ok()
-            }
-        }
-        impl GaplessField for Option<$ty> {
-            const TYPE_NAME: &'static str = concat!("Option<", stringify!($ty), ">");
-            fn from_sequence_value(value: i64) -> Option<Self> {
-                <$ty>::try_from(value).ok().map(Some)
-            }
-        }
-    )*};
-}
-
-gapless_int!(i32, i64, u32, u64);

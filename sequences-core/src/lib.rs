@@ -1,23 +1,28 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod audit;
+mod column_value;
 mod dialect;
 pub mod entity;
 mod error;
 mod fill;
 mod functions;
+mod numbering;
 mod period;
 mod reference;
 mod retry;
 mod sequence;
+mod template;
+pub mod trace;
 mod transaction;
 
 pub use audit::{Audit, AuditReport, GroupAudit};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};
-pub use period::{Day, Period, PeriodDate};
+pub use numbering::{NumberedField, Numbering};
+pub use period::{Day, Period, Zone};
 pub use retry::{Retry, WorkFuture, is_retryable};
 pub use sequence::Sequence;
 pub use transaction::in_transaction;
@@ -131,12 +136,10 @@ pub use transaction::in_transaction;
 #[cfg(feature = "derive")]
 pub use sequences_derive::Gapless;
 
-/// What `#[derive(Gapless)]` expands to calls; not a public API.
+/// What `#[derive(Gapless)]` expands to names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::fill::{Allocated, GaplessField, Requests, database_day};
-    pub use crate::period::{Day, Period, PeriodDate, ReferenceField, write_value};
-    pub use crate::{Sequence, SequenceError};
+    pub use crate::{NumberedField, Numbering, Period, Sequence};
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;
 }

@@ -51,77 +51,59 @@ impl Day {
     }
 }
 
-/// A model field that gives the day of a periodic sequence (`date = "..."`).
-///
-/// Implemented for the chrono types SeaORM maps dates to: `Date`
-/// (`NaiveDate`), `DateTime` (`NaiveDateTime`), `DateTimeUtc`,
-/// `DateTimeWithTimeZone` and `DateTimeLocal` (the day in the value's own
-/// offset), and `Option`s of them (`None` is refused like an unset field).
-pub trait PeriodDate {
-    /// The day, or `None` for a `None` value.
-    fn period_day(&self) -> Option<Day>;
-}
-
+/// An IANA time zone (`Europe/Paris`), in which datetimes are turned into
+/// days (`chrono-tz`).
 #[cfg(feature = "chrono")]
-mod chrono_dates {
-    use chrono::Datelike;
+pub type Zone = chrono_tz::Tz;
 
-    use super::{Day, PeriodDate};
+/// Time zones need the `chrono` feature.
+#[cfg(not(feature = "chrono"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {}
 
-    fn day(date: chrono::NaiveDate) -> Day {
-        Day {
-            year: date.year(),
-            month: date.month(),
-            day: date.day(),
+/// The day of a date or datetime `Value` (see [`crate::column_value::day`]).
+pub(crate) fn day_of_value(
+    value: sea_orm::Value,
+    zone: Option<&Zone>,
+) -> crate::column_value::Read<Day> {
+    use crate::column_value::Read;
+    #[cfg(feature = "chrono")]
+    {
+        use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
+        use sea_orm::Value;
+        fn day(date: NaiveDate) -> Read<Day> {
+            Read::Value(Day {
+                year: date.year(),
+                month: date.month(),
+                day: date.day(),
+            })
+        }
+        fn zoned<Tz: TimeZone>(value: Option<DateTime<Tz>>, zone: Option<&Zone>) -> Read<Day> {
+            match (value, zone) {
+                (None, _) => Read::Missing,
+                (Some(at), Some(zone)) => day(at.with_timezone(zone).date_naive()),
+                (Some(at), None) => day(at.date_naive()),
+            }
+        }
+        match value {
+            Value::ChronoDate(v) => v.map_or(Read::Missing, day),
+            Value::ChronoDateTime(v) => v.map_or(Read::Missing, |at| day(at.date())),
+            Value::ChronoDateTimeUtc(v) => zoned(v, zone),
+            Value::ChronoDateTimeLocal(v) => zoned(v, zone),
+            Value::ChronoDateTimeWithTimeZone(v) => zoned(v, zone),
+            _ => Read::Unsupported("not a chrono date or datetime"),
         }
     }
-
-    impl PeriodDate for chrono::NaiveDate {
-        fn period_day(&self) -> Option<Day> {
-            Some(day(*self))
-        }
-    }
-
-    impl PeriodDate for chrono::NaiveDateTime {
-        fn period_day(&self) -> Option<Day> {
-            Some(day(self.date()))
-        }
-    }
-
-    impl<Tz: chrono::TimeZone> PeriodDate for chrono::DateTime<Tz> {
-        fn period_day(&self) -> Option<Day> {
-            Some(day(self.date_naive()))
-        }
-    }
-}
-
-impl<T: PeriodDate> PeriodDate for Option<T> {
-    fn period_day(&self) -> Option<Day> {
-        self.as_ref().and_then(PeriodDate::period_day)
-    }
-}
-
-/// A `String` field that can hold a formatted reference.
-pub trait ReferenceField: Sized {
-    /// The text as `Self`.
-    fn from_reference(text: String) -> Self;
-}
-
-impl ReferenceField for String {
-    fn from_reference(text: String) -> Self {
-        text
-    }
-}
-
-impl ReferenceField for Option<String> {
-    fn from_reference(text: String) -> Self {
-        Some(text)
+    #[cfg(not(feature = "chrono"))]
+    {
+        let _ = (value, zone);
+        Read::Unsupported("a date, which needs the `chrono` feature of sequences-core")
     }
 }
 
 /// Writes `value` zero-padded to `width` digits (a negative value keeps its
 /// sign in front; a wider value prints all its digits).
-pub fn write_value(out: &mut String, value: i64, width: usize) {
+pub(crate) fn write_value(out: &mut String, value: i64, width: usize) {
     let _ = write!(out, "{value:0width$}");
 }
 

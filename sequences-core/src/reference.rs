@@ -1,12 +1,16 @@
-//! Reading formatted references back: `"SALES-2026-00042"` against
-//! `"{journal}-{year}-{value:05}"` gives journal `SALES`, year 2026, value 42.
-//! Used by the audit of formatted columns.
+//! Formatted references: printing `"{journal}-{year}-{value:05}"` as
+//! `"SALES-2026-00042"`, and reading it back (journal `SALES`, year 2026,
+//! value 42) for the audit of formatted columns.
+
+use crate::period::{Day, Period, write_value};
+use crate::template::{self, Template};
 
 /// One piece of a format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),
-    Value,
+    /// `{value}` or `{value:05}`: the width to zero-pad to.
+    Value(usize),
     Year,
     Month,
     Day,
@@ -14,7 +18,7 @@ enum Piece {
     Field(String),
 }
 
-/// A parsed format, the same syntax as `#[gapless(format = "...")]`.
+/// A parsed format, the syntax of `#[gapless(format = "...")]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pattern {
     pieces: Vec<Piece>,
@@ -31,52 +35,103 @@ pub(crate) struct Parsed {
 impl Pattern {
     pub(crate) fn parse(format: &str) -> Result<Self, String> {
         let mut pieces = Vec::new();
-        let mut text = String::new();
-        let mut chars = format.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    text.push('{');
+        for piece in Template::parse(format)?.pieces {
+            let (name, spec) = match piece {
+                template::Piece::Text(text) => {
+                    pieces.push(Piece::Text(text));
+                    continue;
                 }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    text.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(c) => name.push(c),
-                            None => return Err("unclosed `{` (write `{{` for a brace)".into()),
-                        }
+                template::Piece::Placeholder { name, spec } => (name, spec),
+            };
+            pieces.push(match (name.as_str(), spec.as_deref()) {
+                ("value", None) => Piece::Value(0),
+                ("value", Some(spec)) => match spec.parse::<usize>() {
+                    Ok(width) if width <= 30 && spec.chars().all(|c| c.is_ascii_digit()) => {
+                        Piece::Value(width)
                     }
-                    if !text.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut text)));
+                    _ => {
+                        return Err(format!(
+                            "`{{value:{spec}}}`: expected a zero-padding width such as \
+                             `{{value:05}}` (at most 30)"
+                        ));
                     }
-                    let head = name.split(':').next().unwrap_or_default().trim();
-                    pieces.push(match head {
-                        "value" => Piece::Value,
-                        "year" => Piece::Year,
-                        "month" => Piece::Month,
-                        "day" => Piece::Day,
-                        "yy" => Piece::Yy,
-                        "" => return Err("empty `{}`".into()),
-                        field => Piece::Field(field.to_owned()),
-                    });
+                },
+                (_, Some(_)) => {
+                    return Err(format!(
+                        "`{{{name}:..}}`: only `{{value}}` takes a width, as in `{{value:05}}`"
+                    ));
                 }
-                '}' => return Err("unmatched `}` (write `}}` for a brace)".into()),
-                c => text.push(c),
-            }
+                ("year", None) => Piece::Year,
+                ("month", None) => Piece::Month,
+                ("day", None) => Piece::Day,
+                ("yy", None) => Piece::Yy,
+                (_, None) => Piece::Field(name),
+            });
         }
-        if !text.is_empty() {
-            pieces.push(Piece::Text(text));
-        }
-        if pieces.iter().filter(|p| **p == Piece::Value).count() != 1 {
-            return Err("the format must contain `{value}` exactly once".into());
+        if pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Value(_)))
+            .count()
+            != 1
+        {
+            return Err(
+                "the format must print the number exactly once: `{value}` or `{value:05}`".into(),
+            );
         }
         Ok(Self { pieces })
+    }
+
+    /// The model fields the format prints (its placeholders other than the
+    /// value and the date parts).
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|piece| match piece {
+            Piece::Field(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether the format prints a part of the date.
+    pub(crate) fn prints_date(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Year | Piece::Month | Piece::Day | Piece::Yy))
+    }
+
+    /// What a per-`period` counter needs printed so that two periods never
+    /// print the same reference, or `None` when the format prints it.
+    pub(crate) fn missing_period_parts(&self, period: Period) -> Option<&'static str> {
+        let has = |test: fn(&Piece) -> bool| self.pieces.iter().any(test);
+        let year = has(|p| matches!(p, Piece::Year | Piece::Yy));
+        let month = has(|p| matches!(p, Piece::Month));
+        let day = has(|p| matches!(p, Piece::Day));
+        match period {
+            Period::Year if !year => Some("{year} (or {yy})"),
+            Period::Month if !(year && month) => Some("{year} (or {yy}) and {month}"),
+            Period::Day if !(year && month && day) => Some("{year} (or {yy}), {month} and {day}"),
+            _ => None,
+        }
+    }
+
+    /// Prints `value` on `day`, fields from `field(name)`.
+    pub(crate) fn render<E>(
+        &self,
+        value: i64,
+        day: Day,
+        mut field: impl FnMut(&str) -> Result<String, E>,
+    ) -> Result<String, E> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Value(width) => write_value(&mut out, value, *width),
+                Piece::Year => write_value(&mut out, day.year.into(), 4),
+                Piece::Month => write_value(&mut out, day.month.into(), 2),
+                Piece::Day => write_value(&mut out, day.day.into(), 2),
+                Piece::Yy => write_value(&mut out, (day.year % 100).into(), 2),
+                Piece::Field(name) => out.push_str(&field(name)?),
+            }
+        }
+        Ok(out)
     }
 
     /// The names of the placeholders other than `{value}`, in order.
@@ -84,7 +139,7 @@ impl Pattern {
         self.pieces
             .iter()
             .filter_map(|piece| match piece {
-                Piece::Text(_) | Piece::Value => None,
+                Piece::Text(_) | Piece::Value(_) => None,
                 Piece::Year => Some("year"),
                 Piece::Month => Some("month"),
                 Piece::Day => Some("day"),
@@ -109,7 +164,7 @@ impl Pattern {
             .zip(captures)
         {
             match piece {
-                Piece::Value => value = Some(capture.parse().ok()?),
+                Piece::Value(_) => value = Some(capture.parse().ok()?),
                 Piece::Year => parts.push(("year".to_owned(), capture)),
                 Piece::Month => parts.push(("month".to_owned(), capture)),
                 Piece::Day => parts.push(("day".to_owned(), capture)),
@@ -150,8 +205,8 @@ impl Pattern {
                 .is_some_and(|after| self.matches(i + 1, after, captures)),
             Piece::Year => fixed(4, captures),
             Piece::Month | Piece::Day | Piece::Yy => fixed(2, captures),
-            Piece::Value | Piece::Field(_) => {
-                let digits_only = matches!(piece, Piece::Value);
+            Piece::Value(_) | Piece::Field(_) => {
+                let digits_only = matches!(piece, Piece::Value(_));
                 let ends: Vec<usize> = rest
                     .char_indices()
                     .map(|(at, c)| at + c.len_utf8())
@@ -203,5 +258,19 @@ mod tests {
         assert_eq!(parsed.value, 7);
         assert_eq!(parsed.parts[1], ("month".to_owned(), "11".to_owned()));
         assert!(Pattern::parse("INV-{journal}").is_err());
+        assert!(Pattern::parse("INV-{value:x}").is_err());
+        assert!(Pattern::parse("INV-{year:02}-{value}").is_err());
+        let day = Day {
+            year: 2026,
+            month: 3,
+            day: 5,
+        };
+        let printed = pattern
+            .render(42, day, |name| Ok::<_, ()>(name.to_uppercase()))
+            .unwrap();
+        assert_eq!(printed, "JOURNAL-2026-00042");
+        assert_eq!(pattern.read(&printed).unwrap().value, 42);
+        assert_eq!(pattern.missing_period_parts(Period::Year), None);
+        assert!(pattern.missing_period_parts(Period::Month).is_some());
     }
 }

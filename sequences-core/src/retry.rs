@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use sea_orm::{
-    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionSession,
-    TransactionTrait,
+    ConnectionTrait, DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions,
+    TransactionSession, TransactionTrait,
 };
 
-use crate::dialect;
+use crate::dialect::{self, Dialect};
 
 /// What a [`Retry::transaction`] closure returns: its work as a boxed future
 /// borrowing the transaction (the shape of SeaORM's `TransactionTrait::transaction`).
@@ -159,8 +159,15 @@ impl Retry {
             if attempt >= self.max_attempts || !is_retryable(&error) {
                 return Err(error);
             }
-            attempt += 1;
             let delay = delays.next().unwrap_or(self.max_delay);
+            tracing::info!(
+                target: "sequences::retry",
+                attempt,
+                code = dialect::error_code(&error).as_deref().unwrap_or(""),
+                delay_ms = delay.as_secs_f64() * 1000.0,
+                "the database aborted the transaction; running it again"
+            );
+            attempt += 1;
             tokio::time::sleep(delay).await;
         }
     }
@@ -178,6 +185,11 @@ impl Retry {
                 sqlite_transaction_mode: self.sqlite_mode,
             })
             .await?;
+        // A backend this build cannot handle fails before any work.
+        if let Err(error) = Dialect::of(txn.get_database_backend()) {
+            let _ = txn.rollback().await;
+            return Err(error);
+        }
         match work(&txn).await {
             Ok(value) => {
                 txn.commit().await?;

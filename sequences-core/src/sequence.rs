@@ -1,16 +1,21 @@
 //! [`Sequence`]: a named gapless counter and its operations.
 
-use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 
+use std::time::Instant;
+
+use tracing::Span;
+
 use crate::dialect::{Dialect, ErrorKind, Returning, Step};
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
+use crate::trace;
 
 /// A named gapless sequence of `i64` values.
 ///
@@ -38,9 +43,13 @@ use crate::error::SequenceError;
 /// # let _ = number;
 /// # Ok(()) }
 /// ```
+///
+/// The name is any string (`"invoice"`, `&name`, `format!("invoice-{id}")`);
+/// the `Sequence` keeps its own shared copy, so it can outlive the string it
+/// was built from and clones cheaply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Sequence {
-    name: Cow<'static, str>,
+    name: Arc<str>,
     initial_value: i64,
     reset_value: Option<i64>,
     nowait: bool,
@@ -48,13 +57,27 @@ pub struct Sequence {
 
 impl Sequence {
     /// A sequence starting at 1, never looping, waiting for its lock.
-    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(name: impl AsRef<str>) -> Self {
         Self {
-            name: name.into(),
+            name: Arc::from(name.as_ref()),
             initial_value: 1,
             reset_value: None,
             nowait: false,
         }
+    }
+
+    /// The same settings under another name (a placeholder filled in, a
+    /// period appended).
+    pub fn renamed(&self, name: impl AsRef<str>) -> Self {
+        Self {
+            name: Arc::from(name.as_ref()),
+            ..self.clone()
+        }
+    }
+
+    /// The name, shared (no copy).
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        Arc::clone(&self.name)
     }
 
     /// The first value, used only when the sequence's row is created (its first
@@ -115,9 +138,17 @@ impl Sequence {
     ///
     /// The row stays locked until `db`'s transaction ends; in autocommit mode
     /// the value is committed at once (see the rule above).
+    ///
+    /// Traced as a `sequences.next_value` span (see [`crate::trace`]).
     pub async fn next_value<C: ConnectionTrait>(&self, db: &C) -> Result<i64, SequenceError> {
-        let plan = Plan::new(self, 1, false)?;
-        self.allocate(db, plan).await
+        let span = trace::allocation_span!("sequences.next_value", self.name(), 1u64);
+        trace::traced(&span, async {
+            let plan = Plan::new(self, 1, false)?;
+            let value = self.allocate(db, plan).await?;
+            Span::current().record("value", value);
+            Ok(value)
+        })
+        .await
     }
 
     /// Takes the next `count` values at once, in one statement, as a half-open
@@ -127,6 +158,8 @@ impl Sequence {
     /// A batch never wraps, so a looping sequence refuses batches of more than
     /// one value ([`SequenceError::BatchOnLoopingSequence`]), and as the range
     /// end is exclusive, a batch cannot include `i64::MAX`.
+    ///
+    /// Traced as a `sequences.next_values` span (see [`crate::trace`]).
     pub async fn next_values<C: ConnectionTrait>(
         &self,
         db: &C,
@@ -136,9 +169,15 @@ impl Sequence {
             self.validate()?;
             return Ok(0..0);
         }
-        let plan = Plan::new(self, count, true)?;
-        let last = self.allocate(db, plan).await?;
-        Ok(last - (plan.count - 1)..last + 1)
+        let span = trace::allocation_span!("sequences.next_values", self.name(), count);
+        trace::traced(&span, async {
+            let plan = Plan::new(self, count, true)?;
+            let last = self.allocate(db, plan).await?;
+            let first = last - (plan.count - 1);
+            Span::current().record("value", first);
+            Ok(first..last + 1)
+        })
+        .await
     }
 
     /// The last value handed out, `None` before the first. Reads without a lock,
@@ -261,6 +300,9 @@ impl Sequence {
                 .map_err(|source| self.classify(dialect, source, plan.count))?;
         }
         let statement = dialect.allocate(&self.name, plan.first, plan.step);
+        // Under contention this is the wait for the row lock.
+        let started = Instant::now();
+        let _waited = trace::RecordWait(started);
         let last = match dialect.returning() {
             Returning::Row => {
                 let row = db

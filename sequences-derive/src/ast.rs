@@ -40,7 +40,7 @@ impl IntType {
 
 /// One piece of a sequence name template.
 pub enum Segment {
-    Text(String),
+    Text,
     Field(String),
 }
 
@@ -165,7 +165,8 @@ pub fn parse_template(template: &LitStr, what: &str) -> syn::Result<Vec<Segment>
                     )));
                 }
                 if !literal.is_empty() {
-                    segments.push(Segment::Text(std::mem::take(&mut literal)));
+                    literal.clear();
+                    segments.push(Segment::Text);
                 }
                 segments.push(Segment::Field(name));
             }
@@ -178,7 +179,7 @@ pub fn parse_template(template: &LitStr, what: &str) -> syn::Result<Vec<Segment>
         }
     }
     if !literal.is_empty() {
-        segments.push(Segment::Text(literal));
+        segments.push(Segment::Text);
     }
     if segments.is_empty() {
         return Err(error(&format!("the {what} is empty")));

@@ -1,12 +1,14 @@
 //! The only place that writes `quote!`: the generated `ActiveModel` methods
 //! and, unless `custom_behavior`, its `ActiveModelBehavior`.
 
-use proc_macro2::TokenStream;
+use heck::ToUpperCamelCase;
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use syn::DeriveInput;
+use syn::ext::IdentExt;
 
 use crate::ast::Input;
-use crate::valid::{self, DaySource, FormatPiece, Numbered, Period, Valid, ValidSegment};
+use crate::valid::{self, DaySource, Numbered, Period, Valid};
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
     // `#[sea_orm::model]` copies the derives of `Model` onto a `ModelEx`
@@ -38,17 +40,8 @@ fn fallback(input: &DeriveInput) -> Option<TokenStream> {
 
 fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
     let private = quote!(::sequences_core::__private);
-    let model = &input.ident;
-    let plans = valid
-        .numbered
-        .iter()
-        .enumerate()
-        .map(|(index, numbered)| plan(index, numbered));
-    let assignments = valid
-        .numbered
-        .iter()
-        .enumerate()
-        .map(|(index, numbered)| assignment(index, numbered));
+    let _ = input;
+    let fields = valid.numbered.iter().map(numbered_field);
     let field_list = valid
         .numbered
         .iter()
@@ -63,13 +56,6 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
         "[`Self::fill_gapless`] for a batch: one statement per distinct sequence, for \
          `insert_many` and `Entity::insert(..).exec(..)`, which do not run hooks. Fields: {field_list}."
     );
-
-    // The database's date, asked at most once per fill, when a field needs it.
-    let today = valid
-        .numbered
-        .iter()
-        .any(|n| matches!(n.day, Some(DaySource::Database)))
-        .then(|| quote!(let mut __today: ::core::option::Option<#private::Day> = ::core::option::Option::None;));
     let behavior = (!valid.custom_behavior).then(|| {
         quote! {
             #[#private::async_trait]
@@ -78,7 +64,7 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
                 where
                     C: #private::sea_orm::ConnectionTrait,
                 {
-                    if insert { self.fill_gapless(db).await } else { ::core::result::Result::Ok(self) }
+                    Self::gapless_numbering().before_save(self, db, insert).await
                 }
             }
         }
@@ -86,38 +72,31 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
 
     quote! {
         impl ActiveModel {
+            /// The numbering the `#[gapless]` attributes describe, built and
+            /// checked once: what `fill_gapless` runs.
+            pub fn gapless_numbering() -> &'static #private::Numbering<Column> {
+                static NUMBERING: ::std::sync::OnceLock<#private::Numbering<Column>> =
+                    ::std::sync::OnceLock::new();
+                NUMBERING.get_or_init(|| #private::Numbering::new() #(.field_with(#fields))*)
+            }
+
             #[doc = #fill_doc]
             pub async fn fill_gapless<C>(self, db: &C) -> ::core::result::Result<Self, #private::sea_orm::DbErr>
             where
                 C: #private::sea_orm::ConnectionTrait,
             {
-                let mut __models = Self::fill_gapless_many(::std::vec![self], db).await?;
-                ::core::result::Result::Ok(__models.pop().expect("one model in, one model out"))
+                Self::gapless_numbering().fill(self, db).await
             }
 
             #[doc = #fill_many_doc]
             pub async fn fill_gapless_many<C>(
-                mut models: ::std::vec::Vec<Self>,
+                models: ::std::vec::Vec<Self>,
                 db: &C,
             ) -> ::core::result::Result<::std::vec::Vec<Self>, #private::sea_orm::DbErr>
             where
                 C: #private::sea_orm::ConnectionTrait,
             {
-                #today
-                let mut __requests = #private::Requests::new(
-                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#model)),
-                );
-                for (__index, __model) in models.iter().enumerate() {
-                    #(#plans)*
-                }
-                for __value in __requests.allocate(db).await? {
-                    let __model = &mut models[__value.model];
-                    match __value.field {
-                        #(#assignments)*
-                        _ => ::core::unreachable!("a field index the derive did not emit"),
-                    }
-                }
-                ::core::result::Result::Ok(models)
+                Self::gapless_numbering().fill_many(models, db).await
             }
         }
 
@@ -125,203 +104,52 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
     }
 }
 
-/// For one numbered field of `__model`: if it is not set, build its sequence
-/// (filling `{field}` placeholders) and request a value.
-fn plan(index: usize, numbered: &Numbered) -> TokenStream {
+/// The entity's `Column` variant of a field, as `DeriveEntityModel` names it.
+fn column(field: &Ident) -> TokenStream {
+    let variant = format_ident!(
+        "{}",
+        field.unraw().to_string().to_upper_camel_case(),
+        span = field.span()
+    );
+    quote!(Column::#variant)
+}
+
+/// The `NumberedField` of one `#[gapless]` field.
+fn numbered_field(numbered: &Numbered) -> TokenStream {
     let private = quote!(::sequences_core::__private);
-    let field = numbered.field;
-    let field_name = field.to_string();
-    let template = numbered.template.value();
-    let name = if numbered
-        .segments
-        .iter()
-        .all(|s| matches!(s, ValidSegment::Text(_)))
-    {
-        // Braces were unescaped by the parser.
-        let text: String = numbered
-            .segments
-            .iter()
-            .map(|s| match s {
-                ValidSegment::Text(text) => text.as_str(),
-                ValidSegment::Field { .. } => unreachable!(),
-            })
-            .collect();
-        quote!(#text)
-    } else {
-        let pieces = numbered.segments.iter().enumerate().map(|(i, segment)| match segment {
-            ValidSegment::Text(text) => quote!(__name.push_str(#text);),
-            ValidSegment::Field { ident, optional } => {
-                let placeholder = ident.to_string();
-                write_field(
-                    ident,
-                    *optional,
-                    &format_ident!("__name"),
-                    &format_ident!("__placeholder_{}", i),
-                    &quote!(__requests.missing_placeholder(#template, #placeholder, #field_name)),
-                )
-            }
-        });
-        quote!({
-            let mut __name = ::std::string::String::new();
-            #(#pieces)*
-            __name
-        })
-    };
+    let target = column(numbered.field);
+    let template = &numbered.template;
     let initial = numbered
         .initial_value
         .map(|value| quote!(.initial_value(#value)));
     let reset = numbered
         .reset_value
         .map(|value| quote!(.reset_value(#value)));
-    let what = numbered
-        .format
-        .as_ref()
-        .map_or_else(|| template.clone(), |f| f.template.value());
-    let day = match &numbered.day {
-        None => quote!(::core::option::Option::None),
+    let period = numbered.period.map(|period| {
+        let period = match period {
+            Period::Year => quote!(Year),
+            Period::Month => quote!(Month),
+            Period::Day => quote!(Day),
+        };
+        quote!(.period(#private::Period::#period))
+    });
+    let date = match &numbered.day {
         Some(DaySource::Field(date)) => {
-            let date_name = date.to_string();
-            quote! {
-                match __model.#date.try_as_ref().and_then(#private::PeriodDate::period_day) {
-                    ::core::option::Option::Some(__day) => ::core::option::Option::Some(__day),
-                    ::core::option::Option::None => {
-                        return ::core::result::Result::Err(
-                            __requests.missing_placeholder(#what, #date_name, #field_name).into(),
-                        );
-                    }
-                }
-            }
+            let date = column(date);
+            Some(quote!(.date(#date)))
         }
-        Some(DaySource::Database) => quote! {
-            ::core::option::Option::Some(match __today {
-                ::core::option::Option::Some(__day) => __day,
-                ::core::option::Option::None => {
-                    let __day = #private::database_day(db, #field_name).await?;
-                    __today = ::core::option::Option::Some(__day);
-                    __day
-                }
-            })
-        },
+        Some(DaySource::Database) | None => None,
     };
-    let name = match numbered.period {
-        None => name,
-        Some(period) => {
-            let period = match period {
-                Period::Year => quote!(#private::Period::Year),
-                Period::Month => quote!(#private::Period::Month),
-                Period::Day => quote!(#private::Period::Day),
-            };
-            quote!(#period.sequence_name(&#name, __day.unwrap_or_default()))
-        }
-    };
-    // Fields the format prints must be set too, checked before any allocation.
-    let format_checks = numbered.format.iter().flat_map(|format| {
-        format.pieces.iter().filter_map(|piece| match piece {
-            FormatPiece::Field { ident, optional } => {
-                let placeholder = ident.to_string();
-                let set = if *optional {
-                    quote!(::core::matches!(__model.#ident.try_as_ref(), ::core::option::Option::Some(::core::option::Option::Some(_))))
-                } else {
-                    quote!(__model.#ident.try_as_ref().is_some())
-                };
-                Some(quote! {
-                    if !#set {
-                        return ::core::result::Result::Err(
-                            __requests.missing_placeholder(#what, #placeholder, #field_name).into(),
-                        );
-                    }
-                })
-            }
-            _ => None,
-        })
+    let format = numbered.format.as_ref().map(|format| {
+        let text = &format.template;
+        quote!(.format(#text))
     });
-    quote! {
-        if __model.#field.is_not_set() {
-            #(#format_checks)*
-            let __day: ::core::option::Option<#private::Day> = #day;
-            let __sequence = #private::Sequence::new(#name) #initial #reset;
-            __requests.push(__index, #index, #field_name, __sequence, __day)?;
-        }
-    }
-}
-
-/// Stores one allocated value into `__model`: the number itself, or the
-/// formatted reference plus the raw value for its `value_of` fields.
-fn assignment(index: usize, numbered: &Numbered) -> TokenStream {
-    let private = quote!(::sequences_core::__private);
-    let field = numbered.field;
-    let Some(format) = &numbered.format else {
-        return quote!(#index => __model.#field = #private::sea_orm::ActiveValue::Set(__value.convert()?),);
-    };
-    let field_name = field.to_string();
-    let what = format.template.value();
-    let pieces = format
-        .pieces
-        .iter()
-        .enumerate()
-        .map(|(i, piece)| match piece {
-            FormatPiece::Text(text) => quote!(__text.push_str(#text);),
-            FormatPiece::Value(width) => {
-                quote!(#private::write_value(&mut __text, __value.value, #width);)
-            }
-            FormatPiece::Year => quote!(#private::write_value(&mut __text, __day.year.into(), 4);),
-            FormatPiece::Month => {
-                quote!(#private::write_value(&mut __text, __day.month.into(), 2);)
-            }
-            FormatPiece::Day => quote!(#private::write_value(&mut __text, __day.day.into(), 2);),
-            FormatPiece::Yy => {
-                quote!(#private::write_value(&mut __text, (__day.year % 100).into(), 2);)
-            }
-            FormatPiece::Field { ident, optional } => {
-                let placeholder = ident.to_string();
-                write_field(
-                    ident,
-                    *optional,
-                    &format_ident!("__text"),
-                    &format_ident!("__format_{}", i),
-                    &quote!(__value.missing_placeholder(#what, #placeholder, #field_name)),
-                )
-            }
-        });
     let raw = numbered.raw_fields.iter().map(|raw| {
-        quote! {
-            if __model.#raw.is_not_set() {
-                __model.#raw = #private::sea_orm::ActiveValue::Set(__value.convert()?);
-            }
-        }
+        let raw = column(raw);
+        quote!(.raw_value(#raw))
     });
     quote! {
-        #index => {
-            let __day = __value.day();
-            let mut __text = ::std::string::String::new();
-            #(#pieces)*
-            __model.#field = #private::sea_orm::ActiveValue::Set(#private::ReferenceField::from_reference(__text));
-            #(#raw)*
-        }
-    }
-}
-
-/// Writes field `ident` of `__model` (its `Display`) into the `String` named
-/// `out`; when the field is not set (or `None`), returns the error `missing`.
-fn write_field(
-    ident: &syn::Ident,
-    optional: bool,
-    out: &syn::Ident,
-    value: &syn::Ident,
-    missing: &TokenStream,
-) -> TokenStream {
-    let pattern = if optional {
-        quote!(::core::option::Option::Some(::core::option::Option::Some(#value)))
-    } else {
-        quote!(::core::option::Option::Some(#value))
-    };
-    quote! {
-        match __model.#ident.try_as_ref() {
-            #pattern => {
-                ::std::fmt::Write::write_fmt(&mut #out, ::core::format_args!("{}", #value))
-                    .expect("formatting into a String");
-            }
-            _ => return ::core::result::Result::Err(#missing.into()),
-        }
+        #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset)
+            #period #date #format #(#raw)*
     }
 }

@@ -10,7 +10,6 @@ use crate::attr::FieldAttrs;
 pub struct Numbered<'a> {
     pub field: &'a Ident,
     pub template: LitStr,
-    pub segments: Vec<ValidSegment<'a>>,
     pub initial_value: Option<i64>,
     pub reset_value: Option<i64>,
     /// `period = "..."`: a sequence per year, month or day.
@@ -18,19 +17,9 @@ pub struct Numbered<'a> {
     /// Where the day comes from, when the field needs one.
     pub day: Option<DaySource<'a>>,
     /// `format = "..."`: the field is a `String` reference.
-    pub format: Option<Format<'a>>,
+    pub format: Option<Format>,
     /// Integer fields that receive the raw value (`value_of = "<this field>"`).
     pub raw_fields: Vec<&'a Ident>,
-}
-
-/// A placeholder of a sequence name or a format that reads another field.
-pub enum ValidSegment<'a> {
-    Text(String),
-    /// A placeholder: the field it reads, and whether that field is an `Option`.
-    Field {
-        ident: &'a Ident,
-        optional: bool,
-    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,24 +36,22 @@ pub enum DaySource<'a> {
     Database,
 }
 
-pub struct Format<'a> {
+pub struct Format {
     pub template: LitStr,
-    pub pieces: Vec<FormatPiece<'a>>,
+    pub pieces: Vec<FormatPiece>,
 }
 
-pub enum FormatPiece<'a> {
-    Text(String),
-    /// `{value}` or `{value:05}`: the width to zero-pad to.
-    Value(usize),
+/// What a format prints, as far as the checks care.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FormatPiece {
+    Text,
+    Value,
     Year,
     Month,
     Day,
     /// The year's last two digits.
     Yy,
-    Field {
-        ident: &'a Ident,
-        optional: bool,
-    },
+    Field,
 }
 
 pub struct Valid<'a> {
@@ -221,17 +208,9 @@ fn numbered_field<'a>(
         _ => {}
     }
 
-    let mut segments = Vec::new();
     for segment in ast::parse_template(template, "sequence name")? {
-        match segment {
-            Segment::Text(text) => segments.push(ValidSegment::Text(text)),
-            Segment::Field(name) => {
-                let source = source_field(input, template, &name, "sequence name")?;
-                segments.push(ValidSegment::Field {
-                    ident: source.ident,
-                    optional: ast::option_inner(source.ty).is_some(),
-                });
-            }
+        if let Segment::Field(name) = segment {
+            source_field(input, template, &name, "sequence name")?;
         }
     }
 
@@ -371,7 +350,6 @@ fn numbered_field<'a>(
     Ok(Numbered {
         field: field.ident,
         template: template.clone(),
-        segments,
         initial_value: initial.map(|i| i.value),
         reset_value: reset.map(|r| r.value),
         period,
@@ -382,13 +360,13 @@ fn numbered_field<'a>(
 }
 
 /// `"{journal}-{year}-{value:05}"`: exactly one `{value}`, date parts, fields.
-fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format<'a>> {
+fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format> {
     let mut pieces = Vec::new();
     let mut values = 0;
     for segment in ast::parse_template(lit, "format")? {
         let name = match segment {
-            Segment::Text(text) => {
-                pieces.push(FormatPiece::Text(text));
+            Segment::Text => {
+                pieces.push(FormatPiece::Text);
                 continue;
             }
             Segment::Field(name) => name,
@@ -398,10 +376,10 @@ fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format<'a>> {
             None => (name.as_str(), None),
         };
         let piece = match (head, spec) {
-            ("value", None) => FormatPiece::Value(0),
+            ("value", None) => FormatPiece::Value,
             ("value", Some(spec)) => match spec.parse::<usize>() {
                 Ok(width) if width <= 30 && spec.chars().all(|c| c.is_ascii_digit()) => {
-                    FormatPiece::Value(width)
+                    FormatPiece::Value
                 }
                 _ => {
                     return Err(syn::Error::new_spanned(
@@ -424,7 +402,7 @@ fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format<'a>> {
                 ));
             }
             (field, None) => {
-                let source = source_field(input, lit, field, "format").map_err(|_| {
+                source_field(input, lit, field, "format").map_err(|_| {
                     syn::Error::new_spanned(
                         lit,
                         format!(
@@ -434,13 +412,10 @@ fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format<'a>> {
                         ),
                     )
                 })?;
-                FormatPiece::Field {
-                    ident: source.ident,
-                    optional: ast::option_inner(source.ty).is_some(),
-                }
+                FormatPiece::Field
             }
         };
-        values += usize::from(matches!(piece, FormatPiece::Value(_)));
+        values += usize::from(piece == FormatPiece::Value);
         pieces.push(piece);
     }
     if values != 1 {

@@ -1,0 +1,146 @@
+//! Reading and writing an active model's columns as SeaORM `Value`s: the
+//! text a placeholder prints, the day a date column gives, and the `Value`
+//! a numbered column receives. Works on any entity, generated or not.
+
+use sea_orm::sea_query::ColumnType;
+use sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, Value};
+
+use crate::period::Day;
+
+/// How a numbered column holds its value, from its SeaORM column type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// An integer column; the value is checked against the Rust type's range.
+    Integer(Int),
+    /// A string column, for formatted references.
+    Text,
+}
+
+/// The Rust integer types SeaORM maps integer columns to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Int {
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+}
+
+impl Holder {
+    /// The holder of a column of `column_type`, or `None` for a type that
+    /// cannot hold a number.
+    pub(crate) fn of(column_type: &ColumnType) -> Option<Self> {
+        Some(match column_type {
+            ColumnType::TinyInteger => Self::Integer(Int::I8),
+            ColumnType::SmallInteger => Self::Integer(Int::I16),
+            ColumnType::Integer => Self::Integer(Int::I32),
+            ColumnType::BigInteger => Self::Integer(Int::I64),
+            ColumnType::TinyUnsigned => Self::Integer(Int::U8),
+            ColumnType::SmallUnsigned => Self::Integer(Int::U16),
+            ColumnType::Unsigned => Self::Integer(Int::U32),
+            ColumnType::BigUnsigned => Self::Integer(Int::U64),
+            ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => Self::Text,
+            _ => return None,
+        })
+    }
+}
+
+impl Int {
+    /// The Rust type's name, for errors.
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            Int::I8 => "i8",
+            Int::I16 => "i16",
+            Int::I32 => "i32",
+            Int::I64 => "i64",
+            Int::U8 => "u8",
+            Int::U16 => "u16",
+            Int::U32 => "u32",
+            Int::U64 => "u64",
+        }
+    }
+
+    /// `value` as this type's `Value`, or `None` when it does not fit.
+    pub(crate) fn value(self, value: i64) -> Option<Value> {
+        Some(match self {
+            Int::I8 => Value::TinyInt(Some(value.try_into().ok()?)),
+            Int::I16 => Value::SmallInt(Some(value.try_into().ok()?)),
+            Int::I32 => Value::Int(Some(value.try_into().ok()?)),
+            Int::I64 => Value::BigInt(Some(value)),
+            Int::U8 => Value::TinyUnsigned(Some(value.try_into().ok()?)),
+            Int::U16 => Value::SmallUnsigned(Some(value.try_into().ok()?)),
+            Int::U32 => Value::Unsigned(Some(value.try_into().ok()?)),
+            Int::U64 => Value::BigUnsigned(Some(value.try_into().ok()?)),
+        })
+    }
+}
+
+/// What reading a column gave.
+pub(crate) enum Read<T> {
+    /// The column is set to a value.
+    Value(T),
+    /// The column is not set, or NULL.
+    Missing,
+    /// The column's type cannot give a `T`; the type's description.
+    Unsupported(&'static str),
+}
+
+/// The column's value, if set and not NULL.
+fn current<A: ActiveModelTrait>(
+    model: &A,
+    column: <A::Entity as EntityTrait>::Column,
+) -> Option<Value> {
+    match model.get(column) {
+        ActiveValue::Set(value) | ActiveValue::Unchanged(value) => Some(value),
+        ActiveValue::NotSet => None,
+    }
+}
+
+/// The text a `{placeholder}` prints for `column`: integers and strings as
+/// they are, booleans, characters, floats and chrono dates by `Display`.
+pub(crate) fn text<A: ActiveModelTrait>(
+    model: &A,
+    column: <A::Entity as EntityTrait>::Column,
+) -> Read<String> {
+    let Some(value) = current(model, column) else {
+        return Read::Missing;
+    };
+    fn shown<T: ToString>(value: Option<T>) -> Read<String> {
+        value.map_or(Read::Missing, |v| Read::Value(v.to_string()))
+    }
+    match value {
+        Value::Bool(v) => shown(v),
+        Value::TinyInt(v) => shown(v),
+        Value::SmallInt(v) => shown(v),
+        Value::Int(v) => shown(v),
+        Value::BigInt(v) => shown(v),
+        Value::TinyUnsigned(v) => shown(v),
+        Value::SmallUnsigned(v) => shown(v),
+        Value::Unsigned(v) => shown(v),
+        Value::BigUnsigned(v) => shown(v),
+        Value::Float(v) => shown(v),
+        Value::Double(v) => shown(v),
+        Value::String(v) => shown(v),
+        Value::Char(v) => shown(v),
+        #[cfg(feature = "chrono")]
+        Value::ChronoDate(v) => shown(v),
+        _ => Read::Unsupported("a type a sequence name cannot print"),
+    }
+}
+
+/// The calendar day of a date or datetime column: a chrono `Date`,
+/// `DateTime`, `DateTimeUtc`, `DateTimeLocal` or `DateTimeWithTimeZone`, the
+/// last three taken in `zone` when given, else in the value's own offset.
+pub(crate) fn day<A: ActiveModelTrait>(
+    model: &A,
+    column: <A::Entity as EntityTrait>::Column,
+    zone: Option<&crate::period::Zone>,
+) -> Read<Day> {
+    let Some(value) = current(model, column) else {
+        return Read::Missing;
+    };
+    crate::period::day_of_value(value, zone)
+}

@@ -1,0 +1,610 @@
+//! [`Numbering`]: which columns of an entity are numbered, from which
+//! sequences, described at run time. `#[derive(Gapless)]` expands to one, so
+//! the derive and a hand-written `before_save` share every rule and every
+//! statement.
+
+use std::fmt;
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityName, EntityTrait};
+use tracing::Span;
+
+use crate::column_value::{self, Holder, Int, Read};
+use crate::fill::{self, Requests};
+use crate::period::{Day, Period};
+use crate::reference::Pattern;
+use crate::template::Template;
+use crate::{Sequence, SequenceError, trace};
+
+/// The gapless numbering of an entity's columns, for entities whose files are
+/// generated (`sea-orm-cli generate entity`, `cargo loco db entities`) and
+/// cannot carry `#[derive(Gapless)]`: call it from a hand-written
+/// `before_save`.
+///
+/// ```
+/// # mod invoice {
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "invoice")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub company_id: i32,
+/// #         pub number: i64,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// use sea_orm::entity::prelude::*;
+/// use sequences_core::{Numbering, Sequence};
+///
+/// #[async_trait::async_trait]
+/// impl ActiveModelBehavior for invoice::ActiveModel {
+///     async fn before_save<C: ConnectionTrait>(self, db: &C, insert: bool) -> Result<Self, DbErr> {
+///         Numbering::new()
+///             .field(invoice::Column::Number, Sequence::new("invoice-{company_id}"))
+///             .before_save(self, db, insert)
+///             .await
+///     }
+/// }
+/// ```
+///
+/// Same rules as the derive:
+/// - `{column}` in a sequence name (or a format) takes the value of that
+///   column of the model (its snake_case field name or its column name):
+///   integers, strings, booleans, characters, floats, chrono dates. A column
+///   that is not set, or NULL, is [`SequenceError::MissingPlaceholder`],
+///   raised before any value is taken.
+/// - Only columns that are `NotSet` are numbered: a value the caller set is
+///   kept. [`before_save`](Self::before_save) numbers on insert only.
+/// - Outside a transaction the fill is refused before any value is taken
+///   ([`SequenceError::NotInTransaction`]).
+/// - The numbered column is an integer column (`i8` to `u64`; a value that
+///   does not fit is [`SequenceError::ValueOutOfRange`]) or, with a
+///   [`format`](NumberedField::format), a string column.
+/// - A description that cannot work (a placeholder naming no column, a
+///   format without `{value}`, a numbered text column without a format) is
+///   [`SequenceError::InvalidNumbering`], at the first fill, before any SQL.
+///
+/// A `Numbering` holds no connection; building one is cheap, and keeping one
+/// in a `static` (`std::sync::LazyLock`) checks it once.
+pub struct Numbering<K: ColumnTrait> {
+    fields: Vec<Result<Prepared<K>, SequenceError>>,
+}
+
+/// One numbered column and its options, for [`Numbering::field_with`].
+///
+/// ```
+/// # mod invoice {
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "invoice")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub journal: String,
+/// #         pub issued_on: Date,
+/// #         pub reference: String,
+/// #         pub number: i64,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// use sequences_core::{NumberedField, Numbering, Period, Sequence};
+///
+/// let numbering = Numbering::new().field_with(
+///     NumberedField::new(invoice::Column::Reference, Sequence::new("invoice-{journal}"))
+///         .period(Period::Year)
+///         .date(invoice::Column::IssuedOn)
+///         .format("{journal}-{year}-{value:05}") // "SALES-2026-00001"
+///         .raw_value(invoice::Column::Number),   // 1
+/// );
+/// ```
+pub struct NumberedField<K: ColumnTrait> {
+    column: K,
+    sequence: Sequence,
+    period: Option<Period>,
+    date: Option<K>,
+    format: Option<String>,
+    raw_values: Vec<K>,
+}
+
+impl<K: ColumnTrait> NumberedField<K> {
+    /// `column` takes its values from `sequence`, whose name may hold
+    /// `{column}` placeholders (`"invoice-{company_id}"`).
+    pub fn new(column: K, sequence: Sequence) -> Self {
+        Self {
+            column,
+            sequence,
+            period: None,
+            date: None,
+            format: None,
+            raw_values: Vec::new(),
+        }
+    }
+
+    /// One counter per period: the sequence is named `<name>@2026` (`@2026-03`,
+    /// `@2026-03-15`), so a new period starts at the initial value. The day
+    /// comes from [`date`](Self::date), or else from the database, in the
+    /// same transaction.
+    pub fn period(mut self, period: Period) -> Self {
+        self.period = Some(period);
+        self
+    }
+
+    /// The column whose day places the value in its period and prints
+    /// `{year}`, `{month}`, `{day}`: a chrono `Date`, `DateTime`,
+    /// `DateTimeUtc`, `DateTimeLocal` or `DateTimeWithTimeZone` (the day in
+    /// the value's own offset).
+    pub fn date(mut self, column: K) -> Self {
+        self.date = Some(column);
+        self
+    }
+
+    /// The column is a string reference printed with `format`: `{value}` or
+    /// `{value:05}` (zero-padded), `{year}`, `{month}`, `{day}`, `{yy}`, and
+    /// `{column}` of the model.
+    pub fn format(mut self, format: impl Into<String>) -> Self {
+        self.format = Some(format.into());
+        self
+    }
+
+    /// With [`format`](Self::format): `column` (an integer column) also
+    /// receives the raw value, unless the caller set it.
+    pub fn raw_value(mut self, column: K) -> Self {
+        self.raw_values.push(column);
+        self
+    }
+}
+
+impl<K: ColumnTrait> Default for Numbering<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: ColumnTrait> fmt::Debug for Numbering<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|field| match field {
+                Ok(prepared) => format!("{} <- {:?}", prepared.target, prepared.template),
+                Err(error) => error.to_string(),
+            })
+            .collect();
+        f.debug_struct("Numbering")
+            .field("fields", &fields)
+            .finish()
+    }
+}
+
+impl<K: ColumnTrait> Numbering<K> {
+    /// A numbering of no column yet.
+    pub fn new() -> Self {
+        Self { fields: Vec::new() }
+    }
+
+    /// Numbers `column` from `sequence` (see [`NumberedField::new`]).
+    pub fn field(self, column: K, sequence: Sequence) -> Self {
+        self.field_with(NumberedField::new(column, sequence))
+    }
+
+    /// Numbers a column with options (period, date, format).
+    pub fn field_with(mut self, field: NumberedField<K>) -> Self {
+        self.fields.push(Prepared::new(field));
+        self
+    }
+
+    /// What `ActiveModelBehavior::before_save` should return: on insert,
+    /// the model with its numbers; on update, the model unchanged (updates
+    /// never take a number).
+    pub async fn before_save<A, D>(&self, model: A, db: &D, insert: bool) -> Result<A, DbErr>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        if insert {
+            self.fill(model, db).await
+        } else {
+            Ok(model)
+        }
+    }
+
+    /// Gives every `NotSet` numbered column of `model` the next value of its
+    /// sequence, through `db`, which must be a transaction.
+    pub async fn fill<A, D>(&self, model: A, db: &D) -> Result<A, DbErr>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        let mut models = self.fill_many(vec![model], db).await?;
+        Ok(models.pop().expect("one model in, one model out"))
+    }
+
+    /// [`fill`](Self::fill) for a batch, with one statement per distinct
+    /// sequence (a looping sequence: one per value), for `insert_many` and
+    /// `Entity::insert(..).exec(..)`, which run no hooks. Values follow the
+    /// order of `models`.
+    pub async fn fill_many<A, D>(&self, models: Vec<A>, db: &D) -> Result<Vec<A>, DbErr>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        let entity = entity_name::<K>();
+        let span = tracing::info_span!(
+            "sequences.fill",
+            entity,
+            models = models.len(),
+            values = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        trace::traced(&span, self.fill_checked(models, db))
+            .await
+            .map_err(DbErr::from)
+    }
+
+    async fn fill_checked<A, D>(&self, mut models: Vec<A>, db: &D) -> Result<Vec<A>, SequenceError>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        let fields = self.checked()?;
+        let entity = entity_name::<K>();
+        let mut requests = Requests::new(entity);
+        let mut today: Option<Day> = None;
+        for (index, model) in models.iter().enumerate() {
+            for (number, field) in fields.iter().enumerate() {
+                if !model.is_not_set(field.column) {
+                    continue;
+                }
+                if let Some(format) = &field.format {
+                    for (name, column) in &format.fields {
+                        field.text(model, *column, name, &format.text)?;
+                    }
+                }
+                let day = match field.day {
+                    None => None,
+                    Some(DaySource::Column(column)) => Some(field.day(model, column)?),
+                    Some(DaySource::Database) => Some(match today {
+                        Some(day) => day,
+                        None => *today.insert(fill::database_day(db, &field.target).await?),
+                    }),
+                };
+                let base = field.name.fill(|name| {
+                    let column = field.column_of(name);
+                    field.text(model, column, name, &field.template)
+                })?;
+                let name = match (field.period, day) {
+                    (Some(period), Some(day)) => period.sequence_name(&base, day),
+                    _ => base,
+                };
+                requests.push(
+                    index,
+                    number,
+                    field.column.as_str(),
+                    field.sequence.renamed(name),
+                    day,
+                )?;
+            }
+        }
+        let allocated = requests.allocate(db).await?;
+        Span::current().record("values", allocated.len());
+        for value in allocated {
+            let field = &fields[value.field];
+            let model = &mut models[value.model];
+            match &field.format {
+                None => field.store(model, field.column, field.holder_int(), &value)?,
+                Some(format) => {
+                    let day = value.day.unwrap_or_default();
+                    let text = format.pattern.render(value.value, day, |name| {
+                        let column = format.column_of(name);
+                        field.text(model, column, name, &format.text)
+                    })?;
+                    set(
+                        model,
+                        field.column,
+                        sea_orm::Value::String(Some(text)),
+                        field,
+                    )?;
+                    for &(column, int) in &field.raw_values {
+                        if model.is_not_set(column) {
+                            field.store(model, column, int, &value)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(models)
+    }
+
+    /// Every field, checked, or the first error.
+    fn checked(&self) -> Result<Vec<&Prepared<K>>, SequenceError> {
+        let fields: Vec<&Prepared<K>> = self
+            .fields
+            .iter()
+            .map(|field| field.as_ref().map_err(Clone::clone))
+            .collect::<Result<_, _>>()?;
+        // A placeholder must read a column the caller sets, not one this
+        // numbering fills.
+        for field in &fields {
+            let read = field.name_columns.iter().chain(
+                field
+                    .format
+                    .iter()
+                    .flat_map(|format| format.fields.iter().map(|(_, column)| column)),
+            );
+            for column in read {
+                if fields
+                    .iter()
+                    .any(|other| other.column.as_str() == column.as_str())
+                {
+                    return Err(field.invalid(format!(
+                        "placeholder `{{{}}}` names a numbered column; a sequence name or \
+                         format can only use columns the caller sets",
+                        column.as_str()
+                    )));
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// Where a field's day comes from.
+#[derive(Debug, Clone, Copy)]
+enum DaySource<K> {
+    Column(K),
+    Database,
+}
+
+/// A format, parsed, with the columns its placeholders read.
+struct Format<K> {
+    text: String,
+    pattern: Pattern,
+    fields: Vec<(String, K)>,
+}
+
+impl<K: Copy> Format<K> {
+    fn column_of(&self, name: &str) -> K {
+        column_named(&self.fields, name)
+    }
+}
+
+/// A field, checked once when it is added to its numbering.
+struct Prepared<K: ColumnTrait> {
+    column: K,
+    target: String,
+    sequence: Sequence,
+    template: String,
+    name: Template,
+    /// The placeholders of the sequence name and their columns.
+    name_fields: Vec<(String, K)>,
+    name_columns: Vec<K>,
+    holder: Holder,
+    period: Option<Period>,
+    day: Option<DaySource<K>>,
+    format: Option<Format<K>>,
+    raw_values: Vec<(K, Int)>,
+}
+
+/// The table of the entity `K` belongs to.
+fn entity_name<K: ColumnTrait>() -> &'static str {
+    K::EntityName::default().table_name()
+}
+
+fn column_named<K: Copy>(fields: &[(String, K)], name: &str) -> K {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|&(_, column)| column)
+        .expect("placeholders are resolved when the field is prepared")
+}
+
+impl<K: ColumnTrait> Prepared<K> {
+    fn new(field: NumberedField<K>) -> Result<Self, SequenceError> {
+        let entity = entity_name::<K>();
+        let target = fill::target(entity, field.column.as_str());
+        let invalid = |reason: String| SequenceError::InvalidNumbering {
+            target: target.clone(),
+            reason,
+        };
+        let template = field.sequence.name().to_owned();
+        let name = Template::parse(&template)
+            .map_err(|reason| invalid(format!("sequence name {template:?}: {reason}")))?;
+        let resolve = |name: &str, what: &str| {
+            K::from_str(name).map_err(|_| {
+                invalid(format!(
+                    "placeholder `{{{name}}}` in the {what} names no column of `{entity}`"
+                ))
+            })
+        };
+        let name_fields = name
+            .placeholders()
+            .map(|n| Ok((n.to_owned(), resolve(n, "sequence name")?)))
+            .collect::<Result<Vec<_>, SequenceError>>()?;
+        let holder = Holder::of(field.column.def().get_column_type()).ok_or_else(|| {
+            invalid(format!(
+                "the column is {:?}; a numbered column must be an integer column, or a \
+                 string column with a format",
+                field.column.def().get_column_type()
+            ))
+        })?;
+        let format = match &field.format {
+            None if holder == Holder::Text => {
+                return Err(invalid(
+                    "a string column needs a format, such as \"INV-{value:05}\"".into(),
+                ));
+            }
+            None => None,
+            Some(_) if holder != Holder::Text => {
+                return Err(invalid(
+                    "a formatted reference goes in a string column; put the raw value in an \
+                     integer column with `raw_value`"
+                        .into(),
+                ));
+            }
+            Some(text) => {
+                let pattern = Pattern::parse(text)
+                    .map_err(|reason| invalid(format!("format {text:?}: {reason}")))?;
+                let fields = pattern
+                    .fields()
+                    .map(|n| Ok((n.to_owned(), resolve(n, "format")?)))
+                    .collect::<Result<Vec<_>, SequenceError>>()?;
+                Some(Format {
+                    text: text.clone(),
+                    pattern,
+                    fields,
+                })
+            }
+        };
+        let prints_date = format.as_ref().is_some_and(|f| f.pattern.prints_date());
+        if let (Some(period), Some(format)) = (field.period, &format)
+            && let Some(needs) = format.pattern.missing_period_parts(period)
+        {
+            return Err(invalid(format!(
+                "the sequence restarts every period, so the format must print {needs}; \
+                 otherwise two periods would print the same references"
+            )));
+        }
+        if field.date.is_some() && field.period.is_none() && !prints_date {
+            return Err(invalid(
+                "`date` is unused: add a period or print the date in the format".into(),
+            ));
+        }
+        let day = match (field.date, field.period.is_some() || prints_date) {
+            (Some(column), _) => Some(DaySource::Column(column)),
+            (None, true) => Some(DaySource::Database),
+            (None, false) => None,
+        };
+        if format.is_none() && !field.raw_values.is_empty() {
+            return Err(invalid(
+                "`raw_value` needs a format: without one, the column holds the value already"
+                    .into(),
+            ));
+        }
+        let raw_values = field
+            .raw_values
+            .iter()
+            .map(|&column| match Holder::of(column.def().get_column_type()) {
+                Some(Holder::Integer(int)) => Ok((column, int)),
+                _ => Err(invalid(format!(
+                    "`raw_value` column `{}` must be an integer column",
+                    column.as_str()
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let name_columns = name_fields.iter().map(|&(_, column)| column).collect();
+        Ok(Self {
+            column: field.column,
+            target,
+            sequence: field.sequence,
+            template,
+            name,
+            name_fields,
+            name_columns,
+            holder,
+            period: field.period,
+            day,
+            format,
+            raw_values,
+        })
+    }
+
+    fn invalid(&self, reason: String) -> SequenceError {
+        SequenceError::InvalidNumbering {
+            target: self.target.clone(),
+            reason,
+        }
+    }
+
+    fn column_of(&self, name: &str) -> K {
+        column_named(&self.name_fields, name)
+    }
+
+    fn holder_int(&self) -> Int {
+        match self.holder {
+            Holder::Integer(int) => int,
+            Holder::Text => unreachable!("a text column always has a format"),
+        }
+    }
+
+    fn missing(&self, template: &str, name: &str) -> SequenceError {
+        SequenceError::MissingPlaceholder {
+            template: template.to_owned(),
+            field: name.to_owned(),
+            target: self.target.clone(),
+        }
+    }
+
+    /// The text of placeholder `name` (column `column`) of `template`.
+    fn text<A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
+        &self,
+        model: &A,
+        column: K,
+        name: &str,
+        template: &str,
+    ) -> Result<String, SequenceError> {
+        match column_value::text(model, column) {
+            Read::Value(text) => Ok(text),
+            Read::Missing => Err(self.missing(template, name)),
+            Read::Unsupported(what) => Err(self.invalid(format!(
+                "placeholder `{{{name}}}`: column `{}` is {what}",
+                column.as_str()
+            ))),
+        }
+    }
+
+    /// The day of the date column.
+    fn day<A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
+        &self,
+        model: &A,
+        column: K,
+    ) -> Result<Day, SequenceError> {
+        match column_value::day(model, column, None) {
+            Read::Value(day) => Ok(day),
+            Read::Missing => Err(self.missing(
+                self.format.as_ref().map_or(&self.template, |f| &f.text),
+                column.as_str(),
+            )),
+            Read::Unsupported(what) => {
+                Err(self.invalid(format!("date column `{}` is {what}", column.as_str())))
+            }
+        }
+    }
+
+    /// Stores the allocated value in integer column `column`.
+    fn store<A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
+        &self,
+        model: &mut A,
+        column: K,
+        int: Int,
+        value: &fill::Allocated,
+    ) -> Result<(), SequenceError> {
+        let converted = int
+            .value(value.value)
+            .ok_or_else(|| SequenceError::ValueOutOfRange {
+                name: value.sequence.to_string(),
+                value: value.value,
+                target: fill::target(entity_name::<K>(), column.as_str()),
+                type_name: int.type_name(),
+            })?;
+        set(model, column, converted, self)
+    }
+}
+
+/// Sets `column`; a model whose field type disagrees with its column type
+/// (a `column_type` override) is refused, not panicked on.
+fn set<K: ColumnTrait, A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
+    model: &mut A,
+    column: K,
+    value: sea_orm::Value,
+    field: &Prepared<K>,
+) -> Result<(), SequenceError> {
+    model.try_set(column, value).map_err(|error| {
+        field.invalid(format!(
+            "cannot store the value in column `{}`: {error}",
+            column.as_str()
+        ))
+    })
+}
