@@ -1,10 +1,12 @@
 //! The SeaORM entity of the `sequences` table: one row per sequence.
 //!
-//! The table is created by `sequences_migration::Migration`. Read it freely;
-//! write it only through [`Sequence`](crate::Sequence), which takes the row
-//! lock that keeps values gapless.
+//! The table is created by `sequences_migration::Migration`, or, entity-first
+//! (SeaORM 2.0's `schema-sync`), by [`register`]. Read it freely; write it
+//! only through [`Sequence`](crate::Sequence), which takes the row lock that
+//! keeps values gapless.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::schema::SchemaBuilder;
 
 /// The table's name.
 pub const TABLE_NAME: &str = "sequences";
@@ -17,10 +19,20 @@ pub const MAX_NAME_LENGTH: usize = 100;
 #[sea_orm(table_name = "sequences")]
 pub struct Model {
     /// The sequence's name, such as `invoice` or `invoice-7`.
+    ///
+    /// Names compare byte for byte everywhere: on MariaDB/MySQL the column
+    /// needs a binary, no-pad collation (the default ones make `Invoice`,
+    /// `invoice` and `invoice ` one key). The `extra` holds two versioned
+    /// comments: MariaDB executes the first (`COLLATE utf8mb4_nopad_bin`) and
+    /// ignores the second; MySQL 8 ignores the first and executes the second
+    /// (`COLLATE utf8mb4_0900_bin`); PostgreSQL and SQLite ignore both. MySQL
+    /// 5.7 executes neither: there, create the table with
+    /// `sequences_migration`.
     #[sea_orm(
         primary_key,
         auto_increment = false,
-        column_type = "String(StringLen::N(100))"
+        column_type = "String(StringLen::N(100))",
+        extra = "/*M!100000 COLLATE utf8mb4_nopad_bin */ /*!80000 COLLATE utf8mb4_0900_bin */"
     )]
     pub name: String,
     /// The last value handed out (committed or not, as seen by the reader).
@@ -32,3 +44,35 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Registers the crate's tables with an entity-first schema, for SeaORM 2.0's
+/// `SchemaBuilder::sync` (feature `schema-sync` of `sea-orm`). A registry
+/// built with `get_schema_registry("my_app::*")` keeps only the
+/// application's own module path, so the crate's tables are added here:
+///
+/// ```no_run
+/// # mod invoice {
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "invoice")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+/// sequences_core::entity::register(db.get_schema_builder())
+///     .register(invoice::Entity)
+///     .sync(db)
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// On MariaDB and MySQL 8 the `name` column gets its binary collation from
+/// the entity (see [`Model::name`]).
+pub fn register(builder: SchemaBuilder) -> SchemaBuilder {
+    builder.register(Entity)
+}

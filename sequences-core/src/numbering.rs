@@ -409,6 +409,15 @@ impl<K: ColumnTrait> Prepared<K> {
             target: target.clone(),
             reason,
         };
+        let (initial, reset) = (
+            field.sequence.get_initial_value(),
+            field.sequence.get_reset_value(),
+        );
+        if let Some(reset) = reset.filter(|&reset| reset <= initial) {
+            return Err(invalid(format!(
+                "reset_value ({reset}) must be greater than initial_value ({initial})"
+            )));
+        }
         let template = field.sequence.name().to_owned();
         let name = Template::parse(&template)
             .map_err(|reason| invalid(format!("sequence name {template:?}: {reason}")))?;

@@ -283,9 +283,7 @@ fn numbered_field<'a>(
     }
     if let (Some(period), Some(format)) = (period, &format) {
         let has = |wanted: &[fn(&FormatPiece) -> bool]| {
-            wanted
-                .iter()
-                .all(|test| format.pieces.iter().any(|piece| test(piece)))
+            wanted.iter().all(|test| format.pieces.iter().any(test))
         };
         let year: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Year | FormatPiece::Yy);
         let month: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Month);

@@ -17,9 +17,11 @@ use tempfile::TempDir;
 
 pub mod counting;
 pub mod entities;
+pub mod generated;
 pub mod load;
 pub mod locks;
 pub mod migrator;
+pub mod models;
 
 /// A backend the tests run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +149,19 @@ pub async fn migrate(url: &str) {
             .await
             .expect("migration unlock");
     }
+}
+
+/// A company id no other test (or earlier run, most likely) uses, so the
+/// counters named after it start fresh.
+pub fn fresh_company() -> i32 {
+    static NEXT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+    let base = (std::process::id() as i32 % 10_000) * 100_000;
+    let nanos = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .subsec_nanos()
+        % 1000) as i32;
+    base + nanos * 97 + NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A sequence name no other test (or earlier run) uses.

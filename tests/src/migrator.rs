@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{document, failover_invoice, ledger_entry};
+use crate::generated::generated_invoice;
 
 /// Applies `sequences_migration::Migration`, then the test tables.
 pub struct Migrator;
@@ -29,6 +30,11 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTable {
                 name: "m20261122_000006_create_failover_invoice",
                 table: |schema| schema.create_table_from_entity(failover_invoice::Entity),
+            }),
+            // The generated entity numbered through `Numbering`.
+            Box::new(CreateEntityTable {
+                name: "m20261123_000007_create_generated_invoice",
+                table: |schema| schema.create_table_from_entity(generated_invoice::Entity),
             }),
         ]
     }

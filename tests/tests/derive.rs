@@ -12,19 +12,9 @@ use sea_orm::{
 };
 use sequences_core::{Retry, Sequence};
 use sequences_tests::entities::{invoice, note, ticket};
-use sequences_tests::{assert_gapless, connect_all, counting::Counting, unique_name};
-
-/// A company id no other test uses, so its counter starts fresh.
-fn fresh_company() -> i32 {
-    static NEXT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-    let base = (std::process::id() as i32 % 10_000) * 100_000;
-    let nanos = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        % 1000) as i32;
-    base + nanos * 97 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
+use sequences_tests::{
+    assert_gapless, connect_all, counting::Counting, fresh_company, unique_name,
+};
 
 /// The error a test returns to roll back a transaction on purpose.
 const ROLLBACK: &str = "rolled back on purpose";
