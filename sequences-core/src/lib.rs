@@ -57,7 +57,8 @@ pub use transaction::in_transaction;
 ///
 /// # Field options: `#[gapless(...)]`
 /// - `sequence = "..."` (required): the sequence name. `{field}` takes the value of
-///   another field of the model (its `Display`; an `Option` field must be `Some`);
+///   another field of the model (integers, strings, booleans, chrono dates;
+///   an `Option` field must be `Some`);
 ///   `{{` and `}}` are literal braces. A placeholder field that is not set at insert
 ///   is [`SequenceError::MissingPlaceholder`], raised before any value is taken.
 /// - `initial_value = N`: the first value (default 1), used when the sequence is created.
@@ -68,7 +69,7 @@ pub use transaction::in_transaction;
 ///   `<sequence>@2026` (`@2026-03`, `@2026-03-15`); a new period starts at
 ///   `initial_value`.
 /// - `date = "field"`: the day of the period, from a chrono date or datetime
-///   field of the model (see [`PeriodDate`]); without it, a periodic field takes
+///   field of the model; without it, a periodic field takes
 ///   the database's current date, in the same transaction.
 /// - `format = "..."`: the field is a `String` (or `Option<String>`) reference:
 ///   `{value}` or `{value:05}` (zero-padded), `{year}`, `{month}`, `{day}`,
@@ -82,6 +83,9 @@ pub use transaction::in_transaction;
 /// fit the field is [`SequenceError::ValueOutOfRange`], never a truncation.
 ///
 /// # What it generates
+/// The derive checks the options at compile time and expands to a
+/// [`Numbering`] (the runtime builder, `ActiveModel::gapless_numbering()`),
+/// so both share one implementation:
 /// - `ActiveModel::fill_gapless(self, &db)`: gives every `NotSet` numbered field the
 ///   next value of its sequence; fields the caller set are kept. Refuses with
 ///   [`SequenceError::NotInTransaction`] (as a `DbErr`) outside a transaction, before

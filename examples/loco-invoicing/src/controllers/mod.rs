@@ -1,0 +1,3 @@
+//! HTTP controllers.
+
+pub mod invoices;
