@@ -46,10 +46,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(sequences_migration::Migration),
-            Box::new(CreateTables),
-        ]
+        let mut all = sequences_migration::migrations();
+        all.push(Box::new(CreateTables));
+        all
     }
 }
 

@@ -1,4 +1,4 @@
-//! The demo's migrations: the bundled `sequences` table, then its own two.
+//! The demo's migrations: the bundled ones, then its own two.
 
 use sea_orm_migration::prelude::*;
 
@@ -7,11 +7,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(sequences_migration::Migration),
-            Box::new(CreateInvoice),
-            Box::new(CreatePlainInvoice),
-        ]
+        let mut all = sequences_migration::migrations();
+        all.push(Box::new(CreateInvoice));
+        all.push(Box::new(CreatePlainInvoice));
+        all
     }
 }
 

@@ -12,8 +12,8 @@ use sea_orm::{
 
 use crate::dialect::Dialect;
 use crate::entity;
-use crate::period::{Day, Period};
-use crate::reference::Pattern;
+use crate::period::Period;
+use crate::reference::{self, Pattern};
 use crate::template::Template;
 
 /// Audits a numbered column: which numbers are missing, which appear twice,
@@ -332,12 +332,9 @@ impl<C: ColumnTrait> Audit<C> {
             names
                 .iter()
                 .position(|n| *n == name)
-                .and_then(|i| scope[i].as_deref()?.parse::<i32>().ok())
+                .and_then(|i| scope[i].as_deref())
         };
-        let year = part("year").or_else(|| part("yy").map(|yy| 2000 + yy))?;
-        let month = part("month").unwrap_or(1) as u32;
-        let day = part("day").unwrap_or(1) as u32;
-        Some(period.sequence_name(&base, Day { year, month, day }))
+        Some(period.sequence_name(&base, reference::period_day(period, part)?))
     }
 
     fn check(&self) -> Result<(), DbErr> {

@@ -88,8 +88,8 @@ pub(crate) enum Read<T> {
     Unsupported(&'static str),
 }
 
-/// The column's value, if set and not NULL.
-fn current<A: ActiveModelTrait>(
+/// The active model's value of `column`, if set (`Set` or `Unchanged`).
+pub(crate) fn current<A: ActiveModelTrait>(
     model: &A,
     column: <A::Entity as EntityTrait>::Column,
 ) -> Option<Value> {
@@ -99,13 +99,11 @@ fn current<A: ActiveModelTrait>(
     }
 }
 
-/// The text a `{placeholder}` prints for `column`: integers and strings as
-/// they are, booleans, characters, floats and chrono dates by `Display`.
-pub(crate) fn text<A: ActiveModelTrait>(
-    model: &A,
-    column: <A::Entity as EntityTrait>::Column,
-) -> Read<String> {
-    let Some(value) = current(model, column) else {
+/// The text a `{placeholder}` prints for a column's value: integers and
+/// strings as they are, booleans, characters, floats and chrono dates by
+/// `Display`.
+pub(crate) fn text(value: Option<Value>) -> Read<String> {
+    let Some(value) = value else {
         return Read::Missing;
     };
     fn shown<T: ToString>(value: Option<T>) -> Read<String> {
@@ -131,15 +129,37 @@ pub(crate) fn text<A: ActiveModelTrait>(
     }
 }
 
-/// The calendar day of a date or datetime column: a chrono `Date`,
+/// A stored number: an integer column's value as `i64`.
+pub(crate) fn integer(value: Option<Value>) -> Read<i64> {
+    let Some(value) = value else {
+        return Read::Missing;
+    };
+    fn int<T: TryInto<i64>>(value: Option<T>) -> Read<i64> {
+        match value {
+            None => Read::Missing,
+            Some(v) => v
+                .try_into()
+                .map_or(Read::Unsupported("out of i64's range"), Read::Value),
+        }
+    }
+    match value {
+        Value::TinyInt(v) => int(v),
+        Value::SmallInt(v) => int(v),
+        Value::Int(v) => int(v),
+        Value::BigInt(v) => int(v),
+        Value::TinyUnsigned(v) => int(v),
+        Value::SmallUnsigned(v) => int(v),
+        Value::Unsigned(v) => int(v),
+        Value::BigUnsigned(v) => int(v),
+        _ => Read::Unsupported("not an integer"),
+    }
+}
+
+/// The calendar day of a date or datetime value: a chrono `Date`,
 /// `DateTime`, `DateTimeUtc`, `DateTimeLocal` or `DateTimeWithTimeZone`, the
 /// last three taken in `zone` when given, else in the value's own offset.
-pub(crate) fn day<A: ActiveModelTrait>(
-    model: &A,
-    column: <A::Entity as EntityTrait>::Column,
-    zone: Option<&crate::period::Zone>,
-) -> Read<Day> {
-    let Some(value) = current(model, column) else {
+pub(crate) fn day(value: Option<Value>, zone: Option<&crate::period::Zone>) -> Read<Day> {
+    let Some(value) = value else {
         return Read::Missing;
     };
     crate::period::day_of_value(value, zone)

@@ -13,7 +13,7 @@
 use sea_orm::sqlx::error::DatabaseError;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use crate::entity::TABLE_NAME;
+use crate::entity::{TABLE_NAME, VOIDS_TABLE};
 
 /// The SQL dialect of one backend, chosen once from [`DbBackend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,15 @@ pub(crate) enum Step {
         initial: i64,
         last_before_reset: i64,
     },
+}
+
+/// The days a chronological allocation checks and records, as `YYYYMMDD`
+/// numbers (`None`: not chronological): the first must not be earlier than
+/// the sequence's `last_day`, which becomes the last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Days {
+    pub(crate) first: Option<i32>,
+    pub(crate) last: Option<i32>,
 }
 
 /// How the new `last` comes back from the allocation statement.
@@ -105,98 +114,241 @@ impl Dialect {
     }
 
     /// The single statement that creates the row with `first` or moves it by `step`,
-    /// handing back the new `last`.
-    pub(crate) fn allocate(self, name: &str, first: i64, step: Step) -> Statement {
+    /// handing back the new `last`. The same statement refuses, without
+    /// writing, a closed sequence and (with `days`) a first day earlier than
+    /// the sequence's `last_day`, and moves `last_day` forward: a refusal
+    /// returns no row (PostgreSQL, SQLite) or raises MySQL's BIGINT
+    /// out-of-range error, and [`Dialect::refusal`] then tells why.
+    pub(crate) fn allocate(self, name: &str, first: i64, step: Step, days: Days) -> Statement {
+        let t = TABLE_NAME;
+        let (first_day, last_day) = (Value::Int(days.first), Value::Int(days.last));
         let (sql, values): (String, Vec<Value>) = match (self, step) {
-            (Self::Postgres, Step::Add { count, max_last }) => (
-                format!(
-                    r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, $2) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last" + $3 WHERE "{t}"."last" <= $4 RETURNING "last""#,
-                    t = TABLE_NAME
-                ),
-                vec![name.into(), first.into(), count.into(), max_last.into()],
-            ),
-            (
-                Self::Postgres,
-                Step::Loop {
-                    initial,
-                    last_before_reset,
-                },
-            ) => (
-                format!(
-                    r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, $2) ON CONFLICT ("name") DO UPDATE SET "last" = CASE WHEN "{t}"."last" >= $3 THEN $4 ELSE "{t}"."last" + 1 END RETURNING "last""#,
-                    t = TABLE_NAME
-                ),
-                vec![
-                    name.into(),
-                    first.into(),
-                    last_before_reset.into(),
-                    initial.into(),
-                ],
-            ),
+            (Self::Postgres, _) => {
+                let (set, guard, mut values) = match step {
+                    Step::Add { count, max_last } => (
+                        format!(r#""{t}"."last" + $6"#),
+                        format!(r#" AND "{t}"."last" <= $7"#),
+                        vec![count.into(), max_last.into()],
+                    ),
+                    Step::Loop {
+                        initial,
+                        last_before_reset,
+                    } => (
+                        format!(r#"CASE WHEN "{t}"."last" >= $6 THEN $7 ELSE "{t}"."last" + 1 END"#),
+                        String::new(),
+                        vec![last_before_reset.into(), initial.into()],
+                    ),
+                };
+                let mut all = vec![name.into(), first.into(), last_day, first_day.clone(), first_day];
+                all.append(&mut values);
+                (
+                    format!(
+                        r#"INSERT INTO "{t}" ("name", "last", "last_day") VALUES ($1, $2, $3) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = GREATEST("{t}"."last_day", EXCLUDED."last_day") WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR CAST($4 AS INTEGER) IS NULL OR "{t}"."last_day" <= $5){guard} RETURNING "last""#
+                    ),
+                    all,
+                )
+            }
             // SQLite turns an overflowing integer expression into a REAL; the
             // WHERE guard keeps `last + count` from ever overflowing.
-            (Self::Sqlite, Step::Add { count, max_last }) => (
-                format!(
-                    r#"INSERT INTO "{t}" ("name", "last") VALUES (?, ?) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last" + ? WHERE "{t}"."last" <= ? RETURNING "last""#,
-                    t = TABLE_NAME
-                ),
-                vec![name.into(), first.into(), count.into(), max_last.into()],
+            (Self::Sqlite, _) => {
+                let (set, guard, guard_values, set_values) = match step {
+                    Step::Add { count, max_last } => (
+                        format!(r#""{t}"."last" + ?"#),
+                        format!(r#" AND "{t}"."last" <= ?"#),
+                        vec![max_last.into()],
+                        vec![count.into()],
+                    ),
+                    Step::Loop {
+                        initial,
+                        last_before_reset,
+                    } => (
+                        format!(r#"CASE WHEN "{t}"."last" >= ? THEN ? ELSE "{t}"."last" + 1 END"#),
+                        String::new(),
+                        vec![],
+                        vec![last_before_reset.into(), initial.into()],
+                    ),
+                };
+                let mut all = vec![name.into(), first.into(), last_day];
+                all.extend(set_values);
+                all.extend([first_day.clone(), first_day]);
+                all.extend(guard_values);
+                (
+                    format!(
+                        r#"INSERT INTO "{t}" ("name", "last", "last_day") VALUES (?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = COALESCE(max("{t}"."last_day", excluded."last_day"), "{t}"."last_day", excluded."last_day") WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR ? IS NULL OR "{t}"."last_day" <= ?){guard} RETURNING "last""#
+                    ),
+                    all,
+                )
+            }
+            // ON DUPLICATE KEY UPDATE has no WHERE. When the guard fails, the
+            // new value is `last + (MAX or MIN by last's sign) + (1 or -1)`, which
+            // overflows for every `last`, so the server raises its own BIGINT
+            // out-of-range error (1690) instead of writing, in every sql_mode.
+            (Self::MySql, _) => {
+                let ok_sql = "(NOT `closed` AND (`last_day` IS NULL OR ? IS NULL OR `last_day` <= ?)";
+                let refuse = "`last` + IF(`last` >= 0, 9223372036854775807, -9223372036854775808) + IF(`last` >= 0, 1, -1)";
+                let ok_values = || -> Vec<Value> { vec![first_day.clone(), first_day.clone()] };
+                let (new_last, values) = match step {
+                    Step::Add { count, max_last } => {
+                        let ok = format!("{ok_sql} AND `last` <= ?)");
+                        let mut values = ok_values();
+                        values.extend([max_last.into(), count.into()]);
+                        values.extend(ok_values());
+                        values.push(max_last.into());
+                        (
+                            format!(
+                                "`last` + IF({ok}, ?, IF(`last` >= 0, 9223372036854775807, -9223372036854775808)) + IF({ok}, 0, IF(`last` >= 0, 1, -1))"
+                            ),
+                            values,
+                        )
+                    }
+                    Step::Loop {
+                        initial,
+                        last_before_reset,
+                    } => {
+                        let mut values = ok_values();
+                        values.extend([last_before_reset.into(), initial.into()]);
+                        (
+                            format!("IF({ok_sql}), IF(`last` >= ?, ?, `last` + 1), {refuse})"),
+                            values,
+                        )
+                    }
+                };
+                let mut all = vec![name.into(), first.into(), last_day.clone()];
+                all.extend(values);
+                all.extend([last_day.clone(), last_day]);
+                (
+                    format!(
+                        "INSERT INTO `{t}` (`name`, `last`, `last_day`) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED), ?) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID({new_last}) AS SIGNED), `last_day` = COALESCE(GREATEST(`last_day`, ?), `last_day`, ?)"
+                    ),
+                    all,
+                )
+            }
+        };
+        Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
+    /// After a refused allocation: the row as it is now (`last`, `closed`,
+    /// `last_day`), read under its lock, to tell a closed sequence, a date out
+    /// of order and an overflow apart. Only on the refusal path.
+    pub(crate) fn refusal(self, name: &str) -> Statement {
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"SELECT "last", "closed", "last_day" FROM "{TABLE_NAME}" WHERE "name" = $1 FOR UPDATE"#
             ),
-            (
-                Self::Sqlite,
-                Step::Loop {
-                    initial,
-                    last_before_reset,
-                },
-            ) => (
-                format!(
-                    r#"INSERT INTO "{t}" ("name", "last") VALUES (?, ?) ON CONFLICT ("name") DO UPDATE SET "last" = CASE WHEN "{t}"."last" >= ? THEN ? ELSE "{t}"."last" + 1 END RETURNING "last""#,
-                    t = TABLE_NAME
-                ),
-                vec![
-                    name.into(),
-                    first.into(),
-                    last_before_reset.into(),
-                    initial.into(),
-                ],
+            Self::MySql => format!(
+                "SELECT `last`, `closed`, `last_day` FROM `{TABLE_NAME}` WHERE `name` = ? FOR UPDATE"
             ),
-            // ON DUPLICATE KEY UPDATE has no WHERE. Past `max_last` the increment
-            // becomes `i64::MAX - max_last`, which is sure to overflow, so the server
-            // raises its own BIGINT out-of-range error (1690) instead of writing, in
-            // every sql_mode (`Plan::new` keeps `max_last >= 0`).
-            (Self::MySql, Step::Add { count, max_last }) => (
-                format!(
-                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED)) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(`last` + IF(`last` <= ?, ?, ?)) AS SIGNED)",
-                    t = TABLE_NAME
-                ),
-                vec![
-                    name.into(),
-                    first.into(),
-                    max_last.into(),
-                    count.into(),
-                    (i64::MAX - max_last).into(),
-                ],
+            Self::Sqlite => format!(
+                r#"SELECT "last", "closed", "last_day" FROM "{TABLE_NAME}" WHERE "name" = ?"#
             ),
-            (
-                Self::MySql,
-                Step::Loop {
-                    initial,
-                    last_before_reset,
-                },
-            ) => (
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+    }
+
+    /// Closes (`closed = true`) or reopens a sequence under its row lock. Closing
+    /// creates a missing sequence with `last = empty_last` (nothing handed out);
+    /// reopening a missing one changes nothing.
+    pub(crate) fn set_closed(self, name: &str, closed: bool, empty_last: i64) -> Statement {
+        let t = TABLE_NAME;
+        let (sql, values): (String, Vec<Value>) = match (self, closed) {
+            (Self::Postgres, true) => (
                 format!(
-                    "INSERT INTO `{t}` (`name`, `last`) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED)) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(IF(`last` >= ?, ?, `last` + 1)) AS SIGNED)",
-                    t = TABLE_NAME
+                    r#"INSERT INTO "{t}" ("name", "last", "closed") VALUES ($1, $2, TRUE) ON CONFLICT ("name") DO UPDATE SET "closed" = TRUE"#
                 ),
-                vec![
-                    name.into(),
-                    first.into(),
-                    last_before_reset.into(),
-                    initial.into(),
-                ],
+                vec![name.into(), empty_last.into()],
+            ),
+            (Self::Sqlite, true) => (
+                format!(
+                    r#"INSERT INTO "{t}" ("name", "last", "closed") VALUES (?, ?, TRUE) ON CONFLICT ("name") DO UPDATE SET "closed" = TRUE"#
+                ),
+                vec![name.into(), empty_last.into()],
+            ),
+            (Self::MySql, true) => (
+                format!(
+                    "INSERT INTO `{t}` (`name`, `last`, `closed`) VALUES (?, ?, TRUE) ON DUPLICATE KEY UPDATE `closed` = TRUE"
+                ),
+                vec![name.into(), empty_last.into()],
+            ),
+            (Self::Postgres, false) => (
+                format!(r#"UPDATE "{t}" SET "closed" = FALSE WHERE "name" = $1"#),
+                vec![name.into()],
+            ),
+            (Self::Sqlite, false) => (
+                format!(r#"UPDATE "{t}" SET "closed" = FALSE WHERE "name" = ?"#),
+                vec![name.into()],
+            ),
+            (Self::MySql, false) => (
+                format!("UPDATE `{t}` SET `closed` = FALSE WHERE `name` = ?"),
+                vec![name.into()],
             ),
         };
         Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
+    /// Moves `last` back by one if it is `value`, under the row lock; one row
+    /// affected when it did.
+    pub(crate) fn revert_last(self, name: &str, value: i64) -> Statement {
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = $1 AND "last" = $2"#
+            ),
+            Self::MySql => format!(
+                "UPDATE `{TABLE_NAME}` SET `last` = `last` - 1 WHERE `name` = ? AND `last` = ?"
+            ),
+            Self::Sqlite => format!(
+                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = ? AND "last" = ?"#
+            ),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into(), value.into()])
+    }
+
+    /// Whether `value` of sequence `name` is recorded void.
+    pub(crate) fn find_void(self, name: &str, value: i64) -> Statement {
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"SELECT "reason" FROM "{VOIDS_TABLE}" WHERE "sequence" = $1 AND "value" = $2"#
+            ),
+            Self::MySql => format!(
+                "SELECT `reason` FROM `{VOIDS_TABLE}` WHERE `sequence` = ? AND `value` = ?"
+            ),
+            Self::Sqlite => format!(
+                r#"SELECT "reason" FROM "{VOIDS_TABLE}" WHERE "sequence" = ? AND "value" = ?"#
+            ),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into(), value.into()])
+    }
+
+    /// Records `value` of `name` void, with the database's current UTC time as text.
+    pub(crate) fn insert_void(self, name: &str, value: i64, reason: &str) -> Statement {
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "voided_at") VALUES ($1, $2, $3, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
+            ),
+            Self::MySql => format!(
+                "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `voided_at`) VALUES (?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
+            ),
+            Self::Sqlite => format!(
+                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "voided_at") VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
+            ),
+        };
+        Statement::from_sql_and_values(
+            self.backend(),
+            sql,
+            [name.into(), value.into(), reason.into()],
+        )
+    }
+
+    /// The current UTC date and time as `YYYY-MM-DDTHH:MM:SS` (PostgreSQL:
+    /// the transaction's start), for the current day in a time zone.
+    pub(crate) fn current_utc(self) -> Statement {
+        let sql = match self {
+            Self::Postgres => {
+                r#"SELECT to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"#
+            }
+            Self::MySql => "SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%s')",
+            Self::Sqlite => "SELECT strftime('%Y-%m-%dT%H:%M:%S', 'now')",
+        };
+        Statement::from_string(self.backend(), sql)
     }
 
     /// Takes the row lock without waiting, before the allocation (`nowait`).
@@ -493,7 +645,7 @@ mod tests {
                     last_before_reset: 9,
                 },
             ] {
-                let statement = dialect.allocate(hostile, 1, step);
+                let statement = dialect.allocate(hostile, 1, step, Days::default());
                 assert!(!statement.sql.contains("DROP"), "{}", statement.sql);
                 let values = statement.values.expect("bound values");
                 assert_eq!(values.0[0], Value::from(hostile));
@@ -512,6 +664,7 @@ mod tests {
                         count: 1,
                         max_last: 0,
                     },
+                    Days::default(),
                 )
                 .sql;
             assert!(sql.starts_with("INSERT INTO "), "{sql}");

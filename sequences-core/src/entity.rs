@@ -1,6 +1,6 @@
 //! The SeaORM entity of the `sequences` table: one row per sequence.
 //!
-//! The table is created by `sequences_migration::Migration`, or, entity-first
+//! The table is created by `sequences_migration::migrations()`, or, entity-first
 //! (SeaORM 2.0's `schema-sync`), by [`register`]. Read it freely; write it
 //! only through [`Sequence`](crate::Sequence), which takes the row lock that
 //! keeps values gapless.
@@ -10,6 +10,9 @@ use sea_orm::schema::SchemaBuilder;
 
 /// The table's name.
 pub const TABLE_NAME: &str = "sequences";
+
+/// The table of voided numbers (see [`void`]).
+pub const VOIDS_TABLE: &str = "sequence_voids";
 
 /// The longest sequence name, in characters (the `name` column is `VARCHAR(100)`).
 pub const MAX_NAME_LENGTH: usize = 100;
@@ -37,6 +40,13 @@ pub struct Model {
     pub name: String,
     /// The last value handed out (committed or not, as seen by the reader).
     pub last: i64,
+    /// Closed sequences refuse every allocation
+    /// ([`Sequence::close`](crate::Sequence::close)).
+    #[sea_orm(default_value = false)]
+    pub closed: bool,
+    /// The latest day numbered by a chronological allocation, as `YYYYMMDD`
+    /// (see [`Day::number`](crate::Day::number)); `None` before the first.
+    pub last_day: Option<i32>,
 }
 
 /// The table has no relations.
@@ -74,5 +84,42 @@ impl ActiveModelBehavior for ActiveModel {}
 /// On MariaDB and MySQL 8 the `name` column gets its binary collation from
 /// the entity (see [`Model::name`]).
 pub fn register(builder: SchemaBuilder) -> SchemaBuilder {
-    builder.register(Entity)
+    builder.register(Entity).register(void::Entity)
+}
+
+/// The `sequence_voids` table: numbers that were handed out and are void
+/// (a cancelled document whose row had to go, a number lost to another
+/// system), each with its reason and when. Written only by
+/// [`Sequence::void`](crate::Sequence::void) and the `void` delete policy.
+pub mod void {
+    use sea_orm::entity::prelude::*;
+
+    /// One voided number.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sequence_voids")]
+    pub struct Model {
+        /// The sequence (the name of its row in `sequences`).
+        #[sea_orm(
+            primary_key,
+            auto_increment = false,
+            column_type = "String(StringLen::N(100))",
+            extra = "/*M!100000 COLLATE utf8mb4_nopad_bin */ /*!80000 COLLATE utf8mb4_0900_bin */"
+        )]
+        pub sequence: String,
+        /// The voided value.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub value: i64,
+        /// Why, as given to `Sequence::void` (`deleted` for the delete policy).
+        #[sea_orm(column_type = "Text")]
+        pub reason: String,
+        /// When, in UTC, as `YYYY-MM-DDTHH:MM:SSZ` (the database's clock).
+        #[sea_orm(column_type = "String(StringLen::N(24))")]
+        pub voided_at: String,
+    }
+
+    /// The table has no relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }

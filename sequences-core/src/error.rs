@@ -155,6 +155,100 @@ pub enum SequenceError {
         requested: i64,
     },
 
+    /// The sequence is closed ([`Sequence::close`](crate::Sequence::close)):
+    /// it hands out no more values until reopened. Nothing was consumed.
+    #[error(
+        "sequence {name:?} is closed; reopen it (Sequence::reopen, `sequences reopen`) \
+         to number in it again"
+    )]
+    Closed {
+        /// The sequence.
+        name: String,
+    },
+
+    /// A chronological allocation's date is earlier than the latest date
+    /// already numbered in the sequence: numbering it would put a later
+    /// number on an earlier date. Nothing was consumed.
+    #[error(
+        "sequence {name:?} is chronological: a number dated {day} would follow one dated \
+         {latest}; date the document {latest} or later"
+    )]
+    OutOfOrder {
+        /// The sequence.
+        name: String,
+        /// The date of the refused allocation.
+        day: crate::Day,
+        /// The latest date already numbered.
+        latest: crate::Day,
+    },
+
+    /// [`Sequence::void`](crate::Sequence::void) was given a value the
+    /// sequence never handed out (above `last`, below `initial_value`, or no
+    /// sequence at all). Nothing was recorded.
+    #[error(
+        "sequence {name:?}: {value} was never handed out (last is {last:?}); only an \
+         allocated value can be void"
+    )]
+    NotAllocated {
+        /// The sequence.
+        name: String,
+        /// The value.
+        value: i64,
+        /// The sequence's last value, `None` if it does not exist.
+        last: Option<i64>,
+    },
+
+    /// The value is already recorded void. Nothing was recorded.
+    #[error("sequence {name:?}: {value} is already void ({reason})")]
+    AlreadyVoid {
+        /// The sequence.
+        name: String,
+        /// The value.
+        value: i64,
+        /// The reason recorded the first time.
+        reason: String,
+    },
+
+    /// A void needs a reason an auditor can read.
+    #[error("sequence {name:?}: a void needs a reason, such as \"cancelled by credit note 12\"")]
+    EmptyReason {
+        /// The sequence.
+        name: String,
+    },
+
+    /// The `revert_if_last` delete policy (or
+    /// [`Sequence::revert_last`](crate::Sequence::revert_last)) was asked to
+    /// give back a value that is not the sequence's last: giving it back
+    /// would leave a gap. Nothing was changed.
+    #[error(
+        "sequence {name:?}: {value} is not the last number ({last:?}); only the last one can \
+         be given back. Void it instead, or issue a credit note"
+    )]
+    NotLast {
+        /// The sequence.
+        name: String,
+        /// The value.
+        value: i64,
+        /// The sequence's last value, `None` if it does not exist.
+        last: Option<i64>,
+    },
+
+    /// A numbered row's delete was refused by its delete policy
+    /// (`on_delete = "refuse"`, the default). Nothing was deleted.
+    #[error(
+        "{target} {value} of sequence {name:?}: refusing to delete a numbered row, which \
+         would leave an unexplained gap; cancel it by a credit note, or number the field with \
+         on_delete = \"void\" (the number is recorded void) or \"revert_if_last\""
+    )]
+    DeleteRefused {
+        /// The sequence.
+        name: String,
+        /// The number of the row.
+        value: i64,
+        /// The numbered field, as `table.column`.
+        target: String,
+    },
+
     /// The database failed for a reason of its own (connection lost,
     /// deadlock, serialization failure...).
     #[error("sequence {name:?}: {source}")]
@@ -180,6 +274,13 @@ impl SequenceError {
             | Self::NotInTransaction { name, .. }
             | Self::ValueOutOfRange { name, .. }
             | Self::WouldGoBackwards { name, .. }
+            | Self::Closed { name }
+            | Self::OutOfOrder { name, .. }
+            | Self::NotAllocated { name, .. }
+            | Self::AlreadyVoid { name, .. }
+            | Self::EmptyReason { name }
+            | Self::NotLast { name, .. }
+            | Self::DeleteRefused { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
             Self::InvalidNumbering { target, .. } => target,
@@ -191,6 +292,8 @@ impl SequenceError {
         match self {
             Self::LockNotAvailable { .. } => "lock_not_available",
             Self::Overflow { .. } => "overflow",
+            Self::Closed { .. } => "closed",
+            Self::OutOfOrder { .. } => "out_of_order",
             Self::Database { .. } => "database_error",
             _ => "refused",
         }

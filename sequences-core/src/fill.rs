@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use sea_orm::ConnectionTrait;
 
-use crate::dialect::Dialect;
-use crate::period::Day;
+use crate::dialect::{Days, Dialect};
+use crate::period::{Day, Zone};
 use crate::{Sequence, SequenceError, in_transaction};
 
 /// The values a set of active models needs, collected before any allocation.
@@ -25,6 +25,8 @@ struct Request<'e> {
     field_name: &'e str,
     sequence: Sequence,
     day: Option<Day>,
+    /// Numbers must follow `day` (see `Sequence::next_value_on`).
+    chronological: bool,
 }
 
 /// One allocated value and where it goes.
@@ -60,6 +62,7 @@ impl<'e> Requests<'e> {
         field_name: &'e str,
         sequence: Sequence,
         day: Option<Day>,
+        chronological: bool,
     ) -> Result<(), SequenceError> {
         sequence.validate()?;
         self.items.push(Request {
@@ -68,9 +71,11 @@ impl<'e> Requests<'e> {
             field_name,
             sequence,
             day,
+            chronological,
         });
         Ok(())
     }
+
 
     fn target(&self, field_name: &str) -> String {
         target(self.entity, field_name)
@@ -103,17 +108,28 @@ impl<'e> Requests<'e> {
         for item in &self.items {
             groups.entry(item.sequence.name()).or_default().push(item);
         }
-        let mut allocated = Vec::with_capacity(self.items.len());
+        // Chronological numbers are handed out in the batch's order: its dates
+        // must not go backwards either. Checked before anything is taken.
+        let mut plans = Vec::with_capacity(groups.len());
         for items in groups.into_values() {
+            let days = chronological_days(&items)?;
+            plans.push((items, days));
+        }
+        let mut allocated = Vec::with_capacity(self.items.len());
+        for (items, days) in plans {
             let sequence = &items[0].sequence;
             let name = sequence.shared_name();
             let mut values = Vec::with_capacity(items.len());
             if sequence.get_reset_value().is_some() || items.len() == 1 {
-                for _ in &items {
-                    values.push(sequence.next_value(db).await?);
+                for item in &items {
+                    values.push(sequence.next_value_with(db, item_days(item)).await?);
                 }
             } else {
-                values.extend(sequence.next_values(db, items.len() as u64).await?);
+                values.extend(
+                    sequence
+                        .next_values_with(db, items.len() as u64, days)
+                        .await?,
+                );
             }
             for (item, value) in items.into_iter().zip(values) {
                 allocated.push(Allocated {
@@ -129,17 +145,65 @@ impl<'e> Requests<'e> {
     }
 }
 
+/// The days one chronological request checks and records.
+fn item_days(item: &Request<'_>) -> Days {
+    match (item.chronological, item.day) {
+        (true, Some(day)) => Days {
+            first: Some(day.number()),
+            last: Some(day.number()),
+        },
+        _ => Days::default(),
+    }
+}
+
+/// The days of a sequence's batch: its first day, checked against the
+/// sequence, and its last, recorded; `OutOfOrder` if the batch's own dates go
+/// backwards.
+fn chronological_days(items: &[&Request<'_>]) -> Result<Days, SequenceError> {
+    let mut days = Days::default();
+    for item in items {
+        let Days { first, last } = item_days(item);
+        if let (Some(day), Some(latest)) = (first, days.last)
+            && day < latest
+        {
+            return Err(SequenceError::OutOfOrder {
+                name: item.sequence.name().to_owned(),
+                day: Day::from_number(day),
+                latest: Day::from_number(latest),
+            });
+        }
+        days.first = days.first.or(first);
+        days.last = last.or(days.last);
+    }
+    Ok(days)
+}
+
 /// The database's current date, for a periodic field without a date field:
 /// asked through `db`, so inside the caller's transaction.
+/// In `zone`, the day of the database's current UTC time.
 pub(crate) async fn database_day<C: ConnectionTrait>(
     db: &C,
     field_name: &str,
+    zone: Option<&Zone>,
 ) -> Result<Day, SequenceError> {
     let error = |source| SequenceError::Database {
         name: format!("(the period of {field_name})"),
         source,
     };
     let dialect = Dialect::of(db.get_database_backend()).map_err(error)?;
+    if let Some(zone) = zone {
+        let row = db
+            .query_one_raw(dialect.current_utc())
+            .await
+            .map_err(error)?
+            .ok_or_else(|| error(sea_orm::DbErr::Custom("the clock query returned no row".into())))?;
+        let text: String = row.try_get_by_index(0).map_err(error)?;
+        return crate::period::day_in_zone(&text, zone).ok_or_else(|| {
+            error(sea_orm::DbErr::Custom(format!(
+                "the database's UTC time {text:?} is not YYYY-MM-DDTHH:MM:SS"
+            )))
+        });
+    }
     let row = db
         .query_one_raw(dialect.current_date())
         .await

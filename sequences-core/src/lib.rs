@@ -21,7 +21,7 @@ pub use audit::{Audit, AuditReport, GroupAudit};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};
-pub use numbering::{NumberedField, Numbering};
+pub use numbering::{NumberedField, Numbering, OnDelete};
 pub use period::{Day, Period, Zone};
 pub use retry::{Retry, WorkFuture, is_retryable};
 pub use sequence::Sequence;
@@ -143,7 +143,7 @@ pub use sequences_derive::Gapless;
 /// What `#[derive(Gapless)]` expands to names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{NumberedField, Numbering, Period, Sequence};
+    pub use crate::{NumberedField, Numbering, OnDelete, Period, Sequence};
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;
 }

@@ -5,13 +5,15 @@
 
 use std::fmt;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityName, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityName, EntityTrait, ModelTrait,
+};
 use tracing::Span;
 
-use crate::column_value::{self, Holder, Int, Read};
+use crate::column_value::{self, Holder, Int, Read, current};
 use crate::fill::{self, Requests};
-use crate::period::{Day, Period};
-use crate::reference::Pattern;
+use crate::period::{Day, Period, Zone};
+use crate::reference::{self, Pattern};
 use crate::template::Template;
 use crate::{Sequence, SequenceError, trace};
 
@@ -107,6 +109,32 @@ pub struct NumberedField<K: ColumnTrait> {
     date: Option<K>,
     format: Option<String>,
     raw_values: Vec<K>,
+    chronological: bool,
+    time_zone: Option<String>,
+    on_delete: OnDelete,
+}
+
+/// What deleting a numbered row (`ActiveModel::delete`, which runs
+/// `before_delete`) does to its number. `delete_many` and raw SQL run no
+/// hooks: nothing stops them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum OnDelete {
+    /// The delete is refused ([`SequenceError::DeleteRefused`]): a numbered
+    /// document is cancelled (a credit note), not deleted. The default: a
+    /// number that vanishes is the gap an auditor asks about.
+    #[default]
+    Refuse,
+    /// The delete goes through and the number is recorded void with the
+    /// reason `deleted`, in the same transaction ([`Sequence::void`]): the
+    /// gap is explained.
+    Void,
+    /// Only the sequence's last number may be deleted, and the counter moves
+    /// back by one under the row lock, so the next document takes it again
+    /// ([`Sequence::revert_last`]); any other is refused
+    /// ([`SequenceError::NotLast`]).
+    RevertIfLast,
+    /// Nothing checked, nothing recorded: the gap stays unexplained.
+    Allow,
 }
 
 impl<K: ColumnTrait> NumberedField<K> {
@@ -120,7 +148,34 @@ impl<K: ColumnTrait> NumberedField<K> {
             date: None,
             format: None,
             raw_values: Vec::new(),
+            chronological: false,
+            time_zone: None,
+            on_delete: OnDelete::default(),
         }
+    }
+
+    /// Numbers follow the [`date`](Self::date) column: a document dated
+    /// before the latest one already numbered in its sequence is refused with
+    /// [`SequenceError::OutOfOrder`], nothing consumed (see
+    /// [`Sequence::next_value_on`]).
+    pub fn chronological(mut self) -> Self {
+        self.chronological = true;
+        self
+    }
+
+    /// The IANA time zone (`"Europe/Paris"`) in which a `DateTimeUtc` /
+    /// `DateTimeWithTimeZone` date column, or the database's current time, is
+    /// turned into a day: 23:30 UTC on 31 December is already the next year
+    /// in Paris. An unknown name is [`SequenceError::InvalidNumbering`].
+    pub fn time_zone(mut self, zone: impl Into<String>) -> Self {
+        self.time_zone = Some(zone.into());
+        self
+    }
+
+    /// What deleting a numbered row does (default [`OnDelete::Refuse`]).
+    pub fn on_delete(mut self, policy: OnDelete) -> Self {
+        self.on_delete = policy;
+        self
     }
 
     /// One counter per period: the sequence is named `<name>@2026` (`@2026-03`,
@@ -211,6 +266,66 @@ impl<K: ColumnTrait> Numbering<K> {
         }
     }
 
+    /// What `ActiveModelBehavior::before_delete` should return: applies each
+    /// numbered field's delete policy ([`OnDelete`], default
+    /// [`Refuse`](OnDelete::Refuse)) to the row's number, in `db`'s
+    /// transaction. A row whose number is NULL (never numbered) is deleted
+    /// freely; a model holding only its primary key is read back first.
+    pub async fn before_delete<A, D>(&self, model: A, db: &D) -> Result<A, DbErr>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        let entity = entity_name::<K>();
+        let span = tracing::info_span!(
+            "sequences.delete",
+            entity,
+            outcome = tracing::field::Empty,
+        );
+        trace::traced(&span, self.release_all(&model, db))
+            .await
+            .map_err(DbErr::from)?;
+        Ok(model)
+    }
+
+    async fn release_all<A, D>(&self, model: &A, db: &D) -> Result<(), SequenceError>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        let guarded: Vec<&Prepared<K>> = self
+            .checked()?
+            .into_iter()
+            .filter(|field| field.on_delete != OnDelete::Allow)
+            .collect();
+        if guarded.is_empty() {
+            return Ok(());
+        }
+        let complete = guarded
+            .iter()
+            .all(|field| field.stored_columns().all(|c| !model.is_not_set(c)));
+        // The values are copied out before any statement: the hook's future
+        // must stay `Send`, whatever the model type is.
+        let snapshots: Vec<_> = if complete {
+            guarded
+                .iter()
+                .map(|field| field.snapshot(|c| current(model, c)))
+                .collect()
+        } else {
+            let Some(stored) = stored_row(model, db, guarded[0]).await? else {
+                return Ok(()); // no such row: nothing will be deleted
+            };
+            guarded
+                .iter()
+                .map(|field| field.snapshot(|c| Some(ModelTrait::get(&stored, c))))
+                .collect()
+        };
+        for (field, values) in guarded.into_iter().zip(snapshots) {
+            field.release(&values, db).await?;
+        }
+        Ok(())
+    }
+
     /// Gives every `NotSet` numbered column of `model` the next value of its
     /// sequence, through `db`, which must be a transaction.
     pub async fn fill<A, D>(&self, model: A, db: &D) -> Result<A, DbErr>
@@ -252,7 +367,8 @@ impl<K: ColumnTrait> Numbering<K> {
         let fields = self.checked()?;
         let entity = entity_name::<K>();
         let mut requests = Requests::new(entity);
-        let mut today: Option<Day> = None;
+        // The database's day, asked once per fill and time zone.
+        let mut today: Vec<(Option<Zone>, Day)> = Vec::new();
         for (index, model) in models.iter().enumerate() {
             for (number, field) in fields.iter().enumerate() {
                 if !model.is_not_set(field.column) {
@@ -260,20 +376,30 @@ impl<K: ColumnTrait> Numbering<K> {
                 }
                 if let Some(format) = &field.format {
                     for (name, column) in &format.fields {
-                        field.text(model, *column, name, &format.text)?;
+                        field.text(current(model, *column), *column, name, &format.text)?;
                     }
                 }
                 let day = match field.day {
                     None => None,
-                    Some(DaySource::Column(column)) => Some(field.day(model, column)?),
-                    Some(DaySource::Database) => Some(match today {
-                        Some(day) => day,
-                        None => *today.insert(fill::database_day(db, &field.target).await?),
-                    }),
+                    Some(DaySource::Column(column)) => {
+                        Some(field.day(current(model, column), column)?)
+                    }
+                    Some(DaySource::Database) => Some(
+                        match today.iter().find(|(zone, _)| *zone == field.zone) {
+                            Some(&(_, day)) => day,
+                            None => {
+                                let day =
+                                    fill::database_day(db, &field.target, field.zone.as_ref())
+                                        .await?;
+                                today.push((field.zone, day));
+                                day
+                            }
+                        },
+                    ),
                 };
                 let base = field.name.fill(|name| {
                     let column = field.column_of(name);
-                    field.text(model, column, name, &field.template)
+                    field.text(current(model, column), column, name, &field.template)
                 })?;
                 let name = match (field.period, day) {
                     (Some(period), Some(day)) => period.sequence_name(&base, day),
@@ -285,6 +411,7 @@ impl<K: ColumnTrait> Numbering<K> {
                     field.column.as_str(),
                     field.sequence.renamed(name),
                     day,
+                    field.chronological,
                 )?;
             }
         }
@@ -297,9 +424,9 @@ impl<K: ColumnTrait> Numbering<K> {
                 None => field.store(model, field.column, field.holder_int(), &value)?,
                 Some(format) => {
                     let day = value.day.unwrap_or_default();
-                    let text = format.pattern.render(value.value, day, |name| {
+                    let text = format.pattern.render(value.value, day, field.period, |name| {
                         let column = format.column_of(name);
-                        field.text(model, column, name, &format.text)
+                        field.text(current(model, column), column, name, &format.text)
                     })?;
                     set(
                         model,
@@ -384,6 +511,9 @@ struct Prepared<K: ColumnTrait> {
     holder: Holder,
     period: Option<Period>,
     day: Option<DaySource<K>>,
+    zone: Option<Zone>,
+    chronological: bool,
+    on_delete: OnDelete,
     format: Option<Format<K>>,
     raw_values: Vec<(K, Int)>,
 }
@@ -468,6 +598,21 @@ impl<K: ColumnTrait> Prepared<K> {
             }
         };
         let prints_date = format.as_ref().is_some_and(|f| f.pattern.prints_date());
+        let fiscal = matches!(field.period, Some(Period::FiscalYear { .. }));
+        if let Some(Period::FiscalYear { start_month }) = field.period
+            && !(1..=12).contains(&start_month)
+        {
+            return Err(invalid(format!(
+                "a fiscal year starts with a month 1..=12, not {start_month}"
+            )));
+        }
+        if !fiscal && format.as_ref().is_some_and(|f| f.pattern.prints_fiscal_year()) {
+            return Err(invalid(
+                "the format prints {fy}, {fy_start} or {fy_end}: give the field a fiscal-year \
+                 period"
+                    .into(),
+            ));
+        }
         if let (Some(period), Some(format)) = (field.period, &format)
             && let Some(needs) = format.pattern.missing_period_parts(period)
         {
@@ -485,6 +630,20 @@ impl<K: ColumnTrait> Prepared<K> {
             (Some(column), _) => Some(DaySource::Column(column)),
             (None, true) => Some(DaySource::Database),
             (None, false) => None,
+        };
+        if field.chronological && field.date.is_none() {
+            return Err(invalid(
+                "`chronological` needs a `date` column: the date each number follows".into(),
+            ));
+        }
+        let zone = match &field.time_zone {
+            None => None,
+            Some(_) if day.is_none() => {
+                return Err(invalid(
+                    "`time_zone` is unused: the field has no date and no period".into(),
+                ));
+            }
+            Some(name) => Some(parse_zone(name).map_err(invalid)?),
         };
         if format.is_none() && !field.raw_values.is_empty() {
             return Err(invalid(
@@ -515,6 +674,9 @@ impl<K: ColumnTrait> Prepared<K> {
             holder,
             period: field.period,
             day,
+            zone,
+            chronological: field.chronological,
+            on_delete: field.on_delete,
             format,
             raw_values,
         })
@@ -546,15 +708,16 @@ impl<K: ColumnTrait> Prepared<K> {
         }
     }
 
-    /// The text of placeholder `name` (column `column`) of `template`.
-    fn text<A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
+    /// The text of placeholder `name` (column `column`, whose value is
+    /// `value`) of `template`.
+    fn text(
         &self,
-        model: &A,
+        value: Option<sea_orm::Value>,
         column: K,
         name: &str,
         template: &str,
     ) -> Result<String, SequenceError> {
-        match column_value::text(model, column) {
+        match column_value::text(value) {
             Read::Value(text) => Ok(text),
             Read::Missing => Err(self.missing(template, name)),
             Read::Unsupported(what) => Err(self.invalid(format!(
@@ -564,21 +727,107 @@ impl<K: ColumnTrait> Prepared<K> {
         }
     }
 
-    /// The day of the date column.
-    fn day<A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
-        &self,
-        model: &A,
-        column: K,
-    ) -> Result<Day, SequenceError> {
-        match column_value::day(model, column, None) {
+    /// The day of the date column `column`, whose value is `value`.
+    fn day(&self, value: Option<sea_orm::Value>, column: K) -> Result<Day, SequenceError> {
+        match column_value::day(value, self.zone.as_ref()) {
             Read::Value(day) => Ok(day),
             Read::Missing => Err(self.missing(
                 self.format.as_ref().map_or(&self.template, |f| &f.text),
                 column.as_str(),
             )),
-            Read::Unsupported(what) => {
-                Err(self.invalid(format!("date column `{}` is {what}", column.as_str())))
+            Read::Unsupported(what) => Err(self.invalid(format!(
+                "date column `{}` is {what}",
+                column.as_str()
+            ))),
+        }
+    }
+
+    /// The columns a delete policy reads: the number, the sequence name's
+    /// placeholders, the date.
+    fn stored_columns(&self) -> impl Iterator<Item = K> + '_ {
+        let date = match self.day {
+            Some(DaySource::Column(column)) => Some(column),
+            _ => None,
+        };
+        std::iter::once(self.column)
+            .chain(self.name_columns.iter().copied())
+            .chain(date)
+    }
+
+    /// The stored values of [`stored_columns`](Self::stored_columns).
+    fn snapshot(&self, read: impl Fn(K) -> Option<sea_orm::Value>) -> Vec<(K, Option<sea_orm::Value>)> {
+        self.stored_columns().map(|c| (c, read(c))).collect()
+    }
+
+    /// Applies the delete policy to a stored row's values (a [`snapshot`](Self::snapshot)).
+    async fn release<D: ConnectionTrait>(
+        &self,
+        values: &[(K, Option<sea_orm::Value>)],
+        db: &D,
+    ) -> Result<(), SequenceError> {
+        let read = |column: K| {
+            values
+                .iter()
+                .find(|(c, _)| c.as_str() == column.as_str())
+                .and_then(|(_, value)| value.clone())
+        };
+        let (value, parsed) = match &self.format {
+            None => match column_value::integer(read(self.column)) {
+                Read::Value(value) => (value, None),
+                Read::Missing => return Ok(()),
+                Read::Unsupported(what) => return Err(self.invalid(format!("the number is {what}"))),
+            },
+            Some(format) => {
+                let text = match column_value::text(read(self.column)) {
+                    Read::Value(text) => text,
+                    Read::Missing => return Ok(()),
+                    Read::Unsupported(what) => {
+                        return Err(self.invalid(format!("the reference is {what}")));
+                    }
+                };
+                let parsed = format.pattern.read(&text).ok_or_else(|| {
+                    self.invalid(format!(
+                        "cannot read the reference {text:?} back with the format {:?}, so \
+                         its number is unknown",
+                        format.text
+                    ))
+                })?;
+                (parsed.value, Some(parsed))
             }
+        };
+        let base = self.name.fill(|name| {
+            let column = self.column_of(name);
+            self.text(read(column), column, name, &self.template)
+        })?;
+        let name = match self.period {
+            None => base,
+            Some(period) => {
+                let day = match self.day {
+                    Some(DaySource::Column(column)) => self.day(read(column), column)?,
+                    _ => parsed
+                        .as_ref()
+                        .and_then(|parsed| reference::period_day(period, |n| parsed.part(n)))
+                        .ok_or_else(|| {
+                            self.invalid(
+                                "a delete policy needs the period of the number, and its day \
+                                 came from the database: give the field a `date` column"
+                                    .into(),
+                            )
+                        })?,
+                };
+                period.sequence_name(&base, day)
+            }
+        };
+        let sequence = self.sequence.renamed(&name);
+        match self.on_delete {
+            OnDelete::Refuse => Err(SequenceError::DeleteRefused {
+                name,
+                value,
+                target: self.target.clone(),
+            }),
+            OnDelete::Void => sequence.void(db, value, "deleted").await,
+            OnDelete::RevertIfLast => sequence.revert_last(db, value).await,
+            OnDelete::Allow => Ok(()),
         }
     }
 
@@ -616,4 +865,52 @@ fn set<K: ColumnTrait, A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
             column.as_str()
         ))
     })
+}
+
+/// An IANA time zone by name.
+#[cfg(feature = "chrono")]
+fn parse_zone(name: &str) -> Result<Zone, String> {
+    name.parse::<Zone>().map_err(|_| {
+        format!("unknown time zone {name:?}; use an IANA name such as \"Europe/Paris\"")
+    })
+}
+
+/// Time zones need the `chrono` feature.
+#[cfg(not(feature = "chrono"))]
+fn parse_zone(name: &str) -> Result<Zone, String> {
+    Err(format!(
+        "time zone {name:?}: time zones need the `chrono` feature of sequences-core"
+    ))
+}
+
+/// The stored row of `model`, found by its primary key.
+async fn stored_row<K, A, D>(
+    model: &A,
+    db: &D,
+    field: &Prepared<K>,
+) -> Result<Option<<A::Entity as EntityTrait>::Model>, SequenceError>
+where
+    K: ColumnTrait,
+    A: ActiveModelTrait<Entity: EntityTrait<Column = K>>,
+    D: ConnectionTrait,
+{
+    use sea_orm::{Iterable, PrimaryKeyToColumn, QueryFilter};
+    let mut query = <A::Entity as EntityTrait>::find();
+    for key in <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter() {
+        let column = key.into_column();
+        let value = current(model, column).ok_or_else(|| {
+            field.invalid(format!(
+                "the row to delete has no `{}` (its primary key) set",
+                column.as_str()
+            ))
+        })?;
+        query = query.filter(column.eq(value));
+    }
+    query
+        .one(db)
+        .await
+        .map_err(|source| SequenceError::Database {
+            name: field.target.clone(),
+            source,
+        })
 }

@@ -15,6 +15,12 @@ enum Piece {
     Month,
     Day,
     Yy,
+    /// The fiscal year: `2025-26` (or `2025` when it is a calendar year).
+    Fy,
+    /// The calendar year the fiscal year starts in.
+    FyStart,
+    /// The calendar year the fiscal year ends in.
+    FyEnd,
     Field(String),
 }
 
@@ -30,6 +36,41 @@ pub(crate) struct Parsed {
     pub(crate) value: i64,
     /// Every other placeholder, in format order: `(name, text)`.
     pub(crate) parts: Vec<(String, String)>,
+}
+
+impl Parsed {
+    /// The text of placeholder `name`, if the format has it.
+    pub(crate) fn part(&self, name: &str) -> Option<&str> {
+        self.parts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, text)| text.as_str())
+    }
+}
+
+/// A day inside the period a reference prints (its first day when the format
+/// does not print the day), from its parts: `{year}` (or `{yy}`, read as
+/// 20yy), `{month}`, `{day}`, and for fiscal years `{fy}`, `{fy_start}` or
+/// `{fy_end}`. `None` when the parts do not say.
+pub(crate) fn period_day<'p>(period: Period, part: impl Fn(&str) -> Option<&'p str>) -> Option<Day> {
+    let number = |name: &str| part(name)?.parse::<i32>().ok();
+    if let Period::FiscalYear { start_month } = period {
+        let start_month = start_month.clamp(1, 12);
+        let start_year = number("fy_start")
+            .or_else(|| part("fy")?.get(..4)?.parse().ok())
+            .or_else(|| number("fy_end").map(|end| end - i32::from(start_month != 1)))?;
+        return Some(Day {
+            year: start_year,
+            month: start_month,
+            day: 1,
+        });
+    }
+    let year = number("year").or_else(|| number("yy").map(|yy| 2000 + yy))?;
+    Some(Day {
+        year,
+        month: number("month").unwrap_or(1) as u32,
+        day: number("day").unwrap_or(1) as u32,
+    })
 }
 
 impl Pattern {
@@ -65,6 +106,9 @@ impl Pattern {
                 ("month", None) => Piece::Month,
                 ("day", None) => Piece::Day,
                 ("yy", None) => Piece::Yy,
+                ("fy", None) => Piece::Fy,
+                ("fy_start", None) => Piece::FyStart,
+                ("fy_end", None) => Piece::FyEnd,
                 (_, None) => Piece::Field(name),
             });
         }
@@ -92,9 +136,18 @@ impl Pattern {
 
     /// Whether the format prints a part of the date.
     pub(crate) fn prints_date(&self) -> bool {
+        self.prints_fiscal_year()
+            || self
+                .pieces
+                .iter()
+                .any(|p| matches!(p, Piece::Year | Piece::Month | Piece::Day | Piece::Yy))
+    }
+
+    /// Whether the format prints the fiscal year, which needs a fiscal-year period.
+    pub(crate) fn prints_fiscal_year(&self) -> bool {
         self.pieces
             .iter()
-            .any(|p| matches!(p, Piece::Year | Piece::Month | Piece::Day | Piece::Yy))
+            .any(|p| matches!(p, Piece::Fy | Piece::FyStart | Piece::FyEnd))
     }
 
     /// What a per-`period` counter needs printed so that two periods never
@@ -104,21 +157,26 @@ impl Pattern {
         let year = has(|p| matches!(p, Piece::Year | Piece::Yy));
         let month = has(|p| matches!(p, Piece::Month));
         let day = has(|p| matches!(p, Piece::Day));
+        let fiscal = self.prints_fiscal_year();
         match period {
             Period::Year if !year => Some("{year} (or {yy})"),
             Period::Month if !(year && month) => Some("{year} (or {yy}) and {month}"),
             Period::Day if !(year && month && day) => Some("{year} (or {yy}), {month} and {day}"),
+            Period::FiscalYear { .. } if !fiscal => Some("{fy}, {fy_start} or {fy_end}"),
             _ => None,
         }
     }
 
-    /// Prints `value` on `day`, fields from `field(name)`.
+    /// Prints `value` on `day` (of `period`, for the fiscal year), fields
+    /// from `field(name)`.
     pub(crate) fn render<E>(
         &self,
         value: i64,
         day: Day,
+        period: Option<Period>,
         mut field: impl FnMut(&str) -> Result<String, E>,
     ) -> Result<String, E> {
+        let fiscal = period.unwrap_or(Period::Year).fiscal_year(day);
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
@@ -128,6 +186,9 @@ impl Pattern {
                 Piece::Month => write_value(&mut out, day.month.into(), 2),
                 Piece::Day => write_value(&mut out, day.day.into(), 2),
                 Piece::Yy => write_value(&mut out, (day.year % 100).into(), 2),
+                Piece::Fy => out.push_str(&fiscal.to_string()),
+                Piece::FyStart => write_value(&mut out, fiscal.start_year.into(), 4),
+                Piece::FyEnd => write_value(&mut out, fiscal.end_year().into(), 4),
                 Piece::Field(name) => out.push_str(&field(name)?),
             }
         }
@@ -144,6 +205,9 @@ impl Pattern {
                 Piece::Month => Some("month"),
                 Piece::Day => Some("day"),
                 Piece::Yy => Some("yy"),
+                Piece::Fy => Some("fy"),
+                Piece::FyStart => Some("fy_start"),
+                Piece::FyEnd => Some("fy_end"),
                 Piece::Field(name) => Some(name.as_str()),
             })
             .collect()
@@ -169,6 +233,9 @@ impl Pattern {
                 Piece::Month => parts.push(("month".to_owned(), capture)),
                 Piece::Day => parts.push(("day".to_owned(), capture)),
                 Piece::Yy => parts.push(("yy".to_owned(), capture)),
+                Piece::Fy => parts.push(("fy".to_owned(), capture)),
+                Piece::FyStart => parts.push(("fy_start".to_owned(), capture)),
+                Piece::FyEnd => parts.push(("fy_end".to_owned(), capture)),
                 Piece::Field(name) => parts.push((name.clone(), capture)),
                 Piece::Text(_) => unreachable!("filtered out"),
             }
@@ -203,8 +270,25 @@ impl Pattern {
             Piece::Text(text) => rest
                 .strip_prefix(text.as_str())
                 .is_some_and(|after| self.matches(i + 1, after, captures)),
-            Piece::Year => fixed(4, captures),
+            Piece::Year | Piece::FyStart | Piece::FyEnd => fixed(4, captures),
             Piece::Month | Piece::Day | Piece::Yy => fixed(2, captures),
+            // `2025-26` or `2025`.
+            Piece::Fy => {
+                let long = rest.get(..7).filter(|head| {
+                    let b = head.as_bytes();
+                    b[..4].iter().all(u8::is_ascii_digit)
+                        && b[4] == b'-'
+                        && b[5..].iter().all(u8::is_ascii_digit)
+                });
+                if let Some(head) = long {
+                    captures.push(head.to_owned());
+                    if self.matches(i + 1, &rest[7..], captures) {
+                        return true;
+                    }
+                    captures.pop();
+                }
+                fixed(4, captures)
+            }
             Piece::Value(_) | Piece::Field(_) => {
                 let digits_only = matches!(piece, Piece::Value(_));
                 let ends: Vec<usize> = rest
@@ -266,8 +350,16 @@ mod tests {
             day: 5,
         };
         let printed = pattern
-            .render(42, day, |name| Ok::<_, ()>(name.to_uppercase()))
+            .render(42, day, Some(Period::Year), |name| Ok::<_, ()>(name.to_uppercase()))
             .unwrap();
+        let fiscal = Pattern::parse("{fy}/{value:03}").unwrap();
+        let april = Some(Period::FiscalYear { start_month: 4 });
+        let text = fiscal.render(7, day, april, |_| Ok::<_, ()>(String::new())).unwrap();
+        assert_eq!(text, "2025-26/007");
+        let read = fiscal.read(&text).unwrap();
+        assert_eq!((read.value, read.parts[0].1.as_str()), (7, "2025-26"));
+        assert_eq!(fiscal.missing_period_parts(april.unwrap()), None);
+        assert!(pattern.missing_period_parts(april.unwrap()).is_some());
         assert_eq!(printed, "JOURNAL-2026-00042");
         assert_eq!(pattern.read(&printed).unwrap().value, 42);
         assert_eq!(pattern.missing_period_parts(Period::Year), None);

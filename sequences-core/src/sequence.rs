@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use tracing::Span;
 
-use crate::dialect::{Dialect, ErrorKind, Returning, Step};
+use crate::dialect::{Days, Dialect, ErrorKind, Returning, Step};
+use crate::period::Day;
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
 use crate::trace;
@@ -141,10 +142,39 @@ impl Sequence {
     ///
     /// Traced as a `sequences.next_value` span (see [`crate::trace`]).
     pub async fn next_value<C: ConnectionTrait>(&self, db: &C) -> Result<i64, SequenceError> {
+        self.next_value_with(db, Days::default()).await
+    }
+
+    /// [`next_value`](Self::next_value) for a document dated `day`, in
+    /// chronological order: refused with [`SequenceError::OutOfOrder`] (nothing
+    /// consumed) when `day` is earlier than the latest day already numbered
+    /// in the sequence, which then becomes `day`. The check rides on the
+    /// allocating statement: still one statement, race-free under the row lock.
+    pub async fn next_value_on<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        day: impl Into<Day>,
+    ) -> Result<i64, SequenceError> {
+        let day = day.into().number();
+        self.next_value_with(
+            db,
+            Days {
+                first: Some(day),
+                last: Some(day),
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn next_value_with<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        days: Days,
+    ) -> Result<i64, SequenceError> {
         let span = trace::allocation_span!("sequences.next_value", self.name(), 1u64);
         trace::traced(&span, async {
             let plan = Plan::new(self, 1, false)?;
-            let value = self.allocate(db, plan).await?;
+            let value = self.allocate(db, plan, days).await?;
             Span::current().record("value", value);
             Ok(value)
         })
@@ -165,6 +195,35 @@ impl Sequence {
         db: &C,
         count: u64,
     ) -> Result<Range<i64>, SequenceError> {
+        self.next_values_with(db, count, Days::default()).await
+    }
+
+    /// [`next_values`](Self::next_values) for documents all dated `day`, in
+    /// chronological order (see [`next_value_on`](Self::next_value_on)).
+    pub async fn next_values_on<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        count: u64,
+        day: impl Into<Day>,
+    ) -> Result<Range<i64>, SequenceError> {
+        let day = day.into().number();
+        self.next_values_with(
+            db,
+            count,
+            Days {
+                first: Some(day),
+                last: Some(day),
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn next_values_with<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        count: u64,
+        days: Days,
+    ) -> Result<Range<i64>, SequenceError> {
         if count == 0 {
             self.validate()?;
             return Ok(0..0);
@@ -172,7 +231,7 @@ impl Sequence {
         let span = trace::allocation_span!("sequences.next_values", self.name(), count);
         trace::traced(&span, async {
             let plan = Plan::new(self, count, true)?;
-            let last = self.allocate(db, plan).await?;
+            let last = self.allocate(db, plan, days).await?;
             let first = last - (plan.count - 1);
             Span::current().record("value", first);
             Ok(first..last + 1)
@@ -192,6 +251,167 @@ impl Sequence {
             .await
             .map_err(|source| self.database_error(source))?;
         Ok(row.map(|row| row.last))
+    }
+
+    /// The sequence's row (`last`, `closed`, `last_day`), `None` before the
+    /// first allocation. A plain read, like [`last_value`](Self::last_value).
+    pub async fn state<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Option<entity::Model>, SequenceError> {
+        validate_name(&self.name)?;
+        entity::Entity::find_by_id(self.name.to_string())
+            .one(db)
+            .await
+            .map_err(|source| self.database_error(source))
+    }
+
+    /// Closes the sequence: every allocation is then refused with
+    /// [`SequenceError::Closed`], nothing consumed, until
+    /// [`reopen`](Self::reopen). This is how a period is closed: with
+    /// per-period counters, close `invoice-SALES@2025`.
+    ///
+    /// It takes the row lock like an allocation, so it waits for every
+    /// transaction numbering in the sequence: once the closing transaction
+    /// commits, nothing can still be numbering there. A sequence that was
+    /// never used is created closed, with nothing handed out.
+    pub async fn close<C: ConnectionTrait>(&self, db: &C) -> Result<(), SequenceError> {
+        self.validate()?;
+        let empty = self
+            .initial_value
+            .checked_sub(1)
+            .ok_or_else(|| self.overflow(0))?;
+        self.execute(db, |d| d.set_closed(&self.name, true, empty))
+            .await
+            .map(drop)
+    }
+
+    /// Reopens a closed sequence. Returns whether the sequence exists.
+    pub async fn reopen<C: ConnectionTrait>(&self, db: &C) -> Result<bool, SequenceError> {
+        validate_name(&self.name)?;
+        self.execute(db, |d| d.set_closed(&self.name, false, 0))
+            .await
+            .map(|affected| affected > 0)
+    }
+
+    /// Records that `value`, handed out by this sequence, is void (a
+    /// cancelled document whose row had to go, a number lost to another
+    /// system), with `reason`, in the `sequence_voids` table.
+    /// [`Audit`](crate::Audit) then reports the gap as explained.
+    ///
+    /// Under the row lock, in a transaction ([`SequenceError::NotInTransaction`]
+    /// otherwise). Refuses a value that was never handed out
+    /// ([`SequenceError::NotAllocated`]), one already void
+    /// ([`SequenceError::AlreadyVoid`]) and an empty reason.
+    pub async fn void<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        value: i64,
+        reason: &str,
+    ) -> Result<(), SequenceError> {
+        validate_name(&self.name)?;
+        if reason.trim().is_empty() {
+            return Err(SequenceError::EmptyReason {
+                name: self.name.to_string(),
+            });
+        }
+        let (dialect, row) = self.lock_row(db, "Sequence::void").await?;
+        let last = row.map(|row| row.last);
+        if last.is_none_or(|last| value > last) || value < self.initial_value {
+            return Err(SequenceError::NotAllocated {
+                name: self.name.to_string(),
+                value,
+                last,
+            });
+        }
+        let error = |source| self.database_error(source);
+        if let Some(found) = db
+            .query_one_raw(dialect.find_void(&self.name, value))
+            .await
+            .map_err(error)?
+        {
+            return Err(SequenceError::AlreadyVoid {
+                name: self.name.to_string(),
+                value,
+                reason: found.try_get_by_index(0).map_err(error)?,
+            });
+        }
+        db.execute_raw(dialect.insert_void(&self.name, value, reason))
+            .await
+            .map(drop)
+            .map_err(error)
+    }
+
+    /// Gives back `value` if it is the sequence's last (the counter moves
+    /// back by one, under the row lock): what the `revert_if_last` delete
+    /// policy does. Otherwise [`SequenceError::NotLast`], nothing changed.
+    pub async fn revert_last<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        value: i64,
+    ) -> Result<(), SequenceError> {
+        validate_name(&self.name)?;
+        if !crate::in_transaction(db)
+            .await
+            .map_err(|source| self.database_error(source))?
+        {
+            return Err(self.not_in_transaction("Sequence::revert_last"));
+        }
+        if self.execute(db, |d| d.revert_last(&self.name, value)).await? == 1 {
+            return Ok(());
+        }
+        let last = self.last_value(db).await?;
+        Err(SequenceError::NotLast {
+            name: self.name.to_string(),
+            value,
+            last,
+        })
+    }
+
+    /// Runs one statement of the dialect; rows affected.
+    async fn execute<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        statement: impl FnOnce(Dialect) -> sea_orm::Statement,
+    ) -> Result<u64, SequenceError> {
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| self.database_error(source))?;
+        db.execute_raw(statement(dialect))
+            .await
+            .map(|result| result.rows_affected())
+            .map_err(|source| self.classify(dialect, source, 0))
+    }
+
+    /// In a transaction, takes the row lock (as an allocation would) and
+    /// reads the row.
+    async fn lock_row<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        operation: &str,
+    ) -> Result<(Dialect, Option<entity::Model>), SequenceError> {
+        let error = |source| self.database_error(source);
+        if !crate::in_transaction(db).await.map_err(error)? {
+            return Err(self.not_in_transaction(operation));
+        }
+        let dialect = Dialect::of(db.get_database_backend()).map_err(error)?;
+        if let Some(lock) = dialect.lock_for_write(&self.name) {
+            db.execute_raw(lock)
+                .await
+                .map_err(|source| self.classify(dialect, source, 0))?;
+        }
+        let row = entity::Entity::find_by_id(self.name.to_string())
+            .lock_exclusive()
+            .one(db)
+            .await
+            .map_err(|source| self.classify(dialect, source, 0))?;
+        Ok((dialect, row))
+    }
+
+    fn not_in_transaction(&self, operation: &str) -> SequenceError {
+        SequenceError::NotInTransaction {
+            name: self.name.to_string(),
+            target: operation.to_owned(),
+        }
     }
 
     /// Deletes the sequence; the next allocation starts again at
@@ -246,23 +466,7 @@ impl Sequence {
     ) -> Result<(), SequenceError> {
         validate_name(&self.name)?;
         let error = |source| self.database_error(source);
-        if !crate::in_transaction(db).await.map_err(error)? {
-            return Err(SequenceError::NotInTransaction {
-                name: self.name.to_string(),
-                target: "Sequence::set_last_value".to_owned(),
-            });
-        }
-        let dialect = Dialect::of(db.get_database_backend()).map_err(error)?;
-        if let Some(lock) = dialect.lock_for_write(&self.name) {
-            db.execute_raw(lock)
-                .await
-                .map_err(|source| self.classify(dialect, source, 0))?;
-        }
-        let current = entity::Entity::find_by_id(self.name.to_string())
-            .lock_exclusive()
-            .one(db)
-            .await
-            .map_err(|source| self.classify(dialect, source, 0))?;
+        let (_, current) = self.lock_row(db, "Sequence::set_last_value").await?;
         match current {
             Some(row) if row.last > last && !force => Err(SequenceError::WouldGoBackwards {
                 name: self.name.to_string(),
@@ -280,6 +484,7 @@ impl Sequence {
             None => entity::Entity::insert(entity::ActiveModel {
                 name: Set(self.name.to_string()),
                 last: Set(last),
+                ..Default::default()
             })
             .exec_without_returning(db)
             .await
@@ -289,7 +494,12 @@ impl Sequence {
     }
 
     /// Runs `plan` and returns the new `last`.
-    async fn allocate<C: ConnectionTrait>(&self, db: &C, plan: Plan) -> Result<i64, SequenceError> {
+    async fn allocate<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        plan: Plan,
+        days: Days,
+    ) -> Result<i64, SequenceError> {
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.database_error(source))?;
         if self.nowait
@@ -299,7 +509,7 @@ impl Sequence {
                 .await
                 .map_err(|source| self.classify(dialect, source, plan.count))?;
         }
-        let statement = dialect.allocate(&self.name, plan.first, plan.step);
+        let statement = dialect.allocate(&self.name, plan.first, plan.step, days);
         // Under contention this is the wait for the row lock.
         let started = Instant::now();
         let _waited = trace::RecordWait(started);
@@ -313,18 +523,54 @@ impl Sequence {
                     Some(row) => row
                         .try_get_by_index::<i64>(0)
                         .map_err(|source| self.database_error(source))?,
-                    // The row exists and the overflow guard refused the update.
-                    None => return Err(self.overflow(plan.count)),
+                    // The row exists and a guard refused the update.
+                    None => return Err(self.refusal(db, dialect, plan, days).await),
                 }
             }
             // The server reports LAST_INSERT_ID as u64; the bits are the i64 value.
-            Returning::LastInsertId => db
-                .execute_raw(statement)
-                .await
-                .map_err(|source| self.classify(dialect, source, plan.count))?
-                .last_insert_id() as i64,
+            Returning::LastInsertId => match db.execute_raw(statement).await {
+                Ok(result) => result.last_insert_id() as i64,
+                Err(source) => match self.classify(dialect, source, plan.count) {
+                    // A guard forced the out-of-range error: which one?
+                    SequenceError::Overflow { .. } => {
+                        return Err(self.refusal(db, dialect, plan, days).await);
+                    }
+                    other => return Err(other),
+                },
+            },
         };
         Ok(last)
+    }
+
+    /// Why the allocation statement refused to write: the sequence is closed,
+    /// the day is out of order, or the value would overflow.
+    async fn refusal<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        dialect: Dialect,
+        plan: Plan,
+        days: Days,
+    ) -> SequenceError {
+        let row = match db.query_one_raw(dialect.refusal(&self.name)).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return self.overflow(plan.count),
+            Err(source) => return self.classify(dialect, source, plan.count),
+        };
+        let closed = row.try_get_by_index::<bool>(1).unwrap_or(false);
+        let latest = row.try_get_by_index::<Option<i32>>(2).ok().flatten();
+        if closed {
+            return SequenceError::Closed {
+                name: self.name.to_string(),
+            };
+        }
+        match (days.first, latest) {
+            (Some(day), Some(latest)) if day < latest => SequenceError::OutOfOrder {
+                name: self.name.to_string(),
+                day: Day::from_number(day),
+                latest: Day::from_number(latest),
+            },
+            _ => self.overflow(plan.count),
+        }
     }
 
     fn classify(&self, dialect: Dialect, source: DbErr, count: i64) -> SequenceError {

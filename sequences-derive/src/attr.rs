@@ -13,7 +13,8 @@ pub struct ContainerAttrs {
 }
 
 /// `#[gapless(sequence = "...", initial_value = N, reset_value = M, period = "year",
-/// date = "field", format = "...")]` or `#[gapless(value_of = "field")]` on a field.
+/// fiscal_year_start = M, date = "field", time_zone = "...", chronological,
+/// format = "...", on_delete = "...")]` or `#[gapless(value_of = "field")]` on a field.
 pub struct FieldAttrs {
     /// The attribute itself, for errors about the whole of it.
     pub attr: Attribute,
@@ -24,6 +25,11 @@ pub struct FieldAttrs {
     pub date: Option<LitStr>,
     pub format: Option<LitStr>,
     pub value_of: Option<LitStr>,
+    pub time_zone: Option<LitStr>,
+    pub on_delete: Option<LitStr>,
+    pub fiscal_year_start: Option<IntLit>,
+    /// `chronological`, a flag; the path, for errors.
+    pub chronological: Option<syn::Path>,
 }
 
 /// An integer literal, possibly negative, with its tokens.
@@ -71,6 +77,10 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             date: None,
             format: None,
             value_of: None,
+            time_zone: None,
+            on_delete: None,
+            fiscal_year_start: None,
+            chronological: None,
         };
         attr.parse_nested_meta(|meta| {
             let slot_name = meta
@@ -79,12 +89,21 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match slot_name.as_str() {
-                "sequence" | "period" | "date" | "format" | "value_of" => {
+                "chronological" => {
+                    if parsed.chronological.is_some() {
+                        return Err(meta.error("duplicate `chronological`"));
+                    }
+                    parsed.chronological = Some(meta.path.clone());
+                }
+                "sequence" | "period" | "date" | "format" | "value_of" | "time_zone"
+                | "on_delete" => {
                     let slot = match slot_name.as_str() {
                         "sequence" => &mut parsed.sequence,
                         "period" => &mut parsed.period,
                         "date" => &mut parsed.date,
                         "format" => &mut parsed.format,
+                        "time_zone" => &mut parsed.time_zone,
+                        "on_delete" => &mut parsed.on_delete,
                         _ => &mut parsed.value_of,
                     };
                     if slot.is_some() {
@@ -92,11 +111,11 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     }
                     *slot = Some(meta.value()?.parse()?);
                 }
-                "initial_value" | "reset_value" => {
-                    let slot = if slot_name == "initial_value" {
-                        &mut parsed.initial_value
-                    } else {
-                        &mut parsed.reset_value
+                "initial_value" | "reset_value" | "fiscal_year_start" => {
+                    let slot = match slot_name.as_str() {
+                        "initial_value" => &mut parsed.initial_value,
+                        "reset_value" => &mut parsed.reset_value,
+                        _ => &mut parsed.fiscal_year_start,
                     };
                     if slot.is_some() {
                         return Err(meta.error(format!("duplicate `{slot_name}`")));
@@ -106,7 +125,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 _ => {
                     return Err(meta.error(
                         "unknown gapless option; expected `sequence`, `initial_value`, \
-                         `reset_value`, `period`, `date`, `format` or `value_of`",
+                         `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
+                         `chronological`, `format`, `on_delete` or `value_of`",
                     ));
                 }
             }

@@ -8,7 +8,7 @@ use syn::DeriveInput;
 use syn::ext::IdentExt;
 
 use crate::ast::Input;
-use crate::valid::{self, DaySource, Numbered, Period, Valid};
+use crate::valid::{self, DaySource, Numbered, OnDelete, Period, Valid};
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
     // `#[sea_orm::model]` copies the derives of `Model` onto a `ModelEx`
@@ -65,6 +65,13 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
                     C: #private::sea_orm::ConnectionTrait,
                 {
                     Self::gapless_numbering().before_save(self, db, insert).await
+                }
+
+                async fn before_delete<C>(self, db: &C) -> ::core::result::Result<Self, #private::sea_orm::DbErr>
+                where
+                    C: #private::sea_orm::ConnectionTrait,
+                {
+                    Self::gapless_numbering().before_delete(self, db).await
                 }
             }
         }
@@ -130,6 +137,7 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
             Period::Year => quote!(Year),
             Period::Month => quote!(Month),
             Period::Day => quote!(Day),
+            Period::FiscalYear(start_month) => quote!(FiscalYear { start_month: #start_month }),
         };
         quote!(.period(#private::Period::#period))
     });
@@ -148,8 +156,22 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
         let raw = column(raw);
         quote!(.raw_value(#raw))
     });
+    let chronological = numbered.chronological.then(|| quote!(.chronological()));
+    let zone = numbered
+        .time_zone
+        .as_ref()
+        .map(|zone| quote!(.time_zone(#zone)));
+    let on_delete = numbered.on_delete.map(|policy| {
+        let policy = match policy {
+            OnDelete::Refuse => quote!(Refuse),
+            OnDelete::Void => quote!(Void),
+            OnDelete::RevertIfLast => quote!(RevertIfLast),
+            OnDelete::Allow => quote!(Allow),
+        };
+        quote!(.on_delete(#private::OnDelete::#policy))
+    });
     quote! {
         #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset)
-            #period #date #format #(#raw)*
+            #period #date #zone #chronological #format #(#raw)* #on_delete
     }
 }

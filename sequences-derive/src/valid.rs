@@ -20,13 +20,30 @@ pub struct Numbered<'a> {
     pub format: Option<Format>,
     /// Integer fields that receive the raw value (`value_of = "<this field>"`).
     pub raw_fields: Vec<&'a Ident>,
+    /// `chronological`: numbers follow the date field.
+    pub chronological: bool,
+    /// `time_zone = "Europe/Paris"`, checked.
+    pub time_zone: Option<LitStr>,
+    /// `on_delete = "..."`; `None` for the default.
+    pub on_delete: Option<OnDelete>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     Year,
     Month,
     Day,
+    /// The month it starts with, 1..=12.
+    FiscalYear(u32),
+}
+
+/// `on_delete = "..."`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    Refuse,
+    Void,
+    RevertIfLast,
+    Allow,
 }
 
 pub enum DaySource<'a> {
@@ -51,6 +68,8 @@ pub enum FormatPiece {
     Day,
     /// The year's last two digits.
     Yy,
+    /// `{fy}`, `{fy_start}` or `{fy_end}`.
+    Fiscal,
     Field,
 }
 
@@ -130,7 +149,11 @@ fn raw_field<'a>(
         || attrs.reset_value.is_some()
         || attrs.period.is_some()
         || attrs.date.is_some()
-        || attrs.format.is_some();
+        || attrs.format.is_some()
+        || attrs.time_zone.is_some()
+        || attrs.on_delete.is_some()
+        || attrs.fiscal_year_start.is_some()
+        || attrs.chronological.is_some();
     if others {
         return Err(syn::Error::new_spanned(
             &attrs.attr,
@@ -220,14 +243,39 @@ fn numbered_field<'a>(
             "year" => Period::Year,
             "month" => Period::Month,
             "day" => Period::Day,
+            "fiscal_year" => {
+                let Some(start) = &attrs.fiscal_year_start else {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        "`period = \"fiscal_year\"` needs `fiscal_year_start = M`, the month \
+                         (1..=12) the fiscal year starts with",
+                    ));
+                };
+                if !(1..=12).contains(&start.value) {
+                    return Err(syn::Error::new_spanned(
+                        &start.expr,
+                        "`fiscal_year_start` is a month, 1..=12",
+                    ));
+                }
+                Period::FiscalYear(start.value as u32)
+            }
             _ => {
                 return Err(syn::Error::new_spanned(
                     lit,
-                    "unknown period; expected \"year\", \"month\" or \"day\"",
+                    "unknown period; expected \"year\", \"month\", \"day\" or \"fiscal_year\"",
                 ));
             }
         }),
     };
+    if let (Some(start), false) = (
+        &attrs.fiscal_year_start,
+        matches!(period, Some(Period::FiscalYear(_))),
+    ) {
+        return Err(syn::Error::new_spanned(
+            &start.expr,
+            "`fiscal_year_start` goes with `period = \"fiscal_year\"`",
+        ));
+    }
     let date_field = match &attrs.date {
         None => None,
         Some(lit) => {
@@ -259,10 +307,24 @@ fn numbered_field<'a>(
         f.pieces.iter().any(|p| {
             matches!(
                 p,
-                FormatPiece::Year | FormatPiece::Month | FormatPiece::Day | FormatPiece::Yy
+                FormatPiece::Year
+                    | FormatPiece::Month
+                    | FormatPiece::Day
+                    | FormatPiece::Yy
+                    | FormatPiece::Fiscal
             )
         })
     });
+    if let Some(format) = &format
+        && format.pieces.contains(&FormatPiece::Fiscal)
+        && !matches!(period, Some(Period::FiscalYear(_)))
+    {
+        return Err(syn::Error::new_spanned(
+            &format.template,
+            "the format prints {fy}, {fy_start} or {fy_end}: add `period = \"fiscal_year\"` \
+             and `fiscal_year_start = M`",
+        ));
+    }
     if let (Some(lit), false, true) = (
         &attrs.format,
         period.is_some() || date_field.is_some(),
@@ -288,7 +350,9 @@ fn numbered_field<'a>(
         let year: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Year | FormatPiece::Yy);
         let month: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Month);
         let day: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Day);
+        let fiscal: fn(&FormatPiece) -> bool = |p| matches!(p, FormatPiece::Fiscal);
         let (ok, needs) = match period {
+            Period::FiscalYear(_) => (has(&[fiscal]), "{fy}, {fy_start} or {fy_end}"),
             Period::Year => (has(&[year]), "{year} (or {yy})"),
             Period::Month => (has(&[year, month]), "{year} (or {yy}) and {month}"),
             Period::Day => (
@@ -310,6 +374,45 @@ fn numbered_field<'a>(
         (Some(ident), _) => Some(DaySource::Field(ident)),
         (None, true) => Some(DaySource::Database),
         (None, false) => None,
+    };
+    if let (Some(path), None) = (&attrs.chronological, date_field) {
+        return Err(syn::Error::new_spanned(
+            path,
+            "`chronological` needs `date = \"<date field>\"`: the date each number follows",
+        ));
+    }
+    if let Some(zone) = &attrs.time_zone {
+        if zone.value().parse::<chrono_tz::Tz>().is_err() {
+            return Err(syn::Error::new_spanned(
+                zone,
+                format!(
+                    "unknown time zone {:?}; use an IANA name such as \"Europe/Paris\"",
+                    zone.value()
+                ),
+            ));
+        }
+        if day.is_none() {
+            return Err(syn::Error::new_spanned(
+                zone,
+                "`time_zone` is unused: the field has no date and no period",
+            ));
+        }
+    }
+    let on_delete = match &attrs.on_delete {
+        None => None,
+        Some(lit) => Some(match lit.value().as_str() {
+            "refuse" => OnDelete::Refuse,
+            "void" => OnDelete::Void,
+            "revert_if_last" => OnDelete::RevertIfLast,
+            "allow" => OnDelete::Allow,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "unknown delete policy; expected \"refuse\" (the default), \"void\", \
+                     \"revert_if_last\" or \"allow\"",
+                ));
+            }
+        }),
     };
 
     let (min, max) = number.map_or((i64::MIN.into(), i64::MAX.into()), |n| n.range());
@@ -354,6 +457,9 @@ fn numbered_field<'a>(
         day,
         format,
         raw_fields: Vec::new(),
+        chronological: attrs.chronological.is_some(),
+        time_zone: attrs.time_zone.clone(),
+        on_delete,
     })
 }
 
@@ -393,6 +499,7 @@ fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format> {
             ("month", None) => FormatPiece::Month,
             ("day", None) => FormatPiece::Day,
             ("yy", None) => FormatPiece::Yy,
+            ("fy" | "fy_start" | "fy_end", None) => FormatPiece::Fiscal,
             (_, Some(_)) => {
                 return Err(syn::Error::new_spanned(
                     lit,

@@ -1,6 +1,7 @@
-//! The migration that creates the `sequences` table used by `sequences-core`.
+//! The migrations that create the tables used by `sequences-core`.
 //!
-//! Add it to your own migrator, before the migrations of the tables it numbers:
+//! Add them to your own migrator, before the migrations of the tables they
+//! number; [`migrations`] lists them all, in order:
 //!
 //! ```
 //! use sea_orm_migration::prelude::*;
@@ -10,23 +11,33 @@
 //! #[async_trait::async_trait]
 //! impl MigratorTrait for Migrator {
 //!     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-//!         vec![
-//!             Box::new(sequences_migration::Migration),
-//!             // Box::new(m20260101_000001_create_invoice::Migration),
-//!         ]
+//!         let mut all = sequences_migration::migrations();
+//!         // all.push(Box::new(m20260101_000001_create_invoice::Migration));
+//!         all
 //!     }
 //! }
 //! ```
 //!
-//! The table is `sequences (name VARCHAR(100) PRIMARY KEY, last BIGINT NOT NULL)`.
-//! On MariaDB/MySQL the name column uses a binary, no-pad utf8mb4 collation, so
+//! 1. [`Migration`] creates `sequences (name VARCHAR(100) PRIMARY KEY, last
+//!    BIGINT NOT NULL)`.
+//! 2. [`RegisterMigration`] adds `closed` and `last_day` to it (closed periods,
+//!    date order) and creates `sequence_voids (sequence, value, reason,
+//!    voided_at)`. A database that has only the first keeps every counter:
+//!    list the second after it (or switch to [`migrations`]).
+//!
+//! On MariaDB/MySQL name columns use a binary, no-pad utf8mb4 collation, so
 //! `Invoice`, `invoice` and `invoice ` are three sequences there too, as on
 //! PostgreSQL and SQLite.
 #![warn(missing_docs)]
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
-use sequences_core::entity::Column;
+use sequences_core::entity::{Column, void};
+
+/// Every migration of the crate, in order.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(Migration), Box::new(RegisterMigration)]
+}
 
 /// Creates (`up`) or drops (`down`) the `sequences` table.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,16 +52,8 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let mut name = ColumnDef::new(Column::Name);
-        let length = sequences_core::MAX_NAME_LENGTH;
-        if manager.get_database_backend() == DbBackend::MySql {
-            // The charset and collation must come before NOT NULL in MySQL's grammar.
-            let collation = mysql_binary_collation(manager).await?;
-            name.custom(Alias::new(format!("VARCHAR({length}) {collation}")));
-        } else {
-            name.string_len(length as u32);
-        }
-        name.not_null().primary_key();
+        let mut name = name_column(manager, Column::Name).await?;
+        name.primary_key();
         manager
             .create_table(
                 Table::create()
@@ -73,6 +76,100 @@ impl MigrationTrait for Migration {
             )
             .await
     }
+}
+
+/// Adds `closed` and `last_day` to `sequences` and creates `sequence_voids`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegisterMigration;
+
+impl MigrationName for RegisterMigration {
+    fn name(&self) -> &str {
+        "m20261123_000002_sequences_register"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RegisterMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = Alias::new(sequences_core::TABLE_NAME);
+        // One column per statement: SQLite alters one at a time.
+        for column in [
+            ColumnDef::new(Column::Closed)
+                .boolean()
+                .not_null()
+                .default(false)
+                .to_owned(),
+            ColumnDef::new(Column::LastDay).integer().null().to_owned(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table.clone())
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        let sequence = name_column(manager, void::Column::Sequence).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new(sequences_core::entity::VOIDS_TABLE))
+                    .if_not_exists()
+                    .col(sequence)
+                    .col(ColumnDef::new(void::Column::Value).big_integer().not_null())
+                    .col(ColumnDef::new(void::Column::Reason).text().not_null())
+                    .col(
+                        ColumnDef::new(void::Column::VoidedAt)
+                            .string_len(24)
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(void::Column::Sequence)
+                            .col(void::Column::Value),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new(sequences_core::entity::VOIDS_TABLE))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+        for column in [Column::LastDay, Column::Closed] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(sequences_core::TABLE_NAME))
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A `VARCHAR(100) NOT NULL` sequence name, with the binary collation on MariaDB/MySQL.
+async fn name_column(manager: &SchemaManager<'_>, column: impl IntoIden) -> Result<ColumnDef, DbErr> {
+    let mut name = ColumnDef::new(column);
+    let length = sequences_core::MAX_NAME_LENGTH;
+    if manager.get_database_backend() == DbBackend::MySql {
+        // The charset and collation must come before NOT NULL in MySQL's grammar.
+        let collation = mysql_binary_collation(manager).await?;
+        name.custom(Alias::new(format!("VARCHAR({length}) {collation}")));
+    } else {
+        name.string_len(length as u32);
+    }
+    name.not_null();
+    Ok(name)
 }
 
 /// A case-sensitive collation that does not ignore trailing spaces: the default

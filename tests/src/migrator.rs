@@ -6,14 +6,14 @@ use sea_orm_migration::prelude::*;
 use crate::entities::{document, failover_invoice, ledger_entry};
 use crate::generated::generated_invoice;
 
-/// Applies `sequences_migration::Migration`, then the test tables.
+/// Applies `sequences_migration::migrations()`, then the test tables.
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(sequences_migration::Migration),
+        let mut all = sequences_migration::migrations();
+        let tables: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(CreateTestRows),
             Box::new(CreateEntityTables),
             // The audit tests' table.
@@ -36,7 +36,9 @@ impl MigratorTrait for Migrator {
                 name: "m20261123_000007_create_generated_invoice",
                 table: |schema| schema.create_table_from_entity(generated_invoice::Entity),
             }),
-        ]
+        ];
+        all.extend(tables);
+        all
     }
 }
 

@@ -1,5 +1,5 @@
 //! The application's migrator (in a Loco app, usually the `migration` crate):
-//! the bundled migration first, then the application's tables.
+//! the bundled migrations first, then the application's tables.
 
 use sea_orm_migration::prelude::*;
 
@@ -12,9 +12,8 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(sequences_migration::Migration),
-            Box::new(m20261123_000001_invoices::Migration),
-        ]
+        let mut all = sequences_migration::migrations();
+        all.push(Box::new(m20261123_000001_invoices::Migration));
+        all
     }
 }

@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+use sequences_core::Gapless;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+#[sea_orm(table_name = "invoice")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub journal: String,
+    pub issued_on: Date,
+    #[gapless(sequence = "invoice", period = "year", date = "issued_on", format = "{year}/{fy}-{value}")]
+    pub reference: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+fn main() {}
