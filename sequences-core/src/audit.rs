@@ -1,7 +1,7 @@
 //! Verifying the promise on the data: missing and duplicate numbers in an
 //! entity's column, computed by the database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
 use sea_orm::sea_query::{Alias, Expr, Func, Query};
@@ -71,6 +71,7 @@ pub struct Audit<C> {
     max_listed: u64,
     format: Option<String>,
     period: Option<Period>,
+    date: Option<C>,
 }
 
 impl<C: ColumnTrait> Audit<C> {
@@ -85,7 +86,16 @@ impl<C: ColumnTrait> Audit<C> {
             max_listed: 1000,
             format: None,
             period: None,
+            date: None,
         }
+    }
+
+    /// The column holding each row's date: the audit also reports date
+    /// inversions, a higher number on an earlier date than the number
+    /// before it (what a chronological sequence refuses).
+    pub fn date(mut self, column: C) -> Self {
+        self.date = Some(column);
+        self
     }
 
     /// The column holds references printed with this format (as
@@ -167,9 +177,11 @@ impl<C: ColumnTrait> Audit<C> {
         base.expr_as(
             Func::cast_as(Expr::col((table.clone(), self.value)), integer),
             Alias::new("v"),
-        )
-        .from(table.clone())
-        .cond_where(
+        );
+        if let Some(date) = self.date {
+            base.expr_as(Expr::col((table.clone(), date)), Alias::new("d"));
+        }
+        base.from(table.clone()).cond_where(
             Condition::all()
                 .add(Expr::col((table.clone(), self.value)).is_not_null())
                 .add(self.filter.clone()),
@@ -196,6 +208,11 @@ impl<C: ColumnTrait> Audit<C> {
                 duplicates: Vec::new(),
                 below_initial: get(3)? as u64,
                 ahead_of_sequence: false,
+                voided: Vec::new(),
+                voided_but_present: Vec::new(),
+                inversions: 0,
+                inversions_listed: Vec::new(),
+                present: BTreeSet::new(),
                 scope: scope.clone(),
             };
             // Until `finish`, `missing` holds the count of distinct numbers
@@ -223,6 +240,26 @@ impl<C: ColumnTrait> Audit<C> {
             }
         }
 
+        if self.date.is_some() {
+            let (count, list) = dialect.audit_inversions(&base, n, self.max_listed);
+            for row in db.query_all_raw(count).await? {
+                let scope = scope_of(&row, n)?;
+                if let Some(group) = groups.get_mut(&scope) {
+                    group.inversions = row.try_get_by_index::<i64>(n)? as u64;
+                }
+            }
+            for row in db.query_all_raw(list).await? {
+                let scope = scope_of(&row, n)?;
+                let inversion = DateInversion {
+                    number: row.try_get_by_index(n)?,
+                    date: row.try_get_by_index(n + 1)?,
+                    previous_date: row.try_get_by_index(n + 2)?,
+                };
+                if let Some(group) = groups.get_mut(&scope) {
+                    group.inversions_listed.push(inversion);
+                }
+            }
+        }
         if let Some(template) = &self.sequence {
             let names: Vec<(Vec<Option<String>>, String)> = groups
                 .keys()
@@ -236,15 +273,37 @@ impl<C: ColumnTrait> Audit<C> {
                 group.sequence = Some(name);
             }
         }
-        let mut report = AuditReport {
+        for group in groups.values_mut() {
+            group.finish(self.initial_value);
+        }
+        // Voids explain gaps: read them, and which of them a row still holds.
+        let voids = group_voids(db, groups.values()).await?;
+        let wanted: Vec<i64> = voids.values().flatten().copied().collect();
+        let mut present: BTreeMap<Vec<Option<String>>, BTreeSet<i64>> = BTreeMap::new();
+        for chunk in wanted.chunks(500) {
+            for row in db
+                .query_all_raw(dialect.audit_present(&base, n, chunk))
+                .await?
+            {
+                present
+                    .entry(scope_of(&row, n)?)
+                    .or_default()
+                    .insert(row.try_get_by_index(n)?);
+            }
+        }
+        for (scope, group) in &mut groups {
+            if let Some(name) = &group.sequence
+                && let Some(voided) = voids.get(name)
+            {
+                let present = present.remove(scope).unwrap_or_default();
+                group.explain(voided, &present, self.initial_value);
+            }
+        }
+        Ok(AuditReport {
             initial_value: self.initial_value,
             groups: groups.into_values().collect(),
             unreadable: 0,
-        };
-        for group in &mut report.groups {
-            group.finish(self.initial_value);
-        }
-        Ok(report)
+        })
     }
 
     /// The audit of formatted references (see [`format`](Self::format)).
@@ -271,8 +330,12 @@ impl<C: ColumnTrait> Audit<C> {
         let dialect = Dialect::of(db.get_database_backend())?;
         let (_, text) = dialect.audit_cast_types();
         let table = self.value.entity_name();
-        let query = Query::select()
-            .expr(Func::cast_as(Expr::col((table.clone(), self.value)), text))
+        let mut query = Query::select();
+        query.expr(Func::cast_as(Expr::col((table.clone(), self.value)), text));
+        if let Some(date) = self.date {
+            query.expr(Func::cast_as(Expr::col((table.clone(), date)), text));
+        }
+        let query = query
             .from(table.clone())
             .cond_where(
                 Condition::all()
@@ -280,25 +343,38 @@ impl<C: ColumnTrait> Audit<C> {
                     .add(self.filter.clone()),
             )
             .to_owned();
-        let mut groups: BTreeMap<Vec<Option<String>>, Vec<i64>> = BTreeMap::new();
+        let mut groups: BTreeMap<Scope, Vec<(i64, Option<String>)>> = BTreeMap::new();
         let mut unreadable = 0;
         for row in db
             .query_all_raw(db.get_database_backend().build(&query))
             .await?
         {
             let text: String = row.try_get_by_index(0)?;
+            let date: Option<String> = if self.date.is_some() {
+                row.try_get_by_index(1)?
+            } else {
+                None
+            };
             match pattern.read(&text) {
                 Some(parsed) => groups
                     .entry(parsed.parts.into_iter().map(|(_, v)| Some(v)).collect())
                     .or_default()
-                    .push(parsed.value),
+                    .push((parsed.value, date)),
                 None => unreadable += 1,
             }
         }
         let mut budget = (self.max_listed, self.max_listed);
         let mut audited = Vec::with_capacity(groups.len());
-        for (scope, values) in groups {
+        for (scope, mut rows) in groups {
+            rows.sort_by_key(|(value, _)| *value);
+            let inversions = date_inversions(&rows);
+            let values = rows.into_iter().map(|(value, _)| value).collect();
             let mut group = GroupAudit::from_values(scope, values, self.initial_value, &mut budget);
+            group.inversions = inversions.len() as u64;
+            group.inversions_listed = inversions
+                .into_iter()
+                .take(self.max_listed as usize)
+                .collect();
             if let Some(template) = &self.sequence {
                 group.sequence = self.formatted_sequence_name(template, &names, &group.scope);
             }
@@ -309,6 +385,13 @@ impl<C: ColumnTrait> Audit<C> {
         for group in &mut audited {
             group.sequence_last = group.sequence.as_ref().and_then(|n| lasts.get(n).copied());
             group.finish(self.initial_value);
+        }
+        let voids = group_voids(db, audited.iter()).await?;
+        for group in &mut audited {
+            if let Some(voided) = group.sequence.as_ref().and_then(|name| voids.get(name)) {
+                let present = group.present.clone();
+                group.explain(voided, &present, self.initial_value);
+            }
         }
         Ok(AuditReport {
             initial_value: self.initial_value,
@@ -389,6 +472,57 @@ impl<C: ColumnTrait> Audit<C> {
     fn sequence_name(&self, template: &str, scope: &[Option<String>]) -> Option<String> {
         fill_template(template, &self.scope_names(), scope).ok()
     }
+}
+
+/// A group's scope values, as text (`None`: NULL).
+type Scope = Vec<Option<String>>;
+
+/// The voided values of each group's sequence, sorted.
+async fn group_voids<'g, D: ConnectionTrait>(
+    db: &D,
+    groups: impl Iterator<Item = &'g GroupAudit>,
+) -> Result<BTreeMap<String, Vec<i64>>, DbErr> {
+    let names: Vec<String> = groups.filter_map(|g| g.sequence.clone()).collect();
+    let mut voids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for chunk in names.chunks(500) {
+        let found = entity::void::Entity::find()
+            .filter(entity::void::Column::Sequence.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await
+            .map_err(|error| {
+                DbErr::Custom(format!(
+                    "audit: cannot read the voided numbers (is sequences_migration's \
+                     RegisterMigration applied?): {error}"
+                ))
+            })?;
+        for void in found {
+            voids.entry(void.sequence).or_default().push(void.value);
+        }
+    }
+    for values in voids.values_mut() {
+        values.sort_unstable();
+    }
+    Ok(voids)
+}
+
+/// Rows (sorted by number) dated earlier than the row before them.
+fn date_inversions(rows: &[(i64, Option<String>)]) -> Vec<DateInversion> {
+    let mut inversions = Vec::new();
+    let mut previous: Option<&str> = None;
+    for (number, date) in rows {
+        let Some(date) = date.as_deref() else {
+            continue;
+        };
+        if let Some(before) = previous.filter(|before| date < *before) {
+            inversions.push(DateInversion {
+                number: *number,
+                date: date.to_owned(),
+                previous_date: before.to_owned(),
+            });
+        }
+        previous = Some(date);
+    }
+    inversions
 }
 
 /// The `last` of each named sequence that exists.
@@ -482,11 +616,23 @@ pub struct GroupAudit {
     pub last: Option<i64>,
     /// The sequence's `last` (`None`: no sequence given, or it does not exist).
     pub sequence_last: Option<i64>,
-    /// Numbers of `initial..=max(last, sequence_last)` that no row has.
+    /// Numbers of `initial..=max(last, sequence_last)` that no row has and
+    /// that are not recorded void: unexplained gaps, the defect.
     pub missing: u64,
-    /// The missing numbers as ranges, in order (the first
+    /// The unexplained missing numbers as ranges, in order (the first
     /// [`Audit::max_listed`] between present numbers, plus the head and tail).
     pub gaps: Vec<RangeInclusive<i64>>,
+    /// Missing numbers recorded void (`Sequence::void`, the `void` delete
+    /// policy): gaps that are explained, not defects.
+    pub voided: Vec<i64>,
+    /// Numbers a row holds although they are recorded void: a defect (the
+    /// void was recorded for the wrong number, or the row came back).
+    pub voided_but_present: Vec<i64>,
+    /// With [`Audit::date`]: numbers dated earlier than the number before
+    /// them, counted...
+    pub inversions: u64,
+    /// ...and listed (the first [`Audit::max_listed`]).
+    pub inversions_listed: Vec<DateInversion>,
     /// Rows beyond the first for each duplicated number.
     pub duplicate_rows: u64,
     /// Each duplicated number and how many rows have it (the first
@@ -498,15 +644,59 @@ pub struct GroupAudit {
     /// does not exist): the sequence will hand out numbers that rows already
     /// have. Only checked when [`Audit::sequence`] was given.
     pub ahead_of_sequence: bool,
+    /// Formatted audits: the numbers present, for [`GroupAudit::explain`].
+    present: BTreeSet<i64>,
+}
+
+/// A number dated earlier than the number before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateInversion {
+    /// The number.
+    pub number: i64,
+    /// Its date, as the database prints it.
+    pub date: String,
+    /// The date of the number before it, later than `date`.
+    pub previous_date: String,
 }
 
 impl GroupAudit {
-    /// Nothing missing, duplicated, below the initial value or ahead of the sequence.
+    /// Every gap explained by a void, nothing duplicated, below the initial
+    /// value, ahead of the sequence, void yet present, or out of date order.
     pub fn is_clean(&self) -> bool {
         self.missing == 0
             && self.duplicate_rows == 0
             && self.below_initial == 0
             && !self.ahead_of_sequence
+            && self.voided_but_present.is_empty()
+            && self.inversions == 0
+    }
+
+    /// Takes the sequence's voids into account: a missing number that is
+    /// void is explained; a present one that is void is a defect.
+    fn explain(&mut self, voids: &[i64], present: &BTreeSet<i64>, initial: i64) {
+        let upper = self.last.max(self.sequence_last);
+        for &value in voids {
+            if present.contains(&value) {
+                self.voided_but_present.push(value);
+            } else if value >= initial && upper.is_some_and(|upper| value <= upper) {
+                self.voided.push(value);
+            }
+        }
+        self.missing -= self.voided.len() as u64;
+        let mut gaps = Vec::with_capacity(self.gaps.len());
+        for gap in std::mem::take(&mut self.gaps) {
+            let mut from = *gap.start();
+            for &value in self.voided.iter().filter(|&&v| gap.contains(&v)) {
+                if value > from {
+                    gaps.push(from..=value - 1);
+                }
+                from = value + 1;
+            }
+            if from <= *gap.end() {
+                gaps.push(from..=*gap.end());
+            }
+        }
+        self.gaps = gaps;
     }
 
     /// A group from its numbers, read by the application (formatted
@@ -532,6 +722,11 @@ impl GroupAudit {
             duplicates: Vec::new(),
             below_initial: values.iter().filter(|&&v| v < initial).count() as u64,
             ahead_of_sequence: false,
+            voided: Vec::new(),
+            voided_but_present: Vec::new(),
+            inversions: 0,
+            inversions_listed: Vec::new(),
+            present: values.iter().copied().collect(),
         };
         let mut previous: Option<i64> = None;
         for run in values.chunk_by(|a, b| a == b) {

@@ -72,6 +72,8 @@ pub(crate) struct AuditStatements {
 pub(crate) enum ErrorKind {
     LockNotAvailable,
     Overflow,
+    /// A column or table the statement names is missing: a migration is not applied.
+    SchemaOutdated,
     Other,
 }
 
@@ -134,12 +136,20 @@ impl Dialect {
                         initial,
                         last_before_reset,
                     } => (
-                        format!(r#"CASE WHEN "{t}"."last" >= $6 THEN $7 ELSE "{t}"."last" + 1 END"#),
+                        format!(
+                            r#"CASE WHEN "{t}"."last" >= $6 THEN $7 ELSE "{t}"."last" + 1 END"#
+                        ),
                         String::new(),
                         vec![last_before_reset.into(), initial.into()],
                     ),
                 };
-                let mut all = vec![name.into(), first.into(), last_day, first_day.clone(), first_day];
+                let mut all = vec![
+                    name.into(),
+                    first.into(),
+                    last_day,
+                    first_day.clone(),
+                    first_day,
+                ];
                 all.append(&mut values);
                 (
                     format!(
@@ -184,7 +194,8 @@ impl Dialect {
             // overflows for every `last`, so the server raises its own BIGINT
             // out-of-range error (1690) instead of writing, in every sql_mode.
             (Self::MySql, _) => {
-                let ok_sql = "(NOT `closed` AND (`last_day` IS NULL OR ? IS NULL OR `last_day` <= ?)";
+                let ok_sql =
+                    "(NOT `closed` AND (`last_day` IS NULL OR ? IS NULL OR `last_day` <= ?)";
                 let refuse = "`last` + IF(`last` >= 0, 9223372036854775807, -9223372036854775808) + IF(`last` >= 0, 1, -1)";
                 let ok_values = || -> Vec<Value> { vec![first_day.clone(), first_day.clone()] };
                 let (new_last, values) = match step {
@@ -308,9 +319,9 @@ impl Dialect {
             Self::Postgres => format!(
                 r#"SELECT "reason" FROM "{VOIDS_TABLE}" WHERE "sequence" = $1 AND "value" = $2"#
             ),
-            Self::MySql => format!(
-                "SELECT `reason` FROM `{VOIDS_TABLE}` WHERE `sequence` = ? AND `value` = ?"
-            ),
+            Self::MySql => {
+                format!("SELECT `reason` FROM `{VOIDS_TABLE}` WHERE `sequence` = ? AND `value` = ?")
+            }
             Self::Sqlite => format!(
                 r#"SELECT "reason" FROM "{VOIDS_TABLE}" WHERE "sequence" = ? AND "value" = ?"#
             ),
@@ -510,6 +521,71 @@ impl Dialect {
         }
     }
 
+    /// Date inversions of an audit over `base` (which has a date column `d`):
+    /// per scope, how many numbers are dated earlier than the number before
+    /// them, and the first `max_listed` of them with both dates as text.
+    pub(crate) fn audit_inversions(
+        self,
+        base: &Statement,
+        scope_len: usize,
+        max_listed: u64,
+    ) -> (Statement, Statement) {
+        let scope: Vec<String> = (0..scope_len).map(|i| format!("s{i}")).collect();
+        let list = scope.iter().map(|s| format!("{s}, ")).collect::<String>();
+        let partition = if scope.is_empty() {
+            String::new()
+        } else {
+            format!("PARTITION BY {} ", scope.join(", "))
+        };
+        let group_by = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", scope.join(", "))
+        };
+        let (_, text) = self.audit_cast_types();
+        let windowed = format!(
+            "SELECT {list}v, d, LAG(d) OVER ({partition}ORDER BY v) AS prev FROM ({}) b \
+             WHERE d IS NOT NULL",
+            base.sql
+        );
+        let statement = |sql: String| Statement {
+            sql,
+            values: base.values.clone(),
+            db_backend: self.backend(),
+        };
+        (
+            statement(format!(
+                "SELECT {list}COUNT(*) FROM ({windowed}) w WHERE d < prev{group_by}"
+            )),
+            statement(format!(
+                "SELECT {list}v, CAST(d AS {text}), CAST(prev AS {text}) FROM ({windowed}) w \
+                 WHERE d < prev ORDER BY {list}v LIMIT {max_listed}"
+            )),
+        )
+    }
+
+    /// Which of `values` rows of `base` hold, per scope.
+    pub(crate) fn audit_present(
+        self,
+        base: &Statement,
+        scope_len: usize,
+        values: &[i64],
+    ) -> Statement {
+        let list = (0..scope_len)
+            .map(|i| format!("s{i}, "))
+            .collect::<String>();
+        let values: Vec<String> = values.iter().map(i64::to_string).collect();
+        Statement {
+            sql: format!(
+                "SELECT DISTINCT {list}v FROM ({}) b WHERE v IN ({})",
+                base.sql,
+                values.join(", ")
+            ),
+            values: base.values.clone(),
+            db_backend: self.backend(),
+        }
+    }
+
     /// Classifies a database error by SQLSTATE or vendor code, never by message.
     pub(crate) fn classify(self, error: &DbErr) -> ErrorKind {
         let Some(db) = database_error(error) else {
@@ -519,6 +595,8 @@ impl Dialect {
             Self::Postgres => match db.code().as_deref() {
                 Some("55P03") => ErrorKind::LockNotAvailable,
                 Some("22003") => ErrorKind::Overflow,
+                // undefined_column, undefined_table.
+                Some("42703" | "42P01") => ErrorKind::SchemaOutdated,
                 _ => ErrorKind::Other,
             },
             Self::MySql => match mysql_number(db) {
@@ -526,11 +604,15 @@ impl Dialect {
                 Some(1205 | 3572) => ErrorKind::LockNotAvailable,
                 // 1690: BIGINT value is out of range.
                 Some(1690) => ErrorKind::Overflow,
+                // Unknown column, unknown table.
+                Some(1054 | 1146) => ErrorKind::SchemaOutdated,
                 _ => ErrorKind::Other,
             },
-            // 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
+            // 5 SQLITE_BUSY, 6 SQLITE_LOCKED; 1 SQLITE_ERROR, which for the
+            // crate's own fixed statements means "no such column/table".
             Self::Sqlite => match sqlite_code(db) {
                 Some(5 | 6) => ErrorKind::LockNotAvailable,
+                Some(1) => ErrorKind::SchemaOutdated,
                 _ => ErrorKind::Other,
             },
         }

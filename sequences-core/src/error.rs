@@ -249,6 +249,20 @@ pub enum SequenceError {
         target: String,
     },
 
+    /// The database lacks a table or column this version of the crate uses:
+    /// a bundled migration is not applied.
+    #[error(
+        "sequence {name:?}: the database lacks the crate's tables or columns; apply \
+         sequences_migration::migrations() (RegisterMigration adds `closed`, `last_day` and \
+         `sequence_voids`): {source}"
+    )]
+    SchemaOutdated {
+        /// The sequence.
+        name: String,
+        /// The database's own error.
+        source: DbErr,
+    },
+
     /// The database failed for a reason of its own (connection lost,
     /// deadlock, serialization failure...).
     #[error("sequence {name:?}: {source}")]
@@ -281,6 +295,7 @@ impl SequenceError {
             | Self::EmptyReason { name }
             | Self::NotLast { name, .. }
             | Self::DeleteRefused { name, .. }
+            | Self::SchemaOutdated { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
             Self::InvalidNumbering { target, .. } => target,
@@ -302,7 +317,9 @@ impl SequenceError {
     /// The database error behind this one, if the database raised it.
     pub fn db_err(&self) -> Option<&DbErr> {
         match self {
-            Self::LockNotAvailable { source, .. } | Self::Database { source, .. } => Some(source),
+            Self::LockNotAvailable { source, .. }
+            | Self::Database { source, .. }
+            | Self::SchemaOutdated { source, .. } => Some(source),
             _ => None,
         }
     }

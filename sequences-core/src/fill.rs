@@ -76,7 +76,6 @@ impl<'e> Requests<'e> {
         Ok(())
     }
 
-
     fn target(&self, field_name: &str) -> String {
         target(self.entity, field_name)
     }
@@ -196,7 +195,11 @@ pub(crate) async fn database_day<C: ConnectionTrait>(
             .query_one_raw(dialect.current_utc())
             .await
             .map_err(error)?
-            .ok_or_else(|| error(sea_orm::DbErr::Custom("the clock query returned no row".into())))?;
+            .ok_or_else(|| {
+                error(sea_orm::DbErr::Custom(
+                    "the clock query returned no row".into(),
+                ))
+            })?;
         let text: String = row.try_get_by_index(0).map_err(error)?;
         return crate::period::day_in_zone(&text, zone).ok_or_else(|| {
             error(sea_orm::DbErr::Custom(format!(

@@ -17,7 +17,7 @@ mod template;
 pub mod trace;
 mod transaction;
 
-pub use audit::{Audit, AuditReport, GroupAudit};
+pub use audit::{Audit, AuditReport, DateInversion, GroupAudit};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};

@@ -277,11 +277,8 @@ impl<K: ColumnTrait> Numbering<K> {
         D: ConnectionTrait,
     {
         let entity = entity_name::<K>();
-        let span = tracing::info_span!(
-            "sequences.delete",
-            entity,
-            outcome = tracing::field::Empty,
-        );
+        let span =
+            tracing::info_span!("sequences.delete", entity, outcome = tracing::field::Empty,);
         trace::traced(&span, self.release_all(&model, db))
             .await
             .map_err(DbErr::from)?;
@@ -384,8 +381,8 @@ impl<K: ColumnTrait> Numbering<K> {
                     Some(DaySource::Column(column)) => {
                         Some(field.day(current(model, column), column)?)
                     }
-                    Some(DaySource::Database) => Some(
-                        match today.iter().find(|(zone, _)| *zone == field.zone) {
+                    Some(DaySource::Database) => {
+                        Some(match today.iter().find(|(zone, _)| *zone == field.zone) {
                             Some(&(_, day)) => day,
                             None => {
                                 let day =
@@ -394,8 +391,8 @@ impl<K: ColumnTrait> Numbering<K> {
                                 today.push((field.zone, day));
                                 day
                             }
-                        },
-                    ),
+                        })
+                    }
                 };
                 let base = field.name.fill(|name| {
                     let column = field.column_of(name);
@@ -424,10 +421,12 @@ impl<K: ColumnTrait> Numbering<K> {
                 None => field.store(model, field.column, field.holder_int(), &value)?,
                 Some(format) => {
                     let day = value.day.unwrap_or_default();
-                    let text = format.pattern.render(value.value, day, field.period, |name| {
-                        let column = format.column_of(name);
-                        field.text(current(model, column), column, name, &format.text)
-                    })?;
+                    let text = format
+                        .pattern
+                        .render(value.value, day, field.period, |name| {
+                            let column = format.column_of(name);
+                            field.text(current(model, column), column, name, &format.text)
+                        })?;
                     set(
                         model,
                         field.column,
@@ -606,7 +605,11 @@ impl<K: ColumnTrait> Prepared<K> {
                 "a fiscal year starts with a month 1..=12, not {start_month}"
             )));
         }
-        if !fiscal && format.as_ref().is_some_and(|f| f.pattern.prints_fiscal_year()) {
+        if !fiscal
+            && format
+                .as_ref()
+                .is_some_and(|f| f.pattern.prints_fiscal_year())
+        {
             return Err(invalid(
                 "the format prints {fy}, {fy_start} or {fy_end}: give the field a fiscal-year \
                  period"
@@ -621,9 +624,11 @@ impl<K: ColumnTrait> Prepared<K> {
                  otherwise two periods would print the same references"
             )));
         }
-        if field.date.is_some() && field.period.is_none() && !prints_date {
+        if field.date.is_some() && field.period.is_none() && !prints_date && !field.chronological {
             return Err(invalid(
-                "`date` is unused: add a period or print the date in the format".into(),
+                "`date` is unused: add a period, print the date in the format, or number \
+                 `chronological`ly"
+                    .into(),
             ));
         }
         let day = match (field.date, field.period.is_some() || prints_date) {
@@ -735,10 +740,9 @@ impl<K: ColumnTrait> Prepared<K> {
                 self.format.as_ref().map_or(&self.template, |f| &f.text),
                 column.as_str(),
             )),
-            Read::Unsupported(what) => Err(self.invalid(format!(
-                "date column `{}` is {what}",
-                column.as_str()
-            ))),
+            Read::Unsupported(what) => {
+                Err(self.invalid(format!("date column `{}` is {what}", column.as_str())))
+            }
         }
     }
 
@@ -755,7 +759,10 @@ impl<K: ColumnTrait> Prepared<K> {
     }
 
     /// The stored values of [`stored_columns`](Self::stored_columns).
-    fn snapshot(&self, read: impl Fn(K) -> Option<sea_orm::Value>) -> Vec<(K, Option<sea_orm::Value>)> {
+    fn snapshot(
+        &self,
+        read: impl Fn(K) -> Option<sea_orm::Value>,
+    ) -> Vec<(K, Option<sea_orm::Value>)> {
         self.stored_columns().map(|c| (c, read(c))).collect()
     }
 
@@ -775,7 +782,9 @@ impl<K: ColumnTrait> Prepared<K> {
             None => match column_value::integer(read(self.column)) {
                 Read::Value(value) => (value, None),
                 Read::Missing => return Ok(()),
-                Read::Unsupported(what) => return Err(self.invalid(format!("the number is {what}"))),
+                Read::Unsupported(what) => {
+                    return Err(self.invalid(format!("the number is {what}")));
+                }
             },
             Some(format) => {
                 let text = match column_value::text(read(self.column)) {

@@ -79,7 +79,12 @@ impl std::fmt::Display for FiscalYear {
         if self.start_month == 1 {
             write!(f, "{:04}", self.start_year)
         } else {
-            write!(f, "{:04}-{:02}", self.start_year, self.end_year().rem_euclid(100))
+            write!(
+                f,
+                "{:04}-{:02}",
+                self.start_year,
+                self.end_year().rem_euclid(100)
+            )
         }
     }
 }
@@ -223,8 +228,15 @@ mod tests {
         let april = Period::FiscalYear { start_month: 4 };
         assert_eq!(april.sequence_name("inv", day), "inv@FY2025");
         let fy = april.fiscal_year(day);
-        assert_eq!((fy.to_string(), fy.end_year()), ("2025-26".to_owned(), 2026));
-        let first_of_april = Day { year: 2026, month: 4, day: 1 };
+        assert_eq!(
+            (fy.to_string(), fy.end_year()),
+            ("2025-26".to_owned(), 2026)
+        );
+        let first_of_april = Day {
+            year: 2026,
+            month: 4,
+            day: 1,
+        };
         assert_eq!(april.sequence_name("inv", first_of_april), "inv@FY2026");
         let january = Period::FiscalYear { start_month: 1 };
         assert_eq!(january.fiscal_year(day).to_string(), "2026");

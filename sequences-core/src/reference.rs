@@ -52,7 +52,10 @@ impl Parsed {
 /// does not print the day), from its parts: `{year}` (or `{yy}`, read as
 /// 20yy), `{month}`, `{day}`, and for fiscal years `{fy}`, `{fy_start}` or
 /// `{fy_end}`. `None` when the parts do not say.
-pub(crate) fn period_day<'p>(period: Period, part: impl Fn(&str) -> Option<&'p str>) -> Option<Day> {
+pub(crate) fn period_day<'p>(
+    period: Period,
+    part: impl Fn(&str) -> Option<&'p str>,
+) -> Option<Day> {
     let number = |name: &str| part(name)?.parse::<i32>().ok();
     if let Period::FiscalYear { start_month } = period {
         let start_month = start_month.clamp(1, 12);
@@ -350,16 +353,20 @@ mod tests {
             day: 5,
         };
         let printed = pattern
-            .render(42, day, Some(Period::Year), |name| Ok::<_, ()>(name.to_uppercase()))
+            .render(42, day, Some(Period::Year), |name| {
+                Ok::<_, ()>(name.to_uppercase())
+            })
             .unwrap();
         let fiscal = Pattern::parse("{fy}/{value:03}").unwrap();
-        let april = Some(Period::FiscalYear { start_month: 4 });
-        let text = fiscal.render(7, day, april, |_| Ok::<_, ()>(String::new())).unwrap();
+        let april = Period::FiscalYear { start_month: 4 };
+        let text = fiscal
+            .render(7, day, Some(april), |_| Ok::<_, ()>(String::new()))
+            .unwrap();
         assert_eq!(text, "2025-26/007");
         let read = fiscal.read(&text).unwrap();
         assert_eq!((read.value, read.parts[0].1.as_str()), (7, "2025-26"));
-        assert_eq!(fiscal.missing_period_parts(april.unwrap()), None);
-        assert!(pattern.missing_period_parts(april.unwrap()).is_some());
+        assert_eq!(fiscal.missing_period_parts(april), None);
+        assert!(pattern.missing_period_parts(april).is_some());
         assert_eq!(printed, "JOURNAL-2026-00042");
         assert_eq!(pattern.read(&printed).unwrap().value, 42);
         assert_eq!(pattern.missing_period_parts(Period::Year), None);

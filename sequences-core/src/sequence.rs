@@ -13,9 +13,9 @@ use std::time::Instant;
 use tracing::Span;
 
 use crate::dialect::{Days, Dialect, ErrorKind, Returning, Step};
-use crate::period::Day;
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
+use crate::period::Day;
 use crate::trace;
 
 /// A named gapless sequence of `i64` values.
@@ -357,7 +357,11 @@ impl Sequence {
         {
             return Err(self.not_in_transaction("Sequence::revert_last"));
         }
-        if self.execute(db, |d| d.revert_last(&self.name, value)).await? == 1 {
+        if self
+            .execute(db, |d| d.revert_last(&self.name, value))
+            .await?
+            == 1
+        {
             return Ok(());
         }
         let last = self.last_value(db).await?;
@@ -580,6 +584,10 @@ impl Sequence {
                 source,
             },
             ErrorKind::Overflow => self.overflow(count),
+            ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+                name: self.name.to_string(),
+                source,
+            },
             ErrorKind::Other => self.database_error(source),
         }
     }

@@ -336,11 +336,11 @@ fn numbered_field<'a>(
              `date = \"<date field>\"`, or `period = \"...\"` to use the database's date",
         ));
     }
-    if let (Some(lit), None, false) = (&attrs.date, period, uses_date) {
+    if let (Some(lit), None, false, None) = (&attrs.date, period, uses_date, &attrs.chronological) {
         return Err(syn::Error::new_spanned(
             lit,
-            "`date` is unused: add `period = \"year\"` (or month, day) or print the date in \
-             `format`",
+            "`date` is unused: add `period = \"year\"` (or month, day), print the date in \
+             `format`, or number `chronological`ly",
         ));
     }
     if let (Some(period), Some(format)) = (period, &format) {

@@ -158,7 +158,10 @@ impl MigrationTrait for RegisterMigration {
 }
 
 /// A `VARCHAR(100) NOT NULL` sequence name, with the binary collation on MariaDB/MySQL.
-async fn name_column(manager: &SchemaManager<'_>, column: impl IntoIden) -> Result<ColumnDef, DbErr> {
+async fn name_column(
+    manager: &SchemaManager<'_>,
+    column: impl IntoIden,
+) -> Result<ColumnDef, DbErr> {
     let mut name = ColumnDef::new(column);
     let length = sequences_core::MAX_NAME_LENGTH;
     if manager.get_database_backend() == DbBackend::MySql {

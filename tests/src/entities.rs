@@ -154,3 +154,89 @@ pub mod failover_invoice {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// A register of documents numbered in date order per book; deleting one
+/// records its number void.
+pub mod register_doc {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "register_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub book: String,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "register-{book}",
+            date = "issued_on",
+            chronological,
+            on_delete = "void"
+        )]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Fiscal years starting in April: `BOOK/2025-26/0001`.
+pub mod fiscal_doc {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "fiscal_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub book: String,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "fiscal-{book}",
+            period = "fiscal_year",
+            fiscal_year_start = 4,
+            date = "issued_on",
+            format = "{book}/{fy}/{value:04}"
+        )]
+        pub reference: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Till receipts: the year of a UTC timestamp taken in Paris, and a daily
+/// counter by the database's clock in the time zone furthest ahead of UTC.
+pub mod zoned_receipt {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "zoned_receipt")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub till: String,
+        pub at: DateTimeUtc,
+        #[gapless(
+            sequence = "till-{till}",
+            period = "year",
+            date = "at",
+            time_zone = "Europe/Paris",
+            format = "{till}-{year}-{value}"
+        )]
+        pub reference: String,
+        #[gapless(
+            sequence = "till-day-{till}",
+            period = "day",
+            time_zone = "Pacific/Kiritimati",
+            format = "{year}{month}{day}-{value}"
+        )]
+        pub daily: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

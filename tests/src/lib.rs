@@ -240,3 +240,63 @@ pub async fn committed_values<C: ConnectionTrait>(db: &C, name: &str) -> Vec<i64
     .map(|row| row.try_get_by_index::<i64>(0).expect("value column"))
     .collect()
 }
+
+/// An empty database beside the test one, for tests that must start from
+/// nothing (entity-first sync, migration upgrades): created fresh, removed by
+/// [`Scratch::remove`].
+pub struct Scratch {
+    /// Its URL.
+    pub url: String,
+    name: String,
+    admin: Option<DatabaseConnection>,
+}
+
+impl Scratch {
+    /// A fresh database named `{tag}_{pid}` on `t`'s server (SQLite: a file
+    /// beside `t`'s).
+    pub async fn new(t: &TestDb, tag: &str) -> Self {
+        let name = format!("{tag}_{}", std::process::id());
+        if t.backend == Backend::Sqlite {
+            let url = t.url.replace("test.db", &format!("{name}.db"));
+            return Self {
+                url,
+                name,
+                admin: None,
+            };
+        }
+        let admin = t.db.clone();
+        Self::drop_database(&admin, &name).await;
+        let create = match admin.get_database_backend() {
+            DbBackend::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+            _ => format!("CREATE DATABASE {name}"),
+        };
+        admin
+            .execute_unprepared(&create)
+            .await
+            .expect("create a scratch database");
+        let (base, _) = t.url.rsplit_once('/').expect("a URL with a database");
+        Self {
+            url: format!("{base}/{name}"),
+            name,
+            admin: Some(admin),
+        }
+    }
+
+    /// Drops the database (connections to it must be closed).
+    pub async fn remove(self) {
+        if let Some(admin) = &self.admin {
+            Self::drop_database(admin, &self.name).await;
+        }
+    }
+
+    async fn drop_database(admin: &DatabaseConnection, name: &str) {
+        let sql = match admin.get_database_backend() {
+            DbBackend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            _ => format!("DROP DATABASE IF EXISTS {name}"),
+        };
+        admin
+            .execute_unprepared(&sql)
+            .await
+            .expect("drop a scratch database");
+    }
+}

@@ -3,7 +3,9 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::entities::{document, failover_invoice, ledger_entry};
+use crate::entities::{
+    document, failover_invoice, fiscal_doc, ledger_entry, register_doc, zoned_receipt,
+};
 use crate::generated::generated_invoice;
 
 /// Applies `sequences_migration::migrations()`, then the test tables.
@@ -35,6 +37,19 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTable {
                 name: "m20261123_000007_create_generated_invoice",
                 table: |schema| schema.create_table_from_entity(generated_invoice::Entity),
+            }),
+            // The register tests' tables.
+            Box::new(CreateEntityTable {
+                name: "m20261123_000008_create_register_doc",
+                table: |schema| schema.create_table_from_entity(register_doc::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261123_000009_create_fiscal_doc",
+                table: |schema| schema.create_table_from_entity(fiscal_doc::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261123_000010_create_zoned_receipt",
+                table: |schema| schema.create_table_from_entity(zoned_receipt::Entity),
             }),
         ];
         all.extend(tables);
