@@ -77,6 +77,17 @@ pub use transaction::in_transaction;
 ///   every part of its period.
 /// - `value_of = "field"` (alone): this integer field receives the raw value
 ///   of the formatted field it names.
+/// - `period = "fiscal_year", fiscal_year_start = M`: one counter per fiscal
+///   year starting with month `M`, named `<sequence>@FY2025`; the format
+///   prints it with `{fy}` (`2025-26`), `{fy_start}` or `{fy_end}`.
+/// - `time_zone = "Europe/Paris"`: the day of a UTC or offset datetime, and the
+///   database's current time, are taken in that IANA zone.
+/// - `chronological` (with `date`): a number dated before the latest one
+///   already numbered in its sequence is refused
+///   ([`SequenceError::OutOfOrder`]), nothing consumed.
+/// - `on_delete = "refuse" | "void" | "revert_if_last" | "allow"`: what
+///   `ActiveModel::delete` does to a numbered row (see [`OnDelete`]; default
+///   `refuse`).
 ///
 /// Field types: `i32`, `i64`, `u32`, `u64` and `Option` of them; `String` and
 /// `Option<String>` with `format`. A value that does not
@@ -94,7 +105,8 @@ pub use transaction::in_transaction;
 ///   statement per distinct sequence (a looping sequence: one per value), for
 ///   `insert_many` and `Entity::insert(..).exec(..)`, which run no hooks.
 /// - `impl ActiveModelBehavior for ActiveModel`, whose `before_save` calls
-///   `fill_gapless` on insert and nothing on update.
+///   `fill_gapless` on insert and nothing on update, and whose
+///   `before_delete` applies the delete policies.
 ///
 /// # Your own `before_save`
 /// Put `#[gapless(custom_behavior)]` on the struct: the derive then leaves
