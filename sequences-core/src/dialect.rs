@@ -10,6 +10,8 @@
 //!
 //! Values are always bound parameters; the table and column names are fixed.
 
+use std::time::Duration;
+
 use sea_orm::sqlx::error::DatabaseError;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
@@ -379,6 +381,67 @@ impl Dialect {
             sql,
             [name.into()],
         ))
+    }
+
+    /// Sets the wait for a row (SQLite: database) lock to `timeout` for the
+    /// next statements, and returns the statement that restores it.
+    pub(crate) async fn set_lock_timeout<C: ConnectionTrait>(
+        self,
+        db: &C,
+        timeout: Duration,
+    ) -> Result<Statement, DbErr> {
+        let millis = timeout.as_millis().min(i32::MAX as u128) as i64;
+        match self {
+            Self::Postgres => {
+                // The old value and the new setting in one round trip; session
+                // level, so that it also works in autocommit (a transaction
+                // that aborts undoes it).
+                let row = db
+                    .query_one_raw(Statement::from_sql_and_values(
+                        self.backend(),
+                        "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, false)",
+                        [format!("{millis}ms").into()],
+                    ))
+                    .await?
+                    .ok_or_else(|| DbErr::Custom("set_config returned no row".into()))?;
+                let old: String = row.try_get_by_index(0)?;
+                Ok(Statement::from_sql_and_values(
+                    self.backend(),
+                    "SELECT set_config('lock_timeout', $1, false)",
+                    [old.into()],
+                ))
+            }
+            Self::MySql => {
+                let seconds = (millis as u64).div_ceil(1000);
+                db.execute_raw(Statement::from_sql_and_values(
+                    self.backend(),
+                    "SET @sequences_lock_wait = @@SESSION.innodb_lock_wait_timeout, SESSION innodb_lock_wait_timeout = ?",
+                    [seconds.into()],
+                ))
+                .await?;
+                Ok(Statement::from_string(
+                    self.backend(),
+                    "SET SESSION innodb_lock_wait_timeout = @sequences_lock_wait",
+                ))
+            }
+            Self::Sqlite => {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        self.backend(),
+                        "PRAGMA busy_timeout",
+                    ))
+                    .await?
+                    .ok_or_else(|| DbErr::Custom("PRAGMA busy_timeout returned no row".into()))?;
+                let old: i64 = row.try_get_by_index(0)?;
+                // PRAGMA takes no parameters; both values are integers.
+                db.execute_unprepared(&format!("PRAGMA busy_timeout = {millis}"))
+                    .await?;
+                Ok(Statement::from_string(
+                    self.backend(),
+                    format!("PRAGMA busy_timeout = {old}"),
+                ))
+            }
+        }
     }
 
     /// Asks the server whether `db` is inside a transaction (see

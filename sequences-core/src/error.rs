@@ -249,6 +249,34 @@ pub enum SequenceError {
         target: String,
     },
 
+    /// A deferred field was inserted outside the helpers that assign
+    /// deferred numbers at commit. Nothing was written.
+    #[error(
+        "numbering of {target} is deferred: run the transaction through \
+         sequences_core::transaction or Retry::transaction, which assign deferred numbers \
+         just before COMMIT"
+    )]
+    DeferredOutsideTransaction {
+        /// The numbered field, as `table.column`.
+        target: String,
+    },
+
+    /// At commit, the rows inserted with a deferred number were not all
+    /// found: deleted during the transaction, or inserted through another
+    /// connection. The transaction is rolled back.
+    #[error(
+        "deferred numbering of {target}: {expected} inserted row(s) to number, {found} found in \
+         the transaction; insert and keep them through the helper's transaction"
+    )]
+    DeferredRowsMissing {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// Rows the transaction inserted.
+        expected: u64,
+        /// Rows the UPDATE found.
+        found: u64,
+    },
+
     /// The database lacks a table or column this version of the crate uses:
     /// a bundled migration is not applied.
     #[error(
@@ -298,7 +326,9 @@ impl SequenceError {
             | Self::SchemaOutdated { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
-            Self::InvalidNumbering { target, .. } => target,
+            Self::InvalidNumbering { target, .. }
+            | Self::DeferredOutsideTransaction { target }
+            | Self::DeferredRowsMissing { target, .. } => target,
         }
     }
 

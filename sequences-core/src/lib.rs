@@ -3,6 +3,7 @@
 
 mod audit;
 mod column_value;
+mod deferred;
 mod dialect;
 pub mod entity;
 mod error;
@@ -23,7 +24,7 @@ pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};
 pub use numbering::{NumberedField, Numbering, OnDelete};
 pub use period::{Day, Period, Zone};
-pub use retry::{Retry, WorkFuture, is_retryable};
+pub use retry::{Retry, WorkFuture, is_retryable, transaction};
 pub use sequence::Sequence;
 pub use transaction::in_transaction;
 

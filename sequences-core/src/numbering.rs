@@ -11,6 +11,7 @@ use sea_orm::{
 use tracing::Span;
 
 use crate::column_value::{self, Holder, Int, Read, current};
+use crate::deferred::{self, Pending, PendingDay};
 use crate::fill::{self, Requests};
 use crate::period::{Day, Period, Zone};
 use crate::reference::{self, Pattern};
@@ -112,6 +113,7 @@ pub struct NumberedField<K: ColumnTrait> {
     chronological: bool,
     time_zone: Option<String>,
     on_delete: OnDelete,
+    deferred: bool,
 }
 
 /// What deleting a numbered row (`ActiveModel::delete`, which runs
@@ -151,7 +153,20 @@ impl<K: ColumnTrait> NumberedField<K> {
             chronological: false,
             time_zone: None,
             on_delete: OnDelete::default(),
+            deferred: false,
         }
+    }
+
+    /// The number is taken at the end of the transaction instead of at
+    /// insert: the row is inserted with the column NULL (so it must be
+    /// nullable, an `Option`), and [`transaction`](crate::transaction) or
+    /// [`Retry::transaction`](crate::Retry::transaction) number it just
+    /// before COMMIT, in the same transaction. The sequence's lock is then
+    /// held for the commit only. Formats, periods and the register's checks
+    /// apply at assignment; placeholders are read at insert.
+    pub fn deferred(mut self) -> Self {
+        self.deferred = true;
+        self
     }
 
     /// Numbers follow the [`date`](Self::date) column: a document dated
@@ -356,6 +371,50 @@ impl<K: ColumnTrait> Numbering<K> {
             .map_err(DbErr::from)
     }
 
+    /// What `ActiveModelBehavior::after_save` should return: on insert,
+    /// records the model's [`deferred`](NumberedField::deferred) fields that
+    /// are NULL, to be numbered just before COMMIT by
+    /// [`transaction`](crate::transaction) or [`Retry::transaction`](crate::Retry::transaction).
+    pub async fn after_save<M, D>(&self, model: M, db: &D, insert: bool) -> Result<M, DbErr>
+    where
+        M: ModelTrait<Entity: EntityTrait<Column = K>>,
+        D: ConnectionTrait,
+    {
+        if insert {
+            self.defer_many(std::slice::from_ref(&model), db).await?;
+        }
+        Ok(model)
+    }
+
+    /// The bulk path of deferred numbering: records rows already inserted
+    /// (say by `insert_many(..).exec_with_returning(..)`, which runs no
+    /// hooks) whose deferred fields are NULL, to be numbered at commit, in
+    /// the order given. Outside the helpers,
+    /// [`SequenceError::DeferredOutsideTransaction`].
+    pub async fn defer_many<M, D>(&self, models: &[M], _db: &D) -> Result<(), DbErr>
+    where
+        M: ModelTrait<Entity: EntityTrait<Column = K>>,
+        D: ConnectionTrait,
+    {
+        let fields = self.checked()?;
+        for model in models {
+            for field in fields.iter().filter(|f| f.deferred) {
+                let value = ModelTrait::get(model, field.column);
+                if value != value.as_null() {
+                    continue; // numbered already (set by the caller)
+                }
+                let keys = primary_key(model);
+                let pending = field.pending(&|c| Some(ModelTrait::get(model, c)), keys)?;
+                deferred::push(pending).map_err(|pending| {
+                    DbErr::from(SequenceError::DeferredOutsideTransaction {
+                        target: pending.target,
+                    })
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     async fn fill_checked<A, D>(&self, mut models: Vec<A>, db: &D) -> Result<Vec<A>, SequenceError>
     where
         A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
@@ -366,6 +425,7 @@ impl<K: ColumnTrait> Numbering<K> {
         let mut requests = Requests::new(entity);
         // The database's day, asked once per fill and time zone.
         let mut today: Vec<(Option<Zone>, Day)> = Vec::new();
+        let mut deferring = None;
         for (index, model) in models.iter().enumerate() {
             for (number, field) in fields.iter().enumerate() {
                 if !model.is_not_set(field.column) {
@@ -375,6 +435,12 @@ impl<K: ColumnTrait> Numbering<K> {
                     for (name, column) in &format.fields {
                         field.text(current(model, *column), *column, name, &format.text)?;
                     }
+                }
+                if field.deferred {
+                    // Checked now, numbered at commit (`after_save`, `defer_many`).
+                    field.pending(&|c| current(model, c), Vec::new())?;
+                    deferring.get_or_insert(field);
+                    continue;
                 }
                 let day = match field.day {
                     None => None,
@@ -410,6 +476,26 @@ impl<K: ColumnTrait> Numbering<K> {
                     day,
                     field.chronological,
                 )?;
+            }
+        }
+        if let Some(field) = deferring {
+            if !deferred::in_scope() {
+                return Err(SequenceError::DeferredOutsideTransaction {
+                    target: field.target.clone(),
+                });
+            }
+            let inside =
+                crate::in_transaction(db)
+                    .await
+                    .map_err(|source| SequenceError::Database {
+                        name: field.target.clone(),
+                        source,
+                    })?;
+            if !inside {
+                return Err(SequenceError::NotInTransaction {
+                    name: field.template.clone(),
+                    target: field.target.clone(),
+                });
             }
         }
         let allocated = requests.allocate(db).await?;
@@ -513,6 +599,7 @@ struct Prepared<K: ColumnTrait> {
     zone: Option<Zone>,
     chronological: bool,
     on_delete: OnDelete,
+    deferred: bool,
     format: Option<Format<K>>,
     raw_values: Vec<(K, Int)>,
 }
@@ -667,6 +754,11 @@ impl<K: ColumnTrait> Prepared<K> {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if field.deferred && !field.column.def().is_null() {
+            return Err(invalid(
+                "a deferred column is NULL until COMMIT: make it nullable (an `Option`)".into(),
+            ));
+        }
         let name_columns = name_fields.iter().map(|&(_, column)| column).collect();
         Ok(Self {
             column: field.column,
@@ -682,6 +774,7 @@ impl<K: ColumnTrait> Prepared<K> {
             zone,
             chronological: field.chronological,
             on_delete: field.on_delete,
+            deferred: field.deferred,
             format,
             raw_values,
         })
@@ -744,6 +837,58 @@ impl<K: ColumnTrait> Prepared<K> {
                 Err(self.invalid(format!("date column `{}` is {what}", column.as_str())))
             }
         }
+    }
+
+    /// A deferred number of the row `read` gives the columns of, with key
+    /// `keys`: everything but the value (and a database day), checked now.
+    fn pending(
+        &self,
+        read: &dyn Fn(K) -> Option<sea_orm::Value>,
+        keys: Vec<(&'static str, sea_orm::Value)>,
+    ) -> Result<Pending, SequenceError> {
+        let base_name = self.name.fill(|name| {
+            let column = self.column_of(name);
+            self.text(read(column), column, name, &self.template)
+        })?;
+        let day = match self.day {
+            None => PendingDay::None,
+            Some(DaySource::Column(column)) => PendingDay::Known(self.day(read(column), column)?),
+            Some(DaySource::Database) => PendingDay::Database(self.zone),
+        };
+        let format = match &self.format {
+            None => None,
+            Some(format) => {
+                let fields = format
+                    .fields
+                    .iter()
+                    .map(|(name, column)| {
+                        Ok((
+                            name.clone(),
+                            self.text(read(*column), *column, name, &format.text)?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, SequenceError>>()?;
+                Some((format.pattern.clone(), format.text.clone(), fields))
+            }
+        };
+        Ok(Pending {
+            table: entity_name::<K>(),
+            keys,
+            target: self.target.clone(),
+            column: self.column.as_str(),
+            holder: self.holder,
+            sequence: self.sequence.clone(),
+            base_name,
+            period: self.period,
+            day,
+            chronological: self.chronological,
+            format,
+            raw_values: self
+                .raw_values
+                .iter()
+                .map(|&(column, int)| (column.as_str(), int))
+                .collect(),
+        })
     }
 
     /// The columns a delete policy reads: the number, the sequence name's
@@ -922,4 +1067,15 @@ where
             name: field.target.clone(),
             source,
         })
+}
+
+/// The primary key of `model`: column names and values.
+fn primary_key<M: ModelTrait>(model: &M) -> Vec<(&'static str, sea_orm::Value)> {
+    use sea_orm::{IdenStatic, Iterable, PrimaryKeyToColumn};
+    <<M::Entity as EntityTrait>::PrimaryKey as Iterable>::iter()
+        .map(|key| {
+            let column = key.into_column();
+            (column.as_str(), model.get(column))
+        })
+        .collect()
 }

@@ -12,6 +12,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
+use crate::deferred;
 use crate::dialect::{self, Dialect};
 
 /// What a [`Retry::transaction`] closure returns: its work as a boxed future
@@ -77,6 +78,7 @@ pub struct Retry {
     max_delay: Duration,
     isolation_level: Option<IsolationLevel>,
     sqlite_mode: Option<SqliteTransactionMode>,
+    lock_timeout: Option<Duration>,
 }
 
 impl Default for Retry {
@@ -95,7 +97,17 @@ impl Retry {
             max_delay: Duration::from_millis(200),
             isolation_level: None,
             sqlite_mode: Some(SqliteTransactionMode::Immediate),
+            lock_timeout: None,
         }
+    }
+
+    /// Bounds the wait of each deferred number's allocation at commit (see
+    /// [`Sequence::lock_timeout`](crate::Sequence::lock_timeout)); a timeout
+    /// is [`LockNotAvailable`](crate::SequenceError::LockNotAvailable),
+    /// which is retried like a lock timeout the database chose.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
     }
 
     /// How many times the closure may run in all (at least 1).
@@ -127,6 +139,11 @@ impl Retry {
     /// Runs `work` in a new transaction of `db`, commits it, and returns what
     /// `work` returned. When `work` or the commit fails with a retryable error,
     /// the transaction is rolled back and `work` runs again in a new one.
+    ///
+    /// Rows `work` inserted with a deferred number (`#[gapless(..., deferred)]`,
+    /// [`NumberedField::deferred`](crate::NumberedField::deferred)) are
+    /// numbered after `work` returns, just before COMMIT, in the same
+    /// transaction (see [`transaction`](crate::transaction)).
     ///
     /// `work` must do all of its database work through the transaction it is
     /// given, and be safe to run again: side effects outside the database
@@ -190,7 +207,15 @@ impl Retry {
             let _ = txn.rollback().await;
             return Err(error);
         }
-        match work(&txn).await {
+        let (result, deferred) = deferred::collect(work(&txn)).await;
+        let result = match result {
+            Ok(value) => deferred::assign(&txn, deferred, self.lock_timeout)
+                .await
+                .map(|()| value)
+                .map_err(DbErr::from),
+            Err(error) => Err(error),
+        };
+        match result {
             Ok(value) => {
                 txn.commit().await?;
                 Ok(value)
@@ -212,4 +237,59 @@ impl Retry {
 /// transaction.
 pub fn is_retryable(error: &DbErr) -> bool {
     dialect::is_transient(error)
+}
+
+/// Runs `work` in a new transaction of `db` and commits it, numbering the
+/// rows it inserted with a deferred number just before COMMIT, in the same
+/// transaction: every deferred number the closure created is taken then
+/// (sequences in name order, so two such transactions cannot deadlock each
+/// other; one statement per sequence) and written (one UPDATE per table and
+/// column), in insertion order. A rollback (an error from `work`, or during
+/// assignment, or at commit) gives every number back.
+///
+/// The sequence's row lock is held for the assignment and the commit only,
+/// instead of from the insert to the end of the transaction: an invoice with
+/// its lines no longer makes the next invoice wait for the lines.
+///
+/// `Retry::new().max_attempts(1).transaction(db, work)`: use
+/// [`Retry`] itself to retry on serialization failures and deadlocks.
+///
+/// ```no_run
+/// # mod invoice {
+/// #     use sea_orm::entity::prelude::*;
+/// #     use sequences_core::Gapless;
+/// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+/// #     #[sea_orm(table_name = "invoice")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub company_id: i32,
+/// #         #[gapless(sequence = "invoice-{company_id}", deferred)]
+/// #         pub number: Option<i64>,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+/// use sea_orm::{ActiveModelTrait, Set};
+///
+/// let id = sequences_core::transaction(db, |txn| {
+///     Box::pin(async move {
+///         let invoice = invoice::ActiveModel { company_id: Set(7), ..Default::default() }
+///             .insert(txn)
+///             .await?; // number: None until COMMIT
+///         // ... insert the lines, the payment ...
+///         Ok(invoice.id)
+///     })
+/// })
+/// .await?; // numbered just before COMMIT
+/// # let _ = id; Ok(()) }
+/// ```
+pub async fn transaction<C, F, T>(db: &C, work: F) -> Result<T, DbErr>
+where
+    C: TransactionTrait,
+    F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T> + Send,
+    T: Send,
+{
+    Retry::new().max_attempts(1).transaction(db, work).await
 }

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -54,6 +55,7 @@ pub struct Sequence {
     initial_value: i64,
     reset_value: Option<i64>,
     nowait: bool,
+    lock_timeout: Option<Duration>,
 }
 
 impl Sequence {
@@ -64,6 +66,7 @@ impl Sequence {
             initial_value: 1,
             reset_value: None,
             nowait: false,
+            lock_timeout: None,
         }
     }
 
@@ -101,6 +104,20 @@ impl Sequence {
     /// SQLite has no row locks and fails after its busy timeout either way).
     pub fn nowait(mut self, nowait: bool) -> Self {
         self.nowait = nowait;
+        self
+    }
+
+    /// Waits at most `timeout` for another transaction holding the
+    /// sequence, then fails with [`SequenceError::LockNotAvailable`], instead
+    /// of the database's default wait. Costs two statements around the
+    /// allocation when set, nothing otherwise:
+    /// - PostgreSQL: `lock_timeout`, set for the allocation and restored;
+    /// - MariaDB/MySQL: `innodb_lock_wait_timeout`, in whole seconds (rounded
+    ///   up; zero fails at once), set and restored;
+    /// - SQLite: the connection's busy timeout, set and restored (SQLite
+    ///   locks the whole database: the wait is for any writer).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
         self
     }
 
@@ -497,7 +514,7 @@ impl Sequence {
         }
     }
 
-    /// Runs `plan` and returns the new `last`.
+    /// Runs `plan` and returns the new `last`, within the lock timeout if set.
     async fn allocate<C: ConnectionTrait>(
         &self,
         db: &C,
@@ -506,6 +523,30 @@ impl Sequence {
     ) -> Result<i64, SequenceError> {
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.database_error(source))?;
+        let Some(timeout) = self.lock_timeout else {
+            return self.allocate_now(db, dialect, plan, days).await;
+        };
+        let restore = dialect
+            .set_lock_timeout(db, timeout)
+            .await
+            .map_err(|source| self.database_error(source))?;
+        let result = self.allocate_now(db, dialect, plan, days).await;
+        // After a failure, PostgreSQL's transaction is aborted and undoes the
+        // setting itself; elsewhere this restores it.
+        let restored = db.execute_raw(restore).await;
+        match (result, restored) {
+            (Ok(_), Err(source)) => Err(self.database_error(source)),
+            (result, _) => result,
+        }
+    }
+
+    async fn allocate_now<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        dialect: Dialect,
+        plan: Plan,
+        days: Days,
+    ) -> Result<i64, SequenceError> {
         if self.nowait
             && let Some(lock) = dialect.lock_nowait(&self.name)
         {

@@ -30,6 +30,8 @@ pub struct FieldAttrs {
     pub fiscal_year_start: Option<IntLit>,
     /// `chronological`, a flag; the path, for errors.
     pub chronological: Option<syn::Path>,
+    /// `deferred`, a flag.
+    pub deferred: Option<syn::Path>,
 }
 
 /// An integer literal, possibly negative, with its tokens.
@@ -81,6 +83,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             on_delete: None,
             fiscal_year_start: None,
             chronological: None,
+            deferred: None,
         };
         attr.parse_nested_meta(|meta| {
             let slot_name = meta
@@ -89,11 +92,16 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match slot_name.as_str() {
-                "chronological" => {
-                    if parsed.chronological.is_some() {
-                        return Err(meta.error("duplicate `chronological`"));
+                "chronological" | "deferred" => {
+                    let slot = if slot_name == "deferred" {
+                        &mut parsed.deferred
+                    } else {
+                        &mut parsed.chronological
+                    };
+                    if slot.is_some() {
+                        return Err(meta.error(format!("duplicate `{slot_name}`")));
                     }
-                    parsed.chronological = Some(meta.path.clone());
+                    *slot = Some(meta.path.clone());
                 }
                 "sequence" | "period" | "date" | "format" | "value_of" | "time_zone"
                 | "on_delete" => {
@@ -126,7 +134,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     return Err(meta.error(
                         "unknown gapless option; expected `sequence`, `initial_value`, \
                          `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
-                         `chronological`, `format`, `on_delete` or `value_of`",
+                         `chronological`, `deferred`, `format`, `on_delete` or `value_of`",
                     ));
                 }
             }

@@ -67,6 +67,17 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
                     Self::gapless_numbering().before_save(self, db, insert).await
                 }
 
+                async fn after_save<C>(
+                    model: Model,
+                    db: &C,
+                    insert: bool,
+                ) -> ::core::result::Result<Model, #private::sea_orm::DbErr>
+                where
+                    C: #private::sea_orm::ConnectionTrait,
+                {
+                    Self::gapless_numbering().after_save(model, db, insert).await
+                }
+
                 async fn before_delete<C>(self, db: &C) -> ::core::result::Result<Self, #private::sea_orm::DbErr>
                 where
                     C: #private::sea_orm::ConnectionTrait,
@@ -93,6 +104,20 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
                 C: #private::sea_orm::ConnectionTrait,
             {
                 Self::gapless_numbering().fill(self, db).await
+            }
+
+            /// The bulk path of deferred fields: records rows already inserted
+            /// (by `insert_many(..).exec_with_returning(..)`, which runs no hooks)
+            /// to be numbered just before COMMIT by `sequences_core::transaction`
+            /// or `Retry::transaction`.
+            pub async fn defer_gapless_many<C>(
+                models: &[Model],
+                db: &C,
+            ) -> ::core::result::Result<(), #private::sea_orm::DbErr>
+            where
+                C: #private::sea_orm::ConnectionTrait,
+            {
+                Self::gapless_numbering().defer_many(models, db).await
             }
 
             #[doc = #fill_many_doc]
@@ -157,6 +182,7 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
         quote!(.raw_value(#raw))
     });
     let chronological = numbered.chronological.then(|| quote!(.chronological()));
+    let deferred = numbered.deferred.then(|| quote!(.deferred()));
     let zone = numbered
         .time_zone
         .as_ref()
@@ -172,6 +198,6 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     });
     quote! {
         #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset)
-            #period #date #zone #chronological #format #(#raw)* #on_delete
+            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred
     }
 }

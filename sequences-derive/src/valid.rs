@@ -26,6 +26,8 @@ pub struct Numbered<'a> {
     pub time_zone: Option<LitStr>,
     /// `on_delete = "..."`; `None` for the default.
     pub on_delete: Option<OnDelete>,
+    /// `deferred`: numbered at commit.
+    pub deferred: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -153,7 +155,8 @@ fn raw_field<'a>(
         || attrs.time_zone.is_some()
         || attrs.on_delete.is_some()
         || attrs.fiscal_year_start.is_some()
-        || attrs.chronological.is_some();
+        || attrs.chronological.is_some()
+        || attrs.deferred.is_some();
     if others {
         return Err(syn::Error::new_spanned(
             &attrs.attr,
@@ -398,6 +401,12 @@ fn numbered_field<'a>(
             ));
         }
     }
+    if let (Some(path), None) = (&attrs.deferred, ast::option_inner(field.ty)) {
+        return Err(syn::Error::new_spanned(
+            path,
+            "a `deferred` field is NULL until COMMIT: make it an `Option`, such as `Option<i64>`",
+        ));
+    }
     let on_delete = match &attrs.on_delete {
         None => None,
         Some(lit) => Some(match lit.value().as_str() {
@@ -460,6 +469,7 @@ fn numbered_field<'a>(
         chronological: attrs.chronological.is_some(),
         time_zone: attrs.time_zone.clone(),
         on_delete,
+        deferred: attrs.deferred.is_some(),
     })
 }
 

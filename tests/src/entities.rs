@@ -240,3 +240,50 @@ pub mod zoned_receipt {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// Deferred numbering: the number is NULL until the transaction's work is
+/// done, and taken just before COMMIT.
+pub mod deferred_invoice {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "deferred_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub company_id: i32,
+        #[gapless(sequence = "deferred-{company_id}", deferred, on_delete = "allow")]
+        pub number: Option<i64>,
+        #[gapless(
+            sequence = "deferred-ref-{company_id}",
+            period = "year",
+            format = "D{company_id}-{year}-{value:04}",
+            deferred,
+            on_delete = "allow"
+        )]
+        pub reference: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// The lines of a deferred invoice: the work done while the number waits.
+pub mod deferred_line {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deferred_line")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub invoice_id: i32,
+        pub amount_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -4,7 +4,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    document, failover_invoice, fiscal_doc, ledger_entry, register_doc, zoned_receipt,
+    deferred_invoice, deferred_line, document, failover_invoice, fiscal_doc, ledger_entry,
+    register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
 
@@ -50,6 +51,15 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTable {
                 name: "m20261123_000010_create_zoned_receipt",
                 table: |schema| schema.create_table_from_entity(zoned_receipt::Entity),
+            }),
+            // The deferred numbering tests' tables.
+            Box::new(CreateEntityTable {
+                name: "m20261123_000011_create_deferred_invoice",
+                table: |schema| schema.create_table_from_entity(deferred_invoice::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261123_000012_create_deferred_line",
+                table: |schema| schema.create_table_from_entity(deferred_line::Entity),
             }),
         ];
         all.extend(tables);

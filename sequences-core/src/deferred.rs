@@ -1,0 +1,300 @@
+//! Deferred numbering: rows are inserted with their number NULL while a
+//! transaction run by [`transaction`](crate::transaction) or
+//! [`Retry::transaction`](crate::Retry::transaction) does its work; just
+//! before COMMIT, in the same transaction, every number is taken (one
+//! statement per sequence, sequences in name order) and written (one UPDATE
+//! per table and column, whatever the row count). The sequence's row lock is
+//! then held for the assignment and the commit only.
+//!
+//! The rows a transaction inserted are collected in a task-local list that
+//! the helper opens around its closure: a deferred insert anywhere else
+//! finds no list and is refused before anything is written.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DbErr, Value};
+use tracing::Span;
+
+use crate::column_value::{Holder, Int};
+use crate::fill::{self, Requests};
+use crate::period::{Day, Period, Zone};
+use crate::reference::Pattern;
+use crate::{Sequence, SequenceError, trace};
+
+tokio::task_local! {
+    static PENDING: RefCell<Vec<Pending>>;
+}
+
+/// Where the day of a deferred number comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PendingDay {
+    /// No period, no date printed.
+    None,
+    /// The row's date column, read at insert.
+    Known(Day),
+    /// The database's current date at assignment, in this zone (if any).
+    Database(Option<Zone>),
+}
+
+/// One number to assign: a row inserted with its numbered column NULL.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// The row: its table and primary key.
+    pub(crate) table: &'static str,
+    pub(crate) keys: Vec<(&'static str, Value)>,
+    /// The numbered column, as `table.column` for errors.
+    pub(crate) target: String,
+    pub(crate) column: &'static str,
+    pub(crate) holder: Holder,
+    /// The sequence's settings and its name, placeholders filled, before the period.
+    pub(crate) sequence: Sequence,
+    pub(crate) base_name: String,
+    pub(crate) period: Option<Period>,
+    pub(crate) day: PendingDay,
+    pub(crate) chronological: bool,
+    /// The format (parsed, and as written), with the texts of its field
+    /// placeholders read at insert.
+    pub(crate) format: Option<(Pattern, String, Vec<(String, String)>)>,
+    /// Integer columns that also receive the raw value.
+    pub(crate) raw_values: Vec<(&'static str, Int)>,
+}
+
+/// Whether the current task runs inside a deferring transaction helper.
+pub(crate) fn in_scope() -> bool {
+    PENDING.try_with(|_| ()).is_ok()
+}
+
+/// Records a row to number at commit; `Err` outside a helper.
+pub(crate) fn push(pending: Pending) -> Result<(), Pending> {
+    let mut slot = Some(pending);
+    let pushed = PENDING.try_with(|list| list.borrow_mut().push(slot.take().expect("once")));
+    match pushed {
+        Ok(()) => Ok(()),
+        Err(_) => Err(slot.take().expect("not pushed")),
+    }
+}
+
+/// Runs `work` with an empty list of deferred rows, and returns what it
+/// returned with the rows it inserted, in insertion order.
+pub(crate) async fn collect<F: Future>(work: F) -> (F::Output, Vec<Pending>) {
+    PENDING
+        .scope(RefCell::new(Vec::new()), async move {
+            let output = work.await;
+            let pending = PENDING.with(|list| list.take());
+            (output, pending)
+        })
+        .await
+}
+
+/// Takes every deferred number and writes it, through `db` (the
+/// transaction about to commit). `lock_timeout` bounds each allocation's
+/// wait (see [`Sequence::lock_timeout`]).
+pub(crate) async fn assign<C: ConnectionTrait>(
+    db: &C,
+    pending: Vec<Pending>,
+    lock_timeout: Option<Duration>,
+) -> Result<(), SequenceError> {
+    let span = tracing::info_span!(
+        "sequences.assign",
+        rows = pending.len(),
+        outcome = tracing::field::Empty,
+    );
+    trace::traced(&span, assign_all(db, pending, lock_timeout)).await
+}
+
+async fn assign_all<C: ConnectionTrait>(
+    db: &C,
+    pending: Vec<Pending>,
+    lock_timeout: Option<Duration>,
+) -> Result<(), SequenceError> {
+    let Some(first) = pending.first() else {
+        return Ok(());
+    };
+    // The database's day, asked once per time zone, at assignment.
+    let mut today: Vec<(Option<Zone>, Day)> = Vec::new();
+    let mut days = Vec::with_capacity(pending.len());
+    for row in &pending {
+        days.push(match row.day {
+            PendingDay::None => None,
+            PendingDay::Known(day) => Some(day),
+            PendingDay::Database(zone) => Some(match today.iter().find(|(z, _)| *z == zone) {
+                Some(&(_, day)) => day,
+                None => {
+                    let day = fill::database_day(db, &row.target, zone.as_ref()).await?;
+                    today.push((zone, day));
+                    day
+                }
+            }),
+        });
+    }
+    let mut requests = Requests::new(first.table);
+    for (index, (row, day)) in pending.iter().zip(&days).enumerate() {
+        let name = match (row.period, day) {
+            (Some(period), Some(day)) => period.sequence_name(&row.base_name, *day),
+            _ => row.base_name.clone(),
+        };
+        let mut sequence = row.sequence.renamed(name);
+        if let Some(timeout) = lock_timeout {
+            sequence = sequence.lock_timeout(timeout);
+        }
+        requests.push(index, 0, row.column, sequence, *day, row.chronological)?;
+    }
+    // In name order, one statement per sequence (`Requests::allocate`).
+    let allocated = requests.allocate(db).await?;
+    Span::current().record("outcome", "allocated");
+
+    // The new values of each (table, column set), by row.
+    let mut updates: BTreeMap<(&str, Vec<&str>), Vec<(usize, Vec<Value>)>> = BTreeMap::new();
+    for value in allocated {
+        let row = &pending[value.model];
+        let mut columns = vec![row.column];
+        let mut values = Vec::with_capacity(1 + row.raw_values.len());
+        match (&row.format, row.holder) {
+            (Some((pattern, format, fields)), _) => {
+                let day = value.day.unwrap_or_default();
+                let text = pattern.render(value.value, day, row.period, |name| {
+                    fields
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, text)| text.clone())
+                        .ok_or_else(|| SequenceError::MissingPlaceholder {
+                            template: format.clone(),
+                            field: name.to_owned(),
+                            target: row.target.clone(),
+                        })
+                })?;
+                values.push(Value::String(Some(text)));
+                for &(column, int) in &row.raw_values {
+                    columns.push(column);
+                    values.push(convert(int, &value, row, column)?);
+                }
+            }
+            (None, Holder::Integer(int)) => values.push(convert(int, &value, row, row.column)?),
+            (None, Holder::Text) => unreachable!("a text column always has a format"),
+        }
+        updates
+            .entry((row.table, columns))
+            .or_default()
+            .push((value.model, values));
+    }
+    for ((table, columns), rows) in updates {
+        let single_key = rows
+            .iter()
+            .all(|(index, _)| pending[*index].keys.len() == 1);
+        if single_key && rows.len() > 1 {
+            update_many(db, &pending, table, &columns, &rows).await?;
+        } else {
+            for (index, values) in &rows {
+                update_one(db, &pending[*index], table, &columns, values).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The value as the integer column's type.
+fn convert(
+    int: Int,
+    value: &fill::Allocated,
+    row: &Pending,
+    column: &str,
+) -> Result<Value, SequenceError> {
+    int.value(value.value)
+        .ok_or_else(|| SequenceError::ValueOutOfRange {
+            name: value.sequence.to_string(),
+            value: value.value,
+            target: fill::target(row.table, column),
+            type_name: int.type_name(),
+        })
+}
+
+/// `UPDATE table SET col = v, ... WHERE key = k`, for one row.
+async fn update_one<C: ConnectionTrait>(
+    db: &C,
+    row: &Pending,
+    table: &str,
+    columns: &[&str],
+    values: &[Value],
+) -> Result<(), SequenceError> {
+    let mut update = Query::update();
+    update.table(Alias::new(table));
+    for (column, value) in columns.iter().zip(values) {
+        update.value(Alias::new(*column), value.clone());
+    }
+    for (key, value) in &row.keys {
+        update.and_where(Expr::col(Alias::new(*key)).eq(value.clone()));
+    }
+    let statement = db.get_database_backend().build(&update);
+    let affected = db
+        .execute_raw(statement)
+        .await
+        .map_err(|source| database_error(row, source))?
+        .rows_affected();
+    if affected != 1 {
+        return Err(gone(row, 1, affected));
+    }
+    Ok(())
+}
+
+/// One `UPDATE table SET col = CASE key WHEN k1 THEN v1 ... END, ... WHERE
+/// key IN (k1, ...)` for the rows of one table with a one-column key.
+async fn update_many<C: ConnectionTrait>(
+    db: &C,
+    pending: &[Pending],
+    table: &str,
+    columns: &[&str],
+    rows: &[(usize, Vec<Value>)],
+) -> Result<(), SequenceError> {
+    let key = pending[rows[0].0].keys[0].0;
+    let mut update = Query::update();
+    update.table(Alias::new(table));
+    for (i, column) in columns.iter().enumerate() {
+        let mut case = CaseStatement::new();
+        for (index, values) in rows {
+            let key_value = pending[*index].keys[0].1.clone();
+            case = case.case(
+                Expr::col(Alias::new(key)).eq(key_value),
+                Expr::val(values[i].clone()),
+            );
+        }
+        update.value(Alias::new(*column), case);
+    }
+    update.and_where(
+        Expr::col(Alias::new(key)).is_in(
+            rows.iter()
+                .map(|(index, _)| pending[*index].keys[0].1.clone()),
+        ),
+    );
+    let first = &pending[rows[0].0];
+    let statement = db.get_database_backend().build(&update);
+    let affected = db
+        .execute_raw(statement)
+        .await
+        .map_err(|source| database_error(first, source))?
+        .rows_affected();
+    if affected != rows.len() as u64 {
+        return Err(gone(first, rows.len() as u64, affected));
+    }
+    Ok(())
+}
+
+fn database_error(row: &Pending, source: DbErr) -> SequenceError {
+    SequenceError::Database {
+        name: row.target.clone(),
+        source,
+    }
+}
+
+/// Deferred rows the UPDATE did not find: deleted in the transaction, or
+/// inserted through another connection.
+fn gone(row: &Pending, expected: u64, found: u64) -> SequenceError {
+    SequenceError::DeferredRowsMissing {
+        target: row.target.clone(),
+        expected,
+        found,
+    }
+}
