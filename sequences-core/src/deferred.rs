@@ -40,6 +40,13 @@ pub(crate) enum PendingDay {
     Database(Option<Zone>),
 }
 
+/// A deferred field's format: parsed, as written, and the texts of its
+/// field placeholders.
+pub(crate) type PendingFormat = (Pattern, String, Vec<(String, String)>);
+
+/// The new values of deferred rows, per table and set of columns: (row, values).
+type Updates<'p> = BTreeMap<(&'p str, Vec<&'p str>), Vec<(usize, Vec<Value>)>>;
+
 /// One number to assign: a row inserted with its numbered column NULL.
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -58,7 +65,7 @@ pub(crate) struct Pending {
     pub(crate) chronological: bool,
     /// The format (parsed, and as written), with the texts of its field
     /// placeholders read at insert.
-    pub(crate) format: Option<(Pattern, String, Vec<(String, String)>)>,
+    pub(crate) format: Option<PendingFormat>,
     /// Integer columns that also receive the raw value.
     pub(crate) raw_values: Vec<(&'static str, Int)>,
 }
@@ -68,14 +75,14 @@ pub(crate) fn in_scope() -> bool {
     PENDING.try_with(|_| ()).is_ok()
 }
 
-/// Records a row to number at commit; `Err` outside a helper.
-pub(crate) fn push(pending: Pending) -> Result<(), Pending> {
+/// Records a row to number at commit; outside a helper,
+/// [`SequenceError::DeferredOutsideTransaction`].
+pub(crate) fn push(pending: Pending) -> Result<(), SequenceError> {
+    let target = pending.target.clone();
     let mut slot = Some(pending);
-    let pushed = PENDING.try_with(|list| list.borrow_mut().push(slot.take().expect("once")));
-    match pushed {
-        Ok(()) => Ok(()),
-        Err(_) => Err(slot.take().expect("not pushed")),
-    }
+    PENDING
+        .try_with(|list| list.borrow_mut().extend(slot.take()))
+        .map_err(|_| SequenceError::DeferredOutsideTransaction { target })
 }
 
 /// Runs `work` with an empty list of deferred rows, and returns what it
@@ -148,7 +155,7 @@ async fn assign_all<C: ConnectionTrait>(
     Span::current().record("outcome", "allocated");
 
     // The new values of each (table, column set), by row.
-    let mut updates: BTreeMap<(&str, Vec<&str>), Vec<(usize, Vec<Value>)>> = BTreeMap::new();
+    let mut updates: Updates<'_> = BTreeMap::new();
     for value in allocated {
         let row = &pending[value.model];
         let mut columns = vec![row.column];

@@ -405,11 +405,7 @@ impl<K: ColumnTrait> Numbering<K> {
                 }
                 let keys = primary_key(model);
                 let pending = field.pending(&|c| Some(ModelTrait::get(model, c)), keys)?;
-                deferred::push(pending).map_err(|pending| {
-                    DbErr::from(SequenceError::DeferredOutsideTransaction {
-                        target: pending.target,
-                    })
-                })?;
+                deferred::push(pending)?;
             }
         }
         Ok(())
