@@ -58,6 +58,9 @@ struct Args {
     /// Existing sequences for the "many sequences" scenario (default 100000; --quick: 10000).
     #[arg(long)]
     many: Option<u32>,
+    /// Lines per invoice in the "invoice + lines" scenario.
+    #[arg(long, default_value_t = 10)]
+    lines: usize,
     /// Directory for results.csv and chart.svg (default target/bench).
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -109,10 +112,21 @@ async fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", backend.name))?;
         for &connections in &args.connections {
             for scenario in Scenario::CONCURRENT {
-                rows.extend(measure(backend, scenario, connections, sample, runs, many).await);
+                rows.extend(
+                    measure(
+                        backend,
+                        scenario,
+                        connections,
+                        sample,
+                        runs,
+                        many,
+                        args.lines,
+                    )
+                    .await,
+                );
             }
         }
-        rows.extend(measure(backend, Scenario::Many, 1, sample, runs, many).await);
+        rows.extend(measure(backend, Scenario::Many, 1, sample, runs, many, args.lines).await);
         if backend.db.get_database_backend() == DbBackend::MySql {
             notes.push(
                 statements_per_transaction(backend)
@@ -248,6 +262,8 @@ async fn query_string(db: &DatabaseConnection, sql: &str) -> Result<String, DbEr
 async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> Result<(), DbErr> {
     schema::invoice::Entity::delete_many().exec(db).await?;
     schema::plain::Entity::delete_many().exec(db).await?;
+    schema::deferred::Entity::delete_many().exec(db).await?;
+    schema::line::Entity::delete_many().exec(db).await?;
     db.execute_unprepared("DELETE FROM sequences").await?;
     scenarios::seed_many(db, many).await?;
     for task in 0..max_connections {
@@ -256,6 +272,7 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
             scenarios::raw_upsert(db, &name, 1).await?;
         }
     }
+    scenarios::raw_upsert(db, scenarios::DEFERRED_HOT, 1).await?;
     Ok(())
 }
 
@@ -268,6 +285,7 @@ async fn measure(
     sample: Duration,
     runs: usize,
     many: u32,
+    lines: usize,
 ) -> Vec<Row> {
     let variants = scenario.variants();
     let mut samples: Vec<Vec<measure::Sample>> = vec![Vec::new(); variants.len()];
@@ -281,19 +299,20 @@ async fn measure(
                 connections,
                 sample,
                 many,
+                lines,
             )
             .await;
             samples[i].push(s);
         }
     }
-    let raw = variants
-        .iter()
-        .position(|&v| v == Variant::Raw)
-        .expect("every scenario has raw SQL");
     let rows: Vec<Row> = variants
         .iter()
         .enumerate()
         .map(|(i, &variant)| {
+            let raw = variants
+                .iter()
+                .position(|&v| v == variant.baseline())
+                .expect("every scenario has its by-hand baseline");
             let med = |f: &dyn Fn(&measure::Sample) -> f64| {
                 measure::median(&mut samples[i].iter().map(f).collect::<Vec<_>>())
             };
@@ -343,10 +362,10 @@ async fn statements_per_transaction(backend: &Backend) -> Result<String, DbErr> 
                 .to_owned(),
         )
         .await?;
-        scenarios::run(Scenario::Insert, variant, &db, 0, 1).await?; // warm the statement cache
+        scenarios::run(Scenario::Insert, variant, &db, 0, 1, 0).await?; // warm the statement cache
         let before = questions(&db).await?;
         for _ in 0..N {
-            scenarios::run(Scenario::Insert, variant, &db, 0, 1).await?;
+            scenarios::run(Scenario::Insert, variant, &db, 0, 1, 0).await?;
         }
         let after = questions(&db).await?;
         counts.push((after - before - 1) as f64 / N as f64);

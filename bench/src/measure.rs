@@ -28,6 +28,7 @@ pub async fn sample(
     connections: usize,
     duration: Duration,
     many: u32,
+    lines: usize,
 ) -> Sample {
     let warm_up = duration / 5;
     let started = Instant::now();
@@ -42,7 +43,7 @@ pub async fn sample(
                 if begun >= deadline {
                     break;
                 }
-                let result = scenarios::run(scenario, variant, &db, task, many).await;
+                let result = scenarios::run(scenario, variant, &db, task, many, lines).await;
                 if begun >= measure_from {
                     match result {
                         Ok(()) => latencies.push(begun.elapsed()),

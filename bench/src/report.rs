@@ -18,7 +18,8 @@ pub struct Row {
     pub ops_per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// Median over runs of (this variant / raw SQL) measured back to back.
+    /// Median over runs of (this variant / its by-hand baseline, see
+    /// `Variant::baseline`) measured back to back.
     pub ratio_to_raw: f64,
     pub errors: u64,
 }
@@ -125,6 +126,34 @@ pub fn targets(
                 x >= 2.5,
             ));
         }
+        for (c, goal) in [(4, deferred_goal(backend)), (16, None)] {
+            if let (Some(deferred), Some(immediate)) = (
+                find(rows, backend, Scenario::Lines, c, Variant::Deferred),
+                find(rows, backend, Scenario::Lines, c, Variant::Library),
+            ) {
+                let x = deferred.ops_per_sec / immediate.ops_per_sec;
+                let (text, ok) = match goal {
+                    Some(goal) => (format!("(target >= {goal})"), x >= goal),
+                    None => ("(measured)".to_owned(), true),
+                };
+                out.push((
+                    format!("{backend} invoice + lines x{c}: deferred / immediate = {x:.2} {text}"),
+                    ok,
+                ));
+            }
+        }
+        for &c in connections {
+            if let Some(r) = find(rows, backend, Scenario::Lines, c, Variant::Deferred) {
+                out.push((
+                    format!(
+                        "{backend} invoice + lines x{c}: deferred / by-hand deferred = {:.3} \
+                         (target >= 0.95)",
+                        r.ratio_to_raw
+                    ),
+                    r.ratio_to_raw >= 0.95,
+                ));
+            }
+        }
         if let (Some(many), Some(single)) = (
             find(rows, backend, Scenario::Many, 1, Variant::Library),
             find(rows, backend, Scenario::NextValue, 1, Variant::Library),
@@ -141,6 +170,15 @@ pub fn targets(
     out
 }
 
+/// The issue's goal for deferred / immediate at 4 connections.
+fn deferred_goal(backend: &str) -> Option<f64> {
+    match backend {
+        "PostgreSQL" => Some(1.8),
+        "MariaDB" => Some(1.5),
+        _ => None,
+    }
+}
+
 /// One panel per backend: ops/s against connections for the main series.
 pub fn chart(
     rows: &[Row],
@@ -149,7 +187,7 @@ pub fn chart(
     title: &str,
     path: &Path,
 ) -> Result<(), String> {
-    let series: [(Scenario, Variant, RGBColor); 7] = [
+    let series: [(Scenario, Variant, RGBColor); 9] = [
         (
             Scenario::NextValue,
             Variant::Library,
@@ -165,6 +203,8 @@ pub fn chart(
         ),
         (Scenario::Distinct, Variant::Library, RGBColor(44, 160, 44)),
         (Scenario::Bulk, Variant::Library, RGBColor(148, 103, 189)),
+        (Scenario::Lines, Variant::Library, RGBColor(140, 86, 75)),
+        (Scenario::Lines, Variant::Deferred, RGBColor(227, 119, 194)),
     ];
     let width = 480 * backends.len().max(1) as u32;
     let root = SVGBackend::new(path, (width, 420)).into_drawing_area();

@@ -7,12 +7,12 @@
 
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, Statement, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
 use sequences_core::Sequence;
 
-use crate::schema::{invoice, plain};
+use crate::schema::{deferred, invoice, line, plain};
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,16 +29,20 @@ pub enum Scenario {
     Distinct,
     /// `next_value` in autocommit on a random one of many existing sequences.
     Many,
+    /// Begin, an invoice and its lines (`--lines`), commit; one hot sequence.
+    /// Numbered first (immediate) or just before COMMIT (deferred).
+    Lines,
 }
 
 impl Scenario {
     /// The scenarios measured at every connection count.
-    pub const CONCURRENT: [Scenario; 5] = [
+    pub const CONCURRENT: [Scenario; 6] = [
         Scenario::NextValue,
         Scenario::Insert,
         Scenario::Batch,
         Scenario::Bulk,
         Scenario::Distinct,
+        Scenario::Lines,
     ];
 
     /// Short name, for tables and the CSV.
@@ -50,6 +54,7 @@ impl Scenario {
             Scenario::Bulk => "bulk insert 100",
             Scenario::Distinct => "insert, own sequence",
             Scenario::Many => "many sequences",
+            Scenario::Lines => "invoice + lines",
         }
     }
 
@@ -59,6 +64,12 @@ impl Scenario {
             Scenario::Insert | Scenario::Bulk => {
                 &[Variant::Library, Variant::Raw, Variant::AutoIncrement]
             }
+            Scenario::Lines => &[
+                Variant::Library,
+                Variant::Raw,
+                Variant::Deferred,
+                Variant::RawDeferred,
+            ],
             _ => &[Variant::Library, Variant::Raw],
         }
     }
@@ -73,6 +84,11 @@ pub enum Variant {
     Raw,
     /// An auto-increment key instead of a gapless number (gaps included).
     AutoIncrement,
+    /// sea-orm-sequences, deferred numbering through `sequences_core::transaction`.
+    Deferred,
+    /// Deferred by hand: the row inserted without its number, the number
+    /// taken and set by an UPDATE as the last statements before COMMIT.
+    RawDeferred,
 }
 
 impl Variant {
@@ -81,6 +97,16 @@ impl Variant {
             Variant::Library => "library",
             Variant::Raw => "raw SQL",
             Variant::AutoIncrement => "auto-increment",
+            Variant::Deferred => "library, deferred",
+            Variant::RawDeferred => "raw, deferred",
+        }
+    }
+
+    /// What this variant's ratio is measured against: the same shape by hand.
+    pub fn baseline(self) -> Variant {
+        match self {
+            Variant::Deferred | Variant::RawDeferred => Variant::RawDeferred,
+            _ => Variant::Raw,
         }
     }
 }
@@ -89,7 +115,7 @@ impl Variant {
 const HOT: &str = "hot";
 const BATCH: u64 = 100;
 
-/// The sequence a scenario uses for task `task`.
+/// The sequence a scenario uses for task `task` (its immediate variants).
 pub fn sequence_name(scenario: Scenario, task: usize, many: u32) -> String {
     match scenario {
         Scenario::Distinct => format!("bench-task-{task}"),
@@ -99,17 +125,79 @@ pub fn sequence_name(scenario: Scenario, task: usize, many: u32) -> String {
     }
 }
 
-/// Runs one operation.
+/// The hot sequence of the deferred variants.
+pub const DEFERRED_HOT: &str = "bench-deferred-hot";
+
+/// Runs one operation; `lines`: the lines of an invoice (`Scenario::Lines`).
 pub async fn run(
     scenario: Scenario,
     variant: Variant,
     db: &DatabaseConnection,
     task: usize,
     many: u32,
+    lines: usize,
 ) -> Result<(), DbErr> {
     let name = sequence_name(scenario, task, many);
     let amount = 4711;
     match (scenario, variant) {
+        (Scenario::Lines, Variant::Library) => {
+            let txn = db.begin().await?;
+            let saved = invoice::ActiveModel {
+                series: Set(HOT.to_owned()),
+                amount_cents: Set(amount),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+            insert_lines(&txn, saved.id, lines).await?;
+            txn.commit().await?;
+        }
+        (Scenario::Lines, Variant::Raw) => {
+            let txn = db.begin().await?;
+            let number = raw_upsert(&txn, &name, 1).await?;
+            let saved = plain_invoice(number, amount).insert(&txn).await?;
+            insert_lines(&txn, saved.id, lines).await?;
+            txn.commit().await?;
+        }
+        (Scenario::Lines, Variant::Deferred) => {
+            sequences_core::transaction(db, |txn| {
+                Box::pin(async move {
+                    let saved = deferred::ActiveModel {
+                        series: Set(HOT.to_owned()),
+                        amount_cents: Set(amount),
+                        ..Default::default()
+                    }
+                    .insert(txn)
+                    .await?;
+                    insert_lines(txn, saved.id, lines).await
+                })
+            })
+            .await?;
+        }
+        (Scenario::Lines, Variant::RawDeferred) => {
+            let txn = db.begin().await?;
+            // No hooks: the row goes in with its number NULL.
+            let id = deferred::Entity::insert(deferred::ActiveModel {
+                series: Set(HOT.to_owned()),
+                number: Set(None),
+                amount_cents: Set(amount),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?
+            .last_insert_id;
+            insert_lines(&txn, id, lines).await?;
+            let number = raw_upsert(&txn, DEFERRED_HOT, 1).await?;
+            deferred::Entity::update_many()
+                .col_expr(
+                    deferred::Column::Number,
+                    sea_orm::sea_query::Expr::value(number),
+                )
+                .filter(deferred::Column::Id.eq(id))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+        }
         (Scenario::NextValue | Scenario::Many, Variant::Library) => {
             Sequence::new(name).next_value(db).await.map(drop)?;
         }
@@ -175,7 +263,29 @@ pub async fn run(
             plain::Entity::insert_many(models).exec(&txn).await?;
             txn.commit().await?;
         }
-        (_, Variant::AutoIncrement) => unreachable!("no auto-increment variant for {scenario:?}"),
+        (Scenario::Lines, Variant::AutoIncrement)
+        | (_, Variant::Deferred | Variant::RawDeferred | Variant::AutoIncrement) => {
+            unreachable!("no {variant:?} variant for {scenario:?}")
+        }
+    }
+    Ok(())
+}
+
+/// The lines of invoice `invoice_id`, one insert each, as an application
+/// saving a document line by line does.
+async fn insert_lines<C: ConnectionTrait>(
+    db: &C,
+    invoice_id: i64,
+    lines: usize,
+) -> Result<(), DbErr> {
+    for n in 0..lines {
+        line::ActiveModel {
+            invoice_id: Set(invoice_id),
+            amount_cents: Set(100 + n as i64),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
     }
     Ok(())
 }

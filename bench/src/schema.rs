@@ -41,6 +41,46 @@ pub mod plain {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Numbered at commit (`deferred`): NULL until the transaction's work is done.
+pub mod deferred {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "bench_deferred_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        #[gapless(sequence = "bench-deferred-{series}", deferred, on_delete = "allow")]
+        pub number: Option<i64>,
+        pub amount_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// The lines of every invoice scenario: the work a real invoice transaction
+/// does after (immediate) or before (deferred) taking its number.
+pub mod line {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_line")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub invoice_id: i64,
+        pub amount_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -48,6 +88,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = sequences_migration::migrations();
         all.push(Box::new(CreateTables));
+        all.push(Box::new(CreateLineTables));
         all
     }
 }
@@ -67,6 +108,31 @@ impl MigrationTrait for CreateTables {
         for mut table in [
             schema.create_table_from_entity(invoice::Entity),
             schema.create_table_from_entity(plain::Entity),
+        ] {
+            manager
+                .create_table(table.if_not_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The invoice-with-lines scenario's tables.
+struct CreateLineTables;
+
+impl MigrationName for CreateLineTables {
+    fn name(&self) -> &str {
+        "m20261123_000201_create_bench_line_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateLineTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        for mut table in [
+            schema.create_table_from_entity(deferred::Entity),
+            schema.create_table_from_entity(line::Entity),
         ] {
             manager
                 .create_table(table.if_not_exists().to_owned())
