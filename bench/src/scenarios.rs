@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use sequences_core::Sequence;
 
-use crate::schema::{deferred, invoice, line, plain};
+use crate::schema::{deferred, invoice, line, plain, plain_deferred};
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -176,24 +176,23 @@ pub async fn run(
         }
         (Scenario::Lines, Variant::RawDeferred) => {
             let txn = db.begin().await?;
-            // No hooks: the row goes in with its number NULL.
-            let id = deferred::Entity::insert(deferred::ActiveModel {
+            // The same SeaORM insert as the library's, the number left NULL.
+            let saved = plain_deferred::ActiveModel {
                 series: Set(HOT.to_owned()),
                 number: Set(None),
                 amount_cents: Set(amount),
                 ..Default::default()
-            })
-            .exec(&txn)
-            .await?
-            .last_insert_id;
-            insert_lines(&txn, id, lines).await?;
+            }
+            .insert(&txn)
+            .await?;
+            insert_lines(&txn, saved.id, lines).await?;
             let number = raw_upsert(&txn, DEFERRED_HOT, 1).await?;
-            deferred::Entity::update_many()
+            plain_deferred::Entity::update_many()
                 .col_expr(
-                    deferred::Column::Number,
+                    plain_deferred::Column::Number,
                     sea_orm::sea_query::Expr::value(number),
                 )
-                .filter(deferred::Column::Id.eq(id))
+                .filter(plain_deferred::Column::Id.eq(saved.id))
                 .exec(&txn)
                 .await?;
             txn.commit().await?;

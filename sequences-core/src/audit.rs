@@ -74,7 +74,75 @@ pub struct Audit<C> {
     date: Option<C>,
 }
 
-impl<C: ColumnTrait> Audit<C> {
+/// A column an audit reads: an entity's column (any `ColumnTrait`), or a
+/// [`NamedColumn`] given by name at run time (the `sequences` command).
+pub trait AuditColumn: Clone {
+    /// The table's name.
+    fn table_name(&self) -> String;
+    /// The column's name.
+    fn column_name(&self) -> &str;
+    /// Whether the column holds integers, when known (checked before any query).
+    fn is_integer(&self) -> Option<bool>;
+}
+
+impl<C: ColumnTrait> AuditColumn for C {
+    fn table_name(&self) -> String {
+        sea_orm::EntityName::table_name(&C::EntityName::default()).to_owned()
+    }
+
+    fn column_name(&self) -> &str {
+        sea_orm::IdenStatic::as_str(self)
+    }
+
+    fn is_integer(&self) -> Option<bool> {
+        Some(matches!(
+            self.def().get_column_type(),
+            ColumnType::TinyInteger
+                | ColumnType::SmallInteger
+                | ColumnType::Integer
+                | ColumnType::BigInteger
+                | ColumnType::TinyUnsigned
+                | ColumnType::SmallUnsigned
+                | ColumnType::Unsigned
+                | ColumnType::BigUnsigned
+        ))
+    }
+}
+
+/// A column known only by its table's and its own name: the audit of any
+/// table, without the application's entity types. The database checks that
+/// they exist (the audit fails with its error otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NamedColumn {
+    table: String,
+    column: String,
+}
+
+impl NamedColumn {
+    /// Column `column` of table `table`.
+    pub fn new(table: impl Into<String>, column: impl Into<String>) -> Self {
+        Self {
+            table: table.into(),
+            column: column.into(),
+        }
+    }
+}
+
+impl AuditColumn for NamedColumn {
+    fn table_name(&self) -> String {
+        self.table.clone()
+    }
+
+    fn column_name(&self) -> &str {
+        &self.column
+    }
+
+    fn is_integer(&self) -> Option<bool> {
+        None
+    }
+}
+
+impl<C: AuditColumn> Audit<C> {
     /// Audits the numbers of column `value` (an integer column).
     pub fn new(value: C) -> Self {
         Self {
@@ -166,24 +234,22 @@ impl<C: ColumnTrait> Audit<C> {
         self.check()?;
         let dialect = Dialect::of(db.get_database_backend())?;
         let (integer, text) = dialect.audit_cast_types();
-        let table = self.value.entity_name();
+        let table = Alias::new(self.value.table_name());
+        let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut base = Query::select();
         for (i, column) in self.scope.iter().enumerate() {
             base.expr_as(
-                Func::cast_as(Expr::col((table.clone(), *column)), text),
+                Func::cast_as(col(column), text),
                 Alias::new(format!("s{i}")),
             );
         }
-        base.expr_as(
-            Func::cast_as(Expr::col((table.clone(), self.value)), integer),
-            Alias::new("v"),
-        );
-        if let Some(date) = self.date {
-            base.expr_as(Expr::col((table.clone(), date)), Alias::new("d"));
+        base.expr_as(Func::cast_as(col(&self.value), integer), Alias::new("v"));
+        if let Some(date) = &self.date {
+            base.expr_as(col(date), Alias::new("d"));
         }
         base.from(table.clone()).cond_where(
             Condition::all()
-                .add(Expr::col((table.clone(), self.value)).is_not_null())
+                .add(col(&self.value).is_not_null())
                 .add(self.filter.clone()),
         );
         let base = db.get_database_backend().build(&base);
@@ -313,7 +379,7 @@ impl<C: ColumnTrait> Audit<C> {
         format: &str,
     ) -> Result<AuditReport, DbErr> {
         use sea_orm::sea_query::ExprTrait;
-        let column = self.value.as_str();
+        let column = self.value.column_name();
         let pattern = Pattern::parse(format).map_err(|reason| {
             DbErr::Custom(format!("audit of `{column}`: format {format:?}: {reason}"))
         })?;
@@ -329,17 +395,18 @@ impl<C: ColumnTrait> Audit<C> {
         }
         let dialect = Dialect::of(db.get_database_backend())?;
         let (_, text) = dialect.audit_cast_types();
-        let table = self.value.entity_name();
+        let table = Alias::new(self.value.table_name());
+        let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
-        query.expr(Func::cast_as(Expr::col((table.clone(), self.value)), text));
-        if let Some(date) = self.date {
-            query.expr(Func::cast_as(Expr::col((table.clone(), date)), text));
+        query.expr(Func::cast_as(col(&self.value), text));
+        if let Some(date) = &self.date {
+            query.expr(Func::cast_as(col(date), text));
         }
         let query = query
             .from(table.clone())
             .cond_where(
                 Condition::all()
-                    .add(Expr::col((table.clone(), self.value)).is_not_null())
+                    .add(col(&self.value).is_not_null())
                     .add(self.filter.clone()),
             )
             .to_owned();
@@ -421,7 +488,7 @@ impl<C: ColumnTrait> Audit<C> {
     }
 
     fn check(&self) -> Result<(), DbErr> {
-        let column = self.value.as_str();
+        let column = self.value.column_name();
         if self.period.is_some() {
             return Err(DbErr::Custom(format!(
                 "audit of `{column}`: `period` needs `format`: the period is read from the \
@@ -429,18 +496,7 @@ impl<C: ColumnTrait> Audit<C> {
                  with `scope` and `filter`"
             )));
         }
-        let integer = matches!(
-            self.value.def().get_column_type(),
-            ColumnType::TinyInteger
-                | ColumnType::SmallInteger
-                | ColumnType::Integer
-                | ColumnType::BigInteger
-                | ColumnType::TinyUnsigned
-                | ColumnType::SmallUnsigned
-                | ColumnType::Unsigned
-                | ColumnType::BigUnsigned
-        );
-        if !integer {
+        if self.value.is_integer() == Some(false) {
             return Err(DbErr::Custom(format!(
                 "audit of `{column}`: the column is not an integer column; audit the column \
                  the sequence numbers"
@@ -450,7 +506,7 @@ impl<C: ColumnTrait> Audit<C> {
             let scope: Vec<Option<String>> = self
                 .scope
                 .iter()
-                .map(|c| Some(c.as_str().to_owned()))
+                .map(|c| Some(c.column_name().to_owned()))
                 .collect();
             fill_template(template, &self.scope_names(), &scope).map_err(|reason| {
                 DbErr::Custom(format!(
@@ -464,7 +520,7 @@ impl<C: ColumnTrait> Audit<C> {
     }
 
     fn scope_names(&self) -> Vec<&str> {
-        self.scope.iter().map(|c| c.as_str()).collect()
+        self.scope.iter().map(|c| c.column_name()).collect()
     }
 
     /// The sequence of a group; none when a placeholder's value is NULL (the

@@ -23,7 +23,7 @@ use crate::column_value::{Holder, Int};
 use crate::fill::{self, Requests};
 use crate::period::{Day, Period, Zone};
 use crate::reference::Pattern;
-use crate::{Sequence, SequenceError, trace};
+use crate::{Sequence, SequenceError, chain, trace};
 
 tokio::task_local! {
     static PENDING: RefCell<Vec<Pending>>;
@@ -68,7 +68,13 @@ pub(crate) struct Pending {
     pub(crate) format: Option<PendingFormat>,
     /// Integer columns that also receive the raw value.
     pub(crate) raw_values: Vec<(&'static str, Int)>,
+    /// A chain: the hash column, and the covered columns' texts read at insert.
+    pub(crate) chain: Option<PendingChain>,
 }
+
+/// A deferred field's chain: the hash column, and the covered columns'
+/// names and texts.
+pub(crate) type PendingChain = (&'static str, Vec<(&'static str, Option<String>)>);
 
 /// Whether the current task runs inside a deferring transaction helper.
 pub(crate) fn in_scope() -> bool {
@@ -154,12 +160,47 @@ async fn assign_all<C: ConnectionTrait>(
     let allocated = requests.allocate(db).await?;
     Span::current().record("outcome", "allocated");
 
+    // Chains, per sequence, in allocation order, under the row lock.
+    let mut hashes: BTreeMap<usize, String> = BTreeMap::new();
+    let mut start = 0;
+    while start < allocated.len() {
+        let name = &allocated[start].sequence;
+        let end = allocated[start..]
+            .iter()
+            .position(|a| a.sequence != *name)
+            .map_or(allocated.len(), |offset| start + offset);
+        let chained: Vec<&fill::Allocated> = allocated[start..end]
+            .iter()
+            .filter(|a| pending[a.model].chain.is_some())
+            .collect();
+        if let Some(first) = chained.first() {
+            let links: Vec<chain::Link<'_>> = chained
+                .iter()
+                .map(|a| {
+                    let (_, covered) = pending[a.model].chain.as_ref().expect("chained");
+                    chain::Link {
+                        number: a.value,
+                        covered: covered.clone(),
+                    }
+                })
+                .collect();
+            let sequence = pending[first.model].sequence.renamed(&**name);
+            for (a, digest) in chained
+                .iter()
+                .zip(chain::extend(db, &sequence, &links).await?)
+            {
+                hashes.insert(a.model, digest);
+            }
+        }
+        start = end;
+    }
+
     // The new values of each (table, column set), by row.
     let mut updates: Updates<'_> = BTreeMap::new();
     for value in allocated {
         let row = &pending[value.model];
         let mut columns = vec![row.column];
-        let mut values = Vec::with_capacity(1 + row.raw_values.len());
+        let mut values = Vec::with_capacity(2 + row.raw_values.len());
         match (&row.format, row.holder) {
             (Some((pattern, format, fields)), _) => {
                 let day = value.day.unwrap_or_default();
@@ -182,6 +223,10 @@ async fn assign_all<C: ConnectionTrait>(
             }
             (None, Holder::Integer(int)) => values.push(convert(int, &value, row, row.column)?),
             (None, Holder::Text) => unreachable!("a text column always has a format"),
+        }
+        if let (Some((hash_column, _)), Some(digest)) = (&row.chain, hashes.remove(&value.model)) {
+            columns.push(hash_column);
+            values.push(Value::String(Some(digest)));
         }
         updates
             .entry((row.table, columns))

@@ -331,24 +331,134 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [name.into(), value.into()])
     }
 
-    /// Records `value` of `name` void, with the database's current UTC time as text.
-    pub(crate) fn insert_void(self, name: &str, value: i64, reason: &str) -> Statement {
+    /// Records `value` of `name` void (with the hash of the chained record
+    /// it replaces, if any), with the database's current UTC time as text.
+    pub(crate) fn insert_void(
+        self,
+        name: &str,
+        value: i64,
+        reason: &str,
+        chain_hash: Option<&str>,
+    ) -> Statement {
         let sql = match self {
             Self::Postgres => format!(
-                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "voided_at") VALUES ($1, $2, $3, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
+                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "voided_at") VALUES ($1, $2, $3, $4, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
             ),
             Self::MySql => format!(
-                "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `voided_at`) VALUES (?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
+                "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `chain_hash`, `voided_at`) VALUES (?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
             ),
             Self::Sqlite => format!(
-                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "voided_at") VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
+                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "voided_at") VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
             ),
         };
         Statement::from_sql_and_values(
             self.backend(),
             sql,
-            [name.into(), value.into(), reason.into()],
+            [
+                name.into(),
+                value.into(),
+                reason.into(),
+                Value::String(chain_hash.map(str::to_owned)),
+            ],
         )
+    }
+
+    /// Every sequence (whose name starts with `prefix`), with its void count.
+    pub(crate) fn list(self, prefix: Option<&str>) -> Statement {
+        let t = TABLE_NAME;
+        let v = VOIDS_TABLE;
+        let (filter, values): (String, Vec<Value>) = match (self, prefix) {
+            (_, None) => (String::new(), vec![]),
+            (Self::Postgres, Some(p)) => (
+                r#" WHERE left(s."name", length($1)) = $1"#.to_owned(),
+                vec![p.into()],
+            ),
+            (Self::MySql, Some(p)) => (
+                " WHERE LEFT(s.`name`, CHAR_LENGTH(?)) = ?".to_owned(),
+                vec![p.into(), p.into()],
+            ),
+            (Self::Sqlite, Some(p)) => (
+                r#" WHERE substr(s."name", 1, length(?)) = ?"#.to_owned(),
+                vec![p.into(), p.into()],
+            ),
+        };
+        let sql = match self {
+            Self::MySql => format!(
+                "SELECT s.`name`, s.`last`, s.`closed`, s.`last_day`, \
+                 (SELECT COUNT(*) FROM `{v}` x WHERE x.`sequence` = s.`name`), s.`chain_head` \
+                 FROM `{t}` s{filter} ORDER BY s.`name`"
+            ),
+            _ => format!(
+                r#"SELECT s."name", s."last", s."closed", s."last_day", (SELECT COUNT(*) FROM "{v}" x WHERE x."sequence" = s."name"), s."chain_head" FROM "{t}" s{filter} ORDER BY s."name""#
+            ),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
+    /// Sessions holding or waiting for sequence rows: (sequence, session,
+    /// holding 1/0, milliseconds, detail). `None` on SQLite (no sessions to see).
+    pub(crate) fn holders(self, _name: Option<&str>) -> Option<Statement> {
+        let t = TABLE_NAME;
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"WITH held AS (
+                    SELECT s."name", l.pid FROM "{t}" s
+                    JOIN pg_locks l ON l.locktype = 'transactionid' AND l.granted
+                        AND l.transactionid::text = s.xmax::text
+                    WHERE s.xmax::text <> '0')
+                SELECT h."name", CAST(h.pid AS BIGINT), CAST(1 AS BIGINT),
+                    CAST(EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start) * 1000 AS DOUBLE PRECISION),
+                    a.state || COALESCE(' (' || NULLIF(a.application_name, '') || ')', '')
+                FROM held h JOIN pg_stat_activity a ON a.pid = h.pid
+                UNION ALL
+                SELECT h."name", CAST(w.pid AS BIGINT), CAST(0 AS BIGINT),
+                    CAST(EXTRACT(EPOCH FROM clock_timestamp() - w.query_start) * 1000 AS DOUBLE PRECISION),
+                    w.state || COALESCE(' (' || NULLIF(w.application_name, '') || ')', '')
+                FROM held h JOIN pg_stat_activity w ON h.pid = ANY(pg_blocking_pids(w.pid))
+                ORDER BY 1, 3 DESC, 2"#
+            ),
+            Self::MySql => format!(
+                "SELECT l.lock_data, CAST(t.trx_mysql_thread_id AS SIGNED), \
+                    CAST(l.lock_trx_id = w.blocking_trx_id AS SIGNED), \
+                    CAST(TIMESTAMPDIFF(MICROSECOND, IF(l.lock_trx_id = w.blocking_trx_id, \
+                        t.trx_started, t.trx_wait_started), NOW(6)) / 1000 AS DOUBLE), \
+                    t.trx_state \
+                 FROM information_schema.INNODB_LOCK_WAITS w \
+                 JOIN information_schema.INNODB_LOCKS l \
+                    ON l.lock_id = w.requested_lock_id OR l.lock_id = w.blocking_lock_id \
+                 JOIN information_schema.INNODB_TRX t ON t.trx_id = l.lock_trx_id \
+                 WHERE l.lock_table LIKE '%`{t}`' \
+                 ORDER BY 1, 3 DESC, 2"
+            ),
+            Self::Sqlite => return None,
+        };
+        Some(Statement::from_string(self.backend(), sql))
+    }
+
+    /// The sequence's chain head (its row is locked by the caller's allocation).
+    pub(crate) fn chain_head(self, name: &str) -> Statement {
+        let sql = match self {
+            Self::Postgres => {
+                format!(r#"SELECT "chain_head" FROM "{TABLE_NAME}" WHERE "name" = $1"#)
+            }
+            Self::MySql => format!("SELECT `chain_head` FROM `{TABLE_NAME}` WHERE `name` = ?"),
+            Self::Sqlite => format!(r#"SELECT "chain_head" FROM "{TABLE_NAME}" WHERE "name" = ?"#),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+    }
+
+    /// Moves the sequence's chain head.
+    pub(crate) fn set_chain_head(self, name: &str, head: &str) -> Statement {
+        let sql = match self {
+            Self::Postgres => {
+                format!(r#"UPDATE "{TABLE_NAME}" SET "chain_head" = $1 WHERE "name" = $2"#)
+            }
+            Self::MySql => format!("UPDATE `{TABLE_NAME}` SET `chain_head` = ? WHERE `name` = ?"),
+            Self::Sqlite => {
+                format!(r#"UPDATE "{TABLE_NAME}" SET "chain_head" = ? WHERE "name" = ?"#)
+            }
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [head.into(), name.into()])
     }
 
     /// The current UTC date and time as `YYYY-MM-DDTHH:MM:SS` (PostgreSQL:

@@ -47,6 +47,10 @@ pub struct Model {
     /// The latest day numbered by a chronological allocation, as `YYYYMMDD`
     /// (see [`Day::number`](crate::Day::number)); `None` before the first.
     pub last_day: Option<i32>,
+    /// The hash of the latest link of the sequence's chain (see
+    /// [`crate::chain`]); `None` for a sequence without one.
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
+    pub chain_head: Option<String>,
 }
 
 /// The table has no relations.
@@ -115,6 +119,10 @@ pub mod void {
         /// When, in UTC, as `YYYY-MM-DDTHH:MM:SSZ` (the database's clock).
         #[sea_orm(column_type = "String(StringLen::N(24))")]
         pub voided_at: String,
+        /// For a chained sequence, the hash of the record the void replaces,
+        /// so that the chain runs on through it (see [`crate::chain`]).
+        #[sea_orm(column_type = "String(StringLen::N(64))")]
+        pub chain_hash: Option<String>,
     }
 
     /// The table has no relations.

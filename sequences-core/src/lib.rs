@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+pub mod chain;
 mod column_value;
 mod deferred;
 mod dialect;
@@ -9,6 +10,7 @@ pub mod entity;
 mod error;
 mod fill;
 mod functions;
+mod inventory;
 mod numbering;
 mod period;
 mod reference;
@@ -18,10 +20,12 @@ mod template;
 pub mod trace;
 mod transaction;
 
-pub use audit::{Audit, AuditReport, DateInversion, GroupAudit};
+pub use audit::{Audit, AuditColumn, AuditReport, DateInversion, GroupAudit, NamedColumn};
+pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainReport, ChainState};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};
+pub use inventory::{LockHolder, SequenceInfo, list_sequences, lock_holders};
 pub use numbering::{NumberedField, Numbering, OnDelete};
 pub use period::{Day, Period, Zone};
 pub use retry::{Retry, WorkFuture, is_retryable, transaction};

@@ -4,12 +4,14 @@
 //! statement.
 
 use std::fmt;
+use std::sync::Arc;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityName, EntityTrait, ModelTrait,
 };
 use tracing::Span;
 
+use crate::chain;
 use crate::column_value::{self, Holder, Int, Read, current};
 use crate::deferred::{self, Pending, PendingDay};
 use crate::fill::{self, Requests};
@@ -114,6 +116,7 @@ pub struct NumberedField<K: ColumnTrait> {
     time_zone: Option<String>,
     on_delete: OnDelete,
     deferred: bool,
+    chain: Option<(K, Vec<K>)>,
 }
 
 /// What deleting a numbered row (`ActiveModel::delete`, which runs
@@ -154,7 +157,17 @@ impl<K: ColumnTrait> NumberedField<K> {
             time_zone: None,
             on_delete: OnDelete::default(),
             deferred: false,
+            chain: None,
         }
+    }
+
+    /// A tamper-evident chain (see [`crate::chain`]): string column `hash`
+    /// receives a SHA-256 over the previous record's hash, the number, and
+    /// the `covers` columns (integers, strings, dates), taken under the
+    /// sequence's row lock. Costs two statements per sequence and fill.
+    pub fn chain(mut self, hash: K, covers: impl IntoIterator<Item = K>) -> Self {
+        self.chain = Some((hash, covers.into_iter().collect()));
+        self
     }
 
     /// The number is taken at the end of the transaction instead of at
@@ -496,8 +509,18 @@ impl<K: ColumnTrait> Numbering<K> {
         }
         let allocated = requests.allocate(db).await?;
         Span::current().record("values", allocated.len());
+        // (model, field, sequence, value) of chained fields, in allocation order.
+        let mut chained: Vec<(usize, usize, Arc<str>, i64)> = Vec::new();
         for value in allocated {
             let field = &fields[value.field];
+            if field.chain.is_some() {
+                chained.push((
+                    value.model,
+                    value.field,
+                    Arc::clone(&value.sequence),
+                    value.value,
+                ));
+            }
             let model = &mut models[value.model];
             match &field.format {
                 None => field.store(model, field.column, field.holder_int(), &value)?,
@@ -521,6 +544,45 @@ impl<K: ColumnTrait> Numbering<K> {
                         }
                     }
                 }
+            }
+        }
+        // Chains: per field and sequence, in allocation order, under the row lock.
+        let mut runs: Vec<ChainRun> = Vec::new();
+        for (model, number, sequence, value) in chained {
+            match runs.last_mut() {
+                Some(run) if run.field == number && run.sequence == sequence => {
+                    run.rows.push((model, value));
+                }
+                _ => runs.push(ChainRun {
+                    field: number,
+                    sequence,
+                    rows: vec![(model, value)],
+                }),
+            }
+        }
+        for run in runs {
+            let field = fields[run.field];
+            let (hash, covers) = field.chain.as_ref().expect("chained");
+            let links: Vec<chain::Link<'_>> = run
+                .rows
+                .iter()
+                .map(|&(model, number)| chain::Link {
+                    number,
+                    covered: covers
+                        .iter()
+                        .map(|c| (c.as_str(), field.cover_text(current(&models[model], *c))))
+                        .collect(),
+                })
+                .collect();
+            let sequence = field.sequence.renamed(&*run.sequence);
+            let hashes = chain::extend(db, &sequence, &links).await?;
+            for ((model, _), digest) in run.rows.iter().zip(hashes) {
+                set(
+                    &mut models[*model],
+                    *hash,
+                    sea_orm::Value::String(Some(digest)),
+                    field,
+                )?;
             }
         }
         Ok(models)
@@ -557,6 +619,13 @@ impl<K: ColumnTrait> Numbering<K> {
         }
         Ok(fields)
     }
+}
+
+/// Consecutive chained values of one field and sequence: (model, value).
+struct ChainRun {
+    field: usize,
+    sequence: Arc<str>,
+    rows: Vec<(usize, i64)>,
 }
 
 /// Where a field's day comes from.
@@ -596,6 +665,7 @@ struct Prepared<K: ColumnTrait> {
     chronological: bool,
     on_delete: OnDelete,
     deferred: bool,
+    chain: Option<(K, Vec<K>)>,
     format: Option<Format<K>>,
     raw_values: Vec<(K, Int)>,
 }
@@ -750,6 +820,27 @@ impl<K: ColumnTrait> Prepared<K> {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some((hash, covers)) = &field.chain {
+            if Holder::of(hash.def().get_column_type()) != Some(Holder::Text) {
+                return Err(invalid(format!(
+                    "chain column `{}` must be a string column (it holds 64 hex digits)",
+                    hash.as_str()
+                )));
+            }
+            for column in covers {
+                let chainable = matches!(
+                    column.def().get_column_type(),
+                    sea_orm::sea_query::ColumnType::Date
+                ) || Holder::of(column.def().get_column_type()).is_some();
+                if !chainable {
+                    return Err(invalid(format!(
+                        "chain covers `{}`, of a type whose text the database may print \
+                         differently; cover integer, string and date columns",
+                        column.as_str()
+                    )));
+                }
+            }
+        }
         if field.deferred && !field.column.def().is_null() {
             return Err(invalid(
                 "a deferred column is NULL until COMMIT: make it nullable (an `Option`)".into(),
@@ -771,6 +862,7 @@ impl<K: ColumnTrait> Prepared<K> {
             chronological: field.chronological,
             on_delete: field.on_delete,
             deferred: field.deferred,
+            chain: field.chain,
             format,
             raw_values,
         })
@@ -835,6 +927,14 @@ impl<K: ColumnTrait> Prepared<K> {
         }
     }
 
+    /// The text a chain covers for a column's value (`None` for NULL).
+    fn cover_text(&self, value: Option<sea_orm::Value>) -> Option<String> {
+        match column_value::text(value) {
+            Read::Value(text) => Some(text),
+            _ => None,
+        }
+    }
+
     /// A deferred number of the row `read` gives the columns of, with key
     /// `keys`: everything but the value (and a database day), checked now.
     fn pending(
@@ -884,6 +984,13 @@ impl<K: ColumnTrait> Prepared<K> {
                 .iter()
                 .map(|&(column, int)| (column.as_str(), int))
                 .collect(),
+            chain: self.chain.as_ref().map(|(hash, covers)| {
+                let covered = covers
+                    .iter()
+                    .map(|c| (c.as_str(), self.cover_text(read(*c))))
+                    .collect();
+                (hash.as_str(), covered)
+            }),
         })
     }
 
@@ -894,9 +1001,11 @@ impl<K: ColumnTrait> Prepared<K> {
             Some(DaySource::Column(column)) => Some(column),
             _ => None,
         };
+        let hash = self.chain.as_ref().map(|(hash, _)| *hash);
         std::iter::once(self.column)
             .chain(self.name_columns.iter().copied())
             .chain(date)
+            .chain(hash)
     }
 
     /// The stored values of [`stored_columns`](Self::stored_columns).
@@ -975,7 +1084,18 @@ impl<K: ColumnTrait> Prepared<K> {
                 value,
                 target: self.target.clone(),
             }),
-            OnDelete::Void => sequence.void(db, value, "deleted").await,
+            OnDelete::Void => {
+                // A chained record's void keeps its hash, so the chain runs on.
+                let hash = self.chain.as_ref().and_then(|(hash, _)| {
+                    match column_value::text(read(*hash)) {
+                        Read::Value(text) => Some(text),
+                        _ => None,
+                    }
+                });
+                sequence
+                    .void_link(db, value, "deleted", hash.as_deref())
+                    .await
+            }
             OnDelete::RevertIfLast => sequence.revert_last(db, value).await,
             OnDelete::Allow => Ok(()),
         }

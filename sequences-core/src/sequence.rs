@@ -326,6 +326,18 @@ impl Sequence {
         value: i64,
         reason: &str,
     ) -> Result<(), SequenceError> {
+        self.void_link(db, value, reason, None).await
+    }
+
+    /// [`void`](Self::void), keeping the hash of the chained record the void
+    /// replaces (the `void` delete policy of a chained field).
+    pub(crate) async fn void_link<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        value: i64,
+        reason: &str,
+        chain_hash: Option<&str>,
+    ) -> Result<(), SequenceError> {
         validate_name(&self.name)?;
         if reason.trim().is_empty() {
             return Err(SequenceError::EmptyReason {
@@ -353,7 +365,7 @@ impl Sequence {
                 reason: found.try_get_by_index(0).map_err(error)?,
             });
         }
-        db.execute_raw(dialect.insert_void(&self.name, value, reason))
+        db.execute_raw(dialect.insert_void(&self.name, value, reason, chain_hash))
             .await
             .map(drop)
             .map_err(error)

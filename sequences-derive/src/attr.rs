@@ -27,6 +27,9 @@ pub struct FieldAttrs {
     pub value_of: Option<LitStr>,
     pub time_zone: Option<LitStr>,
     pub on_delete: Option<LitStr>,
+    /// `chain = "hash_field"` and `chain_covers = "field, field"`.
+    pub chain: Option<LitStr>,
+    pub chain_covers: Option<LitStr>,
     pub fiscal_year_start: Option<IntLit>,
     /// `chronological`, a flag; the path, for errors.
     pub chronological: Option<syn::Path>,
@@ -81,6 +84,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             value_of: None,
             time_zone: None,
             on_delete: None,
+            chain: None,
+            chain_covers: None,
             fiscal_year_start: None,
             chronological: None,
             deferred: None,
@@ -104,7 +109,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     *slot = Some(meta.path.clone());
                 }
                 "sequence" | "period" | "date" | "format" | "value_of" | "time_zone"
-                | "on_delete" => {
+                | "on_delete" | "chain" | "chain_covers" => {
                     let slot = match slot_name.as_str() {
                         "sequence" => &mut parsed.sequence,
                         "period" => &mut parsed.period,
@@ -112,6 +117,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                         "format" => &mut parsed.format,
                         "time_zone" => &mut parsed.time_zone,
                         "on_delete" => &mut parsed.on_delete,
+                        "chain" => &mut parsed.chain,
+                        "chain_covers" => &mut parsed.chain_covers,
                         _ => &mut parsed.value_of,
                     };
                     if slot.is_some() {
@@ -134,7 +141,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     return Err(meta.error(
                         "unknown gapless option; expected `sequence`, `initial_value`, \
                          `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
-                         `chronological`, `deferred`, `format`, `on_delete` or `value_of`",
+                         `chronological`, `deferred`, `format`, `on_delete`, `chain`, `chain_covers` \
+                         or `value_of`",
                     ));
                 }
             }

@@ -183,6 +183,11 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     });
     let chronological = numbered.chronological.then(|| quote!(.chronological()));
     let deferred = numbered.deferred.then(|| quote!(.deferred()));
+    let chain = numbered.chain.as_ref().map(|(hash, covers)| {
+        let hash = column(hash);
+        let covers = covers.iter().map(|c| column(c));
+        quote!(.chain(#hash, [#(#covers),*]))
+    });
     let zone = numbered
         .time_zone
         .as_ref()
@@ -198,6 +203,6 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     });
     quote! {
         #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset)
-            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred
+            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred #chain
     }
 }

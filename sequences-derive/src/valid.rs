@@ -28,6 +28,8 @@ pub struct Numbered<'a> {
     pub on_delete: Option<OnDelete>,
     /// `deferred`: numbered at commit.
     pub deferred: bool,
+    /// `chain = "..."`: the hash field and the fields it covers.
+    pub chain: Option<(&'a Ident, Vec<&'a Ident>)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -156,7 +158,9 @@ fn raw_field<'a>(
         || attrs.on_delete.is_some()
         || attrs.fiscal_year_start.is_some()
         || attrs.chronological.is_some()
-        || attrs.deferred.is_some();
+        || attrs.deferred.is_some()
+        || attrs.chain.is_some()
+        || attrs.chain_covers.is_some();
     if others {
         return Err(syn::Error::new_spanned(
             &attrs.attr,
@@ -407,6 +411,50 @@ fn numbered_field<'a>(
             "a `deferred` field is NULL until COMMIT: make it an `Option`, such as `Option<i64>`",
         ));
     }
+    let chain = match (&attrs.chain, &attrs.chain_covers) {
+        (None, None) => None,
+        (None, Some(covers)) => {
+            return Err(syn::Error::new_spanned(
+                covers,
+                "`chain_covers` goes with `chain = \"<hash field>\"`",
+            ));
+        }
+        (Some(lit), covers) => {
+            let Some(hash) = input.field(&lit.value()) else {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "`chain = \"{}\"` names no field of this struct",
+                        lit.value()
+                    ),
+                ));
+            };
+            if !ast::is_string(hash.ty) || hash.gapless.is_some() {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "the chain's hash field must be a String or Option<String> of its own",
+                ));
+            }
+            let mut covered = Vec::new();
+            if let Some(covers) = covers {
+                for name in covers
+                    .value()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                {
+                    let Some(source) = input.field(name) else {
+                        return Err(syn::Error::new_spanned(
+                            covers,
+                            format!("`chain_covers` names `{name}`, no field of this struct"),
+                        ));
+                    };
+                    covered.push(source.ident);
+                }
+            }
+            Some((hash.ident, covered))
+        }
+    };
     let on_delete = match &attrs.on_delete {
         None => None,
         Some(lit) => Some(match lit.value().as_str() {
@@ -470,6 +518,7 @@ fn numbered_field<'a>(
         time_zone: attrs.time_zone.clone(),
         on_delete,
         deferred: attrs.deferred.is_some(),
+        chain,
     })
 }
 

@@ -20,9 +20,9 @@
 //!
 //! 1. [`Migration`] creates `sequences (name VARCHAR(100) PRIMARY KEY, last
 //!    BIGINT NOT NULL)`.
-//! 2. [`RegisterMigration`] adds `closed` and `last_day` to it (closed periods,
-//!    date order) and creates `sequence_voids (sequence, value, reason,
-//!    voided_at)`. A database that has only the first keeps every counter:
+//! 2. [`RegisterMigration`] adds `closed`, `last_day` and `chain_head` to it
+//!    (closed periods, date order, hash chains) and creates `sequence_voids
+//!    (sequence, value, reason, voided_at, chain_hash)`. A database that has only the first keeps every counter:
 //!    list the second after it (or switch to [`migrations`]).
 //!
 //! On MariaDB/MySQL name columns use a binary, no-pad utf8mb4 collation, so
@@ -78,7 +78,7 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// Adds `closed` and `last_day` to `sequences` and creates `sequence_voids`.
+/// Adds `closed`, `last_day` and `chain_head` to `sequences` and creates `sequence_voids`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RegisterMigration;
 
@@ -100,6 +100,10 @@ impl MigrationTrait for RegisterMigration {
                 .default(false)
                 .to_owned(),
             ColumnDef::new(Column::LastDay).integer().null().to_owned(),
+            ColumnDef::new(Column::ChainHead)
+                .string_len(64)
+                .null()
+                .to_owned(),
         ] {
             manager
                 .alter_table(
@@ -124,6 +128,11 @@ impl MigrationTrait for RegisterMigration {
                             .string_len(24)
                             .not_null(),
                     )
+                    .col(
+                        ColumnDef::new(void::Column::ChainHash)
+                            .string_len(64)
+                            .null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(void::Column::Sequence)
@@ -143,7 +152,7 @@ impl MigrationTrait for RegisterMigration {
                     .to_owned(),
             )
             .await?;
-        for column in [Column::LastDay, Column::Closed] {
+        for column in [Column::ChainHead, Column::LastDay, Column::Closed] {
             manager
                 .alter_table(
                     Table::alter()

@@ -287,3 +287,58 @@ pub mod deferred_line {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A hash-chained register: each record's `hash` covers its number, company,
+/// amount and date, after the previous record's hash.
+pub mod chained_doc {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "chained_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub company_id: i32,
+        pub amount_cents: i64,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "chained-{company_id}",
+            chain = "hash",
+            chain_covers = "company_id, amount_cents, issued_on",
+            on_delete = "void"
+        )]
+        pub number: Option<i64>,
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// The same register numbered at commit: its chain is computed at assignment.
+pub mod chained_deferred {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "chained_deferred")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub company_id: i32,
+        pub amount_cents: i64,
+        #[gapless(
+            sequence = "chained-deferred-{company_id}",
+            deferred,
+            chain = "hash",
+            chain_covers = "amount_cents",
+            on_delete = "allow"
+        )]
+        pub number: Option<i64>,
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

@@ -4,8 +4,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    deferred_invoice, deferred_line, document, failover_invoice, fiscal_doc, ledger_entry,
-    register_doc, zoned_receipt,
+    chained_deferred, chained_doc, deferred_invoice, deferred_line, document, failover_invoice,
+    fiscal_doc, ledger_entry, register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
 
@@ -60,6 +60,15 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTable {
                 name: "m20261123_000012_create_deferred_line",
                 table: |schema| schema.create_table_from_entity(deferred_line::Entity),
+            }),
+            // The hash chain tests' tables.
+            Box::new(CreateEntityTable {
+                name: "m20261123_000013_create_chained_doc",
+                table: |schema| schema.create_table_from_entity(chained_doc::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261123_000014_create_chained_deferred",
+                table: |schema| schema.create_table_from_entity(chained_deferred::Entity),
             }),
         ];
         all.extend(tables);

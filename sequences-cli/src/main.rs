@@ -1,0 +1,631 @@
+//! `sequences`: the operator's command for sea-orm-sequences. Every
+//! operation is the library's own, each write in one transaction; bad input
+//! gets one line on stderr and changes nothing.
+//!
+//! Exit codes: 0 done (and, for `audit` and `verify`, clean); 1 a check found
+//! a defect; 2 bad input or an error.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use comfy_table::Table;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sequences_core::{
+    Audit, AuditReport, BreakKind, ChainAudit, ChainReport, NamedColumn, Period, Sequence,
+    SequenceError, list_sequences, lock_holders,
+};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "sequences",
+    version,
+    about = "Operate the gapless sequences of sea-orm-sequences",
+    after_help = "Exit codes: 0 done (audit, verify: clean); 1 a check found a defect; 2 bad input or an error."
+)]
+struct Args {
+    /// The database: postgres://..., mysql://..., sqlite://...
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// Print JSON instead of a table (read commands).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every sequence: name, last value, closed, voided numbers.
+    List {
+        /// Only names starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// One sequence and its voided numbers.
+    Show { name: String },
+    /// Continue a sequence after VALUE (forward only).
+    Set {
+        name: String,
+        #[arg(allow_negative_numbers = true)]
+        value: i64,
+        /// Also go backwards (a repair: committed numbers after VALUE will be handed out again).
+        #[arg(long)]
+        force: bool,
+        /// Create the sequence if it does not exist.
+        #[arg(long)]
+        create: bool,
+    },
+    /// Record that VALUE, handed out, is void.
+    Void {
+        name: String,
+        #[arg(allow_negative_numbers = true)]
+        value: i64,
+        /// Why (kept with the void).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a sequence: every allocation is refused until it is reopened.
+    Close {
+        name: String,
+        /// Close a sequence that does not exist yet (a period before its first number).
+        #[arg(long)]
+        create: bool,
+    },
+    /// Reopen a closed sequence.
+    Reopen { name: String },
+    /// Audit a numbered column of any table: gaps (explained by voids or not), duplicates, date order.
+    Audit {
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        column: String,
+        /// Columns whose values each have a sequence of their own.
+        #[arg(long, num_args = 1..)]
+        scope: Vec<String>,
+        /// The sequence name template, such as 'invoice-{company_id}'.
+        #[arg(long)]
+        sequence: Option<String>,
+        /// The references' format, such as '{journal}-{year}-{value:05}'.
+        #[arg(long)]
+        format: Option<String>,
+        /// With --format: year, month, day, or fiscal_year:M.
+        #[arg(long)]
+        period: Option<String>,
+        /// A date column: also report date inversions.
+        #[arg(long)]
+        date: Option<String>,
+        /// The sequences' first value.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        initial: i64,
+    },
+    /// Who holds or waits for a sequence right now.
+    Holders { name: Option<String> },
+    /// Verify the hash chains of a numbered column.
+    Verify {
+        #[arg(long)]
+        table: String,
+        /// The numbered column.
+        #[arg(long)]
+        number: String,
+        /// The column holding the hashes.
+        #[arg(long)]
+        hash: String,
+        /// The covered columns, in their declared order.
+        #[arg(long, num_args = 1.., value_delimiter = ',')]
+        covers: Vec<String>,
+        #[arg(long, num_args = 1..)]
+        scope: Vec<String>,
+        /// The sequence name template.
+        #[arg(long)]
+        sequence: String,
+    },
+}
+
+/// How a command ends.
+enum Outcome {
+    Done,
+    Defect,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Defect) => ExitCode::from(1),
+        Err(message) => {
+            eprintln!("error: {}", message.replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<Outcome, String> {
+    let db = connect(&args.database_url).await?;
+    let json = args.json;
+    let outcome = match args.command {
+        Command::List { prefix } => {
+            let all = list_sequences(&db, prefix.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                let rows: Vec<Value> = all
+                    .iter()
+                    .map(|s| {
+                        json!({"name": s.name, "last": s.last, "closed": s.closed,
+                               "last_day": s.last_day.map(|d| d.to_string()),
+                               "voided": s.voided, "chained": s.chained})
+                    })
+                    .collect();
+                println!("{}", Value::Array(rows));
+            } else {
+                let mut table = table(["name", "last", "closed", "last day", "voided", "chain"]);
+                for s in &all {
+                    table.add_row([
+                        s.name.clone(),
+                        s.last.to_string(),
+                        yes(s.closed),
+                        s.last_day.map(|d| d.to_string()).unwrap_or_default(),
+                        s.voided.to_string(),
+                        yes(s.chained),
+                    ]);
+                }
+                println!("{table}");
+            }
+            Outcome::Done
+        }
+        Command::Show { name } => {
+            let sequence = Sequence::new(&name);
+            let state = sequence
+                .state(&db)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("sequence {name:?} does not exist"))?;
+            let voids = voids_of(&db, &name).await.map_err(|e| e.to_string())?;
+            if json {
+                let voids: Vec<Value> = voids
+                    .iter()
+                    .map(
+                        |v| json!({"value": v.value, "reason": v.reason, "voided_at": v.voided_at}),
+                    )
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"name": name, "last": state.last, "closed": state.closed,
+                           "last_day": state.last_day.map(|d| sequences_core::Day::from_number(d).to_string()),
+                           "chain_head": state.chain_head, "voids": voids})
+                );
+            } else {
+                let mut table = table(["", ""]);
+                table.add_row(["name".to_owned(), name.clone()]);
+                table.add_row(["last".to_owned(), state.last.to_string()]);
+                table.add_row(["closed".to_owned(), yes(state.closed)]);
+                if let Some(day) = state.last_day {
+                    table.add_row([
+                        "last day".to_owned(),
+                        sequences_core::Day::from_number(day).to_string(),
+                    ]);
+                }
+                if let Some(head) = &state.chain_head {
+                    table.add_row(["chain head".to_owned(), head.clone()]);
+                }
+                println!("{table}");
+                if !voids.is_empty() {
+                    let mut list = table_of(["void", "reason", "at"]);
+                    for v in &voids {
+                        list.add_row([v.value.to_string(), v.reason.clone(), v.voided_at.clone()]);
+                    }
+                    println!("{list}");
+                }
+            }
+            Outcome::Done
+        }
+        Command::Set {
+            name,
+            value,
+            force,
+            create,
+        } => {
+            let sequence = Sequence::new(&name);
+            let before = exists(&db, &sequence, create).await?;
+            write(&db, |txn| {
+                let sequence = sequence.clone();
+                Box::pin(async move {
+                    if force {
+                        sequence.force_last_value(txn, value).await?;
+                    } else {
+                        sequence.set_last_value(txn, value).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+            if let Some(before) = before.filter(|&before| before > value) {
+                eprintln!(
+                    "warning: sequence {name:?} moved back from {before} to {value}: numbers \
+                     {}..={before} will be handed out again",
+                    value + 1
+                );
+            }
+            println!("sequence {name:?}: last is {value}");
+            Outcome::Done
+        }
+        Command::Void {
+            name,
+            value,
+            reason,
+        } => {
+            let sequence = Sequence::new(&name);
+            write(&db, |txn| {
+                let (sequence, reason) = (sequence.clone(), reason.clone());
+                Box::pin(async move { Ok(sequence.void(txn, value, &reason).await?) })
+            })
+            .await?;
+            println!("sequence {name:?}: {value} is void ({reason})");
+            Outcome::Done
+        }
+        Command::Close { name, create } => {
+            let sequence = Sequence::new(&name);
+            exists(&db, &sequence, create).await?;
+            write(&db, |txn| {
+                let sequence = sequence.clone();
+                Box::pin(async move { Ok(sequence.close(txn).await?) })
+            })
+            .await?;
+            println!("sequence {name:?} is closed");
+            Outcome::Done
+        }
+        Command::Reopen { name } => {
+            let sequence = Sequence::new(&name);
+            let existed = write(&db, |txn| {
+                let sequence = sequence.clone();
+                Box::pin(async move { Ok(sequence.reopen(txn).await?) })
+            })
+            .await?;
+            if !existed {
+                return Err(format!("sequence {name:?} does not exist"));
+            }
+            println!("sequence {name:?} is open");
+            Outcome::Done
+        }
+        Command::Audit {
+            table,
+            column,
+            scope,
+            sequence,
+            format,
+            period,
+            date,
+            initial,
+        } => {
+            let named = |c: &str| NamedColumn::new(&table, c);
+            let mut audit = Audit::new(named(&column))
+                .scope(scope.iter().map(|c| named(c)))
+                .initial_value(initial);
+            if let Some(sequence) = sequence {
+                audit = audit.sequence(sequence);
+            }
+            if let Some(format) = format {
+                audit = audit.format(format);
+            }
+            if let Some(period) = period {
+                audit = audit.period(parse_period(&period)?);
+            }
+            if let Some(date) = date {
+                audit = audit.date(named(&date));
+            }
+            let report = audit.run(&db).await.map_err(|e| e.to_string())?;
+            print_audit(&report, &scope, json);
+            if report.is_clean() {
+                Outcome::Done
+            } else {
+                Outcome::Defect
+            }
+        }
+        Command::Holders { name } => {
+            let holders = lock_holders(&db, name.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                let rows: Vec<Value> = holders
+                    .iter()
+                    .map(|h| {
+                        json!({"sequence": h.sequence, "session": h.session,
+                               "role": if h.holding { "holding" } else { "waiting" },
+                               "for_ms": (h.for_ms * 10.0).round() / 10.0, "detail": h.detail})
+                    })
+                    .collect();
+                println!("{}", Value::Array(rows));
+            } else if holders.is_empty() {
+                println!("no session holds or waits for a sequence");
+            } else {
+                let mut table = table(["sequence", "session", "role", "for", "detail"]);
+                for h in &holders {
+                    table.add_row([
+                        h.sequence
+                            .clone()
+                            .unwrap_or_else(|| "(database)".to_owned()),
+                        h.session.map(|s| s.to_string()).unwrap_or_default(),
+                        if h.holding { "holding" } else { "waiting" }.to_owned(),
+                        format!("{:.1} s", h.for_ms / 1000.0),
+                        h.detail.clone().unwrap_or_default(),
+                    ]);
+                }
+                println!("{table}");
+            }
+            Outcome::Done
+        }
+        Command::Verify {
+            table,
+            number,
+            hash,
+            covers,
+            scope,
+            sequence,
+        } => {
+            let named = |c: &str| NamedColumn::new(&table, c);
+            let report = ChainAudit::new(named(&number), named(&hash))
+                .covers(covers.iter().map(|c| named(c)))
+                .scope(scope.iter().map(|c| named(c)))
+                .sequence(sequence)
+                .run(&db)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_chains(&report, json);
+            if report.is_intact() {
+                Outcome::Done
+            } else {
+                Outcome::Defect
+            }
+        }
+    };
+    db.close().await.map_err(|e| e.to_string())?;
+    Ok(outcome)
+}
+
+async fn connect(url: &str) -> Result<DatabaseConnection, String> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(2)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        // `holders` on SQLite probes the write lock: it must not wait for it.
+        .map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::ZERO).create_if_missing(false));
+    Database::connect(options)
+        .await
+        .map_err(|error| format!("cannot connect to {}: {error}", redact(url)))
+}
+
+/// `postgres://user:secret@host/db` without the password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// One write, in its own transaction, committed only if it succeeds.
+async fn write<T: Send>(
+    db: &DatabaseConnection,
+    work: impl for<'c> FnMut(&'c sea_orm::DatabaseTransaction) -> sequences_core::WorkFuture<'c, T>
+    + Send,
+) -> Result<T, String> {
+    sequences_core::transaction(db, work)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The sequence's last value if it exists; an error if not, unless `create`.
+async fn exists(
+    db: &DatabaseConnection,
+    sequence: &Sequence,
+    create: bool,
+) -> Result<Option<i64>, String> {
+    let last = sequence.last_value(db).await.map_err(error)?;
+    if last.is_none() && !create {
+        return Err(format!(
+            "sequence {:?} does not exist; pass --create to create it",
+            sequence.name()
+        ));
+    }
+    Ok(last)
+}
+
+fn error(error: SequenceError) -> String {
+    error.to_string()
+}
+
+async fn voids_of(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<Vec<sequences_core::entity::void::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use sequences_core::entity::void;
+    void::Entity::find()
+        .filter(void::Column::Sequence.eq(name))
+        .order_by_asc(void::Column::Value)
+        .all(db)
+        .await
+}
+
+fn parse_period(text: &str) -> Result<Period, String> {
+    match text {
+        "year" => Ok(Period::Year),
+        "month" => Ok(Period::Month),
+        "day" => Ok(Period::Day),
+        _ => match text.strip_prefix("fiscal_year:").map(str::parse::<u32>) {
+            Some(Ok(month)) if (1..=12).contains(&month) => {
+                Ok(Period::FiscalYear { start_month: month })
+            }
+            _ => Err(format!(
+                "invalid --period {text:?}: expected year, month, day or fiscal_year:M (1..=12)"
+            )),
+        },
+    }
+}
+
+fn print_audit(report: &AuditReport, scope: &[String], json: bool) {
+    if json {
+        let groups: Vec<Value> = report
+            .groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "scope": scope.iter().zip(&g.scope).map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "sequence": g.sequence, "rows": g.rows, "first": g.first, "last": g.last,
+                    "sequence_last": g.sequence_last, "missing": g.missing,
+                    "gaps": g.gaps.iter().map(|r| [*r.start(), *r.end()]).collect::<Vec<_>>(),
+                    "voided": g.voided, "voided_but_present": g.voided_but_present,
+                    "duplicate_rows": g.duplicate_rows,
+                    "duplicates": g.duplicates.iter().map(|(v, n)| [*v, *n as i64]).collect::<Vec<_>>(),
+                    "below_initial": g.below_initial, "ahead_of_sequence": g.ahead_of_sequence,
+                    "inversions": g.inversions, "clean": g.is_clean(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"clean": report.is_clean(), "unreadable": report.unreadable, "groups": groups})
+        );
+        return;
+    }
+    let mut table = table([
+        "scope",
+        "sequence",
+        "rows",
+        "first",
+        "last",
+        "seq. last",
+        "missing",
+        "voided",
+        "duplicates",
+        "inversions",
+        "",
+    ]);
+    for g in &report.groups {
+        let scope = g
+            .scope
+            .iter()
+            .map(|v| v.clone().unwrap_or_else(|| "NULL".to_owned()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let missing = if g.gaps.is_empty() {
+            g.missing.to_string()
+        } else {
+            let ranges: Vec<String> = g
+                .gaps
+                .iter()
+                .take(5)
+                .map(|r| {
+                    if r.start() == r.end() {
+                        r.start().to_string()
+                    } else {
+                        format!("{}..={}", r.start(), r.end())
+                    }
+                })
+                .collect();
+            format!("{} ({})", g.missing, ranges.join(", "))
+        };
+        table.add_row([
+            scope,
+            g.sequence.clone().unwrap_or_default(),
+            g.rows.to_string(),
+            opt(g.first),
+            opt(g.last),
+            opt(g.sequence_last),
+            missing,
+            g.voided.len().to_string(),
+            g.duplicate_rows.to_string(),
+            g.inversions.to_string(),
+            if g.is_clean() { "clean" } else { "DEFECT" }.to_owned(),
+        ]);
+    }
+    println!("{table}");
+    if report.unreadable > 0 {
+        println!("{} reference(s) do not match the format", report.unreadable);
+    }
+    println!(
+        "{}",
+        if report.is_clean() {
+            "clean: every number accounted for"
+        } else {
+            "DEFECTS found"
+        }
+    );
+}
+
+fn print_chains(report: &ChainReport, json: bool) {
+    let kind = |kind: BreakKind| match kind {
+        BreakKind::Altered => {
+            "altered (a covered field or the number was edited, or a record was inserted or swapped)"
+        }
+        BreakKind::Missing => "missing (deleted, and not recorded void)",
+        BreakKind::Duplicate => "duplicated",
+        BreakKind::Unhashed => "unhashed (written behind the library's back)",
+        BreakKind::Head => "the chain head does not match (records at the end deleted)",
+    };
+    if json {
+        let chains: Vec<Value> = report
+            .chains
+            .iter()
+            .map(|c| {
+                json!({"sequence": c.sequence, "starts_at": c.starts_at, "links": c.links,
+                       "broken": c.broken.as_ref().map(|b| json!({"number": b.number, "kind": format!("{:?}", b.kind).to_lowercase()}))})
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"intact": report.is_intact(), "chains": chains})
+        );
+        return;
+    }
+    let mut table = table(["sequence", "starts at", "links", "first broken link"]);
+    for c in &report.chains {
+        table.add_row([
+            c.sequence.clone(),
+            opt(c.starts_at),
+            c.links.to_string(),
+            c.broken
+                .as_ref()
+                .map(|b| format!("{}: {}", b.number, kind(b.kind)))
+                .unwrap_or_else(|| "intact".to_owned()),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "{}",
+        if report.is_intact() {
+            "intact: every chain verifies to its head"
+        } else {
+            "BROKEN chain(s)"
+        }
+    );
+}
+
+fn table<const N: usize>(header: [&str; N]) -> Table {
+    table_of(header)
+}
+
+fn table_of<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    table.set_header(header);
+    table
+}
+
+fn yes(flag: bool) -> String {
+    if flag { "yes" } else { "" }.to_owned()
+}
+
+fn opt(value: Option<i64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}

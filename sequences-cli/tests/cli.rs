@@ -1,0 +1,366 @@
+//! The `sequences` command, run as a process against an empty database of
+//! each backend: every command, its JSON, its exit codes, and bad input that
+//! changes nothing.
+
+use std::process::{Command, Output};
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, Statement,
+    TransactionTrait,
+};
+use sequences_core::Sequence;
+use sequences_tests::entities::chained_doc;
+use sequences_tests::{Backend, Scratch, connect_all, locks, migrate, open};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sequences");
+
+fn sequences(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run sequences")
+}
+
+/// Runs a command that must succeed with exit code `code`; its stdout.
+fn ok(url: &str, args: &[&str], code: i32) -> String {
+    let output = sequences(url, args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "sequences {args:?}: {stdout}{stderr}"
+    );
+    stdout
+}
+
+/// Runs a command that must fail with a one-line error containing `expected`.
+fn fails(url: &str, args: &[&str], expected: &str) {
+    let output = sequences(url, args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "sequences {args:?}: {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(expected),
+        "sequences {args:?}: expected {expected:?} in {stderr}"
+    );
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+async fn sql(db: &DatabaseConnection, statement: &str) {
+    db.execute_raw(Statement::from_string(db.get_database_backend(), statement))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_end_to_end() {
+    for t in connect_all(2).await {
+        let scratch = Scratch::new(&t, "sequences_cli").await;
+        migrate(&scratch.url).await;
+        let db = open(&scratch.url, 4).await;
+        let url = scratch.url.as_str();
+
+        // Numbers 1..=5 of `invoice-7`, a closed year, a chained register.
+        let txn = db.begin().await.unwrap();
+        Sequence::new("invoice-7")
+            .next_values(&txn, 5)
+            .await
+            .unwrap();
+        Sequence::new("receipt").next_value(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+
+        // list, show
+        let list = json(&ok(url, &["--json", "list", "--prefix", "invoice-"], 0));
+        assert_eq!(list.as_array().unwrap().len(), 1, "{t:?}: {list}");
+        assert_eq!(list[0]["name"], "invoice-7");
+        assert_eq!(list[0]["last"], 5);
+        let table = ok(url, &["list"], 0);
+        assert!(
+            table.contains("invoice-7") && table.contains("receipt"),
+            "{t:?}: {table}"
+        );
+        let shown = json(&ok(url, &["show", "invoice-7", "--json"], 0));
+        assert_eq!(
+            (shown["last"].clone(), shown["closed"].clone()),
+            (5.into(), false.into())
+        );
+
+        // set: forward; backward refused; --force warns.
+        ok(url, &["set", "invoice-7", "10"], 0);
+        fails(
+            url,
+            &["set", "invoice-7", "7"],
+            "refusing to move last from 10 back to 7",
+        );
+        let output = sequences(url, &["set", "invoice-7", "8", "--force"]);
+        assert_eq!(output.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("warning"),
+            "{t:?}"
+        );
+        ok(url, &["set", "invoice-7", "10"], 0);
+
+        // void: once, with a reason; never-handed-out and repeated refused.
+        ok(
+            url,
+            &[
+                "void",
+                "invoice-7",
+                "3",
+                "--reason",
+                "cancelled by credit note 12",
+            ],
+            0,
+        );
+        fails(
+            url,
+            &["void", "invoice-7", "3", "--reason", "again"],
+            "already void",
+        );
+        fails(
+            url,
+            &["void", "invoice-7", "99", "--reason", "x"],
+            "never handed out",
+        );
+        let shown = json(&ok(url, &["--json", "show", "invoice-7"], 0));
+        assert_eq!(shown["voids"][0]["value"], 3, "{t:?}: {shown}");
+
+        // close / reopen, seen by the library.
+        ok(url, &["close", "invoice-7"], 0);
+        assert!(
+            Sequence::new("invoice-7").next_value(&db).await.is_err(),
+            "{t:?}: closed"
+        );
+        ok(url, &["reopen", "invoice-7"], 0);
+        assert_eq!(
+            Sequence::new("invoice-7").next_value(&db).await.unwrap(),
+            11
+        );
+        ok(url, &["close", "invoice-8", "--create"], 0);
+
+        // A name that is not there: one line, nothing created.
+        fails(url, &["show", "nope"], "does not exist");
+        fails(url, &["close", "nope"], "does not exist");
+        fails(url, &["reopen", "nope"], "does not exist");
+        fails(url, &["set", "nope", "5"], "does not exist");
+        assert_eq!(Sequence::new("nope").last_value(&db).await.unwrap(), None);
+
+        // audit of a table the command knows only by name.
+        sql(&db, "CREATE TABLE cli_invoice (id INTEGER PRIMARY KEY, company_id INTEGER NOT NULL, number BIGINT, issued_on DATE)").await;
+        let rows = [
+            (1, 7, 1, "2026-01-01"),
+            (2, 7, 2, "2026-01-02"),
+            (3, 7, 4, "2026-01-03"),
+            (4, 7, 5, "2026-01-04"),
+            (5, 7, 6, "2026-01-05"),
+            (6, 7, 7, "2026-01-06"),
+            (7, 7, 8, "2026-01-07"),
+            (8, 7, 9, "2026-01-08"),
+            (9, 7, 10, "2026-01-09"),
+            (10, 7, 11, "2026-01-10"),
+        ];
+        for (id, company, number, issued) in rows {
+            sql(
+                &db,
+                &format!("INSERT INTO cli_invoice VALUES ({id}, {company}, {number}, '{issued}')"),
+            )
+            .await;
+        }
+        let audit = [
+            "--json",
+            "audit",
+            "--table",
+            "cli_invoice",
+            "--column",
+            "number",
+            "--scope",
+            "company_id",
+            "--sequence",
+            "invoice-{company_id}",
+            "--date",
+            "issued_on",
+        ];
+        let report = json(&ok(url, &audit, 0));
+        assert_eq!(report["clean"], true, "{t:?}: 3 is void: {report}");
+        assert_eq!(report["groups"][0]["voided"][0], 3);
+        // Plant a gap nobody explains and a date inversion: exit code 1.
+        sql(&db, "UPDATE cli_invoice SET number = 12 WHERE id = 10").await;
+        sql(
+            &db,
+            "UPDATE cli_invoice SET issued_on = '2025-12-31' WHERE id = 9",
+        )
+        .await;
+        let report = json(&ok(url, &audit, 1));
+        let group = &report["groups"][0];
+        assert_eq!(group["missing"], 1, "{t:?}: {report}");
+        assert_eq!(group["gaps"][0], serde_json::json!([11, 11]));
+        assert_eq!(group["inversions"], 1);
+        let human = ok(url, &audit[1..], 1);
+        assert!(human.contains("DEFECT"), "{t:?}: {human}");
+        fails(
+            url,
+            &["audit", "--table", "no_such_table", "--column", "number"],
+            "no_such_table",
+        );
+        fails(
+            url,
+            &["audit", "--table", "cli_invoice", "--column", "nope"],
+            "nope",
+        );
+
+        // verify: a chained register written by the library, then tampered with.
+        let txn = db.begin().await.unwrap();
+        for amount in [100, 200, 300] {
+            chained_doc::ActiveModel {
+                company_id: Set(7),
+                amount_cents: Set(amount),
+                issued_on: Set("2026-11-23".parse().unwrap()),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .unwrap();
+        }
+        txn.commit().await.unwrap();
+        let verify = [
+            "--json",
+            "verify",
+            "--table",
+            "chained_doc",
+            "--number",
+            "number",
+            "--hash",
+            "hash",
+            "--covers",
+            "company_id,amount_cents,issued_on",
+            "--scope",
+            "company_id",
+            "--sequence",
+            "chained-{company_id}",
+        ];
+        let report = json(&ok(url, &verify, 0));
+        assert_eq!(report["intact"], true, "{t:?}: {report}");
+        assert_eq!(report["chains"][0]["links"], 3);
+        sql(
+            &db,
+            "UPDATE chained_doc SET amount_cents = 250 WHERE number = 2",
+        )
+        .await;
+        let report = json(&ok(url, &verify, 1));
+        assert_eq!(
+            report["chains"][0]["broken"]["number"], 2,
+            "{t:?}: {report}"
+        );
+        assert_eq!(report["chains"][0]["broken"]["kind"], "altered");
+
+        // holders: a transaction holds invoice-7; on the servers a second one waits.
+        let holder = db.begin().await.unwrap();
+        Sequence::new("invoice-7")
+            .next_value(&holder)
+            .await
+            .unwrap();
+        let waiter = if t.backend.has_row_locks() {
+            let (session_tx, session_rx) = tokio::sync::oneshot::channel();
+            let waiter_db = db.clone();
+            let waiter = tokio::spawn(async move {
+                let txn = waiter_db.begin().await.unwrap();
+                session_tx.send(locks::session_id(&txn).await).unwrap();
+                Sequence::new("invoice-7").next_value(&txn).await.unwrap();
+                txn.rollback().await.unwrap();
+            });
+            let session = session_rx.await.unwrap().unwrap();
+            locks::wait_until_waiting(&db, session, "the waiter").await;
+            Some((waiter, session))
+        } else {
+            None
+        };
+        let url_owned = url.to_owned();
+        let holders = tokio::task::spawn_blocking(move || {
+            json(&ok(&url_owned, &["--json", "holders", "invoice-7"], 0))
+        })
+        .await
+        .unwrap();
+        let roles: Vec<&str> = holders
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["role"].as_str().unwrap())
+            .collect();
+        match t.backend {
+            Backend::Sqlite => assert_eq!(roles, ["holding"], "{t:?}: {holders}"),
+            _ => {
+                assert_eq!(roles, ["holding", "waiting"], "{t:?}: {holders}");
+                assert_eq!(holders[0]["sequence"], "invoice-7");
+                let (_, session) = waiter.as_ref().unwrap();
+                assert_eq!(holders[1]["session"], *session, "{t:?}: {holders}");
+            }
+        }
+        holder.rollback().await.unwrap();
+        if let Some((waiter, _)) = waiter {
+            waiter.await.unwrap();
+        }
+        if t.backend == Backend::MySql {
+            // InnoDB refreshes its lock views only when last read over 100 ms
+            // ago; nothing else reads them now.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let free = ok(url, &["holders"], 0);
+        assert!(free.contains("no session"), "{t:?}: {free}");
+
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+
+    // An unreachable database: one line, the password not printed.
+    fails(
+        "postgres://user:secret@127.0.0.1:1/none",
+        &["list"],
+        "cannot connect to postgres://user:***@127.0.0.1:1/none",
+    );
+    let output = sequences("postgres://user:secret@127.0.0.1:1/none", &["list"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("secret"));
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    // clap's own errors, before any connection.
+    let output = Command::new(BIN)
+        .args([
+            "--database-url",
+            "sqlite::memory:",
+            "set",
+            "invoice",
+            "not-a-number",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = Command::new(BIN)
+        .args([
+            "--database-url",
+            "sqlite::memory:",
+            "audit",
+            "--table",
+            "t",
+            "--column",
+            "c",
+            "--period",
+            "week",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --period"));
+}

@@ -1,0 +1,138 @@
+//! What an operator asks of the sequences as a whole: which exist (and
+//! their state), and who holds or waits for one right now.
+
+use sea_orm::{
+    ConnectionTrait, DbErr, SqliteTransactionMode, TransactionOptions, TransactionSession,
+    TransactionTrait,
+};
+
+use crate::dialect::Dialect;
+use crate::period::Day;
+
+/// One sequence, as [`list_sequences`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceInfo {
+    /// Its name.
+    pub name: String,
+    /// The last value handed out.
+    pub last: i64,
+    /// Closed to allocations.
+    pub closed: bool,
+    /// The latest day numbered in date order, if any.
+    pub last_day: Option<Day>,
+    /// How many of its numbers are recorded void.
+    pub voided: u64,
+    /// Whether it has a hash chain.
+    pub chained: bool,
+}
+
+/// Every sequence whose name starts with `prefix` (all with `None`), in name
+/// order, with its count of voided numbers. One query.
+pub async fn list_sequences<C: ConnectionTrait>(
+    db: &C,
+    prefix: Option<&str>,
+) -> Result<Vec<SequenceInfo>, DbErr> {
+    let dialect = Dialect::of(db.get_database_backend())?;
+    let rows = db.query_all_raw(dialect.list(prefix)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SequenceInfo {
+                name: row.try_get_by_index(0)?,
+                last: row.try_get_by_index(1)?,
+                closed: row.try_get_by_index(2)?,
+                last_day: row
+                    .try_get_by_index::<Option<i32>>(3)?
+                    .map(Day::from_number),
+                voided: row.try_get_by_index::<i64>(4)? as u64,
+                chained: row.try_get_by_index::<Option<String>>(5)?.is_some(),
+            })
+        })
+        .collect()
+}
+
+/// A session holding or waiting for a sequence's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockHolder {
+    /// The sequence (`None` on SQLite, where the whole database is locked).
+    pub sequence: Option<String>,
+    /// The server's session id (PostgreSQL backend pid, MariaDB connection
+    /// id); `None` on SQLite, which does not say.
+    pub session: Option<i64>,
+    /// Holding the lock, or waiting for it.
+    pub holding: bool,
+    /// Holding: how long its transaction has run; waiting: how long it has
+    /// waited. Milliseconds.
+    pub for_ms: f64,
+    /// What the server says the session is doing (PostgreSQL's state and
+    /// application name, MariaDB's transaction state), when it says.
+    pub detail: Option<String>,
+}
+
+/// Who holds or waits for the row of sequence `name` (every sequence with
+/// `None`) right now: the answer to "why is numbering slow".
+///
+/// - PostgreSQL: the transaction that last locked the row (its `xmax`) and
+///   its session in `pg_locks` and `pg_stat_activity`, and every session
+///   it blocks (`pg_blocking_pids`).
+/// - MariaDB/MySQL: InnoDB's lock waits (`INNODB_LOCK_WAITS`, `INNODB_LOCKS`,
+///   `INNODB_TRX`): a holder shows once someone waits for it. InnoDB
+///   refreshes these views only when they were last read over 100 ms ago.
+/// - SQLite: whether a writer holds the database (probed by `BEGIN
+///   IMMEDIATE`, which fails at once with a busy timeout of zero; with a
+///   longer one it waits for the writer to finish).
+pub async fn lock_holders<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    name: Option<&str>,
+) -> Result<Vec<LockHolder>, DbErr> {
+    let dialect = Dialect::of(db.get_database_backend())?;
+    if let Some(statement) = dialect.holders(name) {
+        let rows = db.query_all_raw(statement).await?;
+        let mut holders = rows
+            .iter()
+            .map(|row| {
+                Ok(LockHolder {
+                    sequence: row.try_get_by_index::<Option<String>>(0)?.map(unquote),
+                    session: row.try_get_by_index(1)?,
+                    holding: row.try_get_by_index::<i64>(2)? != 0,
+                    for_ms: row.try_get_by_index::<Option<f64>>(3)?.unwrap_or(0.0),
+                    detail: row.try_get_by_index(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        if let Some(name) = name {
+            holders.retain(|h| h.sequence.as_deref() == Some(name));
+        }
+        holders.dedup();
+        return Ok(holders);
+    }
+    // SQLite: one writer for the whole database.
+    let probe = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        })
+        .await;
+    match probe {
+        Ok(txn) => {
+            txn.rollback().await?;
+            Ok(Vec::new())
+        }
+        Err(error) if crate::is_retryable(&error) => Ok(vec![LockHolder {
+            sequence: None,
+            session: None,
+            holding: true,
+            for_ms: 0.0,
+            detail: Some("a connection holds the database's write lock".to_owned()),
+        }]),
+        Err(error) => Err(error),
+    }
+}
+
+/// InnoDB prints a text key as `'invoice-7'`.
+fn unquote(text: String) -> String {
+    match text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        Some(inner) => inner.replace("\\'", "'"),
+        None => text,
+    }
+}
