@@ -3,7 +3,9 @@
 use sea_orm::entity::prelude::*;
 use sequences_core::Gapless;
 
-/// An invoice; `number` is filled on insert from the sequence `invoice-{company_id}`.
+/// An invoice; `number` is filled on insert from the sequence
+/// `invoice-{company_id}`, and `hash` chains each invoice to the one before
+/// it (SHA-256 over the previous hash, the number, the company and the amount).
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
 #[sea_orm(table_name = "demo_invoice")]
@@ -11,9 +13,14 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i32,
     pub company_id: i32,
-    #[gapless(sequence = "invoice-{company_id}")]
+    #[gapless(
+        sequence = "invoice-{company_id}",
+        chain = "hash",
+        chain_covers = "company_id, amount_cents"
+    )]
     pub number: i64,
     pub amount_cents: i64,
+    pub hash: Option<String>,
 }
 
 /// The same invoice as most applications number it today: by an

@@ -19,7 +19,7 @@ use sea_orm::{
     ActiveModelTrait, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait, Set,
 };
 use sea_orm_migration::MigratorTrait;
-use sequences_core::{Audit, AuditReport, Retry};
+use sequences_core::{Audit, AuditReport, ChainAudit, Retry};
 
 mod invoice;
 mod migrator;
@@ -164,13 +164,29 @@ async fn run(args: Args) -> Result<bool, DbErr> {
          ({table_gaps} in the table-wide key itself), {} duplicates",
         plain.duplicate_rows()
     );
+    let chains = ChainAudit::new(invoice::Column::Number, invoice::Column::Hash)
+        .covers([invoice::Column::CompanyId, invoice::Column::AmountCents])
+        .scope([invoice::Column::CompanyId])
+        .sequence("invoice-{company_id}")
+        .run(&db)
+        .await?;
+    let links: u64 = chains.chains.iter().map(|c| c.links).sum();
+    println!(
+        "hash chains:        {} companies, {links} links, {}",
+        chains.chains.len(),
+        if chains.is_intact() {
+            "intact"
+        } else {
+            "BROKEN"
+        }
+    );
     println!(
         "sea-orm-sequences:  {} invoices committed: {} gaps, {} duplicates",
         gapless.rows(),
         gapless.missing(),
         gapless.duplicate_rows()
     );
-    Ok(gapless.is_clean() && gapless.rows() == committed as u64)
+    Ok(gapless.is_clean() && gapless.rows() == committed as u64 && chains.is_intact())
 }
 
 async fn connect(args: &Args) -> Result<DatabaseConnection, DbErr> {

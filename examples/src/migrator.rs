@@ -1,4 +1,4 @@
-//! The demo's migrations: the bundled ones, then its own two.
+//! The demo's migrations: the bundled ones, then its own.
 
 use sea_orm_migration::prelude::*;
 
@@ -10,7 +10,35 @@ impl MigratorTrait for Migrator {
         let mut all = sequences_migration::migrations();
         all.push(Box::new(CreateInvoice));
         all.push(Box::new(CreatePlainInvoice));
+        all.push(Box::new(AddInvoiceHash));
         all
+    }
+}
+
+/// The hash chain's column, for a demo database made before it existed
+/// (a new one has it from the entity already).
+struct AddInvoiceHash;
+
+impl MigrationName for AddInvoiceHash {
+    fn name(&self) -> &str {
+        "m20261123_000102_add_demo_invoice_hash"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddInvoiceHash {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("demo_invoice", "hash").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("demo_invoice")
+                    .add_column(ColumnDef::new("hash").string_len(64).null())
+                    .to_owned(),
+            )
+            .await
     }
 }
 
