@@ -421,7 +421,11 @@ async fn write<T: Send>(
 ) -> Result<T, String> {
     sequences_core::transaction(db, work)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|error| match error {
+            // The library's own refusals carry their whole message.
+            DbErr::Custom(message) => message,
+            other => other.to_string(),
+        })
 }
 
 /// The sequence's last value if it exists; an error if not, unless `create`.
