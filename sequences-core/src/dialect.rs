@@ -806,10 +806,12 @@ pub(crate) fn is_transient(error: &DbErr) -> bool {
         return false;
     };
     if let Some(number) = mysql_number(db) {
-        // ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT
-        // (also MariaDB's NOWAIT), ER_LOCK_NOWAIT (MySQL), ER_CHECKREAD (MariaDB
-        // snapshot isolation).
-        return matches!(number, 1213 | 1205 | 3572 | 1020);
+        // ER_LOCK_DEADLOCK (also Galera's certification failure and brute-force
+        // abort), ER_LOCK_WAIT_TIMEOUT (also MariaDB's NOWAIT), ER_LOCK_NOWAIT
+        // (MySQL), ER_CHECKREAD (MariaDB snapshot isolation), and Galera's
+        // ER_UNKNOWN_COM_ERROR "WSREP has not yet prepared node for application
+        // use" (a node rejoining or out of quorum: nothing was done).
+        return matches!(number, 1213 | 1205 | 3572 | 1020 | 1047);
     }
     if let Some(code) = sqlite_code(db) {
         // SQLITE_BUSY and SQLITE_LOCKED, whatever their extended code.
