@@ -134,8 +134,9 @@ pub mod document {
     pub enum Relation {}
 }
 
-/// The failover test's invoice: `token` names the writer's attempt, so a
-/// number can be traced to the transaction that was told it committed.
+/// The high-availability tests' invoice numbered on insert: `token` names the
+/// writer's attempt, so a number can be traced to the transaction that was
+/// told it committed.
 pub mod failover_invoice {
     use sea_orm::entity::prelude::*;
     use sequences_core::Gapless;
@@ -149,6 +150,27 @@ pub mod failover_invoice {
         pub token: String,
         #[gapless(sequence = "failover")]
         pub number: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// The high-availability tests' invoice numbered at COMMIT (deferred), with
+/// its lines, and a token that identifies it across failovers.
+pub mod failover_deferred {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "failover_deferred")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub token: String,
+        #[gapless(sequence = "failover-deferred", deferred)]
+        pub number: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

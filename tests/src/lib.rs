@@ -18,6 +18,7 @@ use tempfile::TempDir;
 pub mod counting;
 pub mod entities;
 pub mod generated;
+pub mod ha;
 pub mod load;
 pub mod locks;
 pub mod migrator;

@@ -4,7 +4,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    chained_deferred, chained_doc, deferred_invoice, deferred_line, document, failover_invoice,
+    chained_deferred, chained_doc, deferred_invoice, deferred_line, document, failover_deferred,
+    failover_invoice,
     fiscal_doc, ledger_entry, register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
@@ -69,6 +70,11 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTable {
                 name: "m20261123_000014_create_chained_deferred",
                 table: |schema| schema.create_table_from_entity(chained_deferred::Entity),
+            }),
+            // The high-availability tests' deferred invoices.
+            Box::new(CreateEntityTable {
+                name: "m20261123_000015_create_failover_deferred",
+                table: |schema| schema.create_table_from_entity(failover_deferred::Entity),
             }),
         ];
         all.extend(tables);

@@ -9,16 +9,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    TransactionTrait,
 };
 use sequences_core::{Retry, Sequence};
-use sequences_tests::entities::failover_invoice;
+use sequences_tests::ha::{Connect, Numbered, Stored, Writers};
 use sequences_tests::{assert_gapless, insert_row, locks, migrate};
 
 const NODES: [&str; 3] = [
@@ -231,17 +231,6 @@ async fn certification_conflict() {
     assert_gapless_everywhere(&[NAME.to_owned()], "certification conflict").await;
 }
 
-#[derive(Default)]
-struct Seen {
-    acknowledged: BTreeMap<String, i64>,
-    in_flight: BTreeMap<String, i64>,
-    failed: usize,
-    retries: usize,
-    /// Per writer on the killed node: commits since its first failure.
-    after_failure: BTreeMap<usize, usize>,
-    ack_times: Vec<Instant>,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn galera_cluster_keeps_numbers_gapless() {
     if std::env::var("SEQUENCES_GALERA").as_deref() != Ok("1") {
@@ -271,154 +260,62 @@ async fn galera_cluster_keeps_numbers_gapless() {
     certification_conflict().await;
 
     // 3. Node 3 killed mid-load, then back: writers on every node, numbering
-    //    invoices through the derive; those on node 3 move to another node.
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicUsize::new(0));
-    let mut writers = Vec::new();
-    for writer in 0..3 * WRITERS_PER_NODE {
-        let (seen, stop, acked) = (seen.clone(), stop.clone(), acked.clone());
-        writers.push(tokio::spawn(async move {
-            let home = writer % 3;
-            let (mut node, mut db) = connect_live(home).await;
-            let mut attempt = 0;
-            while !stop.load(Ordering::SeqCst) && attempt < 100_000 {
-                attempt += 1;
-                let token = format!("galera-w{writer}-{attempt}");
-                let attempts = AtomicUsize::new(0);
-                let numbered = Arc::new(Mutex::new(None));
-                let result = Retry::new()
-                    .max_attempts(500)
-                    .transaction(&db, |txn| {
-                        attempts.fetch_add(1, Ordering::Relaxed);
-                        let (token, numbered) = (token.clone(), numbered.clone());
-                        Box::pin(async move {
-                            let model = failover_invoice::ActiveModel {
-                                token: Set(token),
-                                ..Default::default()
-                            }
-                            .insert(txn)
-                            .await?;
-                            *numbered.lock().unwrap() = Some(model.number);
-                            Ok(model.number)
-                        })
-                    })
-                    .await;
-                let failed = {
-                    let mut seen = seen.lock().unwrap();
-                    seen.retries += attempts.into_inner() - 1;
-                    match result {
-                        Ok(number) => {
-                            seen.acknowledged.insert(token, number);
-                            seen.ack_times.push(Instant::now());
-                            if let Some(count) = seen.after_failure.get_mut(&writer) {
-                                *count += 1;
-                            }
-                            acked.fetch_add(1, Ordering::SeqCst);
-                            false
-                        }
-                        Err(_) => {
-                            // The node is gone (or the answer lost): the number,
-                            // if any, is committed once or not at all; move on.
-                            if let Some(number) = *numbered.lock().unwrap() {
-                                seen.in_flight.insert(token, number);
-                            }
-                            seen.failed += 1;
-                            seen.after_failure.entry(writer).or_insert(0);
-                            true
-                        }
-                    }
-                };
-                if failed {
-                    (node, db) = connect_live(node + 1).await;
-                }
-            }
-        }));
-    }
-    locks::wait_for("commits before the kill", || acked.load(Ordering::SeqCst) >= 60).await;
+    //    invoices on insert and at COMMIT; those on node 3 move to the next node.
+    let kinds: Vec<Numbered> = (0..3 * WRITERS_PER_NODE)
+        .map(|w| if w % 2 == 0 { Numbered::OnInsert } else { Numbered::AtCommit })
+        .collect();
+    let reconnect: Connect = Arc::new(|writer, failures| {
+        Box::pin(async move { connect_live((writer + failures) % NODES.len()).await.1 })
+    });
+    let writers = Writers::start("galera", &kinds, Retry::new().max_attempts(500), reconnect);
+    writers.wait_acknowledged(60, "commits before the kill").await;
     tokio::task::spawn_blocking(|| script(&["kill", "3"]))
         .await
         .unwrap();
     let killed_at = Instant::now();
     // Every writer of node 3 has failed over and committed elsewhere.
-    locks::wait_for("node 3's writers committing elsewhere", || {
-        let seen = seen.lock().unwrap();
-        (0..3 * WRITERS_PER_NODE)
-            .filter(|w| w % 3 == 2)
-            .all(|w| seen.after_failure.get(&w).is_some_and(|&n| n >= 10))
-    })
-    .await;
+    writers.wait_failed_over(|w| w % 3 == 2, 10).await;
     tokio::task::spawn_blocking(|| script(&["start", "3"]))
         .await
         .unwrap();
     let back_after = killed_at.elapsed();
-    let after_rejoin = acked.load(Ordering::SeqCst);
-    locks::wait_for("commits after the rejoin", || {
-        acked.load(Ordering::SeqCst) >= after_rejoin + 60
-    })
-    .await;
-    stop.store(true, Ordering::SeqCst);
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    let after_rejoin = writers.acknowledged();
+    writers
+        .wait_acknowledged(after_rejoin + 60, "commits after the rejoin")
+        .await;
+    let ledger = writers.stop().await;
     wait_in_sync().await;
 
-    let seen = seen.lock().unwrap();
-    let outage = {
-        let mut times = seen.ack_times.clone();
-        times.sort();
-        times
-            .windows(2)
-            .map(|pair| pair[1] - pair[0])
-            .max()
-            .unwrap_or_default()
-    };
     let mut per_node = Vec::new();
     for node in 0..NODES.len() {
         let db = connect(node).await.unwrap();
-        let rows = failover_invoice::Entity::find().all(&db).await.unwrap();
-        let stored: BTreeMap<String, i64> =
-            rows.iter().map(|r| (r.token.clone(), r.number)).collect();
-        let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
-        let last = Sequence::new("failover").last_value(&db).await.unwrap();
-        assert_gapless(&format!("galera node {} after the kill", node + 1), &numbers, 1, last);
-        for (token, number) in &seen.acknowledged {
-            assert_eq!(stored.get(token), Some(number), "node {}: {token}", node + 1);
-        }
-        for (token, number) in &seen.in_flight {
-            assert!(
-                stored.get(token).is_none_or(|stored| stored == number),
-                "node {}: in-flight {token} stored with another number",
-                node + 1
-            );
-        }
-        per_node.push((stored, last));
+        let context = format!("galera node {} after the kill", node + 1);
+        let stored = Stored::read(&db, &context).await.unwrap();
+        ledger.compare(&stored).assert_kept(&context);
+        per_node.push(stored);
     }
     assert!(
         per_node.windows(2).all(|pair| pair[0] == pair[1]),
-        "the three nodes hold the same invoices and counter"
+        "the three nodes hold the same invoices and counters"
     );
-    assert!(seen.failed > 0, "the kill interrupted node 3's writers");
-    let in_flight_committed = seen
-        .in_flight
-        .keys()
-        .filter(|token| per_node[0].0.contains_key(*token))
-        .count();
+    let result = ledger.compare(&per_node[0]);
+    assert!(result.failed > 0, "the kill interrupted node 3's writers");
     println!(
-        "galera node kill: {} writers ({} per node), {} transactions acknowledged, {} failed when \
-         node 3 died ({} after taking their number, {} of those committed), {} certification \
-         retries; node 3 back and synced after {:.1}s; longest pause between commits {:.2}s; \
-         every node holds {} invoices, last {}, 0 lost, 0 duplicates",
-        3 * WRITERS_PER_NODE,
+        "galera node kill: {} writers ({} per node, half numbering at COMMIT), {} transactions \
+         acknowledged, {} failed when node 3 died ({} after taking their number, {} of those \
+         committed), {} certification retries; node 3 back and synced after {:.1}s; longest \
+         pause between commits {:.2}s; every node holds {} invoices, last {:?}, 0 lost, \
+         0 renumbered, 0 handed out twice",
+        kinds.len(),
         WRITERS_PER_NODE,
-        seen.acknowledged.len(),
-        seen.failed,
-        seen.in_flight.len(),
-        in_flight_committed,
-        seen.retries,
+        result.acknowledged,
+        result.failed,
+        result.in_flight,
+        result.in_flight_committed,
+        result.retries,
         back_after.as_secs_f64(),
-        outage.as_secs_f64(),
-        per_node[0].0.len(),
-        per_node[0].1.unwrap_or_default(),
+        result.longest_pause.as_secs_f64(),
+        per_node[0].invoices.len(),
+        per_node[0].lasts,
     );
 }
