@@ -35,7 +35,7 @@ pub type WorkFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, DbErr>> + Sen
 /// | Backend    | Retried on |
 /// |------------|------------|
 /// | PostgreSQL | `40001` serialization failure, `40P01` deadlock, `55P03` lock not available (`lock_timeout`, `NOWAIT`) |
-/// | MariaDB / MySQL | `1213` deadlock, `1205` lock wait timeout (and MariaDB's `NOWAIT`), `3572` MySQL's `NOWAIT`, `1020` record changed (MariaDB snapshot isolation) |
+/// | MariaDB / MySQL | `1213` deadlock (and a Galera certification failure), `1205` lock wait timeout (and MariaDB's `NOWAIT`), `3572` MySQL's `NOWAIT`, `1020` record changed (MariaDB snapshot isolation), `1047` a Galera node not ready (out of quorum, rejoining) |
 /// | SQLite     | `SQLITE_BUSY` (5, with its extended codes), `SQLITE_LOCKED` (6) |
 ///
 /// Anything else (a constraint violation, a [`SequenceError`](crate::SequenceError)

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter,
 };
 use sequences_core::{Retry, Sequence};
 use tokio::task::JoinHandle;
@@ -35,8 +35,9 @@ pub enum Numbered {
 
 /// A connection for `writer` after `failures` failures of its own (the test
 /// chooses the node: the next one, the current leader).
-pub type Connect =
-    Arc<dyn Fn(usize, usize) -> Pin<Box<dyn Future<Output = DatabaseConnection> + Send>> + Send + Sync>;
+pub type Connect = Arc<
+    dyn Fn(usize, usize) -> Pin<Box<dyn Future<Output = DatabaseConnection> + Send>> + Send + Sync,
+>;
 
 /// What the writers were told.
 #[derive(Debug, Default)]
@@ -139,7 +140,11 @@ pub struct Comparison {
 impl Comparison {
     /// Nothing acknowledged was lost, renumbered or handed out twice.
     pub fn assert_kept(&self, context: &str) {
-        assert!(self.lost.is_empty(), "{context}: acknowledged invoices lost: {:?}", self.lost);
+        assert!(
+            self.lost.is_empty(),
+            "{context}: acknowledged invoices lost: {:?}",
+            self.lost
+        );
         assert!(
             self.renumbered.is_empty(),
             "{context}: invoices stored with another number: {:?}",
@@ -168,12 +173,25 @@ impl Stored {
         let numbers: Vec<i64> = immediate.iter().map(|r| r.number).collect();
         let last = Sequence::new("failover").last_value(db).await?;
         assert_gapless(&format!("{context}: numbered on insert"), &numbers, 1, last);
-        invoices.extend(immediate.into_iter().map(|r| (r.token, (false, Some(r.number)))));
+        invoices.extend(
+            immediate
+                .into_iter()
+                .map(|r| (r.token, (false, Some(r.number)))),
+        );
         let deferred = failover_deferred::Entity::find().all(db).await?;
         let numbers: Vec<i64> = deferred.iter().filter_map(|r| r.number).collect();
-        assert_eq!(numbers.len(), deferred.len(), "{context}: a deferred invoice left unnumbered");
+        assert_eq!(
+            numbers.len(),
+            deferred.len(),
+            "{context}: a deferred invoice left unnumbered"
+        );
         let last_deferred = Sequence::new("failover-deferred").last_value(db).await?;
-        assert_gapless(&format!("{context}: numbered at COMMIT"), &numbers, 1, last_deferred);
+        assert_gapless(
+            &format!("{context}: numbered at COMMIT"),
+            &numbers,
+            1,
+            last_deferred,
+        );
         invoices.extend(deferred.into_iter().map(|r| (r.token, (true, r.number))));
         Ok(Self {
             invoices,
@@ -308,7 +326,12 @@ struct Outcome {
     retries: usize,
 }
 
-async fn number_one(db: &DatabaseConnection, retry: &Retry, kind: Numbered, token: &str) -> Outcome {
+async fn number_one(
+    db: &DatabaseConnection,
+    retry: &Retry,
+    kind: Numbered,
+    token: &str,
+) -> Outcome {
     let attempts = AtomicUsize::new(0);
     let taken = Arc::new(Mutex::new(None));
     let result = retry
@@ -382,4 +405,3 @@ async fn read_back(db: &DatabaseConnection, token: &str) -> Result<i64, DbErr> {
     row.number
         .ok_or_else(|| DbErr::Custom(format!("the committed invoice {token} has no number")))
 }
-

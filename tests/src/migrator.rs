@@ -5,8 +5,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::entities::{
     chained_deferred, chained_doc, deferred_invoice, deferred_line, document, failover_deferred,
-    failover_invoice,
-    fiscal_doc, ledger_entry, register_doc, zoned_receipt,
+    failover_invoice, fiscal_doc, ledger_entry, register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
 

@@ -99,10 +99,7 @@ async fn connect_live(preferred: usize) -> (usize, DatabaseConnection) {
 /// `writers` writers (their nodes given), `PER_WRITER` transactions each,
 /// each taking a value of `sequence_of(writer)` and inserting its row:
 /// committed transactions per second and retries.
-async fn load(
-    nodes: &[usize],
-    sequence_of: impl Fn(usize) -> String,
-) -> (f64, usize, Vec<String>) {
+async fn load(nodes: &[usize], sequence_of: impl Fn(usize) -> String) -> (f64, usize, Vec<String>) {
     let started = Instant::now();
     let retries = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -136,7 +133,11 @@ async fn load(
         task.await.unwrap();
     }
     let rate = (nodes.len() * PER_WRITER) as f64 / started.elapsed().as_secs_f64();
-    (rate, retries.load(Ordering::Relaxed), names.into_iter().collect())
+    (
+        rate,
+        retries.load(Ordering::Relaxed),
+        names.into_iter().collect(),
+    )
 }
 
 /// Waits until every node has applied the same last write set.
@@ -183,8 +184,19 @@ async fn assert_gapless_everywhere(names: &[String], context: &str) {
             assert_gapless(&format!("{context} node {node} {name}"), &values, 1, last);
             lasts.insert(last);
         }
-        assert_eq!(lasts.len(), 1, "{context} {name}: counters differ: {lasts:?}");
+        assert_eq!(
+            lasts.len(),
+            1,
+            "{context} {name}: counters differ: {lasts:?}"
+        );
     }
+}
+
+/// Waits for `signal`, within the tests' patience.
+async fn signalled(signal: &tokio::sync::Notify, what: &str) {
+    tokio::time::timeout(locks::PATIENCE, signal.notified())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still waiting"));
 }
 
 /// Two nodes take the same sequence's next value at once: Galera lets both
@@ -219,22 +231,103 @@ async fn certification_conflict() {
                 .await
         }
     });
-    holding.notified().await;
+    signalled(&holding, "the first attempt holding its value").await;
     let txn = winner.begin().await.unwrap();
     let first = Sequence::new(NAME).next_value(&txn).await.unwrap();
     insert_row(&txn, NAME, first).await.unwrap();
     txn.commit().await.unwrap();
     release.notify_one();
-    let second = task.await.unwrap().expect("the retried transaction commits");
-    assert_eq!((first, second), (1, 2), "the loser retried after the winner");
-    assert_eq!(attempts.load(Ordering::SeqCst), 2, "one certification failure, one retry");
+    let second = task
+        .await
+        .unwrap()
+        .expect("the retried transaction commits");
+    assert_eq!(
+        (first, second),
+        (1, 2),
+        "the loser retried after the winner"
+    );
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        2,
+        "one certification failure, one retry"
+    );
     assert_gapless_everywhere(&[NAME.to_owned()], "certification conflict").await;
+}
+
+/// A node that refuses queries (`wsrep_reject_queries`, as while it is out
+/// of quorum or rejoining) answers error 1047 to every statement, BEGIN and
+/// ROLLBACK included; `Retry` waits and tries again, and the transaction
+/// commits once the node is back, its first value given back. The refusal
+/// strikes after the first attempt took its value (ordered by signals).
+async fn not_ready_is_retried() {
+    const NAME: &str = "galera-not-ready";
+    let admin = connect(1).await.unwrap();
+    let db = connect(1).await.unwrap();
+    let holding = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let refused = Arc::new(tokio::sync::Notify::new());
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let task = tokio::spawn({
+        let (holding, release, refused, attempts) = (
+            holding.clone(),
+            release.clone(),
+            refused.clone(),
+            attempts.clone(),
+        );
+        async move {
+            Retry::new()
+                .max_attempts(1000)
+                .transaction(&db, |txn| {
+                    let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+                    let (holding, release, refused) =
+                        (holding.clone(), release.clone(), refused.clone());
+                    Box::pin(async move {
+                        let value = Sequence::new(NAME).next_value(txn).await?;
+                        if attempt == 1 {
+                            holding.notify_one();
+                            release.notified().await;
+                        }
+                        let inserted = insert_row(txn, NAME, value).await;
+                        if let Err(error) = &inserted {
+                            assert!(error.to_string().contains("WSREP"), "{error}");
+                            refused.notify_one();
+                        }
+                        inserted.map(|_| value)
+                    })
+                })
+                .await
+        }
+    });
+    signalled(&holding, "the first attempt holding its value").await;
+    admin
+        .execute_unprepared("SET GLOBAL wsrep_reject_queries = ALL")
+        .await
+        .unwrap();
+    release.notify_one();
+    signalled(&refused, "the first attempt refused").await;
+    admin
+        .execute_unprepared("SET GLOBAL wsrep_reject_queries = NONE")
+        .await
+        .unwrap();
+    let value = task
+        .await
+        .unwrap()
+        .expect("committed once the node is back");
+    assert_eq!(value, 1, "the refused attempt's value was given back");
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        2,
+        "one refused attempt, one retry"
+    );
+    assert_gapless_everywhere(&[NAME.to_owned()], "node not ready").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn galera_cluster_keeps_numbers_gapless() {
     if std::env::var("SEQUENCES_GALERA").as_deref() != Ok("1") {
-        println!("skipped: set SEQUENCES_GALERA=1 to build a three-node Galera cluster (3307-3309)");
+        println!(
+            "skipped: set SEQUENCES_GALERA=1 to build a three-node Galera cluster (3307-3309)"
+        );
         return;
     }
     let _cluster = Cluster::setup();
@@ -245,11 +338,11 @@ async fn galera_cluster_keeps_numbers_gapless() {
         load(&[0; 3 * WRITERS_PER_NODE], |_| "galera-hot-one".to_owned()).await;
     assert_gapless_everywhere(&names, "hot, one node").await;
     let spread: Vec<usize> = (0..3 * WRITERS_PER_NODE).map(|w| w % 3).collect();
-    let (three_nodes, three_retries, names) = load(&spread, |_| "galera-hot-three".to_owned()).await;
+    let (three_nodes, three_retries, names) =
+        load(&spread, |_| "galera-hot-three".to_owned()).await;
     assert_gapless_everywhere(&names, "hot, three nodes").await;
     // 2. A sequence per writer, on three nodes.
-    let (distinct, distinct_retries, names) =
-        load(&spread, |w| format!("galera-writer-{w}")).await;
+    let (distinct, distinct_retries, names) = load(&spread, |w| format!("galera-writer-{w}")).await;
     assert_gapless_everywhere(&names, "a sequence per writer").await;
     println!(
         "galera throughput (6 writers, {PER_WRITER} transactions each): hot sequence on one node \
@@ -258,17 +351,26 @@ async fn galera_cluster_keeps_numbers_gapless() {
          ({distinct_retries} retries)"
     );
     certification_conflict().await;
+    not_ready_is_retried().await;
 
     // 3. Node 3 killed mid-load, then back: writers on every node, numbering
     //    invoices on insert and at COMMIT; those on node 3 move to the next node.
     let kinds: Vec<Numbered> = (0..3 * WRITERS_PER_NODE)
-        .map(|w| if w % 2 == 0 { Numbered::OnInsert } else { Numbered::AtCommit })
+        .map(|w| {
+            if w % 2 == 0 {
+                Numbered::OnInsert
+            } else {
+                Numbered::AtCommit
+            }
+        })
         .collect();
     let reconnect: Connect = Arc::new(|writer, failures| {
         Box::pin(async move { connect_live((writer + failures) % NODES.len()).await.1 })
     });
     let writers = Writers::start("galera", &kinds, Retry::new().max_attempts(500), reconnect);
-    writers.wait_acknowledged(60, "commits before the kill").await;
+    writers
+        .wait_acknowledged(60, "commits before the kill")
+        .await;
     tokio::task::spawn_blocking(|| script(&["kill", "3"]))
         .await
         .unwrap();
