@@ -66,27 +66,34 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Writes every row as CSV.
+/// Writes every row as CSV (names such as "library, deferred" quoted).
 pub fn write_csv(rows: &[Row], path: &Path) -> std::io::Result<()> {
-    let mut out = String::from(
-        "backend,scenario,connections,variant,ops_per_sec,p50_ms,p99_ms,ratio_to_raw,errors\n",
-    );
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record([
+        "backend",
+        "scenario",
+        "connections",
+        "variant",
+        "ops_per_sec",
+        "p50_ms",
+        "p99_ms",
+        "ratio_to_raw",
+        "errors",
+    ])?;
     for r in rows {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{:.1},{:.3},{:.3},{:.4},{}",
-            r.backend,
-            r.scenario.name(),
-            r.connections,
-            r.variant.name(),
-            r.ops_per_sec,
-            r.p50_ms,
-            r.p99_ms,
-            r.ratio_to_raw,
-            r.errors
-        );
+        out.write_record([
+            r.backend.to_string(),
+            r.scenario.name().to_string(),
+            r.connections.to_string(),
+            r.variant.name().to_string(),
+            format!("{:.1}", r.ops_per_sec),
+            format!("{:.3}", r.p50_ms),
+            format!("{:.3}", r.p99_ms),
+            format!("{:.4}", r.ratio_to_raw),
+            r.errors.to_string(),
+        ])?;
     }
-    std::fs::write(path, out)
+    out.flush()
 }
 
 /// The targets of the benchmark issue, each with whether it is met.
