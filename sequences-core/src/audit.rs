@@ -14,7 +14,7 @@ use crate::dialect::Dialect;
 use crate::entity;
 use crate::period::Period;
 use crate::reference::{self, Pattern};
-use crate::template::Template;
+use sequences_template::Template;
 
 /// Audits a numbered column: which numbers are missing, which appear twice,
 /// and whether the highest one agrees with its sequence's `last`.
@@ -609,15 +609,17 @@ fn fill_template(
     names: &[&str],
     values: &[Option<String>],
 ) -> Result<String, String> {
-    Template::parse(template)?.fill(|name| {
-        let index = names
-            .iter()
-            .position(|n| *n == name)
-            .ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
-        values[index]
-            .clone()
-            .ok_or_else(|| format!("`{name}` is NULL"))
-    })
+    Template::parse(template)
+        .map_err(|e| e.to_string())?
+        .fill(|name| {
+            let index = names
+                .iter()
+                .position(|n| *n == name)
+                .ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
+            values[index]
+                .clone()
+                .ok_or_else(|| format!("`{name}` is NULL"))
+        })
 }
 
 /// The result of an [`Audit`]: one entry per scope group that has rows.

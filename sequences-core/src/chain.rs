@@ -39,8 +39,8 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::AuditColumn;
 use crate::dialect::Dialect;
-use crate::template::Template;
 use crate::{Sequence, SequenceError, entity};
+use sequences_template::Template;
 
 /// The previous hash of a sequence's first link: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

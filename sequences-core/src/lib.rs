@@ -16,7 +16,6 @@ mod period;
 mod reference;
 mod retry;
 mod sequence;
-mod template;
 pub mod trace;
 mod transaction;
 

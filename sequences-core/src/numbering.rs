@@ -17,8 +17,8 @@ use crate::deferred::{self, Pending, PendingDay};
 use crate::fill::{self, Requests};
 use crate::period::{Day, Period, Zone};
 use crate::reference::{self, Pattern};
-use crate::template::Template;
 use crate::{Sequence, SequenceError, trace};
+use sequences_template::{Piece, Template};
 
 /// The gapless numbering of an entity's columns, for entities whose files are
 /// generated (`sea-orm-cli generate entity`, `cargo loco db entities`) and
@@ -703,6 +703,18 @@ impl<K: ColumnTrait> Prepared<K> {
         let template = field.sequence.name().to_owned();
         let name = Template::parse(&template)
             .map_err(|reason| invalid(format!("sequence name {template:?}: {reason}")))?;
+        if let Some((placeholder, spec)) = name.pieces.iter().find_map(|piece| match piece {
+            Piece::Placeholder {
+                name,
+                spec: Some(spec),
+            } => Some((name, spec)),
+            _ => None,
+        }) {
+            return Err(invalid(format!(
+                "sequence name {template:?}: `{{{placeholder}:{spec}}}` takes no width; write \
+                 `{{{placeholder}}}`"
+            )));
+        }
         let resolve = |name: &str, what: &str| {
             K::from_str(name).map_err(|_| {
                 invalid(format!(

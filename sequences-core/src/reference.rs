@@ -3,7 +3,7 @@
 //! value 42) for the audit of formatted columns.
 
 use crate::period::{Day, Period, write_value};
-use crate::template::{self, Template};
+use sequences_template::{self as template, Template};
 
 /// One piece of a format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub(crate) fn period_day<'p>(
 impl Pattern {
     pub(crate) fn parse(format: &str) -> Result<Self, String> {
         let mut pieces = Vec::new();
-        for piece in Template::parse(format)?.pieces {
+        for piece in Template::parse(format).map_err(|e| e.to_string())?.pieces {
             let (name, spec) = match piece {
                 template::Piece::Text(text) => {
                     pieces.push(Piece::Text(text));

@@ -3,6 +3,8 @@
 
 use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
 
+use sequences_template::{Piece, Template};
+
 use crate::attr::{self, ContainerAttrs, FieldAttrs};
 
 pub struct Input<'a> {
@@ -36,12 +38,6 @@ impl IntType {
             IntType::U64 => (0, u64::MAX.into()),
         }
     }
-}
-
-/// One piece of a sequence name template.
-pub enum Segment {
-    Text,
-    Field(String),
 }
 
 impl<'a> Input<'a> {
@@ -127,62 +123,11 @@ pub fn option_inner(ty: &Type) -> Option<&Type> {
     }
 }
 
-/// Splits `invoice-{company_id}` into text and placeholders; `{{` and `}}` are
-/// braces. `what` names the template in errors ("sequence name", "format").
-pub fn parse_template(template: &LitStr, what: &str) -> syn::Result<Vec<Segment>> {
-    let text = template.value();
-    let error = |message: &str| syn::Error::new(template.span(), message);
-    let mut segments = Vec::new();
-    let mut literal = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                literal.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                literal.push('}');
-            }
-            '{' => {
-                let mut name = String::new();
-                loop {
-                    match chars.next() {
-                        Some('}') => break,
-                        Some(c) => name.push(c),
-                        None => {
-                            return Err(error(&format!(
-                                "unclosed `{{` in {what}; write `{{{{` for a brace"
-                            )));
-                        }
-                    }
-                }
-                let name = name.trim().to_string();
-                if name.is_empty() {
-                    return Err(error(&format!(
-                        "empty `{{}}` in {what}; name a field, as in `{{company_id}}`"
-                    )));
-                }
-                if !literal.is_empty() {
-                    literal.clear();
-                    segments.push(Segment::Text);
-                }
-                segments.push(Segment::Field(name));
-            }
-            '}' => {
-                return Err(error(&format!(
-                    "unmatched `}}` in {what}; write `}}}}` for a brace"
-                )));
-            }
-            c => literal.push(c),
-        }
-    }
-    if !literal.is_empty() {
-        segments.push(Segment::Text);
-    }
-    if segments.is_empty() {
-        return Err(error(&format!("the {what} is empty")));
-    }
-    Ok(segments)
+/// Splits `invoice-{company_id}` into text and placeholders with the parser
+/// the runtime uses (`sequences-template`). `what` names the template in
+/// errors ("sequence name", "format").
+pub fn parse_template(template: &LitStr, what: &str) -> syn::Result<Vec<Piece>> {
+    Template::parse(&template.value())
+        .map(|template| template.pieces)
+        .map_err(|error| syn::Error::new(template.span(), format!("invalid {what}: {error}")))
 }

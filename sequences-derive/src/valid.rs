@@ -3,7 +3,9 @@
 use proc_macro2::Ident;
 use syn::LitStr;
 
-use crate::ast::{self, Input, Segment};
+use sequences_template::Piece;
+
+use crate::ast::{self, Input};
 use crate::attr::FieldAttrs;
 
 /// A numbered field, checked and ready to expand.
@@ -238,9 +240,23 @@ fn numbered_field<'a>(
         _ => {}
     }
 
-    for segment in ast::parse_template(template, "sequence name")? {
-        if let Segment::Field(name) = segment {
-            source_field(input, template, &name, "sequence name")?;
+    for piece in ast::parse_template(template, "sequence name")? {
+        match piece {
+            Piece::Text(_) => {}
+            Piece::Placeholder { name, spec: None } => {
+                source_field(input, template, &name, "sequence name")?;
+            }
+            Piece::Placeholder {
+                name,
+                spec: Some(spec),
+            } => {
+                return Err(syn::Error::new_spanned(
+                    template,
+                    format!(
+                        "`{{{name}:{spec}}}`: a sequence name takes no width; write `{{{name}}}`"
+                    ),
+                ));
+            }
         }
     }
 
@@ -526,19 +542,15 @@ fn numbered_field<'a>(
 fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format> {
     let mut pieces = Vec::new();
     let mut values = 0;
-    for segment in ast::parse_template(lit, "format")? {
-        let name = match segment {
-            Segment::Text => {
+    for piece in ast::parse_template(lit, "format")? {
+        let (name, spec) = match piece {
+            Piece::Text(_) => {
                 pieces.push(FormatPiece::Text);
                 continue;
             }
-            Segment::Field(name) => name,
+            Piece::Placeholder { name, spec } => (name, spec),
         };
-        let (head, spec) = match name.split_once(':') {
-            Some((head, spec)) => (head.trim(), Some(spec.trim())),
-            None => (name.as_str(), None),
-        };
-        let piece = match (head, spec) {
+        let piece = match (name.as_str(), spec.as_deref()) {
             ("value", None) => FormatPiece::Value,
             ("value", Some(spec)) => match spec.parse::<usize>() {
                 Ok(width) if width <= 30 && spec.chars().all(|c| c.is_ascii_digit()) => {
@@ -559,10 +571,12 @@ fn format<'a>(input: &'a Input<'a>, lit: &LitStr) -> syn::Result<Format> {
             ("day", None) => FormatPiece::Day,
             ("yy", None) => FormatPiece::Yy,
             ("fy" | "fy_start" | "fy_end", None) => FormatPiece::Fiscal,
-            (_, Some(_)) => {
+            (_, Some(spec)) => {
                 return Err(syn::Error::new_spanned(
                     lit,
-                    format!("`{{{name}}}`: only `{{value}}` takes a width, as in `{{value:05}}`"),
+                    format!(
+                        "`{{{name}:{spec}}}`: only `{{value}}` takes a width, as in `{{value:05}}`"
+                    ),
                 ));
             }
             (field, None) => {

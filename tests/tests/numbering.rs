@@ -189,6 +189,10 @@ async fn invalid_numberings_send_no_statement() {
             "placeholder `{customer}` in the sequence name names no column",
         ),
         (
+            Numbering::new().field(Column::Number, Sequence::new("x-{company_id:05}")),
+            "`{company_id:05}` takes no width",
+        ),
+        (
             Numbering::new().field(Column::Reference, seq()),
             "a string column needs a format",
         ),
