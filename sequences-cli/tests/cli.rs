@@ -272,15 +272,12 @@ async fn every_command_end_to_end() {
             .await
             .unwrap();
         let waiter = if t.backend.has_row_locks() {
-            let (session_tx, session_rx) = tokio::sync::oneshot::channel();
-            let waiter_db = db.clone();
-            let waiter = tokio::spawn(async move {
-                let txn = waiter_db.begin().await.unwrap();
-                session_tx.send(locks::session_id(&txn).await).unwrap();
+            let (waiter, session) = locks::spawn_transaction(&db, |txn| async move {
                 Sequence::new("invoice-7").next_value(&txn).await.unwrap();
                 txn.rollback().await.unwrap();
-            });
-            let session = session_rx.await.unwrap().unwrap();
+            })
+            .await;
+            let session = session.unwrap();
             locks::wait_until_waiting(&db, session, "the waiter").await;
             Some((waiter, session))
         } else {

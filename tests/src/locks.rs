@@ -10,7 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
+};
+use tokio::task::JoinHandle;
 
 /// How long a test waits for something that must happen before it calls it
 /// a failure. Only a hung server or a real bug reaches it; the outcome of a
@@ -34,6 +38,32 @@ pub async fn session_id<C: ConnectionTrait>(db: &C) -> Option<i64> {
         .expect("ask the session id")
         .expect("a session id row");
     Some(row.try_get_by_index(0).expect("a session id"))
+}
+
+/// Begins a transaction on a task of its own and runs `work` on it; returns
+/// the task and the server's id of the transaction's session (`None` on
+/// SQLite), known before `work` starts, so the caller can
+/// [`wait_until_waiting`] for it. `work` ends the transaction.
+pub async fn spawn_transaction<T, F, Fut>(
+    db: &DatabaseConnection,
+    work: F,
+) -> (JoinHandle<T>, Option<i64>)
+where
+    F: FnOnce(DatabaseTransaction) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send,
+    T: Send + 'static,
+{
+    let (session_tx, session_rx) = tokio::sync::oneshot::channel();
+    let db = db.clone();
+    let task = tokio::spawn(async move {
+        let txn = db.begin().await.expect("begin");
+        session_tx
+            .send(session_id(&txn).await)
+            .expect("the spawner waits for the session id");
+        work(txn).await
+    });
+    let session = session_rx.await.expect("the task sends its session id");
+    (task, session)
 }
 
 /// Whether session `id` is waiting for a lock right now.

@@ -292,18 +292,14 @@ async fn set_last_value_takes_the_row_lock() {
         sequence.next_value(&t.db).await.unwrap();
         let holder = t.db.begin().await.unwrap();
         assert_eq!(sequence.next_value(&holder).await.unwrap(), 2);
-        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
-        let setter = {
-            let (db, sequence) = (t.db.clone(), sequence.clone());
-            tokio::spawn(async move {
-                let txn = db.begin().await.unwrap();
-                session_tx.send(locks::session_id(&txn).await).unwrap();
-                let result = sequence.set_last_value(&txn, 1).await;
-                txn.rollback().await.unwrap();
-                result
-            })
-        };
-        let session = session_rx.await.unwrap().expect("a server session");
+        let s = sequence.clone();
+        let (setter, session) = locks::spawn_transaction(&t.db, move |txn| async move {
+            let result = s.set_last_value(&txn, 1).await;
+            txn.rollback().await.unwrap();
+            result
+        })
+        .await;
+        let session = session.expect("a server session");
         locks::wait_until_waiting(&t.db, session, &format!("{t:?} setter")).await;
         assert!(
             !setter.is_finished(),

@@ -271,18 +271,14 @@ async fn revert_if_last_races_an_allocation() {
         // The allocation first: the revert waits, then finds 3 no longer last.
         let allocator = t.db.begin().await.unwrap();
         assert_eq!(sequence.next_value(&allocator).await.unwrap(), 4);
-        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
-        let reverter = {
-            let (db, sequence) = (t.db.clone(), sequence.clone());
-            tokio::spawn(async move {
-                let txn = db.begin().await.unwrap();
-                session_tx.send(locks::session_id(&txn).await).unwrap();
-                let result = sequence.revert_last(&txn, 3).await;
-                txn.commit().await.unwrap();
-                result
-            })
-        };
-        if let Some(session) = session_rx.await.unwrap() {
+        let s = sequence.clone();
+        let (reverter, session) = locks::spawn_transaction(&t.db, move |txn| async move {
+            let result = s.revert_last(&txn, 3).await;
+            txn.commit().await.unwrap();
+            result
+        })
+        .await;
+        if let Some(session) = session {
             locks::wait_until_waiting(&t.db, session, &format!("{t:?} reverter")).await;
         }
         allocator.commit().await.unwrap();
@@ -301,18 +297,14 @@ async fn revert_if_last_races_an_allocation() {
         // The revert first: the allocation waits, then takes 4 again.
         let reverter = t.db.begin().await.unwrap();
         sequence.revert_last(&reverter, 4).await.unwrap();
-        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
-        let allocator = {
-            let (db, sequence) = (t.db.clone(), sequence.clone());
-            tokio::spawn(async move {
-                let txn = db.begin().await.unwrap();
-                session_tx.send(locks::session_id(&txn).await).unwrap();
-                let value = sequence.next_value(&txn).await.unwrap();
-                txn.commit().await.unwrap();
-                value
-            })
-        };
-        if let Some(session) = session_rx.await.unwrap() {
+        let s = sequence.clone();
+        let (allocator, session) = locks::spawn_transaction(&t.db, move |txn| async move {
+            let value = s.next_value(&txn).await.unwrap();
+            txn.commit().await.unwrap();
+            value
+        })
+        .await;
+        if let Some(session) = session {
             locks::wait_until_waiting(&t.db, session, &format!("{t:?} allocator")).await;
         }
         reverter.commit().await.unwrap();
@@ -482,17 +474,13 @@ async fn close_waits_for_numbering_then_refuses() {
         let sequence = Sequence::new(unique_name("close"));
         let holder = t.db.begin().await.unwrap();
         assert_eq!(sequence.next_value(&holder).await.unwrap(), 1);
-        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
-        let closer = {
-            let (db, sequence) = (t.db.clone(), sequence.clone());
-            tokio::spawn(async move {
-                let txn = db.begin().await.unwrap();
-                session_tx.send(locks::session_id(&txn).await).unwrap();
-                sequence.close(&txn).await.unwrap();
-                txn.commit().await.unwrap();
-            })
-        };
-        if let Some(session) = session_rx.await.unwrap() {
+        let s = sequence.clone();
+        let (closer, session) = locks::spawn_transaction(&t.db, move |txn| async move {
+            s.close(&txn).await.unwrap();
+            txn.commit().await.unwrap();
+        })
+        .await;
+        if let Some(session) = session {
             locks::wait_until_waiting(&t.db, session, &format!("{t:?} closer")).await;
             assert!(!closer.is_finished(), "{t:?}");
         }

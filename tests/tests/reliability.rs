@@ -160,19 +160,15 @@ async fn killed_connection_gives_its_value_back() {
             .try_get_by_index(0)
             .unwrap();
 
-        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
-        let waiter = {
-            let (db, sequence, name) = (t.db.clone(), sequence.clone(), name.clone());
-            tokio::spawn(async move {
-                let txn = db.begin().await.unwrap();
-                session_tx.send(locks::session_id(&txn).await).unwrap();
-                let value = sequence.next_value(&txn).await.unwrap();
-                insert_row(&txn, &name, value).await.unwrap();
-                txn.commit().await.unwrap();
-                value
-            })
-        };
-        let session = session_rx.await.unwrap().expect("a server session");
+        let (s, n) = (sequence.clone(), name.clone());
+        let (waiter, session) = locks::spawn_transaction(&t.db, move |txn| async move {
+            let value = s.next_value(&txn).await.unwrap();
+            insert_row(&txn, &n, value).await.unwrap();
+            txn.commit().await.unwrap();
+            value
+        })
+        .await;
+        let session = session.expect("a server session");
         locks::wait_until_waiting(&t.db, session, &format!("{t:?} waiter")).await;
         assert!(
             !waiter.is_finished(),

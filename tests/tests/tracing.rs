@@ -194,18 +194,14 @@ async fn wait_ms_covers_a_lock_wait() {
         let sequence = Sequence::new(&name);
         let holder = t.db.begin().await.unwrap();
         sequence.next_value(&holder).await.unwrap();
-        let (session_tx, session_rx) = tokio::sync::oneshot::channel();
-        let waiter = {
-            let (db, sequence) = (t.db.clone(), sequence.clone());
-            tokio::spawn(async move {
-                let txn = db.begin().await.unwrap();
-                session_tx.send(locks::session_id(&txn).await).unwrap();
-                let value = sequence.next_value(&txn).await.unwrap();
-                txn.commit().await.unwrap();
-                value
-            })
-        };
-        let session = session_rx.await.unwrap().expect("a server session");
+        let s = sequence.clone();
+        let (waiter, session) = locks::spawn_transaction(&t.db, move |txn| async move {
+            let value = s.next_value(&txn).await.unwrap();
+            txn.commit().await.unwrap();
+            value
+        })
+        .await;
+        let session = session.expect("a server session");
         locks::wait_until_waiting(&t.db, session, &format!("{t:?} waiter")).await;
         tokio::time::sleep(HELD_AFTER_SEEN).await;
         holder.commit().await.unwrap();
