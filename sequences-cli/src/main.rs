@@ -575,7 +575,13 @@ fn print_chains(report: &ChainReport, json: bool) {
         BreakKind::Missing => "missing (deleted, and not recorded void)",
         BreakKind::Duplicate => "duplicated",
         BreakKind::Unhashed => "unhashed (written behind the library's back)",
-        BreakKind::Head => "the chain head does not match (records at the end deleted)",
+        BreakKind::Head => {
+            "the chain does not end at its head (records at the end deleted, or the head moved)"
+        }
+        BreakKind::Checkpoint => {
+            "does not reach the checkpoint's head (rewritten or cut since the checkpoint)"
+        }
+        _ => "broken",
     };
     if json {
         let chains: Vec<Value> = report

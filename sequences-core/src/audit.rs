@@ -72,6 +72,8 @@ pub struct Audit<C> {
     format: Option<String>,
     period: Option<Period>,
     date: Option<C>,
+    key: Vec<C>,
+    filtered: bool,
 }
 
 /// A column an audit reads: an entity's column (any `ColumnTrait`), or a
@@ -83,6 +85,11 @@ pub trait AuditColumn: Clone {
     fn column_name(&self) -> &str;
     /// Whether the column holds integers, when known (checked before any query).
     fn is_integer(&self) -> Option<bool>;
+    /// Whether the column holds booleans: a sequence name prints them
+    /// `true`/`false`, which MariaDB and SQLite (storing 1/0) would not.
+    fn is_boolean(&self) -> bool {
+        false
+    }
 }
 
 impl<C: ColumnTrait> AuditColumn for C {
@@ -107,6 +114,10 @@ impl<C: ColumnTrait> AuditColumn for C {
                 | ColumnType::BigUnsigned
         ))
     }
+
+    fn is_boolean(&self) -> bool {
+        matches!(self.def().get_column_type(), ColumnType::Boolean)
+    }
 }
 
 /// A column known only by its table's and its own name: the audit of any
@@ -116,6 +127,7 @@ impl<C: ColumnTrait> AuditColumn for C {
 pub struct NamedColumn {
     table: String,
     column: String,
+    boolean: bool,
 }
 
 impl NamedColumn {
@@ -124,7 +136,15 @@ impl NamedColumn {
         Self {
             table: table.into(),
             column: column.into(),
+            boolean: false,
         }
+    }
+
+    /// The column holds booleans (a scope column printed `true`/`false` in
+    /// sequence names, as the library prints them).
+    pub fn boolean(mut self) -> Self {
+        self.boolean = true;
+        self
     }
 }
 
@@ -139,6 +159,10 @@ impl AuditColumn for NamedColumn {
 
     fn is_integer(&self) -> Option<bool> {
         None
+    }
+
+    fn is_boolean(&self) -> bool {
+        self.boolean
     }
 }
 
@@ -155,7 +179,17 @@ impl<C: AuditColumn> Audit<C> {
             format: None,
             period: None,
             date: None,
+            key: Vec::new(),
+            filtered: false,
         }
+    }
+
+    /// The columns that identify a row (its primary key): rows whose number
+    /// is NULL are listed by them in [`GroupAudit::unnumbered_keys`]. Without
+    /// it they are counted, not listed.
+    pub fn key(mut self, columns: impl IntoIterator<Item = C>) -> Self {
+        self.key = columns.into_iter().collect();
+        self
     }
 
     /// The column holding each row's date: the audit also reports date
@@ -212,8 +246,15 @@ impl<C: AuditColumn> Audit<C> {
     }
 
     /// Audits only the rows matching `condition` (say, one fiscal year).
+    ///
+    /// Without a filter, every sequence whose name the
+    /// [`sequence`](Self::sequence) template can produce is audited, rows or
+    /// not: a sequence whose rows were all deleted is all missing. With a
+    /// filter, only the groups that have rows in it are (the audit cannot
+    /// tell which sequences the filter excludes).
     pub fn filter(mut self, condition: impl Into<Condition>) -> Self {
         self.filter = condition.into();
+        self.filtered = true;
         self
     }
 
@@ -239,7 +280,7 @@ impl<C: AuditColumn> Audit<C> {
         let mut base = Query::select();
         for (i, column) in self.scope.iter().enumerate() {
             base.expr_as(
-                Func::cast_as(col(column), text),
+                as_text(col(column), column, text),
                 Alias::new(format!("s{i}")),
             );
         }
@@ -252,6 +293,28 @@ impl<C: AuditColumn> Audit<C> {
                 .add(col(&self.value).is_not_null())
                 .add(self.filter.clone()),
         );
+        // Rows whose number is NULL: never numbered, a defect.
+        let mut unnumbered = Query::select();
+        for (i, column) in self.scope.iter().enumerate() {
+            unnumbered.expr_as(
+                as_text(col(column), column, text),
+                Alias::new(format!("s{i}")),
+            );
+        }
+        for (i, column) in self.key.iter().enumerate() {
+            unnumbered.expr_as(
+                Func::cast_as(col(column), text),
+                Alias::new(format!("k{i}")),
+            );
+        }
+        // A column even without scope and key.
+        unnumbered.expr_as(Expr::cust("1"), Alias::new("u"));
+        unnumbered.from(table.clone()).cond_where(
+            Condition::all()
+                .add(col(&self.value).is_null())
+                .add(self.filter.clone()),
+        );
+        let unnumbered = db.get_database_backend().build(&unnumbered);
         let base = db.get_database_backend().build(&base);
         let statements =
             dialect.audit(&base, self.scope.len(), self.initial_value, self.max_listed);
@@ -278,6 +341,8 @@ impl<C: AuditColumn> Audit<C> {
                 voided_but_present: Vec::new(),
                 inversions: 0,
                 inversions_listed: Vec::new(),
+                unnumbered: 0,
+                unnumbered_keys: Vec::new(),
                 present: BTreeSet::new(),
                 scope: scope.clone(),
             };
@@ -326,7 +391,12 @@ impl<C: AuditColumn> Audit<C> {
                 }
             }
         }
+        self.add_unnumbered(db, dialect, &unnumbered, n, &mut groups)
+            .await?;
         if let Some(template) = &self.sequence {
+            if !self.filtered {
+                self.add_counters(db, template, &mut groups).await?;
+            }
             let names: Vec<(Vec<Option<String>>, String)> = groups
                 .keys()
                 .filter_map(|scope| Some((scope.clone(), self.sequence_name(template, scope)?)))
@@ -410,6 +480,21 @@ impl<C: AuditColumn> Audit<C> {
                     .add(self.filter.clone()),
             )
             .to_owned();
+        let mut unnumbered = Query::select();
+        for (i, column) in self.key.iter().enumerate() {
+            unnumbered.expr_as(
+                Func::cast_as(col(column), text),
+                Alias::new(format!("k{i}")),
+            );
+        }
+        // A column even without scope and key.
+        unnumbered.expr_as(Expr::cust("1"), Alias::new("u"));
+        unnumbered.from(table.clone()).cond_where(
+            Condition::all()
+                .add(col(&self.value).is_null())
+                .add(self.filter.clone()),
+        );
+        let unnumbered = db.get_database_backend().build(&unnumbered);
         let mut groups: BTreeMap<Scope, Vec<(i64, Option<String>)>> = BTreeMap::new();
         let mut unreadable = 0;
         for row in db
@@ -446,6 +531,27 @@ impl<C: AuditColumn> Audit<C> {
                 group.sequence = self.formatted_sequence_name(template, &names, &group.scope);
             }
             audited.push(group);
+        }
+        // Unnumbered rows have no reference to read a group from: they are
+        // reported in a group of their own, with no scope.
+        let mut nulls: BTreeMap<Scope, GroupAudit> = BTreeMap::new();
+        self.add_unnumbered(db, dialect, &unnumbered, 0, &mut nulls)
+            .await?;
+        audited.extend(nulls.into_values().map(|mut group| {
+            group.scope = vec![None; names.len()];
+            group
+        }));
+        if let (Some(template), false) = (&self.sequence, self.filtered) {
+            let known: BTreeSet<String> =
+                audited.iter().filter_map(|g| g.sequence.clone()).collect();
+            for (name, last) in self.counters(db, template).await? {
+                if !known.contains(&name) {
+                    let mut group = GroupAudit::empty(vec![None; names.len()]);
+                    group.sequence = Some(name);
+                    group.sequence_last = Some(last);
+                    audited.push(group);
+                }
+            }
         }
         let names_wanted: Vec<String> = audited.iter().filter_map(|g| g.sequence.clone()).collect();
         let lasts = sequence_lasts(db, &names_wanted).await?;
@@ -519,6 +625,110 @@ impl<C: AuditColumn> Audit<C> {
         Ok(())
     }
 
+    /// Rows whose number is NULL, counted per scope (and listed by key, the
+    /// first [`max_listed`](Self::max_listed)) into `groups`.
+    async fn add_unnumbered<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        dialect: Dialect,
+        unnumbered: &sea_orm::Statement,
+        n: usize,
+        groups: &mut BTreeMap<Scope, GroupAudit>,
+    ) -> Result<(), DbErr> {
+        let (count, list) = dialect.audit_unnumbered(unnumbered, n, self.max_listed);
+        for row in db.query_all_raw(count).await? {
+            let scope = scope_of(&row, n)?;
+            let group = groups
+                .entry(scope.clone())
+                .or_insert_with(|| GroupAudit::empty(scope));
+            group.unnumbered = row.try_get_by_index::<i64>(n)? as u64;
+        }
+        if self.key.is_empty() {
+            return Ok(());
+        }
+        for row in db.query_all_raw(list).await? {
+            let scope = scope_of(&row, n)?;
+            let key = (0..self.key.len())
+                .map(|i| row.try_get_by_index::<Option<String>>(n + i))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(group) = groups.get_mut(&scope) {
+                group.unnumbered_keys.push(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every existing sequence the template can name, with its `last`.
+    async fn counters<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        template: &str,
+    ) -> Result<Vec<(String, i64)>, DbErr> {
+        let parsed = Template::parse(template)
+            .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))?;
+        let period = self.period;
+        Ok(counters_of(db, &parsed)
+            .await?
+            .into_iter()
+            .filter(|(name, _)| match period {
+                None => parsed
+                    .read_name(name)
+                    .is_some_and(|values| self.fits_scope(&values)),
+                Some(period) => name.rsplit_once('@').is_some_and(|(base, suffix)| {
+                    period.reads_suffix(suffix) && parsed.read_name(base).is_some()
+                }),
+            })
+            .collect())
+    }
+
+    /// Adds a group for every sequence the template names that has no row:
+    /// its rows were deleted, all of its numbers are missing.
+    async fn add_counters<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        template: &str,
+        groups: &mut BTreeMap<Scope, GroupAudit>,
+    ) -> Result<(), DbErr> {
+        let parsed = Template::parse(template)
+            .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))?;
+        let known: BTreeSet<String> = groups
+            .keys()
+            .filter_map(|scope| self.sequence_name(template, scope))
+            .collect();
+        let names = self.scope_names();
+        for (name, _) in self.counters(db, template).await? {
+            if known.contains(&name) {
+                continue;
+            }
+            let values = parsed.read_name(&name).unwrap_or_default();
+            let scope: Scope = names
+                .iter()
+                .map(|column| {
+                    values
+                        .iter()
+                        .find(|(placeholder, _)| placeholder == column)
+                        .map(|(_, value)| value.clone())
+                })
+                .collect();
+            groups
+                .entry(scope.clone())
+                .or_insert_with(|| GroupAudit::empty(scope));
+        }
+        Ok(())
+    }
+
+    /// Whether placeholder values read back from a name can be the scope's:
+    /// an integer column's value is an integer (`invoice-all` is not a
+    /// company's counter of `invoice-{company_id}`).
+    fn fits_scope(&self, values: &[(String, String)]) -> bool {
+        values.iter().all(|(placeholder, value)| {
+            self.scope
+                .iter()
+                .find(|c| c.column_name() == placeholder)
+                .is_none_or(|c| c.is_integer() != Some(true) || value.parse::<i64>().is_ok())
+        })
+    }
+
     fn scope_names(&self) -> Vec<&str> {
         self.scope.iter().map(|c| c.column_name()).collect()
     }
@@ -581,6 +791,48 @@ fn date_inversions(rows: &[(i64, Option<String>)]) -> Vec<DateInversion> {
     inversions
 }
 
+/// Every sequence whose name starts with the template's fixed prefix: name
+/// and `last`.
+async fn counters_of<D: ConnectionTrait>(
+    db: &D,
+    template: &Template,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    let prefix = match template.pieces.first() {
+        Some(sequences_template::Piece::Text(text)) => text.as_str(),
+        _ => "",
+    };
+    let mut query = entity::Entity::find();
+    if !prefix.is_empty() {
+        query = query.filter(entity::Column::Name.starts_with(prefix));
+    }
+    Ok(query
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|model| model.name.starts_with(prefix))
+        .map(|model| (model.name, model.last))
+        .collect())
+}
+
+/// A scope column as text; booleans as `true`/`false`, as sequence names
+/// print them (MariaDB and SQLite store 1/0).
+fn as_text<C: AuditColumn>(
+    expr: sea_orm::sea_query::Expr,
+    column: &C,
+    text: &'static str,
+) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{CaseStatement, ExprTrait};
+    if column.is_boolean() {
+        CaseStatement::new()
+            .case(expr.clone().is_null(), Expr::cust("NULL"))
+            .case(expr.eq(true), Expr::cust("'true'"))
+            .finally(Expr::cust("'false'"))
+            .into()
+    } else {
+        Func::cast_as(expr, text).into()
+    }
+}
+
 /// The `last` of each named sequence that exists.
 async fn sequence_lasts<D: ConnectionTrait>(
     db: &D,
@@ -611,7 +863,7 @@ fn fill_template(
 ) -> Result<String, String> {
     Template::parse(template)
         .map_err(|e| e.to_string())?
-        .fill(|name| {
+        .fill_name(|name| {
             let index = names
                 .iter()
                 .position(|n| *n == name)
@@ -702,6 +954,13 @@ pub struct GroupAudit {
     /// does not exist): the sequence will hand out numbers that rows already
     /// have. Only checked when [`Audit::sequence`] was given.
     pub ahead_of_sequence: bool,
+    /// Rows of the group whose number is NULL: never numbered (a deferred
+    /// number that was not assigned, an insert that bypassed the library). A
+    /// defect: a document without its number.
+    pub unnumbered: u64,
+    /// The keys of the first [`Audit::max_listed`] unnumbered rows, as text
+    /// in [`Audit::key`] order (empty without [`Audit::key`]).
+    pub unnumbered_keys: Vec<Vec<Option<String>>>,
     /// Formatted audits: the numbers present, for [`GroupAudit::explain`].
     present: BTreeSet<i64>,
 }
@@ -722,11 +981,18 @@ impl GroupAudit {
     /// value, ahead of the sequence, void yet present, or out of date order.
     pub fn is_clean(&self) -> bool {
         self.missing == 0
+            && self.unnumbered == 0
             && self.duplicate_rows == 0
             && self.below_initial == 0
             && !self.ahead_of_sequence
             && self.voided_but_present.is_empty()
             && self.inversions == 0
+    }
+
+    /// A group with no numbered row (yet).
+    fn empty(scope: Scope) -> Self {
+        let mut budget = (0, 0);
+        Self::from_values(scope, Vec::new(), 0, &mut budget)
     }
 
     /// Takes the sequence's voids into account: a missing number that is
@@ -784,6 +1050,8 @@ impl GroupAudit {
             voided_but_present: Vec::new(),
             inversions: 0,
             inversions_listed: Vec::new(),
+            unnumbered: 0,
+            unnumbered_keys: Vec::new(),
             present: values.iter().copied().collect(),
         };
         let mut previous: Option<i64> = None;
@@ -820,10 +1088,15 @@ impl GroupAudit {
             _ => 0,
         };
         // The tail: after the highest number, up to the sequence's last.
-        if let (Some(last), Some(sequence_last)) = (self.last, self.sequence_last)
-            && sequence_last > last
-        {
-            self.gaps.push((last + 1).max(initial)..=sequence_last);
+        match (self.last, self.sequence_last) {
+            (Some(last), Some(sequence_last)) if sequence_last > last => {
+                self.gaps.push((last + 1).max(initial)..=sequence_last);
+            }
+            // No numbered row at all: everything handed out is missing.
+            (None, Some(sequence_last)) if sequence_last >= initial => {
+                self.gaps.push(initial..=sequence_last);
+            }
+            _ => {}
         }
         if self.sequence.is_some() {
             self.ahead_of_sequence = self.last > self.sequence_last;

@@ -1,8 +1,19 @@
 //! A tamper-evident chain per sequence: each numbered record carries a
-//! SHA-256 over the previous record's hash, its sequence, its number and the
-//! fields it covers. Editing a covered field, deleting a record, or swapping
-//! numbers breaks the chain at that record, and [`ChainAudit`] finds the
-//! first broken link.
+//! SHA-256 (or, keyed, an HMAC-SHA-256) over the previous record's hash, its
+//! sequence, its number and the fields it covers. Editing a covered field,
+//! deleting a record, or swapping numbers breaks the chain at that record,
+//! and [`ChainAudit`] reports every broken link.
+//!
+//! # What each form proves
+//!
+//! | chain | an edit is found when it was made by | it cannot find |
+//! |---|---|---|
+//! | keyless (`chain`, SHA-256) | anyone who did not recompute the hashes: an application bug, a hand edit in SQL, a restored backup of one table | a rewrite by someone who recomputes the hashes (the encoding is public) and moves `chain_head` |
+//! | keyed ([`ChainKey`], HMAC-SHA-256) | anyone without the key, however they edit | a rewrite by someone holding the key |
+//! | checkpointed ([`checkpoints`], kept outside the database) | anyone, key or not, for every record up to the checkpoint's `last` | changes after the last checkpoint (by someone with the key, when keyed) |
+//!
+//! A keyed chain needs the key at every insert and at every verification;
+//! it is never stored in the database.
 //!
 //! # The canonical encoding (version 1)
 //!
@@ -18,6 +29,9 @@
 //!    `v` followed by its text (integers in decimal, strings as they are,
 //!    dates as `YYYY-MM-DD`), or `n` for NULL.
 //!
+//! A keyed chain hashes the same items, the first one being
+//! `sequences-chain-hmac-v1`, with HMAC-SHA-256 under the key.
+//!
 //! For example the first link of `invoice-7`, number 1, covering
 //! `amount_cents = 1250` and `customer = NULL`, hashes
 //! `18:sequences-chain-v1;64:0000…0000;9:invoice-7;1:1;12:amount_cents;5:v1250;8:customer;1:n;`.
@@ -26,26 +40,90 @@
 //! under the row lock of the allocation, so the chain is linear under any
 //! concurrency. A number recorded void (`on_delete = "void"`) keeps the hash
 //! of the record it replaces (`sequence_voids.chain_hash`), so the chain runs
-//! on through it. A chain added to a table that already has rows starts at
-//! its first hashed record, whose previous hash is [`GENESIS`]: the older
-//! rows are outside it, and the audit says where it starts.
+//! on through it; a void with no hash (a number that never had a record) is
+//! passed over. A chain starts at the sequence's initial value; a chain
+//! added to a table that already has rows starts at its first hashed record,
+//! whose previous hash is [`GENESIS`], and is verified so only when the
+//! audit is told ([`ChainAudit::legacy_prefix`]).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
+use hmac::{Hmac, Mac};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
 use crate::audit::AuditColumn;
 use crate::dialect::Dialect;
 use crate::{Sequence, SequenceError, entity};
-use sequences_template::Template;
+use sequences_template::{Piece, Template};
 
 /// The previous hash of a sequence's first link: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The hash of one link (see the module docs for the encoding).
+/// The shortest key a keyed chain accepts, in bytes.
+pub const MIN_KEY_LENGTH: usize = 16;
+
+/// The secret of a keyed chain (HMAC-SHA-256), held by the application
+/// outside the database: given as bytes (from a secret store), or read from
+/// an environment variable when it is used. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct ChainKey(KeySource);
+
+#[derive(Clone)]
+enum KeySource {
+    Bytes(Arc<[u8]>),
+    Env(Arc<str>),
+}
+
+impl ChainKey {
+    /// A key of these bytes (at least [`MIN_KEY_LENGTH`]).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(KeySource::Bytes(bytes.into().into()))
+    }
+
+    /// The key is the value of environment variable `var`, read each time
+    /// it is needed (a missing or short key is refused before any value is
+    /// taken).
+    pub fn from_env(var: impl AsRef<str>) -> Self {
+        Self(KeySource::Env(var.as_ref().into()))
+    }
+
+    /// The key's bytes, or why there are none.
+    pub(crate) fn bytes(&self) -> Result<Arc<[u8]>, String> {
+        let bytes: Arc<[u8]> = match &self.0 {
+            KeySource::Bytes(bytes) => Arc::clone(bytes),
+            KeySource::Env(var) => match std::env::var_os(&**var) {
+                Some(value) => value.as_encoded_bytes().into(),
+                None => {
+                    return Err(format!(
+                        "the chain key's environment variable {var} is not set"
+                    ));
+                }
+            },
+        };
+        if bytes.len() < MIN_KEY_LENGTH {
+            return Err(format!(
+                "the chain key is {} bytes long; a key has at least {MIN_KEY_LENGTH}",
+                bytes.len()
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            KeySource::Bytes(_) => f.write_str("ChainKey(<hidden>)"),
+            KeySource::Env(var) => write!(f, "ChainKey(env {var})"),
+        }
+    }
+}
+
+/// The hash of one link of a keyless chain (see the module docs for the encoding).
 pub fn link_hash(
     previous: &str,
     sequence: &str,
@@ -53,13 +131,66 @@ pub fn link_hash(
     fields: &[(&str, Option<&str>)],
 ) -> String {
     let mut hasher = Sha256::new();
+    encode(
+        "sequences-chain-v1",
+        previous,
+        sequence,
+        number,
+        fields,
+        |b| hasher.update(b),
+    );
+    hex(&hasher.finalize())
+}
+
+/// The hash of one link of a chain keyed with `key` (HMAC-SHA-256).
+pub fn keyed_link_hash(
+    key: &[u8],
+    previous: &str,
+    sequence: &str,
+    number: i64,
+    fields: &[(&str, Option<&str>)],
+) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    encode(
+        "sequences-chain-hmac-v1",
+        previous,
+        sequence,
+        number,
+        fields,
+        |b| mac.update(b),
+    );
+    hex(&mac.finalize().into_bytes())
+}
+
+/// A link's hash, keyed or not.
+fn hash_link(
+    key: Option<&[u8]>,
+    previous: &str,
+    sequence: &str,
+    number: i64,
+    fields: &[(&str, Option<&str>)],
+) -> String {
+    match key {
+        Some(key) => keyed_link_hash(key, previous, sequence, number, fields),
+        None => link_hash(previous, sequence, number, fields),
+    }
+}
+
+fn encode(
+    version: &str,
+    previous: &str,
+    sequence: &str,
+    number: i64,
+    fields: &[(&str, Option<&str>)],
+    mut update: impl FnMut(&[u8]),
+) {
     let mut item = |text: &str| {
-        hasher.update(text.len().to_string().as_bytes());
-        hasher.update(b":");
-        hasher.update(text.as_bytes());
-        hasher.update(b";");
+        update(text.len().to_string().as_bytes());
+        update(b":");
+        update(text.as_bytes());
+        update(b";");
     };
-    item("sequences-chain-v1");
+    item(version);
     item(previous);
     item(sequence);
     item(&number.to_string());
@@ -70,7 +201,9 @@ pub fn link_hash(
             None => item("n"),
         }
     }
-    let digest = hasher.finalize();
+}
+
+fn hex(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(64);
     for byte in digest {
         let _ = write!(hex, "{byte:02x}");
@@ -91,6 +224,7 @@ pub(crate) async fn extend<C: ConnectionTrait>(
     db: &C,
     sequence: &Sequence,
     links: &[Link<'_>],
+    key: Option<&[u8]>,
 ) -> Result<Vec<String>, SequenceError> {
     let name = sequence.name();
     let error = |source| SequenceError::Database {
@@ -114,7 +248,7 @@ pub(crate) async fn extend<C: ConnectionTrait>(
             .iter()
             .map(|(name, value)| (*name, value.as_deref()))
             .collect();
-        previous = link_hash(&previous, name, link.number, &fields);
+        previous = hash_link(key, &previous, name, link.number, &fields);
         hashes.push(previous.clone());
     }
     db.execute_raw(dialect.set_chain_head(name, &previous))
@@ -123,8 +257,59 @@ pub(crate) async fn extend<C: ConnectionTrait>(
     Ok(hashes)
 }
 
+/// Where a chained sequence stood at a moment: its `last` and the hash its
+/// chain had reached. Kept outside the database (printed, signed, sent,
+/// archived: `sequences checkpoint`), it lets [`ChainAudit::checkpoints`]
+/// tell whether the history up to `last` was rewritten or cut since, even by
+/// someone holding the chain's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Checkpoint {
+    /// The sequence.
+    pub sequence: String,
+    /// Its `last` then.
+    pub last: i64,
+    /// Its chain head then: the hash after the link of `last` (or of the
+    /// last chained number before it).
+    pub head: String,
+}
+
+/// A checkpoint of every chained sequence (those with a chain head) whose
+/// name starts with `prefix` (all with `None`), in name order: one read of
+/// the `sequences` table, each sequence's `last` and head from the same row.
+pub async fn checkpoints<C: ConnectionTrait>(
+    db: &C,
+    prefix: Option<&str>,
+) -> Result<Vec<Checkpoint>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut query = entity::Entity::find()
+        .filter(entity::Column::ChainHead.is_not_null())
+        .order_by_asc(entity::Column::Name);
+    if let Some(prefix) = prefix {
+        query = query.filter(entity::Column::Name.starts_with(prefix));
+    }
+    Ok(query
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|row| prefix.is_none_or(|prefix| row.name.starts_with(prefix)))
+        .filter_map(|row| {
+            Some(Checkpoint {
+                head: row.chain_head?,
+                sequence: row.name,
+                last: row.last,
+            })
+        })
+        .collect())
+}
+
 /// Verifies the chains of a numbered column: recomputes every link and
-/// reports the first broken one per sequence.
+/// reports every broken one, per sequence.
+///
+/// Every sequence the template names is verified: those with rows, and
+/// those with a chain head or a [checkpoint](Self::checkpoints) whose rows
+/// are all gone. Each chain is walked from the sequence's initial value to
+/// the highest of its last row, its last void, its `last` and its
+/// checkpoints; every number on the way is a record, a void, or a break.
 ///
 /// ```no_run
 /// # mod invoice {
@@ -162,6 +347,10 @@ pub struct ChainAudit<C> {
     covers: Vec<C>,
     scope: Vec<C>,
     sequence: String,
+    initial_value: i64,
+    key: Option<ChainKey>,
+    legacy_prefix: bool,
+    checkpoints: Vec<Checkpoint>,
 }
 
 /// The chains of one audit.
@@ -176,13 +365,21 @@ pub struct ChainReport {
 pub struct ChainState {
     /// The sequence.
     pub sequence: String,
-    /// The first hashed number (where the chain starts), `None` when no row
-    /// is hashed.
+    /// Where the walk starts: the initial value (or, with
+    /// [`ChainAudit::legacy_prefix`], the first hashed number); `None` when
+    /// there is nothing to verify.
     pub starts_at: Option<i64>,
-    /// Links verified before the first break (all of them when intact),
-    /// voided numbers included.
+    /// Where it ends: the highest of the last row, the last void, the
+    /// sequence's `last` and its checkpoints.
+    pub ends_at: Option<i64>,
+    /// Links that verify against the link before them, voids included.
     pub links: u64,
-    /// The first broken link, if any.
+    /// Rows of this sequence's scope whose number is NULL.
+    pub unnumbered: u64,
+    /// Every break, in number order (consecutive numbers with the same
+    /// fault as one break).
+    pub breaks: Vec<ChainBreak>,
+    /// The first break, if any (`breaks[0]`).
     pub broken: Option<ChainBreak>,
 }
 
@@ -191,40 +388,49 @@ pub struct ChainState {
 pub struct ChainBreak {
     /// The number of the first link that does not verify.
     pub number: i64,
+    /// The last number of this break (the same, for one link).
+    pub through: i64,
     /// What is wrong there.
     pub kind: BreakKind,
 }
 
 /// What is wrong at a broken link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BreakKind {
     /// The stored hash is not the hash of this record after the previous one:
-    /// a covered field or the number was edited, or a record was inserted or
-    /// swapped out of order.
+    /// a covered field or the number was edited, a record was inserted or
+    /// swapped out of order, or the chain was recomputed (with another key,
+    /// or none).
     Altered,
     /// No record and no void carries this number: a record was deleted.
     Missing,
     /// Several records carry this number.
     Duplicate,
-    /// A record after the chain's start has no hash: written behind the
-    /// library's back.
+    /// A record of the chain has no hash: written behind the library's back,
+    /// or its hash was erased.
     Unhashed,
-    /// The last record is not the sequence's `chain_head`: records at the end
-    /// were deleted, or the head was moved.
+    /// The chain does not end at the sequence's `chain_head`: records at the
+    /// end were deleted, or the head was moved or erased.
     Head,
+    /// The chain no longer passes through a checkpoint's head at its `last`:
+    /// the history before the checkpoint was rewritten or cut since.
+    Checkpoint,
 }
 
 impl ChainReport {
-    /// Every chain verifies to its head.
+    /// Every chain verifies to its head, and no row is unnumbered.
     pub fn is_intact(&self) -> bool {
-        self.chains.iter().all(|chain| chain.broken.is_none())
+        self.chains
+            .iter()
+            .all(|chain| chain.breaks.is_empty() && chain.unnumbered == 0)
     }
 
     /// The first break, over all chains (sequence and break).
     pub fn first_break(&self) -> Option<(&str, &ChainBreak)> {
         self.chains
             .iter()
-            .find_map(|chain| Some((chain.sequence.as_str(), chain.broken.as_ref()?)))
+            .find_map(|chain| Some((chain.sequence.as_str(), chain.breaks.first()?)))
     }
 }
 
@@ -237,6 +443,10 @@ impl<C: AuditColumn> ChainAudit<C> {
             covers: Vec::new(),
             scope: Vec::new(),
             sequence: String::new(),
+            initial_value: 1,
+            key: None,
+            legacy_prefix: false,
+            checkpoints: Vec::new(),
         }
     }
 
@@ -259,11 +469,51 @@ impl<C: AuditColumn> ChainAudit<C> {
         self
     }
 
+    /// The sequences' first value (default 1), where every chain starts.
+    pub fn initial_value(mut self, initial_value: i64) -> Self {
+        self.initial_value = initial_value;
+        self
+    }
+
+    /// The chain is keyed (HMAC-SHA-256) with `key`. Without it, a keyed
+    /// chain does not verify (every link is [`BreakKind::Altered`]); with it,
+    /// a chain recomputed without the key does not either.
+    pub fn key(mut self, key: ChainKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The chain was added to a table that already had rows: rows numbered
+    /// before the first hashed one are outside it, and not breaks. Without
+    /// this, every row from the initial value on must be hashed (so erasing
+    /// every hash is a break, not a chain that never started).
+    pub fn legacy_prefix(mut self, legacy_prefix: bool) -> Self {
+        self.legacy_prefix = legacy_prefix;
+        self
+    }
+
+    /// Checkpoints taken earlier ([`checkpoints`], kept outside the
+    /// database): each sequence's chain must still pass through the
+    /// checkpoint's head at its `last` ([`BreakKind::Checkpoint`] otherwise),
+    /// and a checkpointed sequence whose rows and counter are gone is
+    /// verified too.
+    pub fn checkpoints(mut self, checkpoints: impl IntoIterator<Item = Checkpoint>) -> Self {
+        self.checkpoints.extend(checkpoints);
+        self
+    }
+
     /// Reads the rows (in number order per scope), the voids and the chain
     /// heads, and verifies every chain.
     pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<ChainReport, DbErr> {
         let dialect = Dialect::of(db.get_database_backend())?;
-        let (_, text) = dialect.audit_cast_types();
+        let (integer, text) = dialect.audit_cast_types();
+        let key = match &self.key {
+            None => None,
+            Some(key) => Some(
+                key.bytes()
+                    .map_err(|reason| DbErr::Custom(format!("chain audit: {reason}")))?,
+            ),
+        };
         let template = Template::parse(&self.sequence).map_err(|reason| {
             DbErr::Custom(format!(
                 "chain audit: sequence name {:?}: {reason}",
@@ -284,23 +534,21 @@ impl<C: AuditColumn> ChainAudit<C> {
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
         for column in &self.scope {
-            query.expr(Func::cast_as(col(column), text));
+            query.expr(scope_text(col(column), column, text));
         }
         query
-            .expr(col(&self.number))
+            .expr(Func::cast_as(col(&self.number), integer))
             .expr(Func::cast_as(col(&self.hash), text));
         for column in &self.covers {
             query.expr(Func::cast_as(col(column), text));
         }
-        query
-            .from(table.clone())
-            .and_where(col(&self.number).is_not_null());
+        query.from(table.clone());
         for column in &self.scope {
             query.order_by_expr(col(column), Order::Asc);
         }
         query.order_by_expr(col(&self.number), Order::Asc);
         let n = self.scope.len();
-        let mut groups: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         for row in db
             .query_all_raw(db.get_database_backend().build(&query))
             .await?
@@ -309,7 +557,7 @@ impl<C: AuditColumn> ChainAudit<C> {
                 .map(|i| row.try_get_by_index(i))
                 .collect::<Result<_, _>>()?;
             let sequence = template
-                .fill(|name| {
+                .fill_name(|name| {
                     let i = scope_names
                         .iter()
                         .position(|n| *n == name)
@@ -317,24 +565,56 @@ impl<C: AuditColumn> ChainAudit<C> {
                     scope[i].clone().ok_or(())
                 })
                 .unwrap_or_default();
+            let group = groups.entry(sequence).or_default();
+            let Some(number) = row.try_get_by_index::<Option<i64>>(n)? else {
+                group.unnumbered += 1;
+                continue;
+            };
             let covered = (0..self.covers.len())
                 .map(|i| row.try_get_by_index::<Option<String>>(n + 2 + i))
                 .collect::<Result<_, _>>()?;
-            groups.entry(sequence).or_default().push(Row {
-                number: row.try_get_by_index(n)?,
+            group.rows.push(Row {
+                number,
                 hash: row.try_get_by_index(n + 1)?,
                 covered,
             });
         }
+        // Sequences whose rows are all gone: chained counters the template
+        // names, and checkpointed sequences.
+        let prefix = match template.pieces.first() {
+            Some(Piece::Text(text)) => Some(text.as_str()),
+            _ => None,
+        };
+        // A placeholder of an integer scope column reads back as an integer
+        // (`invoice-all` is no company's counter of `invoice-{company_id}`).
+        let fits = |name: &str| {
+            template.read_name(name).is_some_and(|values| {
+                values.iter().all(|(placeholder, value)| {
+                    self.scope
+                        .iter()
+                        .find(|c| c.column_name() == placeholder)
+                        .is_none_or(|c| {
+                            c.is_integer() != Some(true) || value.parse::<i64>().is_ok()
+                        })
+                })
+            })
+        };
+        for checkpoint in checkpoints(db, prefix).await? {
+            if fits(&checkpoint.sequence) {
+                groups.entry(checkpoint.sequence).or_default();
+            }
+        }
+        for checkpoint in &self.checkpoints {
+            if template.read_name(&checkpoint.sequence).is_some() {
+                groups.entry(checkpoint.sequence.clone()).or_default();
+            }
+        }
         let names: Vec<String> = groups.keys().cloned().collect();
         let mut voids: BTreeMap<String, BTreeMap<i64, Option<String>>> = BTreeMap::new();
-        let mut heads: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut counters: BTreeMap<String, entity::Model> = BTreeMap::new();
         for chunk in names.chunks(500) {
             for void in entity::void::Entity::find()
-                .filter(sea_orm::ColumnTrait::is_in(
-                    &entity::void::Column::Sequence,
-                    chunk.iter().cloned(),
-                ))
+                .filter(entity::void::Column::Sequence.is_in(chunk.iter().cloned()))
                 .all(db)
                 .await?
             {
@@ -344,27 +624,60 @@ impl<C: AuditColumn> ChainAudit<C> {
                     .insert(void.value, void.chain_hash);
             }
             for row in entity::Entity::find()
-                .filter(sea_orm::ColumnTrait::is_in(
-                    &entity::Column::Name,
-                    chunk.iter().cloned(),
-                ))
+                .filter(entity::Column::Name.is_in(chunk.iter().cloned()))
                 .all(db)
                 .await?
             {
-                heads.insert(row.name, row.chain_head);
+                counters.insert(row.name.clone(), row);
             }
         }
         let cover_names: Vec<&str> = self.covers.iter().map(AuditColumn::column_name).collect();
+        let walk = Walk {
+            key: key.as_deref(),
+            covers: &cover_names,
+            initial: self.initial_value,
+            legacy_prefix: self.legacy_prefix,
+        };
         let chains = groups
             .into_iter()
-            .map(|(sequence, rows)| {
+            .map(|(sequence, group)| {
                 let voided = voids.remove(&sequence).unwrap_or_default();
-                let head = heads.remove(&sequence).flatten();
-                verify(sequence, &rows, &voided, head.as_deref(), &cover_names)
+                let counter = counters.remove(&sequence);
+                let marks: Vec<&Checkpoint> = self
+                    .checkpoints
+                    .iter()
+                    .filter(|c| c.sequence == sequence)
+                    .collect();
+                walk.verify(sequence, &group, &voided, counter.as_ref(), &marks)
             })
             .collect();
         Ok(ChainReport { chains })
     }
+}
+
+/// A scope column as text, booleans as sequence names print them.
+fn scope_text<C: AuditColumn>(
+    expr: sea_orm::sea_query::Expr,
+    column: &C,
+    text: &'static str,
+) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::CaseStatement;
+    if column.is_boolean() {
+        CaseStatement::new()
+            .case(expr.clone().is_null(), Expr::cust("NULL"))
+            .case(expr.eq(true), Expr::cust("'true'"))
+            .finally(Expr::cust("'false'"))
+            .into()
+    } else {
+        Func::cast_as(expr, text).into()
+    }
+}
+
+/// One sequence's rows, as read for the chain.
+#[derive(Default)]
+struct Group {
+    rows: Vec<Row>,
+    unnumbered: u64,
 }
 
 /// One numbered row, as read for the chain.
@@ -374,68 +687,166 @@ struct Row {
     covered: Vec<Option<String>>,
 }
 
-/// Walks one sequence's chain from its first hashed row.
-fn verify(
-    sequence: String,
-    rows: &[Row],
-    voids: &BTreeMap<i64, Option<String>>,
-    head: Option<&str>,
-    covers: &[&str],
-) -> ChainState {
-    let mut state = ChainState {
-        sequence,
-        starts_at: None,
-        links: 0,
-        broken: None,
-    };
-    let Some(start) = rows.iter().position(|row| row.hash.is_some()) else {
-        return state;
-    };
-    let first = rows[start].number;
-    state.starts_at = Some(first);
-    let last = rows.last().map_or(first, |row| row.number);
-    let mut by_number: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
-    for row in &rows[start..] {
-        by_number.entry(row.number).or_default().push(row);
-    }
-    let mut previous = GENESIS.to_owned();
-    let broken = |number, kind| Some(ChainBreak { number, kind });
-    for number in first..=last {
-        match by_number.get(&number).map(Vec::as_slice) {
-            None | Some([]) => match voids.get(&number) {
-                Some(Some(hash)) => previous = hash.clone(),
-                _ => {
-                    state.broken = broken(number, BreakKind::Missing);
-                    return state;
-                }
-            },
-            Some([row]) => {
-                let Some(stored) = &row.hash else {
-                    state.broken = broken(number, BreakKind::Unhashed);
-                    return state;
-                };
-                let fields: Vec<(&str, Option<&str>)> = covers
-                    .iter()
-                    .zip(&row.covered)
-                    .map(|(name, value)| (*name, value.as_deref()))
-                    .collect();
-                if link_hash(&previous, &state.sequence, number, &fields) != *stored {
-                    state.broken = broken(number, BreakKind::Altered);
-                    return state;
-                }
-                previous = stored.clone();
+/// How chains are walked.
+struct Walk<'a> {
+    key: Option<&'a [u8]>,
+    covers: &'a [&'a str],
+    initial: i64,
+    legacy_prefix: bool,
+}
+
+impl Walk<'_> {
+    /// Walks one sequence's chain.
+    fn verify(
+        &self,
+        sequence: String,
+        group: &Group,
+        voids: &BTreeMap<i64, Option<String>>,
+        counter: Option<&entity::Model>,
+        checkpoints: &[&Checkpoint],
+    ) -> ChainState {
+        let rows = &group.rows;
+        let head = counter.and_then(|c| c.chain_head.clone());
+        let mut state = ChainState {
+            sequence,
+            starts_at: None,
+            ends_at: None,
+            links: 0,
+            unnumbered: group.unnumbered,
+            breaks: Vec::new(),
+            broken: None,
+        };
+        let first_hashed = rows.iter().find(|row| row.hash.is_some()).map(|r| r.number);
+        let start = if self.legacy_prefix {
+            match first_hashed {
+                Some(first) => first,
+                // Nothing hashed: a chain only if something says there was one.
+                None if head.is_some() || !checkpoints.is_empty() => self.initial,
+                None => return state,
             }
-            Some(_) => {
-                state.broken = broken(number, BreakKind::Duplicate);
-                return state;
+        } else {
+            self.initial
+        };
+        let upper = [
+            rows.last().map(|row| row.number),
+            voids.keys().next_back().copied(),
+            counter.map(|c| c.last),
+            checkpoints.iter().map(|c| c.last).max(),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        let Some(upper) = upper.filter(|&upper| upper >= start) else {
+            if head.is_some() {
+                state.starts_at = Some(start);
+                push(&mut state.breaks, start, BreakKind::Head);
             }
+            state.broken = state.breaks.first().cloned();
+            return state;
+        };
+        state.starts_at = Some(start);
+        state.ends_at = Some(upper);
+        let mut by_number: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
+        for row in rows.iter().filter(|row| row.number >= start) {
+            by_number.entry(row.number).or_default().push(row);
         }
-        state.links += 1;
+        let mut previous = GENESIS.to_owned();
+        // After a missing or unhashed link, the next record cannot be checked
+        // against its predecessor: its stored hash is taken as it is.
+        let mut resync = false;
+        let mut number = start;
+        loop {
+            match by_number.get(&number).map(Vec::as_slice) {
+                None | Some([]) => match voids.get(&number) {
+                    Some(Some(hash)) => {
+                        previous = hash.clone();
+                        resync = false;
+                        state.links += 1;
+                    }
+                    // A number that never had a record (voided by hand).
+                    Some(None) => state.links += 1,
+                    None => {
+                        push(&mut state.breaks, number, BreakKind::Missing);
+                        resync = true;
+                    }
+                },
+                Some([row]) => match &row.hash {
+                    None => {
+                        push(&mut state.breaks, number, BreakKind::Unhashed);
+                        resync = true;
+                    }
+                    Some(stored) => {
+                        if resync {
+                            resync = false;
+                        } else if self.hash(&previous, &state.sequence, row) == *stored {
+                            state.links += 1;
+                        } else {
+                            push(&mut state.breaks, number, BreakKind::Altered);
+                        }
+                        previous = stored.clone();
+                    }
+                },
+                Some(several) => {
+                    push(&mut state.breaks, number, BreakKind::Duplicate);
+                    let expected = several
+                        .iter()
+                        .find(|row| {
+                            !resync
+                                && row.hash.as_deref()
+                                    == Some(self.hash(&previous, &state.sequence, row).as_str())
+                        })
+                        .or_else(|| several.iter().find(|row| row.hash.is_some()));
+                    match expected.and_then(|row| row.hash.clone()) {
+                        Some(hash) => {
+                            previous = hash;
+                            resync = false;
+                        }
+                        None => resync = true,
+                    }
+                }
+            }
+            for mark in checkpoints.iter().filter(|c| c.last == number) {
+                if previous != mark.head {
+                    push(&mut state.breaks, number, BreakKind::Checkpoint);
+                }
+            }
+            if number == upper {
+                break;
+            }
+            number += 1;
+        }
+        if head.as_deref() != Some(previous.as_str()) {
+            push(&mut state.breaks, upper.saturating_add(1), BreakKind::Head);
+        }
+        state.broken = state.breaks.first().cloned();
+        state
     }
-    if head != Some(previous.as_str()) {
-        state.broken = broken(last + 1, BreakKind::Head);
+
+    fn hash(&self, previous: &str, sequence: &str, row: &Row) -> String {
+        let fields: Vec<(&str, Option<&str>)> = self
+            .covers
+            .iter()
+            .zip(&row.covered)
+            .map(|(name, value)| (*name, value.as_deref()))
+            .collect();
+        hash_link(self.key, previous, sequence, row.number, &fields)
     }
-    state
+}
+
+/// Adds a break, merged with the previous one when it continues it.
+fn push(breaks: &mut Vec<ChainBreak>, number: i64, kind: BreakKind) {
+    if let Some(last) = breaks.last_mut()
+        && last.kind == kind
+        && last.through.checked_add(1) == Some(number)
+    {
+        last.through = number;
+        return;
+    }
+    breaks.push(ChainBreak {
+        number,
+        through: number,
+        kind,
+    });
 }
 
 #[cfg(test)]
@@ -462,5 +873,16 @@ mod tests {
             link_hash(GENESIS, "ab", 1, &[]),
             link_hash(GENESIS, "a", 1, &[("b", None)])
         );
+        // Keyed: another hash, and another for another key.
+        let key = b"0123456789abcdef";
+        let keyed = keyed_link_hash(key, GENESIS, "invoice-7", 1, &fields);
+        assert_ne!(keyed, link_hash(GENESIS, "invoice-7", 1, &fields));
+        assert_ne!(
+            keyed,
+            keyed_link_hash(b"0123456789abcdeX", GENESIS, "invoice-7", 1, &fields)
+        );
+        assert_eq!(keyed.len(), 64);
+        assert!(ChainKey::new(*b"short").bytes().is_err());
+        assert_eq!(format!("{:?}", ChainKey::new(*key)), "ChainKey(<hidden>)");
     }
 }

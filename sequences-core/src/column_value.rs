@@ -63,6 +63,20 @@ impl Int {
         }
     }
 
+    /// The type's range, within `i64`'s.
+    pub(crate) fn range(self) -> (i64, i64) {
+        match self {
+            Int::I8 => (i8::MIN.into(), i8::MAX.into()),
+            Int::I16 => (i16::MIN.into(), i16::MAX.into()),
+            Int::I32 => (i32::MIN.into(), i32::MAX.into()),
+            Int::I64 => (i64::MIN, i64::MAX),
+            Int::U8 => (0, u8::MAX.into()),
+            Int::U16 => (0, u16::MAX.into()),
+            Int::U32 => (0, u32::MAX.into()),
+            Int::U64 => (0, i64::MAX),
+        }
+    }
+
     /// `value` as this type's `Value`, or `None` when it does not fit.
     pub(crate) fn value(self, value: i64) -> Option<Value> {
         Some(match self {

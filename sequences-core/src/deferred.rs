@@ -26,7 +26,18 @@ use crate::reference::Pattern;
 use crate::{Sequence, SequenceError, chain, trace};
 
 tokio::task_local! {
-    static PENDING: RefCell<Vec<Pending>>;
+    static PENDING: RefCell<Collected>;
+}
+
+/// What a transaction helper collected while its closure ran.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    /// The rows to number, in insertion order.
+    pending: Vec<Pending>,
+    /// Per numbered column (`table.column`), how many inserts left it NULL
+    /// to be numbered at commit (counted in `before_save`): each must be
+    /// recorded (`after_save`, `defer_many`) before the helper commits.
+    expected: BTreeMap<String, u64>,
 }
 
 /// Where the day of a deferred number comes from.
@@ -70,6 +81,25 @@ pub(crate) struct Pending {
     pub(crate) raw_values: Vec<(&'static str, Int)>,
     /// A chain: the hash column, and the covered columns' texts read at insert.
     pub(crate) chain: Option<PendingChain>,
+    /// The key of a keyed chain, read at insert.
+    pub(crate) chain_key: Option<std::sync::Arc<[u8]>>,
+}
+
+impl Pending {
+    /// The narrowest integer column the value goes to, if narrower than `i64`.
+    fn cap(&self) -> Option<(String, Int)> {
+        let numbered = match self.holder {
+            Holder::Integer(int) => Some((self.target.clone(), int)),
+            Holder::Text => None,
+        };
+        crate::numbering::column_cap(
+            numbered.into_iter().chain(
+                self.raw_values
+                    .iter()
+                    .map(|&(column, int)| (fill::target(self.table, column), int)),
+            ),
+        )
+    }
 }
 
 /// A deferred field's chain: the hash column, and the covered columns'
@@ -87,15 +117,27 @@ pub(crate) fn push(pending: Pending) -> Result<(), SequenceError> {
     let target = pending.target.clone();
     let mut slot = Some(pending);
     PENDING
-        .try_with(|list| list.borrow_mut().extend(slot.take()))
+        .try_with(|list| list.borrow_mut().pending.extend(slot.take()))
         .map_err(|_| SequenceError::DeferredOutsideTransaction { target })
+}
+
+/// Counts an insert that leaves `target` NULL for a number at commit; the
+/// helper refuses to commit until as many rows were recorded.
+pub(crate) fn expect(target: &str) {
+    let _ = PENDING.try_with(|list| {
+        *list
+            .borrow_mut()
+            .expected
+            .entry(target.to_owned())
+            .or_default() += 1;
+    });
 }
 
 /// Runs `work` with an empty list of deferred rows, and returns what it
 /// returned with the rows it inserted, in insertion order.
-pub(crate) async fn collect<F: Future>(work: F) -> (F::Output, Vec<Pending>) {
+pub(crate) async fn collect<F: Future>(work: F) -> (F::Output, Collected) {
     PENDING
-        .scope(RefCell::new(Vec::new()), async move {
+        .scope(RefCell::new(Collected::default()), async move {
             let output = work.await;
             let pending = PENDING.with(|list| list.take());
             (output, pending)
@@ -108,9 +150,21 @@ pub(crate) async fn collect<F: Future>(work: F) -> (F::Output, Vec<Pending>) {
 /// wait (see [`Sequence::lock_timeout`]).
 pub(crate) async fn assign<C: ConnectionTrait>(
     db: &C,
-    pending: Vec<Pending>,
+    collected: Collected,
     lock_timeout: Option<Duration>,
 ) -> Result<(), SequenceError> {
+    let Collected { pending, expected } = collected;
+    // An insert whose deferred number was never recorded would commit NULL.
+    for (target, expected) in expected {
+        let recorded = pending.iter().filter(|p| p.target == target).count() as u64;
+        if recorded < expected {
+            return Err(SequenceError::DeferredNotRecorded {
+                target,
+                expected,
+                recorded,
+            });
+        }
+    }
     let span = tracing::info_span!(
         "sequences.assign",
         rows = pending.len(),
@@ -150,14 +204,17 @@ async fn assign_all<C: ConnectionTrait>(
             (Some(period), Some(day)) => period.sequence_name(&row.base_name, *day),
             _ => row.base_name.clone(),
         };
-        let mut sequence = row.sequence.renamed(name);
+        let cap = row.cap().map(|(_, int)| int);
+        let mut sequence = crate::numbering::capped(row.sequence.renamed(name), cap);
         if let Some(timeout) = lock_timeout {
             sequence = sequence.lock_timeout(timeout);
         }
         requests.push(index, 0, row.column, sequence, *day, row.chronological)?;
     }
     // In name order, one statement per sequence (`Requests::allocate`).
-    let allocated = requests.allocate(db).await?;
+    let allocated = requests.allocate(db).await.map_err(|error| {
+        crate::numbering::out_of_range(error, pending.iter().filter_map(Pending::cap))
+    })?;
     Span::current().record("outcome", "allocated");
 
     // Chains, per sequence, in allocation order, under the row lock.
@@ -185,9 +242,10 @@ async fn assign_all<C: ConnectionTrait>(
                 })
                 .collect();
             let sequence = pending[first.model].sequence.renamed(&**name);
+            let key = pending[first.model].chain_key.as_deref();
             for (a, digest) in chained
                 .iter()
-                .zip(chain::extend(db, &sequence, &links).await?)
+                .zip(chain::extend(db, &sequence, &links, key).await?)
             {
                 hashes.insert(a.model, digest);
             }
@@ -280,6 +338,8 @@ async fn update_one<C: ConnectionTrait>(
     for (key, value) in &row.keys {
         update.and_where(Expr::col(Alias::new(*key)).eq(value.clone()));
     }
+    // Never renumber a row numbered elsewhere meanwhile.
+    update.and_where(Expr::col(Alias::new(row.column)).is_null());
     let statement = db.get_database_backend().build(&update);
     let affected = db
         .execute_raw(statement)
@@ -321,6 +381,7 @@ async fn update_many<C: ConnectionTrait>(
                 .map(|(index, _)| pending[*index].keys[0].1.clone()),
         ),
     );
+    update.and_where(Expr::col(Alias::new(columns[0])).is_null());
     let first = &pending[rows[0].0];
     let statement = db.get_database_backend().build(&update);
     let affected = db

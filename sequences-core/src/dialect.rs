@@ -298,18 +298,18 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, values)
     }
 
-    /// Moves `last` back by one if it is `value`, under the row lock; one row
-    /// affected when it did.
+    /// Moves `last` back by one if it is `value` and the sequence is not
+    /// hash-chained, under the row lock; one row affected when it did.
     pub(crate) fn revert_last(self, name: &str, value: i64) -> Statement {
         let sql = match self {
             Self::Postgres => format!(
-                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = $1 AND "last" = $2"#
+                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = $1 AND "last" = $2 AND "chain_head" IS NULL"#
             ),
             Self::MySql => format!(
-                "UPDATE `{TABLE_NAME}` SET `last` = `last` - 1 WHERE `name` = ? AND `last` = ?"
+                "UPDATE `{TABLE_NAME}` SET `last` = `last` - 1 WHERE `name` = ? AND `last` = ? AND `chain_head` IS NULL"
             ),
             Self::Sqlite => format!(
-                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = ? AND "last" = ?"#
+                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = ? AND "last" = ? AND "chain_head" IS NULL"#
             ),
         };
         Statement::from_sql_and_values(self.backend(), sql, [name.into(), value.into()])
@@ -734,6 +734,35 @@ impl Dialect {
                 "SELECT {list}v, CAST(d AS {text}), CAST(prev AS {text}) FROM ({windowed}) w \
                  WHERE d < prev ORDER BY {list}v LIMIT {max_listed}"
             )),
+        )
+    }
+
+    /// Rows with a NULL number, over `base` (scope columns `s0`.., then key
+    /// columns): their count per scope, and the first `max_listed`.
+    pub(crate) fn audit_unnumbered(
+        self,
+        base: &Statement,
+        scope_len: usize,
+        max_listed: u64,
+    ) -> (Statement, Statement) {
+        let scope: Vec<String> = (0..scope_len).map(|i| format!("s{i}")).collect();
+        let list = scope.iter().map(|s| format!("{s}, ")).collect::<String>();
+        let group_by = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", scope.join(", "))
+        };
+        let statement = |sql: String| Statement {
+            sql,
+            values: base.values.clone(),
+            db_backend: self.backend(),
+        };
+        (
+            statement(format!(
+                "SELECT {list}COUNT(*) FROM ({}) b{group_by} HAVING COUNT(*) > 0",
+                base.sql
+            )),
+            statement(format!("SELECT * FROM ({}) b LIMIT {max_listed}", base.sql)),
         )
     }
 

@@ -277,6 +277,58 @@ pub enum SequenceError {
         found: u64,
     },
 
+    /// The allocation would pass the sequence's
+    /// [`max_value`](crate::Sequence::max_value) (for a numbered column,
+    /// its type's maximum). Refused by the allocating statement: nothing
+    /// consumed.
+    #[error(
+        "sequence {name:?}: taking {count} more value(s) after {last} would pass its maximum \
+         {max_value}; the range is exhausted"
+    )]
+    Exhausted {
+        /// The sequence.
+        name: String,
+        /// Its maximum.
+        max_value: i64,
+        /// Its last value.
+        last: i64,
+        /// How many values were asked for.
+        count: u64,
+    },
+
+    /// Inserts left a deferred number NULL (`before_save` ran) but were never
+    /// recorded to be numbered at commit (`after_save` or `defer_many` did
+    /// not run): committing would leave documents without numbers. The
+    /// helper refuses to commit; the transaction rolls back.
+    #[error(
+        "deferred numbering of {target}: {expected} insert(s) left the number to COMMIT, but \
+         only {recorded} were recorded; refusing to commit rows without numbers: call \
+         Numbering::after_save from your after_save hook (or defer_many after a bulk insert)"
+    )]
+    DeferredNotRecorded {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// Inserts that left the number NULL.
+        expected: u64,
+        /// Rows recorded to be numbered.
+        recorded: u64,
+    },
+
+    /// The operation would break the sequence's hash chain: moving a
+    /// chained counter back ([`Sequence::revert_last`](crate::Sequence::revert_last))
+    /// would leave the chain's head on a number handed out again. Nothing
+    /// was changed; void the number instead.
+    #[error(
+        "sequence {name:?} is hash-chained: {operation} would leave its chain head on a number \
+         handed out again; record the number void instead"
+    )]
+    Chained {
+        /// The sequence.
+        name: String,
+        /// What was refused.
+        operation: &'static str,
+    },
+
     /// The database lacks a table or column this version of the crate uses:
     /// a bundled migration is not applied.
     #[error(
@@ -324,10 +376,13 @@ impl SequenceError {
             | Self::NotLast { name, .. }
             | Self::DeleteRefused { name, .. }
             | Self::SchemaOutdated { name, .. }
+            | Self::Chained { name, .. }
+            | Self::Exhausted { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
             Self::InvalidNumbering { target, .. }
             | Self::DeferredOutsideTransaction { target }
+            | Self::DeferredNotRecorded { target, .. }
             | Self::DeferredRowsMissing { target, .. } => target,
         }
     }

@@ -16,6 +16,8 @@ use crate::{Sequence, SequenceError, in_transaction};
 pub(crate) struct Requests<'e> {
     entity: &'e str,
     items: Vec<Request<'e>>,
+    /// The connection was already found inside a transaction.
+    in_transaction: bool,
 }
 
 #[derive(Debug)]
@@ -50,6 +52,7 @@ impl<'e> Requests<'e> {
         Self {
             entity,
             items: Vec::new(),
+            in_transaction: false,
         }
     }
 
@@ -76,6 +79,41 @@ impl<'e> Requests<'e> {
         Ok(())
     }
 
+    /// How many distinct sequences the requests take values from.
+    pub(crate) fn sequences(&self) -> usize {
+        let mut names: Vec<&str> = self.items.iter().map(|i| i.sequence.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len()
+    }
+
+    /// Whether `db` runs in a transaction (free for SeaORM's own types).
+    pub(crate) async fn in_transaction<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+    ) -> Result<bool, SequenceError> {
+        let Some(first) = self.items.first() else {
+            return Ok(true);
+        };
+        self.in_transaction =
+            in_transaction(db)
+                .await
+                .map_err(|source| SequenceError::Database {
+                    name: first.sequence.name().to_string(),
+                    source,
+                })?;
+        Ok(self.in_transaction)
+    }
+
+    /// The refusal of a fill outside a transaction.
+    pub(crate) fn not_in_transaction(&self) -> SequenceError {
+        let first = &self.items[0];
+        SequenceError::NotInTransaction {
+            name: first.sequence.name().to_string(),
+            target: self.target(first.field_name),
+        }
+    }
+
     fn target(&self, field_name: &str) -> String {
         target(self.entity, field_name)
     }
@@ -91,12 +129,13 @@ impl<'e> Requests<'e> {
         let Some(first) = self.items.first() else {
             return Ok(Vec::new());
         };
-        let inside = in_transaction(db)
-            .await
-            .map_err(|source| SequenceError::Database {
-                name: first.sequence.name().to_string(),
-                source,
-            })?;
+        let inside = self.in_transaction
+            || in_transaction(db)
+                .await
+                .map_err(|source| SequenceError::Database {
+                    name: first.sequence.name().to_string(),
+                    source,
+                })?;
         if !inside {
             return Err(SequenceError::NotInTransaction {
                 name: first.sequence.name().to_string(),

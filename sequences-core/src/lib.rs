@@ -20,7 +20,7 @@ pub mod trace;
 mod transaction;
 
 pub use audit::{Audit, AuditColumn, AuditReport, DateInversion, GroupAudit, NamedColumn};
-pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainReport, ChainState};
+pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};
@@ -61,8 +61,11 @@ pub use transaction::in_transaction;
 ///
 /// # Field options: `#[gapless(...)]`
 /// - `sequence = "..."` (required): the sequence name. `{field}` takes the value of
-///   another field of the model (integers, strings, booleans, chrono dates;
-///   an `Option` field must be `Some`);
+///   another field of the model (integers, strings, booleans as `true`/`false`,
+///   chrono dates; an `Option` field must be `Some`). With two placeholders
+///   or more, `%` and the characters between placeholders are escaped
+///   inside values (`%2D` for `-`), so two rows never share a counter by
+///   accident; two placeholders with nothing between them are refused;
 ///   `{{` and `}}` are literal braces. A placeholder field that is not set at insert
 ///   is [`SequenceError::MissingPlaceholder`], raised before any value is taken.
 /// - `initial_value = N`: the first value (default 1), used when the sequence is created.
@@ -91,7 +94,10 @@ pub use transaction::in_transaction;
 ///   ([`SequenceError::OutOfOrder`]), nothing consumed.
 /// - `on_delete = "refuse" | "void" | "revert_if_last" | "allow"`: what
 ///   `ActiveModel::delete` does to a numbered row (see [`OnDelete`]; default
-///   `refuse`).
+///   `refuse`). A chained field cannot `revert_if_last`.
+/// - `chain = "hash_field", chain_covers = "a, b"`: a hash chain (see
+///   [`chain`]); `chain_key_env = "VAR"` keys it (HMAC-SHA-256) with the key
+///   held in environment variable `VAR`, read at every fill.
 ///
 /// Field types: `i32`, `i64`, `u32`, `u64` and `Option` of them; `String` and
 /// `Option<String>` with `format`. A value that does not
@@ -159,7 +165,7 @@ pub use sequences_derive::Gapless;
 /// What `#[derive(Gapless)]` expands to names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{NumberedField, Numbering, OnDelete, Period, Sequence};
+    pub use crate::{ChainKey, NumberedField, Numbering, OnDelete, Period, Sequence};
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;
 }

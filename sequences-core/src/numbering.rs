@@ -11,9 +11,10 @@ use sea_orm::{
 };
 use tracing::Span;
 
-use crate::chain;
+use crate::chain::{self, ChainKey};
 use crate::column_value::{self, Holder, Int, Read, current};
 use crate::deferred::{self, Pending, PendingDay};
+use crate::dialect::Dialect;
 use crate::fill::{self, Requests};
 use crate::period::{Day, Period, Zone};
 use crate::reference::{self, Pattern};
@@ -117,6 +118,7 @@ pub struct NumberedField<K: ColumnTrait> {
     on_delete: OnDelete,
     deferred: bool,
     chain: Option<(K, Vec<K>)>,
+    chain_key: Option<ChainKey>,
 }
 
 /// What deleting a numbered row (`ActiveModel::delete`, which runs
@@ -158,6 +160,7 @@ impl<K: ColumnTrait> NumberedField<K> {
             on_delete: OnDelete::default(),
             deferred: false,
             chain: None,
+            chain_key: None,
         }
     }
 
@@ -167,6 +170,17 @@ impl<K: ColumnTrait> NumberedField<K> {
     /// sequence's row lock. Costs two statements per sequence and fill.
     pub fn chain(mut self, hash: K, covers: impl IntoIterator<Item = K>) -> Self {
         self.chain = Some((hash, covers.into_iter().collect()));
+        self
+    }
+
+    /// With [`chain`](Self::chain): the chain is keyed, an HMAC-SHA-256
+    /// under `key` (see [`crate::chain`]), so rewriting it needs the key,
+    /// which the application holds outside the database
+    /// ([`ChainKey::from_env`], or bytes from a secret store). A missing or
+    /// short key is [`SequenceError::InvalidNumbering`] at the fill, before
+    /// any value is taken.
+    pub fn chain_key(mut self, key: ChainKey) -> Self {
+        self.chain_key = Some(key);
         self
     }
 
@@ -326,25 +340,18 @@ impl<K: ColumnTrait> Numbering<K> {
         if guarded.is_empty() {
             return Ok(());
         }
-        let complete = guarded
-            .iter()
-            .all(|field| field.stored_columns().all(|c| !model.is_not_set(c)));
-        // The values are copied out before any statement: the hook's future
-        // must stay `Send`, whatever the model type is.
-        let snapshots: Vec<_> = if complete {
-            guarded
-                .iter()
-                .map(|field| field.snapshot(|c| current(model, c)))
-                .collect()
-        } else {
-            let Some(stored) = stored_row(model, db, guarded[0]).await? else {
-                return Ok(()); // no such row: nothing will be deleted
-            };
-            guarded
-                .iter()
-                .map(|field| field.snapshot(|c| Some(ModelTrait::get(&stored, c))))
-                .collect()
+        // The stored row, read by primary key and locked until the delete
+        // commits: the in-memory model may be stale (a deferred number
+        // assigned at commit, an edit behind its back) or built by hand.
+        // The values are copied out before any further statement: the
+        // hook's future must stay `Send`, whatever the model type is.
+        let Some(stored) = stored_row(model, db, guarded[0]).await? else {
+            return Ok(()); // no such row: nothing will be deleted
         };
+        let snapshots: Vec<_> = guarded
+            .iter()
+            .map(|field| field.snapshot(|c| Some(ModelTrait::get(&stored, c))))
+            .collect();
         for (field, values) in guarded.into_iter().zip(snapshots) {
             field.release(&values, db).await?;
         }
@@ -435,6 +442,7 @@ impl<K: ColumnTrait> Numbering<K> {
         // The database's day, asked once per fill and time zone.
         let mut today: Vec<(Option<Zone>, Day)> = Vec::new();
         let mut deferring = None;
+        let mut expected = Vec::new();
         for (index, model) in models.iter().enumerate() {
             for (number, field) in fields.iter().enumerate() {
                 if !model.is_not_set(field.column) {
@@ -449,6 +457,7 @@ impl<K: ColumnTrait> Numbering<K> {
                     // Checked now, numbered at commit (`after_save`, `defer_many`).
                     field.pending(&|c| current(model, c), Vec::new())?;
                     deferring.get_or_insert(field);
+                    expected.push(field.target.as_str());
                     continue;
                 }
                 let day = match field.day {
@@ -469,7 +478,7 @@ impl<K: ColumnTrait> Numbering<K> {
                         })
                     }
                 };
-                let base = field.name.fill(|name| {
+                let base = field.name.fill_name(|name| {
                     let column = field.column_of(name);
                     field.text(current(model, column), column, name, &field.template)
                 })?;
@@ -481,7 +490,7 @@ impl<K: ColumnTrait> Numbering<K> {
                     index,
                     number,
                     field.column.as_str(),
-                    field.sequence.renamed(name),
+                    field.sequence_named(name),
                     day,
                     field.chronological,
                 )?;
@@ -507,7 +516,70 @@ impl<K: ColumnTrait> Numbering<K> {
                 });
             }
         }
-        let allocated = requests.allocate(db).await?;
+        for target in expected {
+            deferred::expect(target);
+        }
+        // Keys of keyed chains, read before anything is taken.
+        let keys = fields
+            .iter()
+            .map(|field| field.key())
+            .collect::<Result<Vec<_>, _>>()?;
+        // A refusal of a second sequence (closed, out of date order, at the
+        // end of its range) must give the first one's values back even if
+        // the caller swallows the error and commits: such fills run in a
+        // savepoint. One sequence refuses in its own statement, taking nothing.
+        let guarded = requests.sequences() > 1;
+        if guarded && !requests.in_transaction(db).await? {
+            return Err(requests.not_in_transaction());
+        }
+        if !guarded {
+            self.assign(&mut models, &fields, &keys, requests, db)
+                .await?;
+            return Ok(models);
+        }
+        savepoint(db, "SAVEPOINT sequences_fill", &fields[0].target).await?;
+        match self.assign(&mut models, &fields, &keys, requests, db).await {
+            Ok(()) => {
+                savepoint(db, "RELEASE SAVEPOINT sequences_fill", &fields[0].target).await?;
+                Ok(models)
+            }
+            Err(error) => {
+                // A deadlock or a lost connection may have ended the whole
+                // transaction (and its savepoint) already: the original
+                // error is the one to report either way.
+                if savepoint(
+                    db,
+                    "ROLLBACK TO SAVEPOINT sequences_fill",
+                    &fields[0].target,
+                )
+                .await
+                .is_ok()
+                {
+                    let _ =
+                        savepoint(db, "RELEASE SAVEPOINT sequences_fill", &fields[0].target).await;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Takes the requested values and sets them (and chain hashes) on the models.
+    async fn assign<A, D>(
+        &self,
+        models: &mut [A],
+        fields: &[&Prepared<K>],
+        keys: &[Option<Arc<[u8]>>],
+        requests: Requests<'_>,
+        db: &D,
+    ) -> Result<(), SequenceError>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        let allocated = requests
+            .allocate(db)
+            .await
+            .map_err(|error| out_of_range(error, fields.iter().filter_map(|f| f.cap())))?;
         Span::current().record("values", allocated.len());
         // (model, field, sequence, value) of chained fields, in allocation order.
         let mut chained: Vec<(usize, usize, Arc<str>, i64)> = Vec::new();
@@ -575,7 +647,7 @@ impl<K: ColumnTrait> Numbering<K> {
                 })
                 .collect();
             let sequence = field.sequence.renamed(&*run.sequence);
-            let hashes = chain::extend(db, &sequence, &links).await?;
+            let hashes = chain::extend(db, &sequence, &links, keys[run.field].as_deref()).await?;
             for ((model, _), digest) in run.rows.iter().zip(hashes) {
                 set(
                     &mut models[*model],
@@ -585,7 +657,7 @@ impl<K: ColumnTrait> Numbering<K> {
                 )?;
             }
         }
-        Ok(models)
+        Ok(())
     }
 
     /// Every field, checked, or the first error.
@@ -666,6 +738,7 @@ struct Prepared<K: ColumnTrait> {
     on_delete: OnDelete,
     deferred: bool,
     chain: Option<(K, Vec<K>)>,
+    chain_key: Option<ChainKey>,
     format: Option<Format<K>>,
     raw_values: Vec<(K, Int)>,
 }
@@ -714,6 +787,9 @@ impl<K: ColumnTrait> Prepared<K> {
                 "sequence name {template:?}: `{{{placeholder}:{spec}}}` takes no width; write \
                  `{{{placeholder}}}`"
             )));
+        }
+        if let Some(reason) = name.ambiguity() {
+            return Err(invalid(format!("sequence name {template:?}: {reason}")));
         }
         let resolve = |name: &str, what: &str| {
             K::from_str(name).map_err(|_| {
@@ -853,6 +929,54 @@ impl<K: ColumnTrait> Prepared<K> {
                 }
             }
         }
+        let lowest = std::iter::once(holder)
+            .chain(
+                field
+                    .raw_values
+                    .iter()
+                    .filter_map(|c| Holder::of(c.def().get_column_type())),
+            )
+            .filter_map(|h| match h {
+                Holder::Integer(int) => Some(int),
+                Holder::Text => None,
+            })
+            .find(|int| initial < int.range().0);
+        let highest = std::iter::once(holder)
+            .chain(
+                field
+                    .raw_values
+                    .iter()
+                    .filter_map(|c| Holder::of(c.def().get_column_type())),
+            )
+            .filter_map(|h| match h {
+                Holder::Integer(int) => Some(int),
+                Holder::Text => None,
+            })
+            .find(|int| reset.is_some_and(|reset| reset - 1 > int.range().1));
+        if let Some(int) = highest {
+            return Err(invalid(format!(
+                "reset_value - 1 does not fit the column ({})",
+                int.type_name()
+            )));
+        }
+        if let Some(int) = lowest {
+            return Err(invalid(format!(
+                "initial_value {initial} does not fit the column ({})",
+                int.type_name()
+            )));
+        }
+        if field.chain_key.is_some() && field.chain.is_none() {
+            return Err(invalid(
+                "`chain_key` keys a chain: declare the chain with `chain(hash, covers)`".into(),
+            ));
+        }
+        if field.chain.is_some() && field.on_delete == OnDelete::RevertIfLast {
+            return Err(invalid(
+                "a chained number cannot be given back (`revert_if_last`): the chain's head \
+                 would stay on the deleted record; use `OnDelete::Void`"
+                    .into(),
+            ));
+        }
         if field.deferred && !field.column.def().is_null() {
             return Err(invalid(
                 "a deferred column is NULL until COMMIT: make it nullable (an `Option`)".into(),
@@ -875,9 +999,41 @@ impl<K: ColumnTrait> Prepared<K> {
             on_delete: field.on_delete,
             deferred: field.deferred,
             chain: field.chain,
+            chain_key: field.chain_key,
             format,
             raw_values,
         })
+    }
+
+    /// The key of a keyed chain, read now.
+    fn key(&self) -> Result<Option<Arc<[u8]>>, SequenceError> {
+        self.chain_key
+            .as_ref()
+            .map(|key| key.bytes().map_err(|reason| self.invalid(reason)))
+            .transpose()
+    }
+
+    /// The narrowest integer column the value goes to, when narrower than
+    /// `i64`: its type, whose maximum caps the sequence, so that a value
+    /// that would not fit is refused by the allocation, not taken.
+    fn cap(&self) -> Option<(String, Int)> {
+        let numbered = match self.holder {
+            Holder::Integer(int) => Some((self.target.clone(), int)),
+            Holder::Text => None,
+        };
+        let entity = entity_name::<K>();
+        column_cap(
+            numbered.into_iter().chain(
+                self.raw_values
+                    .iter()
+                    .map(|&(column, int)| (fill::target(entity, column.as_str()), int)),
+            ),
+        )
+    }
+
+    /// The sequence of `name`, capped by the narrowest column.
+    fn sequence_named(&self, name: String) -> Sequence {
+        capped(self.sequence.renamed(name), self.cap().map(|(_, int)| int))
     }
 
     fn invalid(&self, reason: String) -> SequenceError {
@@ -954,7 +1110,7 @@ impl<K: ColumnTrait> Prepared<K> {
         read: &dyn Fn(K) -> Option<sea_orm::Value>,
         keys: Vec<(&'static str, sea_orm::Value)>,
     ) -> Result<Pending, SequenceError> {
-        let base_name = self.name.fill(|name| {
+        let base_name = self.name.fill_name(|name| {
             let column = self.column_of(name);
             self.text(read(column), column, name, &self.template)
         })?;
@@ -1003,6 +1159,7 @@ impl<K: ColumnTrait> Prepared<K> {
                     .collect();
                 (hash.as_str(), covered)
             }),
+            chain_key: self.key()?,
         })
     }
 
@@ -1066,7 +1223,7 @@ impl<K: ColumnTrait> Prepared<K> {
                 (parsed.value, Some(parsed))
             }
         };
-        let base = self.name.fill(|name| {
+        let base = self.name.fill_name(|name| {
             let column = self.column_of(name);
             self.text(read(column), column, name, &self.template)
         })?;
@@ -1149,6 +1306,73 @@ fn set<K: ColumnTrait, A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
     })
 }
 
+/// The narrowest integer type of a numbered column and its raw-value
+/// columns, when narrower than `i64`.
+pub(crate) fn column_cap(columns: impl Iterator<Item = (String, Int)>) -> Option<(String, Int)> {
+    columns
+        .filter(|(_, int)| int.range().1 < i64::MAX)
+        .min_by_key(|(_, int)| int.range().1)
+}
+
+/// `sequence`, its range ended at `cap`'s maximum (or its own, if lower).
+pub(crate) fn capped(sequence: Sequence, cap: Option<Int>) -> Sequence {
+    match cap {
+        Some(int) => {
+            let max = sequence
+                .get_max_value()
+                .map_or(int.range().1, |own| own.min(int.range().1));
+            sequence.max_value(max)
+        }
+        None => sequence,
+    }
+}
+
+/// A sequence exhausted at a column type's maximum is a value that does not
+/// fit that column: [`SequenceError::ValueOutOfRange`], naming it.
+pub(crate) fn out_of_range(
+    error: SequenceError,
+    caps: impl Iterator<Item = (String, Int)>,
+) -> SequenceError {
+    let SequenceError::Exhausted {
+        name,
+        max_value,
+        last,
+        ..
+    } = &error
+    else {
+        return error;
+    };
+    for (target, int) in caps {
+        if int.range().1 == *max_value {
+            return SequenceError::ValueOutOfRange {
+                name: name.clone(),
+                value: last.saturating_add(1),
+                target,
+                type_name: int.type_name(),
+            };
+        }
+    }
+    error
+}
+
+/// Runs a savepoint statement of a fill.
+async fn savepoint<D: ConnectionTrait>(
+    db: &D,
+    sql: &str,
+    target: &str,
+) -> Result<(), SequenceError> {
+    db.execute_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .map(drop)
+    .map_err(|source| SequenceError::Database {
+        name: target.to_owned(),
+        source,
+    })
+}
+
 /// An IANA time zone by name.
 #[cfg(feature = "chrono")]
 fn parse_zone(name: &str) -> Result<Zone, String> {
@@ -1165,7 +1389,8 @@ fn parse_zone(name: &str) -> Result<Zone, String> {
     ))
 }
 
-/// The stored row of `model`, found by its primary key.
+/// The stored row of `model`, found by its primary key and locked
+/// (`FOR UPDATE`; on SQLite, the database's write lock).
 async fn stored_row<K, A, D>(
     model: &A,
     db: &D,
@@ -1176,7 +1401,7 @@ where
     A: ActiveModelTrait<Entity: EntityTrait<Column = K>>,
     D: ConnectionTrait,
 {
-    use sea_orm::{Iterable, PrimaryKeyToColumn, QueryFilter};
+    use sea_orm::{Iterable, PrimaryKeyToColumn, QueryFilter, QuerySelect};
     let mut query = <A::Entity as EntityTrait>::find();
     for key in <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter() {
         let column = key.into_column();
@@ -1188,7 +1413,23 @@ where
         })?;
         query = query.filter(column.eq(value));
     }
+    if let Ok(dialect) = Dialect::of(db.get_database_backend())
+        && dialect == Dialect::Sqlite
+    {
+        // SQLite has no row locks: take the database's write lock first, so
+        // no other writer changes the row between this read and the delete.
+        db.execute_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "DELETE FROM \"sequences\" WHERE 0",
+        ))
+        .await
+        .map_err(|source| SequenceError::Database {
+            name: field.target.clone(),
+            source,
+        })?;
+    }
     query
+        .lock_exclusive()
         .one(db)
         .await
         .map_err(|source| SequenceError::Database {

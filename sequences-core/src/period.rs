@@ -34,6 +34,25 @@ impl Period {
         }
     }
 
+    /// Whether `suffix` (what follows the last `@` of a sequence name) is
+    /// one this period writes: `2026`, `2026-03`, `2026-03-15`, `FY2025`.
+    pub fn reads_suffix(self, suffix: &str) -> bool {
+        let digits =
+            |text: &str, n: usize| text.len() == n && text.bytes().all(|b| b.is_ascii_digit());
+        let parts: Vec<&str> = suffix.split('-').collect();
+        match (self, parts.as_slice()) {
+            (Period::Year, [year]) => digits(year, 4),
+            (Period::Month, [year, month]) => digits(year, 4) && digits(month, 2),
+            (Period::Day, [year, month, day]) => {
+                digits(year, 4) && digits(month, 2) && digits(day, 2)
+            }
+            (Period::FiscalYear { .. }, [fy]) => {
+                fy.strip_prefix("FY").is_some_and(|year| digits(year, 4))
+            }
+            _ => false,
+        }
+    }
+
     /// The fiscal year containing `day` (for the other periods, as if the
     /// fiscal year were the calendar year).
     pub fn fiscal_year(self, day: Day) -> FiscalYear {

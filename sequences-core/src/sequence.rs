@@ -56,6 +56,7 @@ pub struct Sequence {
     reset_value: Option<i64>,
     nowait: bool,
     lock_timeout: Option<Duration>,
+    max_value: Option<i64>,
 }
 
 impl Sequence {
@@ -67,6 +68,7 @@ impl Sequence {
             reset_value: None,
             nowait: false,
             lock_timeout: None,
+            max_value: None,
         }
     }
 
@@ -119,6 +121,22 @@ impl Sequence {
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
         self
+    }
+
+    /// The end of the sequence's range: an allocation that would pass
+    /// `max_value` is refused ([`SequenceError::Exhausted`]) by the
+    /// allocating statement itself, nothing consumed. A
+    /// [`Numbering`](crate::Numbering) sets it to the column type's maximum
+    /// (`i32::MAX` for an `INTEGER` column), so a value that would not fit is
+    /// never taken.
+    pub fn max_value(mut self, max_value: i64) -> Self {
+        self.max_value = Some(max_value);
+        self
+    }
+
+    /// The end of the range, if set ([`max_value`](Self::max_value)).
+    pub fn get_max_value(&self) -> Option<i64> {
+        self.max_value
     }
 
     /// The sequence's name.
@@ -329,9 +347,12 @@ impl Sequence {
         self.void_link(db, value, reason, None).await
     }
 
-    /// [`void`](Self::void), keeping the hash of the chained record the void
-    /// replaces (the `void` delete policy of a chained field).
-    pub(crate) async fn void_link<C: ConnectionTrait>(
+    /// [`void`](Self::void), keeping `chain_hash`, the hash of the chained
+    /// record the void replaces (what the `void` delete policy does, and the
+    /// `sequences void` command when told the record's table), so the chain
+    /// runs on through the void. A wrong hash breaks the chain at the next
+    /// record, or at the head.
+    pub async fn void_link<C: ConnectionTrait>(
         &self,
         db: &C,
         value: i64,
@@ -373,7 +394,12 @@ impl Sequence {
 
     /// Gives back `value` if it is the sequence's last (the counter moves
     /// back by one, under the row lock): what the `revert_if_last` delete
-    /// policy does. Otherwise [`SequenceError::NotLast`], nothing changed.
+    /// policy does. Otherwise [`SequenceError::NotLast`], nothing changed; a
+    /// hash-chained sequence is never moved back ([`SequenceError::Chained`]).
+    ///
+    /// The next allocation hands `value` out again: if a row still holds it,
+    /// that is a duplicate. Meant for the row being deleted in the same
+    /// transaction.
     pub async fn revert_last<C: ConnectionTrait>(
         &self,
         db: &C,
@@ -393,11 +419,17 @@ impl Sequence {
         {
             return Ok(());
         }
-        let last = self.last_value(db).await?;
+        let state = self.state(db).await?;
+        if state.as_ref().is_some_and(|s| s.chain_head.is_some()) {
+            return Err(SequenceError::Chained {
+                name: self.name.to_string(),
+                operation: "moving the counter back",
+            });
+        }
         Err(SequenceError::NotLast {
             name: self.name.to_string(),
             value,
-            last,
+            last: state.map(|s| s.last),
         })
     }
 
@@ -620,6 +652,18 @@ impl Sequence {
                 name: self.name.to_string(),
             };
         }
+        if let (Some(max_value), Ok(last)) = (self.max_value, row.try_get_by_index::<i64>(0))
+            && last
+                .checked_add(plan.count)
+                .is_none_or(|next| next > max_value)
+        {
+            return SequenceError::Exhausted {
+                name: self.name.to_string(),
+                max_value,
+                last,
+                count: plan.count as u64,
+            };
+        }
         match (days.first, latest) {
             (Some(day), Some(latest)) if day < latest => SequenceError::OutOfOrder {
                 name: self.name.to_string(),
@@ -701,13 +745,24 @@ impl Plan {
         if batch {
             first.checked_add(1).ok_or_else(overflow)?;
         }
+        let mut max_last = i64::MAX - span;
+        if let Some(max_value) = sequence.max_value {
+            let exhausted = || SequenceError::Exhausted {
+                name: sequence.name.to_string(),
+                max_value,
+                last: initial - 1,
+                count: count as u64,
+            };
+            // A new sequence's first values must fit too.
+            if first > max_value {
+                return Err(exhausted());
+            }
+            max_last = max_last.min(max_value.checked_sub(count).ok_or_else(exhausted)?);
+        }
         Ok(Self {
             count,
             first,
-            step: Step::Add {
-                count,
-                max_last: i64::MAX - span,
-            },
+            step: Step::Add { count, max_last },
         })
     }
 }

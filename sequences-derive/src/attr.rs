@@ -30,6 +30,8 @@ pub struct FieldAttrs {
     /// `chain = "hash_field"` and `chain_covers = "field, field"`.
     pub chain: Option<LitStr>,
     pub chain_covers: Option<LitStr>,
+    /// `chain_key_env = "VAR"`: the chain is keyed with the key in `VAR`.
+    pub chain_key_env: Option<LitStr>,
     pub fiscal_year_start: Option<IntLit>,
     /// `chronological`, a flag; the path, for errors.
     pub chronological: Option<syn::Path>,
@@ -86,6 +88,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             on_delete: None,
             chain: None,
             chain_covers: None,
+            chain_key_env: None,
             fiscal_year_start: None,
             chronological: None,
             deferred: None,
@@ -109,7 +112,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     *slot = Some(meta.path.clone());
                 }
                 "sequence" | "period" | "date" | "format" | "value_of" | "time_zone"
-                | "on_delete" | "chain" | "chain_covers" => {
+                | "on_delete" | "chain" | "chain_covers" | "chain_key_env" => {
                     let slot = match slot_name.as_str() {
                         "sequence" => &mut parsed.sequence,
                         "period" => &mut parsed.period,
@@ -119,6 +122,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                         "on_delete" => &mut parsed.on_delete,
                         "chain" => &mut parsed.chain,
                         "chain_covers" => &mut parsed.chain_covers,
+                        "chain_key_env" => &mut parsed.chain_key_env,
                         _ => &mut parsed.value_of,
                     };
                     if slot.is_some() {
@@ -141,8 +145,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     return Err(meta.error(
                         "unknown gapless option; expected `sequence`, `initial_value`, \
                          `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
-                         `chronological`, `deferred`, `format`, `on_delete`, `chain`, `chain_covers` \
-                         or `value_of`",
+                         `chronological`, `deferred`, `format`, `on_delete`, `chain`, `chain_covers`, \
+                         `chain_key_env` or `value_of`",
                     ));
                 }
             }

@@ -188,6 +188,10 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
         let covers = covers.iter().map(|c| column(c));
         quote!(.chain(#hash, [#(#covers),*]))
     });
+    let chain_key = numbered
+        .chain_key_env
+        .as_ref()
+        .map(|var| quote!(.chain_key(#private::ChainKey::from_env(#var))));
     let zone = numbered
         .time_zone
         .as_ref()
@@ -203,6 +207,6 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     });
     quote! {
         #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset)
-            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred #chain
+            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred #chain #chain_key
     }
 }

@@ -32,6 +32,8 @@ pub struct Numbered<'a> {
     pub deferred: bool,
     /// `chain = "..."`: the hash field and the fields it covers.
     pub chain: Option<(&'a Ident, Vec<&'a Ident>)>,
+    /// `chain_key_env = "..."`: the keyed chain's environment variable.
+    pub chain_key_env: Option<LitStr>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -162,7 +164,8 @@ fn raw_field<'a>(
         || attrs.chronological.is_some()
         || attrs.deferred.is_some()
         || attrs.chain.is_some()
-        || attrs.chain_covers.is_some();
+        || attrs.chain_covers.is_some()
+        || attrs.chain_key_env.is_some();
     if others {
         return Err(syn::Error::new_spanned(
             &attrs.attr,
@@ -240,7 +243,18 @@ fn numbered_field<'a>(
         _ => {}
     }
 
-    for piece in ast::parse_template(template, "sequence name")? {
+    let pieces = ast::parse_template(template, "sequence name")?;
+    if let Some(reason) = (sequences_template::Template {
+        pieces: pieces.clone(),
+    })
+    .ambiguity()
+    {
+        return Err(syn::Error::new_spanned(
+            template,
+            format!("sequence name: {reason}"),
+        ));
+    }
+    for piece in pieces {
         match piece {
             Piece::Text(_) => {}
             Piece::Placeholder { name, spec: None } => {
@@ -488,6 +502,30 @@ fn numbered_field<'a>(
         }),
     };
 
+    if let (Some(key), None) = (&attrs.chain_key_env, &chain) {
+        return Err(syn::Error::new_spanned(
+            key,
+            "`chain_key_env` keys a chain: add `chain = \"<hash field>\"`",
+        ));
+    }
+    if let Some(key) = &attrs.chain_key_env
+        && key.value().trim().is_empty()
+    {
+        return Err(syn::Error::new_spanned(
+            key,
+            "`chain_key_env` names the environment variable holding the key",
+        ));
+    }
+    if let (Some(lit), Some(OnDelete::RevertIfLast), Some(_)) =
+        (&attrs.on_delete, on_delete, &chain)
+    {
+        return Err(syn::Error::new_spanned(
+            lit,
+            "a chained number cannot be given back (`revert_if_last`): the chain's head \
+             would stay on the deleted record; use `on_delete = \"void\"`",
+        ));
+    }
+
     let (min, max) = number.map_or((i64::MIN.into(), i64::MAX.into()), |n| n.range());
     let initial = attrs.initial_value.as_ref();
     let reset = attrs.reset_value.as_ref();
@@ -535,6 +573,7 @@ fn numbered_field<'a>(
         on_delete,
         deferred: attrs.deferred.is_some(),
         chain,
+        chain_key_env: attrs.chain_key_env.clone(),
     })
 }
 

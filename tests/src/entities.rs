@@ -364,3 +364,61 @@ pub mod chained_deferred {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// The proof tests' register: a chained `INTEGER` number per company (voided
+/// on delete) and a second number per urgency flag and company (a boolean
+/// placeholder).
+pub mod proof_doc {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "proof_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub company_id: i32,
+        pub urgent: bool,
+        pub amount_cents: i64,
+        #[gapless(
+            sequence = "proof-{company_id}",
+            chain = "hash",
+            chain_covers = "company_id, amount_cents",
+            on_delete = "void"
+        )]
+        pub number: Option<i32>,
+        pub hash: Option<String>,
+        #[gapless(sequence = "proof-flag-{urgent}-{company_id}", on_delete = "allow")]
+        pub flag_number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// A chain keyed from an environment variable the tests never set: every
+/// insert is refused before a value is taken.
+pub mod keyed_doc {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "keyed_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub company_id: i32,
+        #[gapless(
+            sequence = "keyed-{company_id}",
+            chain = "hash",
+            chain_covers = "company_id",
+            chain_key_env = "SEQUENCES_TEST_UNSET_CHAIN_KEY",
+            on_delete = "void"
+        )]
+        pub number: Option<i64>,
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

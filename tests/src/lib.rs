@@ -301,3 +301,25 @@ impl Scratch {
             .expect("drop a scratch database");
     }
 }
+
+/// Runs `sql`, written with `?` placeholders, on any backend (`$1`, `$2`...
+/// on PostgreSQL): raw SQL behind the library's back.
+pub async fn execute<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
+    let backend = db.get_database_backend();
+    let mut numbered = String::new();
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' && backend == DbBackend::Postgres {
+            n += 1;
+            numbered.push_str(&format!("${n}"));
+        } else {
+            numbered.push(c);
+        }
+    }
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend, numbered, values,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .rows_affected()
+}

@@ -5,7 +5,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::entities::{
     chained_deferred, chained_doc, deferred_invoice, deferred_line, document, failover_deferred,
-    failover_invoice, fiscal_doc, ledger_entry, register_doc, zoned_receipt,
+    failover_invoice, fiscal_doc, keyed_doc, ledger_entry, proof_doc, register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
 
@@ -74,6 +74,15 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTable {
                 name: "m20261123_000015_create_failover_deferred",
                 table: |schema| schema.create_table_from_entity(failover_deferred::Entity),
+            }),
+            // The proof tests' tables.
+            Box::new(CreateEntityTable {
+                name: "m20261201_000016_create_proof_doc",
+                table: |schema| schema.create_table_from_entity(proof_doc::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261201_000017_create_keyed_doc",
+                table: |schema| schema.create_table_from_entity(keyed_doc::Entity),
             }),
         ];
         all.extend(tables);
