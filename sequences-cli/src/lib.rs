@@ -2,4 +2,5 @@
 //! programs of the workspace (the invoicing demo). The command itself is
 //! `src/main.rs`.
 
+pub mod connect;
 pub mod redact;

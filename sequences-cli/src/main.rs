@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use comfy_table::Table;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sequences_cli::connect::probe;
 use sequences_cli::redact::Secrets;
 use sequences_core::{
     Audit, AuditReport, BreakKind, ChainAudit, ChainReport, NamedColumn, Period, Sequence,
@@ -458,7 +459,9 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
 async fn connect(url: &str, secrets: &Secrets) -> Result<DatabaseConnection, String> {
     let cannot =
         |error: &dyn std::fmt::Display| format!("cannot connect to {}: {error}", secrets.url());
-    probe(url).await.map_err(|error| cannot(&error))?;
+    probe(url, CONNECT_TIMEOUT)
+        .await
+        .map_err(|error| cannot(&error))?;
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(2)
@@ -473,39 +476,6 @@ async fn connect(url: &str, secrets: &Secrets) -> Result<DatabaseConnection, Str
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One connection to a server, outside any pool: sqlx's pool retries a
-/// refused connection until its acquire timeout, this one fails at once
-/// with the driver's reason ("Connection refused").
-async fn probe(url: &str) -> Result<(), String> {
-    use sea_orm::sqlx::{self, Connection as _};
-    async fn once<O>(url: &str) -> Result<(), String>
-    where
-        O: sqlx::ConnectOptions,
-        O::Connection: Sized,
-    {
-        // A URL this driver cannot read is left to `Database::connect`'s message.
-        let Ok(options) = O::from_str(url) else {
-            return Ok(());
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
-            Ok(Ok(connection)) => {
-                // Closing is a courtesy: the pool opens connections of its own.
-                let _ = connection.close().await;
-                Ok(())
-            }
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
-        }
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        once::<sqlx::postgres::PgConnectOptions>(url).await
-    } else if url.starts_with("mysql://") {
-        once::<sqlx::mysql::MySqlConnectOptions>(url).await
-    } else {
-        Ok(())
-    }
-}
 
 /// One write, in its own transaction, committed only if it succeeds.
 async fn write<T: Send>(
