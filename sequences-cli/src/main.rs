@@ -74,6 +74,10 @@ enum Command {
         /// Close a sequence that does not exist yet (a period before its first number).
         #[arg(long)]
         create: bool,
+        /// With --create: the first value the sequence will hand out once reopened
+        /// (the application's `initial_value`). Default 1.
+        #[arg(long, allow_negative_numbers = true)]
+        initial: Option<i64>,
     },
     /// Reopen a closed sequence.
     Reopen { name: String },
@@ -337,12 +341,30 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
             ));
             Outcome::Done
         }
-        Command::Close { name, create } => {
-            let sequence = Sequence::new(&name);
+        Command::Close {
+            name,
+            create,
+            initial,
+        } => {
+            let sequence = Sequence::new(&name).initial_value(initial.unwrap_or(1));
             exists(&db, &sequence, create).await?;
             write(&db, |txn| {
-                let sequence = sequence.clone();
-                Box::pin(async move { Ok(sequence.close(txn).await?) })
+                let (sequence, name) = (sequence.clone(), name.clone());
+                Box::pin(async move {
+                    // Read in the transaction that closes: an --initial that would
+                    // be ignored is refused, not dropped.
+                    if let Some(initial) = initial
+                        && let Some(last) = sequence.last_value(txn).await?
+                        && initial.checked_sub(1) != Some(last)
+                    {
+                        return Err(DbErr::Custom(format!(
+                            "sequence {name:?} exists (last is {last}): --initial {initial} \
+                             applies only to a sequence that close --create creates; \
+                             use set to move it"
+                        )));
+                    }
+                    Ok(sequence.close(txn).await?)
+                })
             })
             .await?;
             out.line(format_args!("sequence {name:?} is closed"));
