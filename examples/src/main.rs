@@ -19,6 +19,8 @@ use sea_orm::{
     ActiveModelTrait, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait, Set,
 };
 use sea_orm_migration::MigratorTrait;
+use sequences_cli::connect::probe;
+use sequences_cli::redact::{Secrets, redact_url};
 use sequences_core::{Audit, AuditReport, ChainAudit, Retry};
 
 mod invoice;
@@ -36,6 +38,7 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://invoicing-demo.db?mode=rwc"
     )]
     database_url: String,
@@ -66,6 +69,7 @@ const FAILED_PAYMENT: &str = "payment failed";
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    let secrets = Secrets::of_url(&args.database_url);
     match run(args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -74,7 +78,8 @@ async fn main() -> ExitCode {
                 DbErr::Custom(message) => message,
                 other => other.to_string(),
             };
-            eprintln!("error: {}", one_line(&message));
+            // A driver's message may repeat the URL, password included.
+            eprintln!("error: {}", secrets.scrub(&one_line(&message)));
             ExitCode::FAILURE
         }
     }
@@ -190,22 +195,30 @@ async fn run(args: Args) -> Result<bool, DbErr> {
 }
 
 async fn connect(args: &Args) -> Result<DatabaseConnection, DbErr> {
+    let timeout = Duration::from_secs(5);
+    let cannot = |error: &dyn std::fmt::Display| {
+        DbErr::Custom(format!(
+            "cannot connect to {}: {error}",
+            redact_url(&args.database_url)
+        ))
+    };
+    // At once when the server refuses, not after the pool's acquire timeout.
+    probe(&args.database_url, timeout)
+        .await
+        .map_err(|error| cannot(&error))?;
     let mut options = ConnectOptions::new(&args.database_url);
     options
         .max_connections(args.workers)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(timeout)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(30))
         });
-    Database::connect(options).await.map_err(|error| {
-        DbErr::Custom(format!(
-            "cannot connect to {}: {error}",
-            redact(&args.database_url)
-        ))
-    })
+    Database::connect(options)
+        .await
+        .map_err(|error| cannot(&error))
 }
 
 /// Creates `invoices` invoices, one transaction each, through [`Retry`] (a
@@ -307,20 +320,6 @@ fn backend_name(db: &DatabaseConnection) -> &'static str {
         DbBackend::Postgres => "PostgreSQL",
         DbBackend::MySql => "MariaDB/MySQL",
         _ => "SQLite",
-    }
-}
-
-/// The URL without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use comfy_table::Table;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sequences_cli::connect::probe;
+use sequences_cli::redact::Secrets;
 use sequences_core::{
     Audit, AuditReport, BreakKind, ChainAudit, ChainReport, NamedColumn, Period, Sequence,
     SequenceError, list_sequences, lock_holders,
@@ -72,6 +74,10 @@ enum Command {
         /// Close a sequence that does not exist yet (a period before its first number).
         #[arg(long)]
         create: bool,
+        /// With --create: the first value the sequence will hand out once reopened
+        /// (the application's `initial_value`). Default 1.
+        #[arg(long, allow_negative_numbers = true)]
+        initial: Option<i64>,
     },
     /// Reopen a closed sequence.
     Reopen { name: String },
@@ -131,19 +137,89 @@ enum Outcome {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args).await {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => return usage_error(error),
+    };
+    let out = Out {
+        secrets: Secrets::of_url(&args.database_url),
+    };
+    match run(args, &out).await {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Defect) => ExitCode::from(1),
         Err(message) => {
-            eprintln!("error: {}", message.replace('\n', " "));
+            out.warn(format_args!("error: {}", message.replace('\n', " ")));
             ExitCode::from(2)
         }
     }
 }
 
-async fn run(args: Args) -> Result<Outcome, String> {
-    let db = connect(&args.database_url).await?;
+/// clap's own message (usage, `--help`, `--version`), with any URL found in
+/// the arguments or `DATABASE_URL` hidden: a mistyped command line may echo it.
+fn usage_error(error: clap::Error) -> ExitCode {
+    let urls = std::env::args()
+        .skip(1)
+        .chain(std::env::var("DATABASE_URL"))
+        .flat_map(|arg| {
+            // `--database-url=URL` as well as a URL on its own.
+            let value = arg.split_once('=').map(|(_, v)| v.to_owned());
+            [Some(arg), value]
+        })
+        .flatten()
+        .map(|text| Secrets::of_url(&text));
+    let text = urls.fold(error.render().to_string(), |text, secrets| {
+        secrets.scrub(&text)
+    });
+    if error.use_stderr() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+}
+
+/// Everything the command prints, on stdout or stderr, with the database
+/// URL's secrets hidden: a driver or database message may repeat them.
+struct Out {
+    secrets: Secrets,
+}
+
+impl Out {
+    fn line(&self, text: std::fmt::Arguments<'_>) {
+        println!("{}", self.secrets.scrub(&text.to_string()));
+    }
+
+    fn warn(&self, text: std::fmt::Arguments<'_>) {
+        eprintln!("{}", self.secrets.scrub(&text.to_string()));
+    }
+
+    /// Secrets hidden in the values, so that the JSON stays valid whatever
+    /// the password's characters.
+    fn json(&self, mut value: Value) {
+        self.scrub_json(&mut value);
+        self.line(format_args!("{value}"));
+    }
+
+    fn scrub_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => *text = self.secrets.scrub(text),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_json(v)),
+            Value::Object(map) => {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, mut v)| {
+                        self.scrub_json(&mut v);
+                        (self.secrets.scrub(&key), v)
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
+    let db = connect(&args.database_url, &out.secrets).await?;
     let json = args.json;
     let outcome = match args.command {
         Command::List { prefix } => {
@@ -159,7 +235,7 @@ async fn run(args: Args) -> Result<Outcome, String> {
                                "voided": s.voided, "chained": s.chained})
                     })
                     .collect();
-                println!("{}", Value::Array(rows));
+                out.json(Value::Array(rows));
             } else {
                 let mut table = table(["name", "last", "closed", "last day", "voided", "chain"]);
                 for s in &all {
@@ -172,7 +248,7 @@ async fn run(args: Args) -> Result<Outcome, String> {
                         yes(s.chained),
                     ]);
                 }
-                println!("{table}");
+                out.line(format_args!("{table}"));
             }
             Outcome::Done
         }
@@ -191,12 +267,9 @@ async fn run(args: Args) -> Result<Outcome, String> {
                         |v| json!({"value": v.value, "reason": v.reason, "voided_at": v.voided_at}),
                     )
                     .collect();
-                println!(
-                    "{}",
-                    json!({"name": name, "last": state.last, "closed": state.closed,
+                out.json(json!({"name": name, "last": state.last, "closed": state.closed,
                            "last_day": state.last_day.map(|d| sequences_core::Day::from_number(d).to_string()),
-                           "chain_head": state.chain_head, "voids": voids})
-                );
+                           "chain_head": state.chain_head, "voids": voids}));
             } else {
                 let mut table = table(["", ""]);
                 table.add_row(["name".to_owned(), name.clone()]);
@@ -211,13 +284,13 @@ async fn run(args: Args) -> Result<Outcome, String> {
                 if let Some(head) = &state.chain_head {
                     table.add_row(["chain head".to_owned(), head.clone()]);
                 }
-                println!("{table}");
+                out.line(format_args!("{table}"));
                 if !voids.is_empty() {
                     let mut list = table_of(["void", "reason", "at"]);
                     for v in &voids {
                         list.add_row([v.value.to_string(), v.reason.clone(), v.voided_at.clone()]);
                     }
-                    println!("{list}");
+                    out.line(format_args!("{list}"));
                 }
             }
             Outcome::Done
@@ -243,13 +316,13 @@ async fn run(args: Args) -> Result<Outcome, String> {
             })
             .await?;
             if let Some(before) = before.filter(|&before| before > value) {
-                eprintln!(
+                out.warn(format_args!(
                     "warning: sequence {name:?} moved back from {before} to {value}: numbers \
                      {}..={before} will be handed out again",
                     value + 1
-                );
+                ));
             }
-            println!("sequence {name:?}: last is {value}");
+            out.line(format_args!("sequence {name:?}: last is {value}"));
             Outcome::Done
         }
         Command::Void {
@@ -263,18 +336,38 @@ async fn run(args: Args) -> Result<Outcome, String> {
                 Box::pin(async move { Ok(sequence.void(txn, value, &reason).await?) })
             })
             .await?;
-            println!("sequence {name:?}: {value} is void ({reason})");
+            out.line(format_args!(
+                "sequence {name:?}: {value} is void ({reason})"
+            ));
             Outcome::Done
         }
-        Command::Close { name, create } => {
-            let sequence = Sequence::new(&name);
+        Command::Close {
+            name,
+            create,
+            initial,
+        } => {
+            let sequence = Sequence::new(&name).initial_value(initial.unwrap_or(1));
             exists(&db, &sequence, create).await?;
             write(&db, |txn| {
-                let sequence = sequence.clone();
-                Box::pin(async move { Ok(sequence.close(txn).await?) })
+                let (sequence, name) = (sequence.clone(), name.clone());
+                Box::pin(async move {
+                    // Read in the transaction that closes: an --initial that would
+                    // be ignored is refused, not dropped.
+                    if let Some(initial) = initial
+                        && let Some(last) = sequence.last_value(txn).await?
+                        && initial.checked_sub(1) != Some(last)
+                    {
+                        return Err(DbErr::Custom(format!(
+                            "sequence {name:?} exists (last is {last}): --initial {initial} \
+                             applies only to a sequence that close --create creates; \
+                             use set to move it"
+                        )));
+                    }
+                    Ok(sequence.close(txn).await?)
+                })
             })
             .await?;
-            println!("sequence {name:?} is closed");
+            out.line(format_args!("sequence {name:?} is closed"));
             Outcome::Done
         }
         Command::Reopen { name } => {
@@ -287,7 +380,7 @@ async fn run(args: Args) -> Result<Outcome, String> {
             if !existed {
                 return Err(format!("sequence {name:?} does not exist"));
             }
-            println!("sequence {name:?} is open");
+            out.line(format_args!("sequence {name:?} is open"));
             Outcome::Done
         }
         Command::Audit {
@@ -317,7 +410,7 @@ async fn run(args: Args) -> Result<Outcome, String> {
                 audit = audit.date(named(&date));
             }
             let report = audit.run(&db).await.map_err(|e| e.to_string())?;
-            print_audit(&report, &scope, json);
+            print_audit(out, &report, &scope, json);
             if report.is_clean() {
                 Outcome::Done
             } else {
@@ -337,9 +430,9 @@ async fn run(args: Args) -> Result<Outcome, String> {
                                "for_ms": (h.for_ms * 10.0).round() / 10.0, "detail": h.detail})
                     })
                     .collect();
-                println!("{}", Value::Array(rows));
+                out.json(Value::Array(rows));
             } else if holders.is_empty() {
-                println!("no session holds or waits for a sequence");
+                out.line(format_args!("no session holds or waits for a sequence"));
             } else {
                 let mut table = table(["sequence", "session", "role", "for", "detail"]);
                 for h in &holders {
@@ -353,7 +446,7 @@ async fn run(args: Args) -> Result<Outcome, String> {
                         h.detail.clone().unwrap_or_default(),
                     ]);
                 }
-                println!("{table}");
+                out.line(format_args!("{table}"));
             }
             Outcome::Done
         }
@@ -373,7 +466,7 @@ async fn run(args: Args) -> Result<Outcome, String> {
                 .run(&db)
                 .await
                 .map_err(|e| e.to_string())?;
-            print_chains(&report, json);
+            print_chains(out, &report, json);
             if report.is_intact() {
                 Outcome::Done
             } else {
@@ -385,33 +478,26 @@ async fn run(args: Args) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
-async fn connect(url: &str) -> Result<DatabaseConnection, String> {
+async fn connect(url: &str, secrets: &Secrets) -> Result<DatabaseConnection, String> {
+    let cannot =
+        |error: &dyn std::fmt::Display| format!("cannot connect to {}: {error}", secrets.url());
+    probe(url, CONNECT_TIMEOUT)
+        .await
+        .map_err(|error| cannot(&error))?;
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(2)
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
         // `holders` on SQLite probes the write lock: it must not wait for it.
         .map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::ZERO).create_if_missing(false));
     Database::connect(options)
         .await
-        .map_err(|error| format!("cannot connect to {}: {error}", redact(url)))
+        .map_err(|error| cannot(&error))
 }
 
-/// `postgres://user:secret@host/db` without the password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One write, in its own transaction, committed only if it succeeds.
 async fn write<T: Send>(
@@ -477,7 +563,7 @@ fn parse_period(text: &str) -> Result<Period, String> {
     }
 }
 
-fn print_audit(report: &AuditReport, scope: &[String], json: bool) {
+fn print_audit(out: &Out, report: &AuditReport, scope: &[String], json: bool) {
     if json {
         let groups: Vec<Value> = report
             .groups
@@ -496,9 +582,8 @@ fn print_audit(report: &AuditReport, scope: &[String], json: bool) {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            json!({"clean": report.is_clean(), "unreadable": report.unreadable, "groups": groups})
+        out.json(
+            json!({"clean": report.is_clean(), "unreadable": report.unreadable, "groups": groups}),
         );
         return;
     }
@@ -553,21 +638,24 @@ fn print_audit(report: &AuditReport, scope: &[String], json: bool) {
             if g.is_clean() { "clean" } else { "DEFECT" }.to_owned(),
         ]);
     }
-    println!("{table}");
+    out.line(format_args!("{table}"));
     if report.unreadable > 0 {
-        println!("{} reference(s) do not match the format", report.unreadable);
+        out.line(format_args!(
+            "{} reference(s) do not match the format",
+            report.unreadable
+        ));
     }
-    println!(
+    out.line(format_args!(
         "{}",
         if report.is_clean() {
             "clean: every number accounted for"
         } else {
             "DEFECTS found"
         }
-    );
+    ));
 }
 
-fn print_chains(report: &ChainReport, json: bool) {
+fn print_chains(out: &Out, report: &ChainReport, json: bool) {
     let kind = |kind: BreakKind| match kind {
         BreakKind::Altered => {
             "altered (a covered field or the number was edited, or a record was inserted or swapped)"
@@ -592,10 +680,7 @@ fn print_chains(report: &ChainReport, json: bool) {
                        "broken": c.broken.as_ref().map(|b| json!({"number": b.number, "kind": format!("{:?}", b.kind).to_lowercase()}))})
             })
             .collect();
-        println!(
-            "{}",
-            json!({"intact": report.is_intact(), "chains": chains})
-        );
+        out.json(json!({"intact": report.is_intact(), "chains": chains}));
         return;
     }
     let mut table = table(["sequence", "starts at", "links", "first broken link"]);
@@ -610,15 +695,15 @@ fn print_chains(report: &ChainReport, json: bool) {
                 .unwrap_or_else(|| "intact".to_owned()),
         ]);
     }
-    println!("{table}");
-    println!(
+    out.line(format_args!("{table}"));
+    out.line(format_args!(
         "{}",
         if report.is_intact() {
             "intact: every chain verifies to its head"
         } else {
             "BROKEN chain(s)"
         }
-    );
+    ));
 }
 
 fn table<const N: usize>(header: [&str; N]) -> Table {

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use sequences_core::Sequence;
 use sequences_tests::entities::chained_doc;
-use sequences_tests::{Backend, Scratch, connect_all, locks, migrate, open};
+use sequences_tests::{Backend, Scratch, connect_all, locks, migrate, open, unique_name};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sequences");
@@ -328,6 +328,65 @@ async fn every_command_end_to_end() {
     );
     let output = sequences("postgres://user:secret@127.0.0.1:1/none", &["list"]);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("secret"));
+}
+
+/// `close --create --initial N` prepares a period before its first number
+/// so that the application's `initial_value(N)` still starts at N.
+#[tokio::test]
+async fn close_create_keeps_the_initial_value() {
+    for t in connect_all(2).await {
+        let url = t.url.as_str();
+        let name = unique_name("cli-initial");
+        ok(url, &["close", &name, "--create", "--initial", "1000"], 0);
+        // Again: the sequence is as that command left it, so nothing to refuse.
+        ok(url, &["close", &name, "--create", "--initial", "1000"], 0);
+        let state = Sequence::new(&name).state(&t.db).await.unwrap().unwrap();
+        assert_eq!((state.last, state.closed), (999, true), "{t:?}");
+        ok(url, &["reopen", &name], 0);
+        let txn = t.db.begin().await.unwrap();
+        let first = Sequence::new(&name)
+            .initial_value(1000)
+            .next_value(&txn)
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(first, 1000, "{t:?}");
+
+        // Now in use: an --initial that would be ignored is refused, with or
+        // without --create, and nothing changes.
+        for args in [
+            ["close", name.as_str(), "--initial", "1000", "--create"].as_slice(),
+            &["close", &name, "--initial", "1"],
+        ] {
+            fails(
+                url,
+                args,
+                "applies only to a sequence that close --create creates",
+            );
+        }
+        let state = Sequence::new(&name).state(&t.db).await.unwrap().unwrap();
+        assert_eq!((state.last, state.closed), (1000, false), "{t:?}");
+        // Without --create on a sequence that does not exist: as before.
+        let missing = unique_name("cli-initial-missing");
+        fails(
+            url,
+            &["close", &missing, "--initial", "5"],
+            "does not exist",
+        );
+        assert_eq!(
+            Sequence::new(&missing).last_value(&t.db).await.unwrap(),
+            None
+        );
+        // Without --initial: created at 0, the first number 1, as before.
+        let plain = unique_name("cli-initial-default");
+        ok(url, &["close", &plain, "--create"], 0);
+        ok(url, &["reopen", &plain], 0);
+        assert_eq!(
+            Sequence::new(&plain).next_value(&t.db).await.unwrap(),
+            1,
+            "{t:?}"
+        );
+    }
 }
 
 #[test]

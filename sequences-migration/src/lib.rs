@@ -23,7 +23,9 @@
 //! 2. [`RegisterMigration`] adds `closed`, `last_day` and `chain_head` to it
 //!    (closed periods, date order, hash chains) and creates `sequence_voids
 //!    (sequence, value, reason, voided_at, chain_hash)`. A database that has only the first keeps every counter:
-//!    list the second after it (or switch to [`migrations`]).
+//!    list the second after it (or switch to [`migrations`]). It adds only what
+//!    is missing, so it also applies over tables made by an entity-first `sync`
+//!    or left halfway by a failed run (MariaDB/MySQL do not roll back DDL).
 //!
 //! On MariaDB/MySQL name columns use a binary, no-pad utf8mb4 collation, so
 //! `Invoice`, `invoice` and `invoice ` are three sequences there too, as on
@@ -31,7 +33,7 @@
 #![warn(missing_docs)]
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{DbBackend, Statement};
+use sea_orm_migration::sea_orm::{DbBackend, IdenStatic, Statement};
 use sequences_core::entity::{Column, void};
 
 /// Every migration of the crate, in order.
@@ -90,8 +92,11 @@ impl MigrationName for RegisterMigration {
 
 #[async_trait::async_trait]
 impl MigrationTrait for RegisterMigration {
+    /// Adds only what is missing: the tables may come from an entity-first
+    /// `sync`, or from a run that stopped halfway (MariaDB/MySQL commit each
+    /// `ALTER TABLE` at once, so a failure leaves the columns added before it).
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let table = Alias::new(sequences_core::TABLE_NAME);
+        let table = sequences_core::TABLE_NAME;
         // One column per statement: SQLite alters one at a time.
         for column in [
             ColumnDef::new(Column::Closed)
@@ -105,20 +110,27 @@ impl MigrationTrait for RegisterMigration {
                 .null()
                 .to_owned(),
         ] {
+            if manager.has_column(table, column.get_column_name()).await? {
+                continue;
+            }
             manager
                 .alter_table(
                     Table::alter()
-                        .table(table.clone())
+                        .table(Alias::new(table))
                         .add_column(column)
                         .to_owned(),
                 )
                 .await?;
         }
+        let voids = sequences_core::entity::VOIDS_TABLE;
+        if manager.has_table(voids).await? {
+            return Ok(());
+        }
         let sequence = name_column(manager, void::Column::Sequence).await?;
         manager
             .create_table(
                 Table::create()
-                    .table(Alias::new(sequences_core::entity::VOIDS_TABLE))
+                    .table(Alias::new(voids))
                     .if_not_exists()
                     .col(sequence)
                     .col(ColumnDef::new(void::Column::Value).big_integer().not_null())
@@ -143,6 +155,7 @@ impl MigrationTrait for RegisterMigration {
             .await
     }
 
+    /// Drops only what is there, for the same reasons.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(
@@ -152,11 +165,15 @@ impl MigrationTrait for RegisterMigration {
                     .to_owned(),
             )
             .await?;
+        let table = sequences_core::TABLE_NAME;
         for column in [Column::ChainHead, Column::LastDay, Column::Closed] {
+            if !manager.has_column(table, column.as_str()).await? {
+                continue;
+            }
             manager
                 .alter_table(
                     Table::alter()
-                        .table(Alias::new(sequences_core::TABLE_NAME))
+                        .table(Alias::new(table))
                         .drop_column(column)
                         .to_owned(),
                 )
