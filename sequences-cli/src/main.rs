@@ -14,8 +14,8 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sequences_cli::connect::probe;
 use sequences_cli::redact::Secrets;
 use sequences_core::{
-    Audit, AuditReport, BreakKind, ChainAudit, ChainReport, NamedColumn, Period, Sequence,
-    SequenceError, list_sequences, lock_holders,
+    Audit, AuditReport, BreakKind, ChainAudit, ChainKey, ChainReport, Checkpoint, NamedColumn,
+    Period, Sequence, SequenceError, chain, list_sequences, lock_holders,
 };
 use serde_json::{Value, json};
 
@@ -67,6 +67,23 @@ enum Command {
         /// Why (kept with the void).
         #[arg(long)]
         reason: String,
+        /// A hash-chained record's table: the void keeps the record's hash (read
+        /// from its row, which must still exist), so the chain runs on once the
+        /// record is deleted. With --number, --hash, and --scope/--sequence as for verify.
+        #[arg(long, requires_all = ["number", "hash", "sequence"])]
+        table: Option<String>,
+        /// With --table: the numbered column.
+        #[arg(long)]
+        number: Option<String>,
+        /// With --table: the column holding the hashes.
+        #[arg(long)]
+        hash: Option<String>,
+        /// With --table: the scope columns.
+        #[arg(long, num_args = 1..)]
+        scope: Vec<String>,
+        /// With --table: the sequence name template.
+        #[arg(long)]
+        sequence: Option<String>,
     },
     /// Close a sequence: every allocation is refused until it is reopened.
     Close {
@@ -105,6 +122,9 @@ enum Command {
         /// The sequences' first value.
         #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
         initial: i64,
+        /// The table's key columns: rows whose number is NULL are listed by them.
+        #[arg(long, num_args = 1..)]
+        key: Vec<String>,
     },
     /// Who holds or waits for a sequence right now.
     Holders { name: Option<String> },
@@ -126,6 +146,32 @@ enum Command {
         /// The sequence name template.
         #[arg(long)]
         sequence: String,
+        /// The sequences' first value, where every chain starts.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        initial: i64,
+        /// The chain was added to a table that already had rows: rows before the
+        /// first hashed one are outside it.
+        #[arg(long)]
+        legacy_prefix: bool,
+        /// A keyed chain: the environment variable holding its key (never the key
+        /// itself on the command line).
+        #[arg(long, value_name = "VAR")]
+        key_env: Option<String>,
+        /// Checkpoints written by `sequences checkpoint --out FILE`: each chain must
+        /// still pass through its checkpoint's head.
+        #[arg(long, value_name = "FILE")]
+        against: Vec<std::path::PathBuf>,
+    },
+    /// Print (or write) each chained sequence's last value and chain head, with
+    /// the time: a checkpoint to sign, send or archive outside the database, for
+    /// `verify --against`.
+    Checkpoint {
+        /// Only names starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Write the checkpoint to FILE (it is printed otherwise).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -329,15 +375,55 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
             name,
             value,
             reason,
+            table,
+            number,
+            hash,
+            scope,
+            sequence: template,
         } => {
+            let record_hash = match (table, number, hash, template) {
+                (Some(table), Some(number), Some(hash), Some(template)) => {
+                    let number = NamedColumn::from_database(&db, &table, &number)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let hash = NamedColumn::from_database(&db, &table, &hash)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let scope = named_columns(&db, &table, &scope).await?;
+                    let found = ChainAudit::new(number, hash)
+                        .scope(scope)
+                        .sequence(template)
+                        .record_hash(&db, &name, value)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Some(found.ok_or_else(|| {
+                        format!(
+                            "no hashed record numbered {value} of sequence {name:?} in table \
+                             `{table}`: void it before deleting the record, or void it without \
+                             --table (the chain then shows the deleted record)"
+                        )
+                    })?)
+                }
+                _ => None,
+            };
             let sequence = Sequence::new(&name);
             write(&db, |txn| {
-                let (sequence, reason) = (sequence.clone(), reason.clone());
-                Box::pin(async move { Ok(sequence.void(txn, value, &reason).await?) })
+                let (sequence, reason, hash) =
+                    (sequence.clone(), reason.clone(), record_hash.clone());
+                Box::pin(async move {
+                    Ok(sequence
+                        .void_link(txn, value, &reason, hash.as_deref())
+                        .await?)
+                })
             })
             .await?;
             out.line(format_args!(
-                "sequence {name:?}: {value} is void ({reason})"
+                "sequence {name:?}: {value} is void ({reason}){}",
+                if record_hash.is_some() {
+                    "; the record's hash is kept: delete the record now"
+                } else {
+                    ""
+                }
             ));
             Outcome::Done
         }
@@ -392,10 +478,16 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
             period,
             date,
             initial,
+            key,
         } => {
-            let named = |c: &str| NamedColumn::new(&table, c);
-            let mut audit = Audit::new(named(&column))
-                .scope(scope.iter().map(|c| named(c)))
+            // Bad input is refused before any query.
+            let period = period.as_deref().map(parse_period).transpose()?;
+            let value = NamedColumn::from_database(&db, &table, &column)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut audit = Audit::new(value)
+                .scope(named_columns(&db, &table, &scope).await?)
+                .key(named_columns(&db, &table, &key).await?)
                 .initial_value(initial);
             if let Some(sequence) = sequence {
                 audit = audit.sequence(sequence);
@@ -404,10 +496,14 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
                 audit = audit.format(format);
             }
             if let Some(period) = period {
-                audit = audit.period(parse_period(&period)?);
+                audit = audit.period(period);
             }
             if let Some(date) = date {
-                audit = audit.date(named(&date));
+                audit = audit.date(
+                    NamedColumn::from_database(&db, &table, &date)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
             }
             let report = audit.run(&db).await.map_err(|e| e.to_string())?;
             print_audit(out, &report, &scope, json);
@@ -457,15 +553,35 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
             covers,
             scope,
             sequence,
+            initial,
+            legacy_prefix,
+            key_env,
+            against,
         } => {
-            let named = |c: &str| NamedColumn::new(&table, c);
-            let report = ChainAudit::new(named(&number), named(&hash))
-                .covers(covers.iter().map(|c| named(c)))
-                .scope(scope.iter().map(|c| named(c)))
-                .sequence(sequence)
-                .run(&db)
+            let number = NamedColumn::from_database(&db, &table, &number)
                 .await
                 .map_err(|e| e.to_string())?;
+            let hash = NamedColumn::from_database(&db, &table, &hash)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut audit = ChainAudit::new(number, hash)
+                .covers(named_columns(&db, &table, &covers).await?)
+                .scope(named_columns(&db, &table, &scope).await?)
+                .sequence(sequence)
+                .initial_value(initial)
+                .legacy_prefix(legacy_prefix);
+            if let Some(var) = key_env {
+                if std::env::var_os(&var).is_none() {
+                    return Err(format!(
+                        "--key-env {var}: the environment variable {var} is not set"
+                    ));
+                }
+                audit = audit.key(ChainKey::from_env(var));
+            }
+            for file in &against {
+                audit = audit.checkpoints(read_checkpoints(file)?);
+            }
+            let report = audit.run(&db).await.map_err(|e| e.to_string())?;
             print_chains(out, &report, json);
             if report.is_intact() {
                 Outcome::Done
@@ -473,9 +589,90 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
                 Outcome::Defect
             }
         }
+        Command::Checkpoint { prefix, out: file } => {
+            let taken = chain::checkpoints(&db, prefix.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            let document = json!({
+                "format": "sequences-checkpoint-v1",
+                "taken_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "sequences": taken.iter().map(|c| json!({
+                    "sequence": c.sequence, "last": c.last, "head": c.head,
+                })).collect::<Vec<_>>(),
+            });
+            match file {
+                Some(file) => {
+                    let text = serde_json::to_string_pretty(&document).expect("JSON");
+                    std::fs::write(&file, text + "\n")
+                        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                    if json {
+                        out.json(json!({"written": file.display().to_string(),
+                                        "sequences": taken.len()}));
+                    } else {
+                        out.line(format_args!(
+                            "checkpoint of {} chained sequence(s) written to {}",
+                            taken.len(),
+                            file.display()
+                        ));
+                    }
+                }
+                None => out.json(document),
+            }
+            Outcome::Done
+        }
     };
     db.close().await.map_err(|e| e.to_string())?;
     Ok(outcome)
+}
+
+/// Columns of `table`, their types read from the database (an unknown one is
+/// an error naming it).
+async fn named_columns(
+    db: &DatabaseConnection,
+    table: &str,
+    columns: &[String],
+) -> Result<Vec<NamedColumn>, String> {
+    let mut named = Vec::with_capacity(columns.len());
+    for column in columns {
+        named.push(
+            NamedColumn::from_database(db, table, column)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(named)
+}
+
+/// The checkpoints of a file written by `sequences checkpoint --out`.
+fn read_checkpoints(file: &std::path::Path) -> Result<Vec<Checkpoint>, String> {
+    let bad = |why: String| format!("{}: not a checkpoint file ({why})", file.display());
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let document: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if document["format"] != "sequences-checkpoint-v1" {
+        return Err(bad("no \"format\": \"sequences-checkpoint-v1\"".into()));
+    }
+    let entries = document["sequences"]
+        .as_array()
+        .ok_or_else(|| bad("no \"sequences\" list".into()))?;
+    entries
+        .iter()
+        .map(|entry| {
+            Ok(Checkpoint {
+                sequence: entry["sequence"]
+                    .as_str()
+                    .ok_or_else(|| bad("an entry without \"sequence\"".into()))?
+                    .to_owned(),
+                last: entry["last"]
+                    .as_i64()
+                    .ok_or_else(|| bad("an entry without \"last\"".into()))?,
+                head: entry["head"]
+                    .as_str()
+                    .ok_or_else(|| bad("an entry without \"head\"".into()))?
+                    .to_owned(),
+            })
+        })
+        .collect()
 }
 
 async fn connect(url: &str, secrets: &Secrets) -> Result<DatabaseConnection, String> {
@@ -578,7 +775,8 @@ fn print_audit(out: &Out, report: &AuditReport, scope: &[String], json: bool) {
                     "duplicate_rows": g.duplicate_rows,
                     "duplicates": g.duplicates.iter().map(|(v, n)| [*v, *n as i64]).collect::<Vec<_>>(),
                     "below_initial": g.below_initial, "ahead_of_sequence": g.ahead_of_sequence,
-                    "inversions": g.inversions, "clean": g.is_clean(),
+                    "inversions": g.inversions, "unnumbered": g.unnumbered,
+                    "unnumbered_keys": g.unnumbered_keys, "clean": g.is_clean(),
                 })
             })
             .collect();
@@ -598,6 +796,7 @@ fn print_audit(out: &Out, report: &AuditReport, scope: &[String], json: bool) {
         "voided",
         "duplicates",
         "inversions",
+        "unnumbered",
         "",
     ]);
     for g in &report.groups {
@@ -635,6 +834,7 @@ fn print_audit(out: &Out, report: &AuditReport, scope: &[String], json: bool) {
             g.voided.len().to_string(),
             g.duplicate_rows.to_string(),
             g.inversions.to_string(),
+            g.unnumbered.to_string(),
             if g.is_clean() { "clean" } else { "DEFECT" }.to_owned(),
         ]);
     }
@@ -676,23 +876,50 @@ fn print_chains(out: &Out, report: &ChainReport, json: bool) {
             .chains
             .iter()
             .map(|c| {
-                json!({"sequence": c.sequence, "starts_at": c.starts_at, "links": c.links,
-                       "broken": c.broken.as_ref().map(|b| json!({"number": b.number, "kind": format!("{:?}", b.kind).to_lowercase()}))})
+                let breaks: Vec<Value> = c
+                    .breaks
+                    .iter()
+                    .map(|b| {
+                        json!({"number": b.number, "through": b.through,
+                               "kind": format!("{:?}", b.kind).to_lowercase()})
+                    })
+                    .collect();
+                json!({"sequence": c.sequence, "starts_at": c.starts_at, "ends_at": c.ends_at,
+                       "links": c.links, "unnumbered": c.unnumbered,
+                       "intact": c.breaks.is_empty() && c.unnumbered == 0, "breaks": breaks})
             })
             .collect();
         out.json(json!({"intact": report.is_intact(), "chains": chains}));
         return;
     }
-    let mut table = table(["sequence", "starts at", "links", "first broken link"]);
+    let mut table = table(["sequence", "starts at", "links", "unnumbered", "breaks"]);
     for c in &report.chains {
+        let breaks: Vec<String> = c
+            .breaks
+            .iter()
+            .take(5)
+            .map(|b| {
+                let at = if b.number == b.through {
+                    b.number.to_string()
+                } else {
+                    format!("{}..={}", b.number, b.through)
+                };
+                format!("{at}: {}", kind(b.kind))
+            })
+            .collect();
+        let more = c.breaks.len().saturating_sub(5);
         table.add_row([
             c.sequence.clone(),
             opt(c.starts_at),
             c.links.to_string(),
-            c.broken
-                .as_ref()
-                .map(|b| format!("{}: {}", b.number, kind(b.kind)))
-                .unwrap_or_else(|| "intact".to_owned()),
+            c.unnumbered.to_string(),
+            if c.breaks.is_empty() && c.unnumbered == 0 {
+                "intact".to_owned()
+            } else if more > 0 {
+                format!("{}; and {more} more", breaks.join("; "))
+            } else {
+                breaks.join("; ")
+            },
         ]);
     }
     out.line(format_args!("{table}"));

@@ -260,10 +260,10 @@ async fn every_command_end_to_end() {
         .await;
         let report = json(&ok(url, &verify, 1));
         assert_eq!(
-            report["chains"][0]["broken"]["number"], 2,
+            report["chains"][0]["breaks"][0]["number"], 2,
             "{t:?}: {report}"
         );
-        assert_eq!(report["chains"][0]["broken"]["kind"], "altered");
+        assert_eq!(report["chains"][0]["breaks"][0]["kind"], "altered");
 
         // holders: a transaction holds invoice-7; on the servers a second one waits.
         let holder = db.begin().await.unwrap();
@@ -419,4 +419,205 @@ fn usage_errors_exit_with_2() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --period"));
+}
+
+/// The attacks of the proof tests (tests/tests/proof.rs), seen by the command:
+/// `audit` and `verify` exit 1 on each of them, and the checkpoint and the
+/// keyed chain catch what a keyless chain alone cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_and_verify_are_not_fooled() {
+    use sequences_tests::entities::proof_doc;
+    for t in connect_all(2).await {
+        let scratch = Scratch::new(&t, "sequences_cli_proof").await;
+        migrate(&scratch.url).await;
+        let db = open(&scratch.url, 4).await;
+        let url = scratch.url.as_str();
+        let insert = |company: i32, count: i64| {
+            let db = db.clone();
+            async move {
+                let txn = db.begin().await.unwrap();
+                for amount in 0..count {
+                    proof_doc::ActiveModel {
+                        company_id: Set(company),
+                        urgent: Set(company % 2 == 0),
+                        amount_cents: Set(amount),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await
+                    .unwrap();
+                }
+                txn.commit().await.unwrap();
+            }
+        };
+        let audit = [
+            "audit",
+            "--table",
+            "proof_doc",
+            "--column",
+            "number",
+            "--scope",
+            "company_id",
+            "--sequence",
+            "proof-{company_id}",
+            "--key",
+            "id",
+        ];
+        let verify = [
+            "verify",
+            "--table",
+            "proof_doc",
+            "--number",
+            "number",
+            "--hash",
+            "hash",
+            "--covers",
+            "company_id,amount_cents",
+            "--scope",
+            "company_id",
+            "--sequence",
+            "proof-{company_id}",
+        ];
+        let with = |base: &[&str], more: &[&str]| -> Vec<String> {
+            base.iter().chain(more).map(|s| s.to_string()).collect()
+        };
+        let run = |args: Vec<String>, code: i32| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(url, &args, code)
+        };
+        insert(1, 3).await;
+        insert(2, 2).await;
+        run(with(&audit, &[]), 0);
+        run(with(&verify, &[]), 0);
+        // Booleans read back as the library prints them (MariaDB, SQLite: 1/0).
+        run(
+            with(
+                &[
+                    "audit",
+                    "--table",
+                    "proof_doc",
+                    "--column",
+                    "flag_number",
+                    "--scope",
+                    "urgent",
+                    "company_id",
+                    "--sequence",
+                    "proof-flag-{urgent}-{company_id}",
+                ],
+                &[],
+            ),
+            0,
+        );
+
+        // A checkpoint kept outside the database.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoint.json");
+        let file = file.to_str().unwrap();
+        run(with(&["checkpoint", "--out", file], &[]), 0);
+        let written = json(&std::fs::read_to_string(file).unwrap());
+        assert_eq!(
+            written["sequences"].as_array().unwrap().len(),
+            2,
+            "{t:?}: {written}"
+        );
+        run(with(&verify, &["--against", file]), 0);
+
+        // The last record voided through the command, its hash kept, then
+        // deleted: the chain is whole; the audit explains the gap.
+        run(
+            with(
+                &[
+                    "void",
+                    "proof-1",
+                    "3",
+                    "--reason",
+                    "cancelled",
+                    "--table",
+                    "proof_doc",
+                    "--number",
+                    "number",
+                    "--hash",
+                    "hash",
+                    "--scope",
+                    "company_id",
+                    "--sequence",
+                    "proof-{company_id}",
+                ],
+                &[],
+            ),
+            0,
+        );
+        sql(
+            &db,
+            "DELETE FROM proof_doc WHERE company_id = 1 AND number = 3",
+        )
+        .await;
+        run(with(&verify, &[]), 0);
+        run(with(&audit, &[]), 0);
+
+        // A whole scope deleted: both exit 1.
+        sql(&db, "DELETE FROM proof_doc WHERE company_id = 2").await;
+        let report = json(&run(with(&audit, &["--json"]), 1));
+        let gone = report["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["sequence"] == "proof-2")
+            .unwrap_or_else(|| panic!("{t:?}: {report}"));
+        assert_eq!(
+            (gone["rows"].clone(), gone["missing"].clone()),
+            (0.into(), 2.into())
+        );
+        let chains = json(&run(with(&verify, &["--json"]), 1));
+        assert_eq!(chains["intact"], false, "{t:?}: {chains}");
+        run(with(&verify, &["--against", file]), 1);
+
+        // Unnumbered rows: counted and listed by key.
+        insert(3, 1).await;
+        sql(
+            &db,
+            "INSERT INTO proof_doc (company_id, urgent, amount_cents) VALUES (3, FALSE, 7)",
+        )
+        .await;
+        let report = json(&run(with(&audit, &["--json"]), 1));
+        let group = report["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["sequence"] == "proof-3")
+            .unwrap();
+        assert_eq!(group["unnumbered"], 1, "{t:?}: {group}");
+        assert_eq!(
+            group["unnumbered_keys"].as_array().unwrap().len(),
+            1,
+            "{t:?}"
+        );
+
+        // Hashes erased with one UPDATE: broken.
+        insert(5, 2).await;
+        sql(&db, "UPDATE proof_doc SET hash = NULL WHERE company_id = 5").await;
+        let chains = json(&run(with(&verify, &["--json"]), 1));
+        let five = chains["chains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["sequence"] == "proof-5")
+            .unwrap();
+        assert_eq!(five["breaks"][0]["kind"], "unhashed", "{t:?}: {five}");
+
+        // A key in the environment, never on the command line.
+        let output = Command::new(BIN)
+            .args(with(&verify, &["--key-env", "PROOF_UNSET_KEY_VAR"]))
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{t:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("PROOF_UNSET_KEY_VAR is not set"),
+            "{t:?}"
+        );
+
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
 }

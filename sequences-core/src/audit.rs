@@ -128,6 +128,7 @@ pub struct NamedColumn {
     table: String,
     column: String,
     boolean: bool,
+    integer: Option<bool>,
 }
 
 impl NamedColumn {
@@ -137,7 +138,35 @@ impl NamedColumn {
             table: table.into(),
             column: column.into(),
             boolean: false,
+            integer: None,
         }
+    }
+
+    /// Column `column` of table `table`, its type read from the database's
+    /// catalog (`information_schema`, SQLite's `pragma_table_info`): an
+    /// integer column is checked as one, a boolean one read back as sequence
+    /// names print it. A table or column that does not exist is an error
+    /// naming it.
+    pub async fn from_database<D: ConnectionTrait>(
+        db: &D,
+        table: impl Into<String>,
+        column: impl Into<String>,
+    ) -> Result<Self, DbErr> {
+        let mut named = Self::new(table, column);
+        let dialect = Dialect::of(db.get_database_backend())?;
+        let row = db
+            .query_one_raw(dialect.column_type(&named.table, &named.column))
+            .await?
+            .ok_or_else(|| {
+                DbErr::Custom(format!(
+                    "table `{}` has no column `{}` (or the table does not exist)",
+                    named.table, named.column
+                ))
+            })?;
+        let declared = row.try_get_by_index::<String>(0)?.to_lowercase();
+        named.boolean = declared.contains("bool") || declared.starts_with("tinyint(1)");
+        named.integer = Some(!named.boolean && declared.contains("int"));
+        Ok(named)
     }
 
     /// The column holds booleans (a scope column printed `true`/`false` in
@@ -158,7 +187,7 @@ impl AuditColumn for NamedColumn {
     }
 
     fn is_integer(&self) -> Option<bool> {
-        None
+        self.integer
     }
 
     fn is_boolean(&self) -> bool {

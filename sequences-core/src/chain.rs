@@ -502,6 +502,55 @@ impl<C: AuditColumn> ChainAudit<C> {
         self
     }
 
+    /// The stored hash of the record numbered `number` in sequence
+    /// `sequence` (found through the scope and the template), if there is
+    /// one: what a void of that record keeps
+    /// ([`Sequence::void_link`](crate::Sequence::void_link)), so the chain
+    /// runs on through it once the record is deleted.
+    pub async fn record_hash<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        sequence: &str,
+        number: i64,
+    ) -> Result<Option<String>, DbErr> {
+        let dialect = Dialect::of(db.get_database_backend())?;
+        let (_, text) = dialect.audit_cast_types();
+        let template = Template::parse(&self.sequence).map_err(|reason| {
+            DbErr::Custom(format!("sequence name {:?}: {reason}", self.sequence))
+        })?;
+        let table = Alias::new(self.number.table_name());
+        let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
+        let mut query = Query::select();
+        for column in &self.scope {
+            query.expr(scope_text(col(column), column, text));
+        }
+        query
+            .expr(Func::cast_as(col(&self.hash), text))
+            .from(table.clone())
+            .and_where(col(&self.number).eq(number));
+        let names: Vec<&str> = self.scope.iter().map(AuditColumn::column_name).collect();
+        let n = self.scope.len();
+        for row in db
+            .query_all_raw(db.get_database_backend().build(&query))
+            .await?
+        {
+            let scope: Vec<Option<String>> = (0..n)
+                .map(|i| row.try_get_by_index(i))
+                .collect::<Result<_, _>>()?;
+            let name = template.fill_name(|placeholder| {
+                names
+                    .iter()
+                    .position(|n| *n == placeholder)
+                    .and_then(|i| scope[i].clone())
+                    .ok_or(())
+            });
+            if name.as_deref() == Ok(sequence) {
+                return row.try_get_by_index(n);
+            }
+        }
+        Ok(None)
+    }
+
     /// Reads the rows (in number order per scope), the voids and the chain
     /// heads, and verifies every chain.
     pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<ChainReport, DbErr> {
