@@ -903,8 +903,10 @@ fn fill_template(
         })
 }
 
-/// The result of an [`Audit`]: one entry per scope group that has rows.
+/// The result of an [`Audit`]: one entry per scope group (with rows, with
+/// unnumbered rows, or a counter the template names).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AuditReport {
     /// The initial value the audit assumed.
     pub initial_value: i64,
@@ -940,6 +942,7 @@ impl AuditReport {
 
 /// The audit of one scope group (the whole table when there is no scope).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GroupAudit {
     /// The group's scope values as text, in [`Audit::scope`] order (`None`: NULL).
     pub scope: Vec<Option<String>>,
@@ -991,11 +994,13 @@ pub struct GroupAudit {
     /// in [`Audit::key`] order (empty without [`Audit::key`]).
     pub unnumbered_keys: Vec<Vec<Option<String>>>,
     /// Formatted audits: the numbers present, for [`GroupAudit::explain`].
+    #[cfg_attr(feature = "serde", serde(skip))]
     present: BTreeSet<i64>,
 }
 
 /// A number dated earlier than the number before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DateInversion {
     /// The number.
     pub number: i64,

@@ -263,6 +263,7 @@ pub(crate) async fn extend<C: ConnectionTrait>(
 /// tell whether the history up to `last` was rewritten or cut since, even by
 /// someone holding the chain's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Checkpoint {
     /// The sequence.
     pub sequence: String,
@@ -355,6 +356,7 @@ pub struct ChainAudit<C> {
 
 /// The chains of one audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainReport {
     /// One per sequence, in name order.
     pub chains: Vec<ChainState>,
@@ -362,6 +364,7 @@ pub struct ChainReport {
 
 /// The chain of one sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainState {
     /// The sequence.
     pub sequence: String,
@@ -385,6 +388,7 @@ pub struct ChainState {
 
 /// Where and how a chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainBreak {
     /// The number of the first link that does not verify.
     pub number: i64,
@@ -396,6 +400,11 @@ pub struct ChainBreak {
 
 /// What is wrong at a broken link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum BreakKind {
     /// The stored hash is not the hash of this record after the previous one:
