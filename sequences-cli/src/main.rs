@@ -125,6 +125,10 @@ enum Command {
         /// The table's key columns: rows whose number is NULL are listed by them.
         #[arg(long, num_args = 1..)]
         key: Vec<String>,
+        /// Checkpoints written by `sequences checkpoint --out FILE`: a counter moved
+        /// back or deleted (with its rows) since is a defect.
+        #[arg(long, value_name = "FILE")]
+        against: Vec<std::path::PathBuf>,
     },
     /// Who holds or waits for a sequence right now.
     Holders { name: Option<String> },
@@ -162,9 +166,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         against: Vec<std::path::PathBuf>,
     },
-    /// Print (or write) each chained sequence's last value and chain head, with
-    /// the time: a checkpoint to sign, send or archive outside the database, for
-    /// `verify --against`.
+    /// Print (or write) each sequence's last value and chain head, with the time: a
+    /// checkpoint to sign, send or archive outside the database, for
+    /// `verify --against` and `audit --against`.
     Checkpoint {
         /// Only names starting with this.
         #[arg(long)]
@@ -479,6 +483,7 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
             date,
             initial,
             key,
+            against,
         } => {
             // Bad input is refused before any query.
             let period = period.as_deref().map(parse_period).transpose()?;
@@ -489,6 +494,9 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
                 .scope(named_columns(&db, &table, &scope).await?)
                 .key(named_columns(&db, &table, &key).await?)
                 .initial_value(initial);
+            for file in &against {
+                audit = audit.checkpoints(read_checkpoints(file)?);
+            }
             if let Some(sequence) = sequence {
                 audit = audit.sequence(sequence);
             }
@@ -610,7 +618,7 @@ async fn run(args: Args, out: &Out) -> Result<Outcome, String> {
                                         "sequences": taken.len()}));
                     } else {
                         out.line(format_args!(
-                            "checkpoint of {} chained sequence(s) written to {}",
+                            "checkpoint of {} sequence(s) written to {}",
                             taken.len(),
                             file.display()
                         ));
@@ -666,10 +674,11 @@ fn read_checkpoints(file: &std::path::Path) -> Result<Vec<Checkpoint>, String> {
                 last: entry["last"]
                     .as_i64()
                     .ok_or_else(|| bad("an entry without \"last\"".into()))?,
-                head: entry["head"]
-                    .as_str()
-                    .ok_or_else(|| bad("an entry without \"head\"".into()))?
-                    .to_owned(),
+                head: match &entry["head"] {
+                    Value::Null => None,
+                    Value::String(head) => Some(head.clone()),
+                    _ => return Err(bad("a \"head\" that is not a string".into())),
+                },
             })
         })
         .collect()
@@ -776,6 +785,8 @@ fn print_audit(out: &Out, report: &AuditReport, scope: &[String], json: bool) {
                     "duplicates": g.duplicates.iter().map(|(v, n)| [*v, *n as i64]).collect::<Vec<_>>(),
                     "below_initial": g.below_initial, "ahead_of_sequence": g.ahead_of_sequence,
                     "inversions": g.inversions, "unnumbered": g.unnumbered,
+                    "checkpoint_last": g.checkpoint_last, "rewound": g.rewound,
+                    "unnamed": g.unnamed,
                     "unnumbered_keys": g.unnumbered_keys, "clean": g.is_clean(),
                 })
             })
