@@ -958,14 +958,12 @@ impl Walk<'_> {
                                 push(&mut state.breaks, number, BreakKind::Void);
                             }
                         }
-                        match &void.hash {
-                            Some(hash) => {
-                                previous = hash.clone();
-                                head_number = number;
-                                resync = false;
-                            }
-                            // A number that never had a record (voided by hand).
-                            None => {}
+                        // A void without a hash: a number that never had a
+                        // record (voided by hand), passed over.
+                        if let Some(hash) = &void.hash {
+                            previous = hash.clone();
+                            head_number = number;
+                            resync = false;
                         }
                         state.links += 1;
                     }
