@@ -8,8 +8,7 @@
 use std::sync::LazyLock;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait,
 };
 use sequences_core::{
     Audit, AuditReport, ChainAudit, ChainKey, ChainState, Checkpoint, GroupAudit, NamedColumn,
