@@ -106,6 +106,7 @@ async fn recompute(db: &DatabaseConnection, company: i32, sequence: &str, key: O
         .await
         .unwrap();
     let mut previous = chain::GENESIS.to_owned();
+    let mut number = 0;
     for row in rows {
         let company = row.company_id.to_string();
         let amount = row.amount_cents.to_string();
@@ -113,7 +114,7 @@ async fn recompute(db: &DatabaseConnection, company: i32, sequence: &str, key: O
             ("company_id", Some(company.as_str())),
             ("amount_cents", Some(amount.as_str())),
         ];
-        let number = i64::from(row.number.unwrap());
+        number = i64::from(row.number.unwrap());
         previous = match key {
             Some(key) => chain::keyed_link_hash(key, &previous, sequence, number, &fields),
             None => chain::link_hash(&previous, sequence, number, &fields),
@@ -125,10 +126,12 @@ async fn recompute(db: &DatabaseConnection, company: i32, sequence: &str, key: O
         )
         .await;
     }
+    // With the key, the head's seal too (a keyed chain's head is sealed).
+    let seal = key.map(|key| chain::seal_hash(key, sequence, &previous, number));
     execute(
         db,
-        "UPDATE sequences SET chain_head = ? WHERE name = ?",
-        vec![previous.into(), sequence.into()],
+        "UPDATE sequences SET chain_head = ?, chain_seal = COALESCE(?, chain_seal) WHERE name = ?",
+        vec![previous.into(), seal.into(), sequence.into()],
     )
     .await;
 }
@@ -354,7 +357,12 @@ async fn a_recomputed_chain_needs_the_key_and_a_checkpoint_catches_all() {
         for guess in [None, Some(&b"not-the-key-0123456789"[..])] {
             recompute(&t.db, company, &name, guess).await;
             let state = chain_of(&t.db, keyed(Some(KEY)), &name).await;
-            assert_eq!(breaks(&state), [(1, 3, BreakKind::Altered)], "{t:?}");
+            // Every link, and the head: its seal needs the key too.
+            assert_eq!(
+                breaks(&state),
+                [(1, 3, BreakKind::Altered), (4, 4, BreakKind::Head)],
+                "{t:?}"
+            );
         }
         // An insider with the key: only the checkpoint tells.
         recompute(&t.db, company, &name, Some(KEY)).await;
@@ -798,5 +806,59 @@ async fn a_deleted_counter_and_an_unnamed_row_are_caught() {
             .unwrap();
         assert_eq!(report.groups.len(), 1, "{t:?}: {report:?}");
         assert!(report.groups[0].unnamed && !report.is_clean(), "{t:?}");
+    }
+}
+
+/// A keyed chain's own voids (the `void` policy of a keyed numbering) carry
+/// the key holder's authenticator and keep the chain intact; a void written
+/// without the key (`Sequence::void`, or raw SQL) is a break.
+#[tokio::test]
+async fn keyed_voids_verify_and_unkeyed_ones_break() {
+    static KEY: &[u8] = b"proof-void-key-0123456789";
+    static KEYED: LazyLock<Numbering<proof_doc::Column>> = LazyLock::new(|| {
+        use proof_doc::Column;
+        Numbering::new().field_with(
+            NumberedField::new(Column::Number, Sequence::new("proof-kv-{company_id}"))
+                .chain(Column::Hash, [Column::CompanyId, Column::AmountCents])
+                .chain_key(ChainKey::new(KEY))
+                .on_delete(OnDelete::Void),
+        )
+    });
+    for t in connect_all(2).await {
+        let company = fresh_company();
+        let name = format!("proof-kv-{company}");
+        let txn = t.db.begin().await.unwrap();
+        let mut docs = Vec::new();
+        for amount in [10, 20, 30, 40] {
+            let model = KEYED.fill(doc(company, amount), &txn).await.unwrap();
+            docs.push(model.insert(&txn).await.unwrap());
+        }
+        txn.commit().await.unwrap();
+        let keyed = || chain_audit("proof-kv-{company_id}").key(ChainKey::new(KEY));
+        // The middle and the last record deleted through the keyed numbering.
+        let txn = t.db.begin().await.unwrap();
+        for doc in [&docs[1], &docs[3]] {
+            let model = KEYED
+                .before_delete(doc.clone().into_active_model(), &txn)
+                .await
+                .unwrap();
+            proof_doc::Entity::delete_by_id(doc.id)
+                .exec(&txn)
+                .await
+                .unwrap();
+            KEYED.after_delete(model, &txn).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+        let state = chain_of(&t.db, keyed(), &name).await;
+        assert!(intact(&state), "{t:?}: {state:?}");
+        assert_eq!(state.links, 4, "{t:?}");
+        // A number voided without the key (a record that never was).
+        let txn = t.db.begin().await.unwrap();
+        let sequence = Sequence::new(&name);
+        assert_eq!(sequence.next_value(&txn).await.unwrap(), 5, "{t:?}");
+        sequence.void(&txn, 5, "lost").await.unwrap();
+        txn.commit().await.unwrap();
+        let state = chain_of(&t.db, keyed(), &name).await;
+        assert_eq!(breaks(&state), [(5, 5, BreakKind::Void)], "{t:?}");
     }
 }
