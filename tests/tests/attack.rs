@@ -1,9 +1,10 @@
-//! An adversary's tests: each one performs an attack (raw SQL by someone with
-//! write access to the tables) or a careless developer's mistake, and ASSERTS
-//! THE PROMISE the README makes. A test that fails shows a hole: the audit
-//! says "clean", the chain says "intact", or a refused operation lost a
-//! number, over data where that is false. Tests that pass are attacks the
-//! library caught.
+//! An adversary's tests, written by a colleague asked to make the audit, the
+//! chain or a refusal lie: each performs an attack (raw SQL by someone with
+//! write access to the tables) or a careless developer's mistake, and
+//! asserts the promise the README makes. Each was written failing (the
+//! "HOLE" comments say what it showed); each now passes because the hole is
+//! closed, or, where the database keeps no trace of what was done, because a
+//! checkpoint kept outside it catches it, as the README says.
 
 use std::sync::LazyLock;
 
@@ -124,7 +125,7 @@ async fn hash_of(db: &DatabaseConnection, id: i32) -> String {
 /// made by anyone without the key, however they edit"; "checkpointed: nothing
 /// before the checkpoint".
 #[tokio::test]
-async fn forged_void_hides_a_deleted_record_from_a_keyed_checkpointed_chain() {
+async fn a_forged_void_breaks_a_keyed_chain() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         let company = fresh_company();
@@ -172,7 +173,7 @@ async fn forged_void_hides_a_deleted_record_from_a_keyed_checkpointed_chain() {
 /// replaced by a void with no hash, `last` untouched, is passed over the same
 /// way).
 #[tokio::test]
-async fn keyed_chain_truncated_without_the_key() {
+async fn a_keyed_chain_cut_without_the_key_breaks() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         let company = fresh_company();
@@ -215,7 +216,7 @@ async fn keyed_chain_truncated_without_the_key() {
 /// sequence existed (a limit the README states): a checkpoint kept outside
 /// it is what tells, to the audit and to the chain.
 #[tokio::test]
-async fn counter_deleted_with_all_its_rows_leaves_no_trace() {
+async fn a_counter_deleted_with_its_rows_is_caught_by_a_checkpoint() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         let company = fresh_company();
@@ -292,7 +293,7 @@ async fn scratch_table(db: &DatabaseConnection, table: &str, columns: &str) {
 /// checked and the audit is clean. The same rows with a scope value that has
 /// no counter (company 7) are correctly reported ahead.
 #[tokio::test]
-async fn numbered_rows_with_a_null_scope_are_clean_without_any_counter() {
+async fn numbered_rows_with_a_null_scope_are_a_defect() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         let table = "attack_null_scope";
@@ -414,7 +415,7 @@ mod small_doc {
 /// failed statement alone is rolled back), not on PostgreSQL (the transaction
 /// is aborted) nor SQLite (stores it).
 #[tokio::test]
-async fn a_value_that_does_not_fit_the_database_column_is_lost() {
+async fn a_swallowed_out_of_range_insert_shows_in_the_audit() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         scratch_table(
@@ -554,7 +555,7 @@ async fn caught_odd_voids() {
 /// the driver refuses it and `sequences` prints it whole, password included,
 /// on stderr (and in `--json`).
 #[test]
-fn command_prints_the_password_of_a_keyword_value_connection_string() {
+fn keyword_value_connection_strings_are_redacted() {
     let dsn = "host=127.0.0.1 user=postgres password=TopS3cretPw dbname=sequences_test";
     for json in [false, true] {
         let mut command = std::process::Command::new(sequences_bin());
@@ -602,7 +603,7 @@ mod rev_doc {
 /// number again (a duplicate). On MariaDB and SQLite (a failed statement does
 /// not abort the transaction); PostgreSQL aborts it.
 #[tokio::test]
-async fn revert_if_last_then_a_refused_delete_hands_the_number_out_again() {
+async fn a_refused_delete_leaves_revert_if_last_untouched() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         execute(&t.db, "DROP TABLE IF EXISTS attack_rev_child", vec![]).await;
@@ -665,7 +666,7 @@ async fn revert_if_last_then_a_refused_delete_hands_the_number_out_again() {
 /// `chain::checkpoints` (`sequences checkpoint --prefix`) leaves its chain out
 /// of the checkpoint. SQLite has no default LIKE escape: caught there.
 #[tokio::test]
-async fn a_backslash_in_the_template_hides_every_counter_from_the_audit() {
+async fn a_backslash_in_a_template_hides_no_counter() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         let table = "attack_backslash";
@@ -751,7 +752,7 @@ mod uniq_doc {
 /// unexplained gap) on MariaDB and SQLite, where a failed statement does not
 /// abort the transaction. No savepoint around a single-sequence fill + insert.
 #[tokio::test]
-async fn an_insert_refused_by_the_database_after_the_fill_loses_its_number() {
+async fn a_swallowed_refused_insert_shows_in_the_audit() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         scratch_table(
@@ -797,7 +798,7 @@ async fn an_insert_refused_by_the_database_after_the_fill_loses_its_number() {
 /// whose rows carry no hash is broken either way"); with the head erased
 /// too, nothing says a chain existed.
 #[tokio::test]
-async fn legacy_prefix_accepts_a_chain_erased_with_its_head() {
+async fn an_erased_legacy_chain_is_caught_by_a_checkpoint() {
     let mut failures: Vec<String> = Vec::new();
     for t in connect_all(2).await {
         let company = fresh_company();
