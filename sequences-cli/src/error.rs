@@ -84,9 +84,10 @@ impl CliError {
         Self::new(Kind::Database, db_message(error))
     }
 
-    /// The error of a read that refuses bad input with a `DbErr::Custom`
-    /// (an audit's description, a column that does not exist).
-    pub fn refused_input(kind: Kind, error: DbErr) -> Self {
+    /// The error of a library call that describes bad input in a
+    /// `DbErr::Custom` (an audit's description, a column that does not
+    /// exist): `kind` with that message; any other `DbErr` is the database's.
+    pub fn custom(kind: Kind, error: DbErr) -> Self {
         match error {
             DbErr::Custom(message) => Self::new(kind, message),
             other => Self::database(&other),

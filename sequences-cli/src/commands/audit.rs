@@ -47,7 +47,7 @@ pub async fn audit(
     let report = audit
         .run(db)
         .await
-        .map_err(|e| CliError::refused_input(Kind::BadInput, e))?;
+        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
     out.print(&output::Audit {
         report: &report,
         scope: &args.scope,
@@ -87,7 +87,7 @@ pub async fn verify(
     let report = audit
         .run(db)
         .await
-        .map_err(|e| CliError::refused_input(Kind::BadInput, e))?;
+        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
     out.print(&output::Chains(&report));
     Ok(if report.is_intact() {
         Outcome::Done
@@ -142,7 +142,7 @@ pub(super) async fn named_column(
 ) -> Result<NamedColumn, CliError> {
     NamedColumn::from_database(db, table, column)
         .await
-        .map_err(|e| CliError::refused_input(Kind::NotFound, e))
+        .map_err(|e| CliError::custom(Kind::NotFound, e))
 }
 
 /// [`named_column`] for each of `columns`.

@@ -223,7 +223,7 @@ async fn record_hash(
         .sequence(record.template)
         .record_hash(db, name, value)
         .await
-        .map_err(|e| CliError::refused_input(Kind::BadInput, e))?;
+        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
     found.ok_or_else(|| {
         CliError::not_found(format!(
             "no hashed record numbered {value} of sequence {name:?} in table `{table}`: void \
