@@ -58,9 +58,9 @@ pub enum Command {
     Holders(HoldersArgs),
     /// Verify the hash chains of a numbered column.
     Verify(VerifyArgs),
-    /// Print (or write) each chained sequence's last value and chain head, with
-    /// the time: a checkpoint to sign, send or archive outside the database, for
-    /// `verify --against`.
+    /// Print (or write) each sequence's last value and chain head, with the time: a
+    /// checkpoint to sign, send or archive outside the database, for
+    /// `verify --against` and `audit --against`.
     Checkpoint(CheckpointArgs),
 }
 
@@ -173,6 +173,10 @@ pub struct AuditArgs {
     /// The table's key columns: rows whose number is NULL are listed by them.
     #[arg(long, num_args = 1..)]
     pub key: Vec<String>,
+    /// Checkpoints written by `sequences checkpoint --out FILE`: a counter moved
+    /// back or deleted (with its rows) since is a defect.
+    #[arg(long, value_name = "FILE")]
+    pub against: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]

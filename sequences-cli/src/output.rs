@@ -153,7 +153,8 @@ pub struct SequenceDetail {
     pub name: String,
     pub state: sequences_core::entity::Model,
     pub voids: Vec<void::Model>,
-    /// The value the next allocation would take, if the library can tell.
+    /// The value the next allocation would hand out (`Sequence::peek`), unless
+    /// the range is exhausted.
     pub next: Option<i64>,
 }
 
@@ -179,12 +180,6 @@ impl Render for SequenceDetail {
         let mut rows = table(["", ""]);
         rows.add_row(["name".to_owned(), self.name.clone()]);
         rows.add_row(["last".to_owned(), state.last.to_string()]);
-        if let Some(next) = self.next {
-            rows.add_row([
-                "next".to_owned(),
-                format!("{next} (a preview: another transaction may take it first)"),
-            ]);
-        }
         rows.add_row(["closed".to_owned(), yes(state.closed)]);
         if let Some(day) = state.last_day {
             rows.add_row([
@@ -196,6 +191,10 @@ impl Render for SequenceDetail {
             rows.add_row(["chain head".to_owned(), head.clone()]);
         }
         let mut text = rows.to_string();
+        if let Some(next) = self.next {
+            text =
+                format!("{text}\nnext: {next} (a preview: another transaction may take it first)");
+        }
         if !self.voids.is_empty() {
             let mut list = table(["void", "reason", "at"]);
             for v in &self.voids {
@@ -217,7 +216,8 @@ impl Render for Holders<'_> {
                 .iter()
                 .map(|h| {
                     json!({"sequence": h.sequence, "session": h.session,
-                           "role": role(h),
+                           "role": if h.holding { "holding" } else { "waiting" },
+                           "inferred": h.inferred,
                            "for_ms": (h.for_ms * 10.0).round() / 10.0, "detail": h.detail})
                 })
                 .collect(),
@@ -245,7 +245,11 @@ impl Render for Holders<'_> {
 }
 
 fn role(holder: &LockHolder) -> &'static str {
-    if holder.holding { "holding" } else { "waiting" }
+    match (holder.holding, holder.inferred) {
+        (true, false) => "holding",
+        (true, true) => "holding (inferred)",
+        (false, _) => "waiting",
+    }
 }
 
 /// A holder as a lock-timeout error names it: "session 4711 (idle in
@@ -256,7 +260,15 @@ pub fn holder_phrase(holder: &LockHolder) -> String {
         None => "another writer".to_owned(),
     };
     let detail = holder.detail.as_deref().unwrap_or("no detail");
-    format!("{who} ({detail}, for {:.1} s)", holder.for_ms / 1000.0)
+    let inferred = if holder.inferred {
+        ", inferred: its transaction holds row locks"
+    } else {
+        ""
+    };
+    format!(
+        "{who} ({detail}, for {:.1} s{inferred})",
+        holder.for_ms / 1000.0
+    )
 }
 
 /// `sequences audit`: the report, its scope columns named.
@@ -282,6 +294,8 @@ impl Render for Audit<'_> {
                     "duplicates": g.duplicates.iter().map(|(v, n)| [*v, *n as i64]).collect::<Vec<_>>(),
                     "below_initial": g.below_initial, "ahead_of_sequence": g.ahead_of_sequence,
                     "inversions": g.inversions, "unnumbered": g.unnumbered,
+                    "checkpoint_last": g.checkpoint_last, "rewound": g.rewound,
+                    "unnamed": g.unnamed,
                     "unnumbered_keys": g.unnumbered_keys, "clean": g.is_clean(),
                 })
             })

@@ -521,12 +521,15 @@ async fn audit_and_verify_are_not_fooled() {
         let file = file.to_str().unwrap();
         run(with(&["checkpoint", "--out", file], &[]), 0);
         let written = json(&std::fs::read_to_string(file).unwrap());
-        assert_eq!(
-            written["sequences"].as_array().unwrap().len(),
-            2,
-            "{t:?}: {written}"
-        );
+        let chained = written["sequences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["head"].is_string())
+            .count();
+        assert_eq!(chained, 2, "{t:?}: {written}");
         run(with(&verify, &["--against", file]), 0);
+        run(with(&audit, &["--against", file]), 0);
 
         // The last record voided through the command, its hash kept, then
         // deleted: the chain is whole; the audit explains the gap.
@@ -577,6 +580,29 @@ async fn audit_and_verify_are_not_fooled() {
         let chains = json(&run(with(&verify, &["--json"]), 1));
         assert_eq!(chains["intact"], false, "{t:?}: {chains}");
         run(with(&verify, &["--against", file]), 1);
+        // The counter deleted with its rows: only a checkpoint tells.
+        sql(&db, "DELETE FROM sequences WHERE name = 'proof-2'").await;
+        let report = json(&run(with(&audit, &["--json"]), 0));
+        assert!(
+            report["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| g["sequence"] != "proof-2"),
+            "{t:?}: no trace left: {report}"
+        );
+        let report = json(&run(with(&audit, &["--json", "--against", file]), 1));
+        let gone = report["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["sequence"] == "proof-2")
+            .unwrap_or_else(|| panic!("{t:?}: {report}"));
+        assert_eq!(
+            (gone["rewound"].clone(), gone["missing"].clone()),
+            (true.into(), 2.into()),
+            "{t:?}: {gone}"
+        );
 
         // Unnumbered rows: counted and listed by key.
         insert(3, 1).await;

@@ -74,6 +74,7 @@ pub struct Audit<C> {
     date: Option<C>,
     key: Vec<C>,
     filtered: bool,
+    checkpoints: Vec<crate::chain::Checkpoint>,
 }
 
 /// A column an audit reads: an entity's column (any `ColumnTrait`), or a
@@ -210,7 +211,21 @@ impl<C: AuditColumn> Audit<C> {
             date: None,
             key: Vec::new(),
             filtered: false,
+            checkpoints: Vec::new(),
         }
+    }
+
+    /// Checkpoints taken earlier ([`crate::chain::checkpoints`], kept outside
+    /// the database): a sequence the template names must still exist with
+    /// at least the checkpoint's `last` ([`GroupAudit::rewound`] otherwise),
+    /// and its numbers up to it are audited even if the counter and every
+    /// row were deleted since, which leaves no trace in the database itself.
+    pub fn checkpoints(
+        mut self,
+        checkpoints: impl IntoIterator<Item = crate::chain::Checkpoint>,
+    ) -> Self {
+        self.checkpoints.extend(checkpoints);
+        self
     }
 
     /// The columns that identify a row (its primary key): rows whose number
@@ -372,6 +387,9 @@ impl<C: AuditColumn> Audit<C> {
                 inversions_listed: Vec::new(),
                 unnumbered: 0,
                 unnumbered_keys: Vec::new(),
+                checkpoint_last: None,
+                rewound: false,
+                unnamed: false,
                 present: BTreeSet::new(),
                 scope: scope.clone(),
             };
@@ -426,6 +444,7 @@ impl<C: AuditColumn> Audit<C> {
             if !self.filtered {
                 self.add_counters(db, template, &mut groups).await?;
             }
+            self.add_checkpointed(template, &mut groups)?;
             let names: Vec<(Vec<Option<String>>, String)> = groups
                 .keys()
                 .filter_map(|scope| Some((scope.clone(), self.sequence_name(template, scope)?)))
@@ -435,7 +454,18 @@ impl<C: AuditColumn> Audit<C> {
             for (scope, name) in names {
                 let group = groups.get_mut(&scope).expect("named from a group");
                 group.sequence_last = lasts.get(&name).copied();
+                group.checkpoint_last = self
+                    .checkpoints
+                    .iter()
+                    .filter(|c| c.sequence == name)
+                    .map(|c| c.last)
+                    .max();
                 group.sequence = Some(name);
+            }
+            // Numbered rows whose scope names no sequence (a NULL placeholder
+            // the library would have refused): numbered behind its back.
+            for group in groups.values_mut().filter(|g| g.sequence.is_none()) {
+                group.unnamed = group.rows > 0;
             }
         }
         for group in groups.values_mut() {
@@ -570,22 +600,40 @@ impl<C: AuditColumn> Audit<C> {
             group.scope = vec![None; names.len()];
             group
         }));
-        if let (Some(template), false) = (&self.sequence, self.filtered) {
-            let known: BTreeSet<String> =
+        if let Some(template) = &self.sequence {
+            let mut known: BTreeSet<String> =
                 audited.iter().filter_map(|g| g.sequence.clone()).collect();
-            for (name, last) in self.counters(db, template).await? {
-                if !known.contains(&name) {
+            let counters = if self.filtered {
+                Vec::new()
+            } else {
+                self.counters(db, template).await?
+            };
+            let checkpointed = self
+                .checkpoints
+                .iter()
+                .map(|c| (c.sequence.clone(), c.last))
+                .filter(|(name, _)| self.names_formatted(template, name));
+            for (name, _) in counters.into_iter().chain(checkpointed) {
+                if known.insert(name.clone()) {
                     let mut group = GroupAudit::empty(vec![None; names.len()]);
                     group.sequence = Some(name);
-                    group.sequence_last = Some(last);
                     audited.push(group);
                 }
+            }
+            for group in audited.iter_mut().filter(|g| g.rows > 0) {
+                group.unnamed = group.sequence.is_none();
             }
         }
         let names_wanted: Vec<String> = audited.iter().filter_map(|g| g.sequence.clone()).collect();
         let lasts = sequence_lasts(db, &names_wanted).await?;
         for group in &mut audited {
             group.sequence_last = group.sequence.as_ref().and_then(|n| lasts.get(n).copied());
+            group.checkpoint_last = self
+                .checkpoints
+                .iter()
+                .filter(|c| group.sequence.as_deref() == Some(c.sequence.as_str()))
+                .map(|c| c.last)
+                .max();
             group.finish(self.initial_value);
         }
         let voids = group_voids(db, audited.iter()).await?;
@@ -708,6 +756,52 @@ impl<C: AuditColumn> Audit<C> {
                 }),
             })
             .collect())
+    }
+
+    /// Whether the formatted audit's template (and period) can name `name`.
+    fn names_formatted(&self, template: &str, name: &str) -> bool {
+        let Ok(parsed) = Template::parse(template) else {
+            return false;
+        };
+        match self.period {
+            None => parsed.read_name(name).is_some(),
+            Some(period) => name.rsplit_once('@').is_some_and(|(base, suffix)| {
+                period.reads_suffix(suffix) && parsed.read_name(base).is_some()
+            }),
+        }
+    }
+
+    /// Adds a group for every checkpointed sequence the template names:
+    /// its counter and its rows may both be gone.
+    fn add_checkpointed(
+        &self,
+        template: &str,
+        groups: &mut BTreeMap<Scope, GroupAudit>,
+    ) -> Result<(), DbErr> {
+        let parsed = Template::parse(template)
+            .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))?;
+        let names = self.scope_names();
+        for checkpoint in &self.checkpoints {
+            let Some(values) = parsed
+                .read_name(&checkpoint.sequence)
+                .filter(|values| self.fits_scope(values))
+            else {
+                continue;
+            };
+            let scope: Scope = names
+                .iter()
+                .map(|column| {
+                    values
+                        .iter()
+                        .find(|(placeholder, _)| placeholder == column)
+                        .map(|(_, value)| value.clone())
+                })
+                .collect();
+            groups
+                .entry(scope.clone())
+                .or_insert_with(|| GroupAudit::empty(scope));
+        }
+        Ok(())
     }
 
     /// Adds a group for every sequence the template names that has no row:
@@ -903,8 +997,10 @@ fn fill_template(
         })
 }
 
-/// The result of an [`Audit`]: one entry per scope group that has rows.
+/// The result of an [`Audit`]: one entry per scope group (with rows, with
+/// unnumbered rows, or a counter the template names).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AuditReport {
     /// The initial value the audit assumed.
     pub initial_value: i64,
@@ -940,6 +1036,7 @@ impl AuditReport {
 
 /// The audit of one scope group (the whole table when there is no scope).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GroupAudit {
     /// The group's scope values as text, in [`Audit::scope`] order (`None`: NULL).
     pub scope: Vec<Option<String>>,
@@ -983,6 +1080,16 @@ pub struct GroupAudit {
     /// does not exist): the sequence will hand out numbers that rows already
     /// have. Only checked when [`Audit::sequence`] was given.
     pub ahead_of_sequence: bool,
+    /// With [`Audit::checkpoints`]: the highest `last` a checkpoint recorded
+    /// for this sequence. Numbers up to it are audited too.
+    pub checkpoint_last: Option<i64>,
+    /// The counter is behind its checkpoint, or gone: it was moved back or
+    /// deleted since the checkpoint. A defect.
+    pub rewound: bool,
+    /// With [`Audit::sequence`]: the group has numbered rows but its scope
+    /// names no sequence (a NULL placeholder, which the library refuses to
+    /// number): numbered behind the library's back. A defect.
+    pub unnamed: bool,
     /// Rows of the group whose number is NULL: never numbered (a deferred
     /// number that was not assigned, an insert that bypassed the library). A
     /// defect: a document without its number.
@@ -991,11 +1098,13 @@ pub struct GroupAudit {
     /// in [`Audit::key`] order (empty without [`Audit::key`]).
     pub unnumbered_keys: Vec<Vec<Option<String>>>,
     /// Formatted audits: the numbers present, for [`GroupAudit::explain`].
+    #[cfg_attr(feature = "serde", serde(skip))]
     present: BTreeSet<i64>,
 }
 
 /// A number dated earlier than the number before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DateInversion {
     /// The number.
     pub number: i64,
@@ -1011,6 +1120,8 @@ impl GroupAudit {
     pub fn is_clean(&self) -> bool {
         self.missing == 0
             && self.unnumbered == 0
+            && !self.rewound
+            && !self.unnamed
             && self.duplicate_rows == 0
             && self.below_initial == 0
             && !self.ahead_of_sequence
@@ -1027,7 +1138,7 @@ impl GroupAudit {
     /// Takes the sequence's voids into account: a missing number that is
     /// void is explained; a present one that is void is a defect.
     fn explain(&mut self, voids: &[i64], present: &BTreeSet<i64>, initial: i64) {
-        let upper = self.last.max(self.sequence_last);
+        let upper = self.last.max(self.sequence_last).max(self.checkpoint_last);
         for &value in voids {
             if present.contains(&value) {
                 self.voided_but_present.push(value);
@@ -1081,6 +1192,9 @@ impl GroupAudit {
             inversions_listed: Vec::new(),
             unnumbered: 0,
             unnumbered_keys: Vec::new(),
+            checkpoint_last: None,
+            rewound: false,
+            unnamed: false,
             present: values.iter().copied().collect(),
         };
         let mut previous: Option<i64> = None;
@@ -1109,7 +1223,11 @@ impl GroupAudit {
     fn finish(&mut self, initial: i64) {
         let in_range = self.missing;
         self.duplicate_rows = self.rows - self.distinct;
-        let upper = self.last.max(self.sequence_last);
+        // What was handed out: the counter's last, or a checkpoint's if the
+        // counter was moved back (or deleted) since.
+        let handed_out = self.sequence_last.max(self.checkpoint_last);
+        self.rewound = self.checkpoint_last.is_some() && self.sequence_last < self.checkpoint_last;
+        let upper = self.last.max(handed_out);
         self.missing = match upper {
             Some(upper) if upper >= initial => {
                 (upper as i128 - initial as i128 + 1 - in_range as i128) as u64
@@ -1117,13 +1235,13 @@ impl GroupAudit {
             _ => 0,
         };
         // The tail: after the highest number, up to the sequence's last.
-        match (self.last, self.sequence_last) {
-            (Some(last), Some(sequence_last)) if sequence_last > last => {
-                self.gaps.push((last + 1).max(initial)..=sequence_last);
+        match (self.last, handed_out) {
+            (Some(last), Some(handed_out)) if handed_out > last => {
+                self.gaps.push((last + 1).max(initial)..=handed_out);
             }
             // No numbered row at all: everything handed out is missing.
-            (None, Some(sequence_last)) if sequence_last >= initial => {
-                self.gaps.push(initial..=sequence_last);
+            (None, Some(handed_out)) if handed_out >= initial => {
+                self.gaps.push(initial..=handed_out);
             }
             _ => {}
         }

@@ -257,33 +257,34 @@ pub(crate) async fn extend<C: ConnectionTrait>(
     Ok(hashes)
 }
 
-/// Where a chained sequence stood at a moment: its `last` and the hash its
-/// chain had reached. Kept outside the database (printed, signed, sent,
-/// archived: `sequences checkpoint`), it lets [`ChainAudit::checkpoints`]
-/// tell whether the history up to `last` was rewritten or cut since, even by
-/// someone holding the chain's key.
+/// Where a sequence stood at a moment: its `last` and, when chained, the
+/// hash its chain had reached. Kept outside the database (printed, signed,
+/// sent, archived: `sequences checkpoint`), it lets
+/// [`ChainAudit::checkpoints`] tell whether the history up to `last` was
+/// rewritten or cut since, even by someone holding the chain's key, and
+/// [`Audit::checkpoints`](crate::Audit::checkpoints) whether a counter was
+/// moved back or deleted (with its rows) since.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Checkpoint {
     /// The sequence.
     pub sequence: String,
     /// Its `last` then.
     pub last: i64,
-    /// Its chain head then: the hash after the link of `last` (or of the
-    /// last chained number before it).
-    pub head: String,
+    /// Its chain head then, if chained: the hash after the link of `last`
+    /// (or of the last chained number before it).
+    pub head: Option<String>,
 }
 
-/// A checkpoint of every chained sequence (those with a chain head) whose
-/// name starts with `prefix` (all with `None`), in name order: one read of
-/// the `sequences` table, each sequence's `last` and head from the same row.
+/// A checkpoint of every sequence whose name starts with `prefix` (all with
+/// `None`), in name order: one read of the `sequences` table, each
+/// sequence's `last` and chain head from the same row.
 pub async fn checkpoints<C: ConnectionTrait>(
     db: &C,
     prefix: Option<&str>,
 ) -> Result<Vec<Checkpoint>, DbErr> {
     use sea_orm::QueryOrder;
-    let mut query = entity::Entity::find()
-        .filter(entity::Column::ChainHead.is_not_null())
-        .order_by_asc(entity::Column::Name);
+    let mut query = entity::Entity::find().order_by_asc(entity::Column::Name);
     if let Some(prefix) = prefix {
         query = query.filter(entity::Column::Name.starts_with(prefix));
     }
@@ -292,12 +293,10 @@ pub async fn checkpoints<C: ConnectionTrait>(
         .await?
         .into_iter()
         .filter(|row| prefix.is_none_or(|prefix| row.name.starts_with(prefix)))
-        .filter_map(|row| {
-            Some(Checkpoint {
-                head: row.chain_head?,
-                sequence: row.name,
-                last: row.last,
-            })
+        .map(|row| Checkpoint {
+            head: row.chain_head,
+            sequence: row.name,
+            last: row.last,
         })
         .collect())
 }
@@ -355,6 +354,7 @@ pub struct ChainAudit<C> {
 
 /// The chains of one audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainReport {
     /// One per sequence, in name order.
     pub chains: Vec<ChainState>,
@@ -362,6 +362,7 @@ pub struct ChainReport {
 
 /// The chain of one sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainState {
     /// The sequence.
     pub sequence: String,
@@ -385,6 +386,7 @@ pub struct ChainState {
 
 /// Where and how a chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainBreak {
     /// The number of the first link that does not verify.
     pub number: i64,
@@ -396,6 +398,11 @@ pub struct ChainBreak {
 
 /// What is wrong at a broken link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum BreakKind {
     /// The stored hash is not the hash of this record after the previous one:
@@ -649,11 +656,11 @@ impl<C: AuditColumn> ChainAudit<C> {
             })
         };
         for checkpoint in checkpoints(db, prefix).await? {
-            if fits(&checkpoint.sequence) {
+            if checkpoint.head.is_some() && fits(&checkpoint.sequence) {
                 groups.entry(checkpoint.sequence).or_default();
             }
         }
-        for checkpoint in &self.checkpoints {
+        for checkpoint in self.checkpoints.iter().filter(|c| c.head.is_some()) {
             if template.read_name(&checkpoint.sequence).is_some() {
                 groups.entry(checkpoint.sequence.clone()).or_default();
             }
@@ -695,7 +702,7 @@ impl<C: AuditColumn> ChainAudit<C> {
                 let marks: Vec<&Checkpoint> = self
                     .checkpoints
                     .iter()
-                    .filter(|c| c.sequence == sequence)
+                    .filter(|c| c.sequence == sequence && c.head.is_some())
                     .collect();
                 walk.verify(sequence, &group, &voided, counter.as_ref(), &marks)
             })
@@ -855,7 +862,7 @@ impl Walk<'_> {
                 }
             }
             for mark in checkpoints.iter().filter(|c| c.last == number) {
-                if previous != mark.head {
+                if mark.head.as_deref() != Some(previous.as_str()) {
                     push(&mut state.breaks, number, BreakKind::Checkpoint);
                 }
             }

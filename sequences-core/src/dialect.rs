@@ -435,6 +435,24 @@ impl Dialect {
         Some(Statement::from_string(self.backend(), sql))
     }
 
+    /// MariaDB/MySQL: the other sessions whose open transaction holds row
+    /// locks (thread, milliseconds since it started, rows locked, rows
+    /// modified): InnoDB lists an uncontended row lock nowhere else.
+    pub(crate) fn lock_owners(self) -> Option<Statement> {
+        (self == Self::MySql).then(|| {
+            Statement::from_string(
+                self.backend(),
+                "SELECT CAST(trx_mysql_thread_id AS SIGNED), \
+                    CAST(TIMESTAMPDIFF(MICROSECOND, trx_started, NOW(6)) / 1000 AS DOUBLE), \
+                    CAST(trx_rows_locked AS SIGNED), CAST(trx_rows_modified AS SIGNED) \
+                 FROM information_schema.INNODB_TRX \
+                 WHERE (trx_rows_locked > 0 OR trx_rows_modified > 0) \
+                    AND trx_mysql_thread_id <> CONNECTION_ID() \
+                 ORDER BY trx_started",
+            )
+        })
+    }
+
     /// The sequence's chain head (its row is locked by the caller's allocation).
     pub(crate) fn chain_head(self, name: &str) -> Statement {
         let sql = match self {

@@ -296,6 +296,15 @@ pub enum SequenceError {
         count: u64,
     },
 
+    /// [`Sequence::adopt`](crate::Sequence::adopt) refused: nothing changed.
+    #[error("sequence {name:?}: refusing to adopt the table's numbers: {reason}")]
+    AdoptRefused {
+        /// The sequence.
+        name: String,
+        /// Why.
+        reason: crate::AdoptRefusal,
+    },
+
     /// Inserts left a deferred number NULL (`before_save` ran) but were never
     /// recorded to be numbered at commit (`after_save` or `defer_many` did
     /// not run): committing would leave documents without numbers. The
@@ -378,6 +387,7 @@ impl SequenceError {
             | Self::SchemaOutdated { name, .. }
             | Self::Chained { name, .. }
             | Self::Exhausted { name, .. }
+            | Self::AdoptRefused { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
             Self::InvalidNumbering { target, .. }

@@ -11,6 +11,7 @@ use crate::period::Day;
 
 /// One sequence, as [`list_sequences`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SequenceInfo {
     /// Its name.
     pub name: String,
@@ -52,6 +53,7 @@ pub async fn list_sequences<C: ConnectionTrait>(
 
 /// A session holding or waiting for a sequence's row.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LockHolder {
     /// The sequence (`None` on SQLite, where the whole database is locked).
     pub sequence: Option<String>,
@@ -66,6 +68,10 @@ pub struct LockHolder {
     /// What the server says the session is doing (PostgreSQL's state and
     /// application name, MariaDB's transaction state), when it says.
     pub detail: Option<String>,
+    /// The server cannot tell that this session holds the sequence's row,
+    /// only that its open transaction holds row locks (MariaDB/MySQL list
+    /// an uncontended row lock nowhere): a possible holder.
+    pub inferred: bool,
 }
 
 /// Who holds or waits for the row of sequence `name` (every sequence with
@@ -75,8 +81,11 @@ pub struct LockHolder {
 ///   its session in `pg_locks` and `pg_stat_activity`, and every session
 ///   it blocks (`pg_blocking_pids`).
 /// - MariaDB/MySQL: InnoDB's lock waits (`INNODB_LOCK_WAITS`, `INNODB_LOCKS`,
-///   `INNODB_TRX`): a holder shows once someone waits for it. InnoDB
-///   refreshes these views only when they were last read over 100 ms ago.
+///   `INNODB_TRX`): a holder shows once someone waits for it. A transaction
+///   that holds row locks while nobody waits is listed too, as
+///   [`inferred`](LockHolder::inferred): InnoDB does not say in which table
+///   (its rows locked and modified are in `detail`). InnoDB refreshes these
+///   views only when they were last read over 100 ms ago.
 /// - SQLite: whether a writer holds the database (probed by `BEGIN
 ///   IMMEDIATE`, which fails at once with a busy timeout of zero; with a
 ///   longer one it waits for the writer to finish).
@@ -96,6 +105,7 @@ pub async fn lock_holders<C: ConnectionTrait + TransactionTrait>(
                     holding: row.try_get_by_index::<i64>(2)? != 0,
                     for_ms: row.try_get_by_index::<Option<f64>>(3)?.unwrap_or(0.0),
                     detail: row.try_get_by_index(4)?,
+                    inferred: false,
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()?;
@@ -103,6 +113,27 @@ pub async fn lock_holders<C: ConnectionTrait + TransactionTrait>(
             holders.retain(|h| h.sequence.as_deref() == Some(name));
         }
         holders.dedup();
+        if let Some(statement) = dialect.lock_owners() {
+            for row in db.query_all_raw(statement).await? {
+                let session: i64 = row.try_get_by_index(0)?;
+                if holders.iter().any(|h| h.session == Some(session)) {
+                    continue;
+                }
+                let (locked, modified): (i64, i64) =
+                    (row.try_get_by_index(2)?, row.try_get_by_index(3)?);
+                holders.push(LockHolder {
+                    sequence: None,
+                    session: Some(session),
+                    holding: true,
+                    for_ms: row.try_get_by_index::<Option<f64>>(1)?.unwrap_or(0.0),
+                    detail: Some(format!(
+                        "holds {locked} row lock(s), {modified} row(s) modified, in a table \
+                         the server does not name: possibly the sequence"
+                    )),
+                    inferred: true,
+                });
+            }
+        }
         return Ok(holders);
     }
     // SQLite: one writer for the whole database.
@@ -124,6 +155,7 @@ pub async fn lock_holders<C: ConnectionTrait + TransactionTrait>(
             holding: true,
             for_ms: 0.0,
             detail: Some("a connection holds the database's write lock".to_owned()),
+            inferred: false,
         }]),
         Err(error) => Err(error),
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod adopt;
 mod audit;
 pub mod chain;
 mod column_value;
@@ -19,6 +20,7 @@ mod sequence;
 pub mod trace;
 mod transaction;
 
+pub use adopt::{AdoptRefusal, Adoption};
 pub use audit::{Audit, AuditColumn, AuditReport, DateInversion, GroupAudit, NamedColumn};
 pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};

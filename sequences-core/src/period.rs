@@ -145,6 +145,14 @@ impl Day {
     }
 }
 
+/// As `YYYY-MM-DD`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Day {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl std::fmt::Display for Day {
     /// `YYYY-MM-DD`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -57,6 +57,7 @@ pub struct Sequence {
     nowait: bool,
     lock_timeout: Option<Duration>,
     max_value: Option<i64>,
+    warn_at: Option<i64>,
 }
 
 impl Sequence {
@@ -69,6 +70,7 @@ impl Sequence {
             nowait: false,
             lock_timeout: None,
             max_value: None,
+            warn_at: None,
         }
     }
 
@@ -111,8 +113,10 @@ impl Sequence {
 
     /// Waits at most `timeout` for another transaction holding the
     /// sequence, then fails with [`SequenceError::LockNotAvailable`], instead
-    /// of the database's default wait. Costs two statements around the
-    /// allocation when set, nothing otherwise:
+    /// of the database's default wait: for allocations, and for every other
+    /// operation that takes the row lock (`close`, `reopen`, `void`,
+    /// `set_last_value`, `revert_last`, `adopt`). Costs two statements around
+    /// the operation when set, nothing otherwise:
     /// - PostgreSQL: `lock_timeout`, set for the allocation and restored;
     /// - MariaDB/MySQL: `innodb_lock_wait_timeout`, in whole seconds (rounded
     ///   up; zero fails at once), set and restored;
@@ -131,6 +135,14 @@ impl Sequence {
     /// never taken.
     pub fn max_value(mut self, max_value: i64) -> Self {
         self.max_value = Some(max_value);
+        self
+    }
+
+    /// An allocation that reaches `warn_at` logs a `tracing` warning (target
+    /// `sequences`, with the sequence, its last value and its maximum), so a
+    /// range running out is seen before it is exhausted.
+    pub fn warn_at(mut self, warn_at: i64) -> Self {
+        self.warn_at = Some(warn_at);
         self
     }
 
@@ -441,15 +453,19 @@ impl Sequence {
     ) -> Result<u64, SequenceError> {
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.database_error(source))?;
-        db.execute_raw(statement(dialect))
-            .await
-            .map(|result| result.rows_affected())
-            .map_err(|source| self.classify(dialect, source, 0))
+        let statement = statement(dialect);
+        self.bounded(db, dialect, async {
+            db.execute_raw(statement)
+                .await
+                .map(|result| result.rows_affected())
+                .map_err(|source| self.classify(dialect, source, 0))
+        })
+        .await
     }
 
     /// In a transaction, takes the row lock (as an allocation would) and
     /// reads the row.
-    async fn lock_row<C: ConnectionTrait>(
+    pub(crate) async fn lock_row<C: ConnectionTrait>(
         &self,
         db: &C,
         operation: &str,
@@ -459,16 +475,20 @@ impl Sequence {
             return Err(self.not_in_transaction(operation));
         }
         let dialect = Dialect::of(db.get_database_backend()).map_err(error)?;
-        if let Some(lock) = dialect.lock_for_write(&self.name) {
-            db.execute_raw(lock)
-                .await
-                .map_err(|source| self.classify(dialect, source, 0))?;
-        }
-        let row = entity::Entity::find_by_id(self.name.to_string())
-            .lock_exclusive()
-            .one(db)
-            .await
-            .map_err(|source| self.classify(dialect, source, 0))?;
+        let row = self
+            .bounded(db, dialect, async {
+                if let Some(lock) = dialect.lock_for_write(&self.name) {
+                    db.execute_raw(lock)
+                        .await
+                        .map_err(|source| self.classify(dialect, source, 0))?;
+                }
+                entity::Entity::find_by_id(self.name.to_string())
+                    .lock_exclusive()
+                    .one(db)
+                    .await
+                    .map_err(|source| self.classify(dialect, source, 0))
+            })
+            .await?;
         Ok((dialect, row))
     }
 
@@ -523,7 +543,7 @@ impl Sequence {
         self.store_last(db, last, true).await
     }
 
-    async fn store_last<C: ConnectionTrait>(
+    pub(crate) async fn store_last<C: ConnectionTrait>(
         &self,
         db: &C,
         last: i64,
@@ -567,20 +587,72 @@ impl Sequence {
     ) -> Result<i64, SequenceError> {
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.database_error(source))?;
+        let last = self
+            .bounded(db, dialect, self.allocate_now(db, dialect, plan, days))
+            .await?;
+        if let Some(warn_at) = self.warn_at.filter(|&warn_at| last >= warn_at) {
+            tracing::warn!(
+                target: "sequences",
+                sequence = self.name(),
+                last,
+                warn_at,
+                max_value = self.max_value,
+                "sequence {:?} is near the end of its range: last {last}",
+                self.name()
+            );
+        }
+        Ok(last)
+    }
+
+    /// Runs `work` (statements that take the sequence's row lock) within the
+    /// lock timeout, if set: the session's lock wait is set before and
+    /// restored after.
+    async fn bounded<C: ConnectionTrait, T>(
+        &self,
+        db: &C,
+        dialect: Dialect,
+        work: impl std::future::Future<Output = Result<T, SequenceError>>,
+    ) -> Result<T, SequenceError> {
         let Some(timeout) = self.lock_timeout else {
-            return self.allocate_now(db, dialect, plan, days).await;
+            return work.await;
         };
         let restore = dialect
             .set_lock_timeout(db, timeout)
             .await
             .map_err(|source| self.database_error(source))?;
-        let result = self.allocate_now(db, dialect, plan, days).await;
+        let result = work.await;
         // After a failure, PostgreSQL's transaction is aborted and undoes the
         // setting itself; elsewhere this restores it.
         let restored = db.execute_raw(restore).await;
         match (result, restored) {
             (Ok(_), Err(source)) => Err(self.database_error(source)),
             (result, _) => result,
+        }
+    }
+
+    /// The value the next allocation would hand out, read without taking
+    /// or locking anything: a preview, which another transaction may take
+    /// first (only [`next_value`](Self::next_value) in your transaction
+    /// reserves it). A closed sequence would refuse it until reopened
+    /// ([`state`](Self::state) tells); past [`max_value`](Self::max_value),
+    /// [`SequenceError::Exhausted`].
+    pub async fn peek<C: ConnectionTrait>(&self, db: &C) -> Result<i64, SequenceError> {
+        self.validate()?;
+        let next = match self.state(db).await? {
+            None => self.initial_value,
+            Some(row) => match self.reset_value {
+                Some(reset) if row.last >= reset - 1 => self.initial_value,
+                _ => row.last.checked_add(1).ok_or_else(|| self.overflow(1u64))?,
+            },
+        };
+        match self.max_value {
+            Some(max_value) if next > max_value => Err(SequenceError::Exhausted {
+                name: self.name.to_string(),
+                max_value,
+                last: next - 1,
+                count: 1,
+            }),
+            _ => Ok(next),
         }
     }
 

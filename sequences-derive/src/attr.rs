@@ -20,6 +20,10 @@ pub struct FieldAttrs {
     pub attr: Attribute,
     pub sequence: Option<LitStr>,
     pub initial_value: Option<IntLit>,
+    /// `max_value = N`: the end of the sequence's range.
+    pub max_value: Option<IntLit>,
+    /// `warn_at = N`: a tracing warning from this value on.
+    pub warn_at: Option<IntLit>,
     pub reset_value: Option<IntLit>,
     pub period: Option<LitStr>,
     pub date: Option<LitStr>,
@@ -79,6 +83,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             attr: attr.clone(),
             sequence: None,
             initial_value: None,
+            max_value: None,
+            warn_at: None,
             reset_value: None,
             period: None,
             date: None,
@@ -130,9 +136,12 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     }
                     *slot = Some(meta.value()?.parse()?);
                 }
-                "initial_value" | "reset_value" | "fiscal_year_start" => {
+                "initial_value" | "reset_value" | "fiscal_year_start" | "max_value"
+                | "warn_at" => {
                     let slot = match slot_name.as_str() {
                         "initial_value" => &mut parsed.initial_value,
+                        "max_value" => &mut parsed.max_value,
+                        "warn_at" => &mut parsed.warn_at,
                         "reset_value" => &mut parsed.reset_value,
                         _ => &mut parsed.fiscal_year_start,
                     };
@@ -144,6 +153,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 _ => {
                     return Err(meta.error(
                         "unknown gapless option; expected `sequence`, `initial_value`, \
+                         `max_value`, `warn_at`, \
                          `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
                          `chronological`, `deferred`, `format`, `on_delete`, `chain`, `chain_covers`, \
                          `chain_key_env` or `value_of`",

@@ -157,6 +157,8 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     let reset = numbered
         .reset_value
         .map(|value| quote!(.reset_value(#value)));
+    let max = numbered.max_value.map(|value| quote!(.max_value(#value)));
+    let warn = numbered.warn_at.map(|value| quote!(.warn_at(#value)));
     let period = numbered.period.map(|period| {
         let period = match period {
             Period::Year => quote!(Year),
@@ -206,7 +208,7 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
         quote!(.on_delete(#private::OnDelete::#policy))
     });
     quote! {
-        #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset)
+        #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset #max #warn)
             #period #date #zone #chronological #format #(#raw)* #on_delete #deferred #chain #chain_key
     }
 }

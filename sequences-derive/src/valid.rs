@@ -13,6 +13,10 @@ pub struct Numbered<'a> {
     pub field: &'a Ident,
     pub template: LitStr,
     pub initial_value: Option<i64>,
+    /// `max_value = N`, checked.
+    pub max_value: Option<i64>,
+    /// `warn_at = N`.
+    pub warn_at: Option<i64>,
     pub reset_value: Option<i64>,
     /// `period = "..."`: a sequence per year, month or day.
     pub period: Option<Period>,
@@ -154,6 +158,8 @@ fn raw_field<'a>(
 ) -> syn::Result<(&'a Ident, &'a LitStr)> {
     let others = attrs.sequence.is_some()
         || attrs.initial_value.is_some()
+        || attrs.max_value.is_some()
+        || attrs.warn_at.is_some()
         || attrs.reset_value.is_some()
         || attrs.period.is_some()
         || attrs.date.is_some()
@@ -559,10 +565,41 @@ fn numbered_field<'a>(
             ));
         }
     }
+    if let Some(max) = &attrs.max_value {
+        if max.value < first {
+            return Err(syn::Error::new_spanned(
+                &max.expr,
+                format!(
+                    "max_value ({}) must be at least initial_value ({first})",
+                    max.value
+                ),
+            ));
+        }
+        if reset.is_some() {
+            return Err(syn::Error::new_spanned(
+                &max.expr,
+                "a looping sequence (`reset_value`) ends its range at reset_value - 1; \
+                 drop `max_value`",
+            ));
+        }
+    }
+    if let (Some(warn), Some(max)) = (&attrs.warn_at, &attrs.max_value)
+        && warn.value > max.value
+    {
+        return Err(syn::Error::new_spanned(
+            &warn.expr,
+            format!(
+                "warn_at ({}) is past max_value ({}): it would never warn",
+                warn.value, max.value
+            ),
+        ));
+    }
     Ok(Numbered {
         field: field.ident,
         template: template.clone(),
         initial_value: initial.map(|i| i.value),
+        max_value: attrs.max_value.as_ref().map(|m| m.value),
+        warn_at: attrs.warn_at.as_ref().map(|w| w.value),
         reset_value: reset.map(|r| r.value),
         period,
         day,

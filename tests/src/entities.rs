@@ -410,6 +410,8 @@ pub mod keyed_doc {
         pub company_id: i32,
         #[gapless(
             sequence = "keyed-{company_id}",
+            max_value = 1_000_000,
+            warn_at = 900_000,
             chain = "hash",
             chain_covers = "company_id",
             chain_key_env = "SEQUENCES_TEST_UNSET_CHAIN_KEY",

@@ -311,3 +311,202 @@ async fn object_api<C: ConnectionTrait>(t: &TestDb, db: &C) {
 async fn object_api_all_backends() {
     both_modes!(object_api);
 }
+
+/// The operator's tools: a preview that takes nothing, the end of a range,
+/// a bounded wait for every locking operation, and the adoption of a legacy
+/// table's numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peek_max_value_lock_timeout_and_adopt() {
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait};
+    use sequences_core::{AdoptRefusal, Audit};
+    use sequences_tests::entities::ledger_entry;
+    use std::time::{Duration, Instant};
+    for t in connect_all(4).await {
+        // peek: the next value, nothing taken, no lock waited for.
+        let name = unique_name("peek");
+        let sequence = Sequence::new(&name).initial_value(10);
+        assert_eq!(sequence.peek(&t.db).await.unwrap(), 10, "{t:?}");
+        assert_eq!(sequence.next_value(&t.db).await.unwrap(), 10, "{t:?}");
+        let holder = t.db.begin().await.unwrap();
+        assert_eq!(sequence.next_value(&holder).await.unwrap(), 11, "{t:?}");
+        let started = Instant::now();
+        assert_eq!(sequence.peek(&t.db).await.unwrap(), 11, "{t:?}: a preview");
+        assert!(started.elapsed() < Duration::from_secs(1), "{t:?}: no wait");
+
+        // lock_timeout bounds void (and every locking operation) too.
+        let started = Instant::now();
+        let txn = t.db.begin().await.unwrap();
+        let error = sequence
+            .clone()
+            .lock_timeout(Duration::from_millis(200))
+            .void(&txn, 10, "cancelled")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SequenceError::LockNotAvailable { .. }),
+            "{t:?}: {error}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{t:?}");
+        drop(txn);
+        holder.rollback().await.unwrap();
+        let looping = Sequence::new(unique_name("peek-loop")).reset_value(3);
+        looping.next_values(&t.db, 1).await.unwrap();
+        looping.next_value(&t.db).await.unwrap();
+        assert_eq!(looping.peek(&t.db).await.unwrap(), 1, "{t:?}: wraps");
+
+        // max_value: refused by the allocating statement, nothing consumed.
+        let bounded = Sequence::new(unique_name("max")).max_value(3);
+        assert_eq!(bounded.next_values(&t.db, 2).await.unwrap(), 1..3, "{t:?}");
+        let error = bounded.next_values(&t.db, 2).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SequenceError::Exhausted {
+                    last: 2,
+                    max_value: 3,
+                    ..
+                }
+            ),
+            "{t:?}: {error}"
+        );
+        assert_eq!(bounded.next_value(&t.db).await.unwrap(), 3, "{t:?}");
+        assert!(bounded.next_value(&t.db).await.is_err(), "{t:?}");
+        assert_eq!(bounded.last_value(&t.db).await.unwrap(), Some(3), "{t:?}");
+        assert!(bounded.peek(&t.db).await.is_err(), "{t:?}");
+
+        // adopt: a legacy ledger continues after its highest number.
+        let plant = |ledger: &str, numbers: &[i32]| {
+            ledger_entry::Entity::insert_many(numbers.iter().map(|&n| ledger_entry::ActiveModel {
+                ledger: Set(ledger.to_owned()),
+                number: Set(Some(n)),
+                ..Default::default()
+            }))
+        };
+        let audit_of = |ledger: &str| {
+            Audit::new(ledger_entry::Column::Number)
+                .scope([ledger_entry::Column::Ledger])
+                .sequence("entry-{ledger}")
+                .filter(ledger_entry::Column::Ledger.eq(ledger))
+        };
+        let (clean, holed) = (unique_name("legacy"), unique_name("legacy"));
+        plant(&clean, &[3, 1, 2, 5, 4]).exec(&t.db).await.unwrap();
+        plant(&holed, &[1, 2, 4, 4]).exec(&t.db).await.unwrap();
+        let adopted = Sequence::new(format!("entry-{clean}"));
+        let txn = t.db.begin().await.unwrap();
+        let adoption = adopted.adopt(&txn, &audit_of(&clean), false).await.unwrap();
+        assert_eq!((adoption.previous, adoption.last), (None, 5), "{t:?}");
+        assert_eq!(adopted.next_value(&txn).await.unwrap(), 6, "{t:?}");
+        txn.commit().await.unwrap();
+        // Already past the table: refused.
+        let txn = t.db.begin().await.unwrap();
+        let error = adopted
+            .adopt(&txn, &audit_of(&clean), false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                SequenceError::AdoptRefused {
+                    reason: AdoptRefusal::Behind {
+                        last: 6,
+                        highest: 5
+                    },
+                    ..
+                }
+            ),
+            "{t:?}: {error}"
+        );
+        txn.rollback().await.unwrap();
+        // Gaps and duplicates: refused and reported, nothing changed, unless allowed.
+        let legacy = Sequence::new(format!("entry-{holed}"));
+        let txn = t.db.begin().await.unwrap();
+        let error = legacy
+            .adopt(&txn, &audit_of(&holed), false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                SequenceError::AdoptRefused {
+                    reason: AdoptRefusal::Defects {
+                        missing: 1,
+                        duplicate_rows: 1,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{t:?}: {error}"
+        );
+        assert_eq!(legacy.last_value(&txn).await.unwrap(), None, "{t:?}");
+        let adoption = legacy.adopt(&txn, &audit_of(&holed), true).await.unwrap();
+        assert_eq!(adoption.last, 4, "{t:?}");
+        txn.commit().await.unwrap();
+        // No rows: refused; outside a transaction: refused.
+        let nothing = unique_name("legacy");
+        let txn = t.db.begin().await.unwrap();
+        let error = Sequence::new(format!("entry-{nothing}"))
+            .adopt(&txn, &audit_of(&nothing), false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                SequenceError::AdoptRefused {
+                    reason: AdoptRefusal::NoRows,
+                    ..
+                }
+            ),
+            "{t:?}: {error}"
+        );
+        txn.rollback().await.unwrap();
+        let error = legacy
+            .adopt(&t.db, &audit_of(&holed), true)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SequenceError::NotInTransaction { .. }),
+            "{t:?}: {error}"
+        );
+    }
+}
+
+/// MariaDB lists an uncontended row lock nowhere: the transaction holding a
+/// counter while nobody waits is shown as an inferred holder.
+#[tokio::test]
+async fn an_uncontended_holder_is_inferred_on_mariadb() {
+    use sea_orm::Statement;
+    for t in connect_all(2).await {
+        if t.backend != sequences_tests::Backend::MySql {
+            continue;
+        }
+        let name = unique_name("held");
+        let holder = t.db.begin().await.unwrap();
+        Sequence::new(&name).next_value(&holder).await.unwrap();
+        let session: i64 = holder
+            .query_one_raw(Statement::from_string(
+                t.db.get_database_backend(),
+                "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        // InnoDB refreshes its views only when last read over 100 ms ago:
+        // ask until they show the holder (bounded).
+        let deadline = std::time::Instant::now() + sequences_tests::locks::PATIENCE;
+        let found = loop {
+            let holders = sequences_core::lock_holders(&t.db, Some(&name))
+                .await
+                .unwrap();
+            if let Some(found) = holders.into_iter().find(|h| h.session == Some(session)) {
+                break found;
+            }
+            assert!(std::time::Instant::now() < deadline, "{t:?}: never listed");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert!(found.inferred && found.holding, "{t:?}: {found:?}");
+        holder.rollback().await.unwrap();
+    }
+}

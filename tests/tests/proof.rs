@@ -135,12 +135,14 @@ async fn recompute(db: &DatabaseConnection, company: i32, sequence: &str, key: O
 
 /// The checkpoint of one sequence, as `sequences checkpoint` takes it.
 async fn checkpoint(db: &DatabaseConnection, sequence: &str) -> Checkpoint {
-    chain::checkpoints(db, Some(sequence))
+    let checkpoint = chain::checkpoints(db, Some(sequence))
         .await
         .unwrap()
         .into_iter()
         .find(|c| c.sequence == sequence)
-        .expect("a chained sequence")
+        .expect("a sequence");
+    assert!(checkpoint.head.is_some(), "chained");
+    checkpoint
 }
 
 /// 1. A whole scope deleted: its sequence is audited from the counter, all missing.
@@ -697,5 +699,104 @@ async fn names_never_collide_and_booleans_read_back() {
         let g = group(&report, &name);
         assert_eq!((g.rows, g.sequence_last), (2, Some(2)), "{t:?}");
         assert!(report.is_clean(), "{t:?}: {report:?}");
+    }
+}
+
+/// A counter deleted together with all its rows leaves no trace in the
+/// database: a checkpoint kept outside it still tells. And a numbered row
+/// whose scope names no sequence (a NULL placeholder, which the library
+/// refuses to number) is a defect, not a group without a counter.
+#[tokio::test]
+async fn a_deleted_counter_and_an_unnamed_row_are_caught() {
+    for t in connect_all(2).await {
+        let (kept, erased) = (fresh_company(), fresh_company());
+        insert_docs(&t.db, kept, &[1]).await;
+        insert_docs(&t.db, erased, &[1, 2]).await;
+        let taken: Vec<Checkpoint> = chain::checkpoints(&t.db, Some("proof-"))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| [format!("proof-{kept}"), format!("proof-{erased}")].contains(&c.sequence))
+            .collect();
+        assert_eq!(taken.len(), 2, "{t:?}");
+        let name = format!("proof-{erased}");
+        execute(
+            &t.db,
+            "DELETE FROM proof_doc WHERE company_id = ?",
+            vec![erased.into()],
+        )
+        .await;
+        execute(
+            &t.db,
+            "DELETE FROM sequences WHERE name = ?",
+            vec![name.clone().into()],
+        )
+        .await;
+
+        let report = audit(&t.db).await;
+        assert!(
+            report
+                .groups
+                .iter()
+                .all(|g| g.sequence.as_deref() != Some(name.as_str())),
+            "{t:?}: no trace left without a checkpoint"
+        );
+        use proof_doc::Column;
+        let checked = Audit::new(Column::Number)
+            .scope([Column::CompanyId])
+            .sequence("proof-{company_id}")
+            .checkpoints(taken.clone())
+            .run(&t.db)
+            .await
+            .unwrap();
+        let gone = group(&checked, &name);
+        assert_eq!(
+            (
+                gone.rewound,
+                gone.missing,
+                gone.gaps.clone(),
+                gone.checkpoint_last
+            ),
+            (true, 2, vec![1..=2], Some(2)),
+            "{t:?}"
+        );
+        assert!(!gone.is_clean(), "{t:?}");
+        assert!(
+            group(&checked, &format!("proof-{kept}")).is_clean(),
+            "{t:?}"
+        );
+        let state = chain_of(
+            &t.db,
+            chain_audit("proof-{company_id}").checkpoints(taken),
+            &name,
+        )
+        .await;
+        assert_eq!(
+            breaks(&state),
+            [
+                (1, 2, BreakKind::Missing),
+                (2, 2, BreakKind::Checkpoint),
+                (3, 3, BreakKind::Head)
+            ],
+            "{t:?}: the head went with the counter"
+        );
+
+        // A numbered ticket whose region is NULL: its scope names no sequence.
+        let desk = format!("desk{}", fresh_company());
+        execute(
+            &t.db,
+            "INSERT INTO ticket (desk, region, number, slot) VALUES (?, NULL, 1, 0)",
+            vec![desk.clone().into()],
+        )
+        .await;
+        let report = Audit::new(ticket::Column::Number)
+            .scope([ticket::Column::Desk, ticket::Column::Region])
+            .sequence("ticket-{desk}-{region}")
+            .filter(ticket::Column::Desk.eq(desk.clone()))
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(report.groups.len(), 1, "{t:?}: {report:?}");
+        assert!(report.groups[0].unnamed && !report.is_clean(), "{t:?}");
     }
 }

@@ -32,6 +32,9 @@ pub async fn audit(
         .scope(named_columns(db, &args.table, &args.scope).await?)
         .key(named_columns(db, &args.table, &args.key).await?)
         .initial_value(args.initial);
+    for file in &args.against {
+        audit = audit.checkpoints(read_checkpoints(file)?);
+    }
     if let Some(sequence) = args.sequence {
         audit = audit.sequence(sequence);
     }
@@ -124,7 +127,7 @@ pub async fn checkpoint(
         .map_err(|e| CliError::new(Kind::Io, format!("cannot write {}: {e}", file.display())))?;
     out.print(&Done {
         text: format!(
-            "checkpoint of {} chained sequence(s) written to {}",
+            "checkpoint of {} sequence(s) written to {}",
             taken.len(),
             file.display()
         ),
@@ -183,10 +186,11 @@ fn read_checkpoints(file: &Path) -> Result<Vec<Checkpoint>, CliError> {
                 last: entry["last"]
                     .as_i64()
                     .ok_or_else(|| bad("an entry without \"last\""))?,
-                head: entry["head"]
-                    .as_str()
-                    .ok_or_else(|| bad("an entry without \"head\""))?
-                    .to_owned(),
+                head: match &entry["head"] {
+                    Value::Null => None,
+                    Value::String(head) => Some(head.clone()),
+                    _ => return Err(bad("a \"head\" that is not a string")),
+                },
             })
         })
         .collect()

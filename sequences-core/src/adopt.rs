@@ -1,0 +1,138 @@
+//! Taking over a legacy table: the counter continues after the highest
+//! number the table already holds.
+
+use std::fmt;
+
+use sea_orm::ConnectionTrait;
+
+use crate::audit::{Audit, AuditColumn, GroupAudit};
+use crate::{Sequence, SequenceError};
+
+/// What [`Sequence::adopt`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Adoption {
+    /// The counter's `last` before (`None`: it did not exist).
+    pub previous: Option<i64>,
+    /// The counter's `last` now: the table's highest number.
+    pub last: i64,
+    /// The audit of the table's numbers for this sequence.
+    pub audit: GroupAudit,
+}
+
+/// Why [`Sequence::adopt`] refused, nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdoptRefusal {
+    /// The table holds no number of this sequence.
+    NoRows,
+    /// The table's numbers are not `initial..=highest` exactly (gaps,
+    /// duplicates, NULL numbers, numbers below the initial value): adopting
+    /// would make them the sequence's. Pass `allow_defects` to adopt anyway.
+    Defects {
+        /// Missing numbers.
+        missing: u64,
+        /// Rows beyond the first for each duplicated number.
+        duplicate_rows: u64,
+        /// Rows whose number is NULL.
+        unnumbered: u64,
+        /// Rows numbered below the initial value.
+        below_initial: u64,
+    },
+    /// The counter is already past the table's highest number: moving it
+    /// back would hand numbers out again.
+    Behind {
+        /// The counter's `last`.
+        last: i64,
+        /// The table's highest number.
+        highest: i64,
+    },
+}
+
+impl fmt::Display for AdoptRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoRows => f.write_str("the table holds no number of it"),
+            Self::Defects {
+                missing,
+                duplicate_rows,
+                unnumbered,
+                below_initial,
+            } => write!(
+                f,
+                "the table's numbers have {missing} missing, {duplicate_rows} duplicated, \
+                 {unnumbered} unnumbered and {below_initial} below the initial value; audit \
+                 them, or adopt them as they are (allow defects)"
+            ),
+            Self::Behind { last, highest } => write!(
+                f,
+                "the counter is already at {last}, past the table's highest number {highest}; \
+                 nothing to adopt"
+            ),
+        }
+    }
+}
+
+impl Sequence {
+    /// Continues a legacy table: sets the counter to the highest number the
+    /// table already holds for this sequence, so the next document takes the
+    /// number after it, with no gap and no duplicate.
+    ///
+    /// `audit` describes the table (the numbered column, its scope, and a
+    /// [`sequence`](Audit::sequence) template that names this sequence);
+    /// the group whose sequence is this one is adopted. Under the counter's
+    /// row lock, in a transaction ([`SequenceError::NotInTransaction`]
+    /// otherwise). Refused ([`SequenceError::AdoptRefused`], nothing changed)
+    /// when the table has no number of it, when its numbers have gaps,
+    /// duplicates, NULLs or numbers below the initial value (unless
+    /// `allow_defects`), or when the counter is already past them. Stop the
+    /// legacy writers first: rows they insert meanwhile are not seen.
+    pub async fn adopt<C: ConnectionTrait, K: AuditColumn>(
+        &self,
+        db: &C,
+        audit: &Audit<K>,
+        allow_defects: bool,
+    ) -> Result<Adoption, SequenceError> {
+        self.validate()?;
+        let (_, row) = self.lock_row(db, "Sequence::adopt").await?;
+        let previous = row.map(|row| row.last);
+        let report = audit
+            .run(db)
+            .await
+            .map_err(|source| SequenceError::Database {
+                name: self.name().to_owned(),
+                source,
+            })?;
+        let refused = |reason| SequenceError::AdoptRefused {
+            name: self.name().to_owned(),
+            reason,
+        };
+        let group = report
+            .groups
+            .into_iter()
+            .find(|g| g.sequence.as_deref() == Some(self.name()))
+            .ok_or_else(|| refused(AdoptRefusal::NoRows))?;
+        let highest = group.last.ok_or_else(|| refused(AdoptRefusal::NoRows))?;
+        if let Some(last) = previous.filter(|&last| last > highest) {
+            return Err(refused(AdoptRefusal::Behind { last, highest }));
+        }
+        // The counter is not past the highest row here: every missing
+        // number is a gap between the table's rows.
+        let missing = group.missing;
+        let defects = missing + group.duplicate_rows + group.unnumbered + group.below_initial;
+        if defects > 0 && !allow_defects {
+            return Err(refused(AdoptRefusal::Defects {
+                missing,
+                duplicate_rows: group.duplicate_rows,
+                unnumbered: group.unnumbered,
+                below_initial: group.below_initial,
+            }));
+        }
+        self.store_last(db, highest, false).await?;
+        Ok(Adoption {
+            previous,
+            last: highest,
+            audit: group,
+        })
+    }
+}
