@@ -229,6 +229,27 @@ async fn every_outcome_is_one_json_document() {
         );
         assert!(message.contains("cannot write"), "{message}");
 
+        // show previews the next number, taking nothing.
+        let shown = json_outcome(
+            &sequences(url, &["--json", "show", &name]),
+            0,
+            &context("show"),
+        );
+        assert_eq!(shown["next"], 6, "{shown}");
+        let table = sequences(url, &["show", &name]);
+        assert!(
+            text(&table.stdout)
+                .contains("next: 6 (a preview: another transaction may take it first)"),
+            "{}",
+            text(&table.stdout)
+        );
+        assert_eq!(
+            Sequence::new(&name).last_value(&t.db).await.unwrap(),
+            Some(5),
+            "{:?}: show took nothing",
+            t.backend
+        );
+
         // --database-url before or after the subcommand.
         for args in [
             vec!["--database-url", url, "show", &name, "--json"],

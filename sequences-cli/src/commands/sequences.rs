@@ -30,6 +30,12 @@ pub async fn show(db: &DatabaseConnection, out: &Out, args: ShowArgs) -> Result<
         .state(db)
         .await?
         .ok_or_else(|| does_not_exist(&name))?;
+    // A preview: nothing taken or locked.
+    let next = match sequence.peek(db).await {
+        Ok(next) => Some(next),
+        Err(SequenceError::Exhausted { .. } | SequenceError::Overflow { .. }) => None,
+        Err(other) => return Err(other.into()),
+    };
     let voids = void::Entity::find()
         .filter(void::Column::Sequence.eq(&name))
         .order_by_asc(void::Column::Value)
@@ -40,7 +46,7 @@ pub async fn show(db: &DatabaseConnection, out: &Out, args: ShowArgs) -> Result<
         name,
         state,
         voids,
-        next: None,
+        next,
     });
     Ok(Outcome::Done)
 }
