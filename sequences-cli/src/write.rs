@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use sequences_core::{LockHolder, SequenceError, lock_holders};
 
@@ -26,7 +26,7 @@ pub struct Write<'a> {
 
 impl<'a> Write<'a> {
     /// Begins the transaction and bounds its lock waits to `timeout`:
-    /// - PostgreSQL: `SET LOCAL lock_timeout`, undone by the end of the transaction;
+    /// - PostgreSQL: `lock_timeout`, set local to the transaction;
     /// - MariaDB/MySQL: the session's `innodb_lock_wait_timeout` (whole seconds,
     ///   at least one), restored before the transaction ends;
     /// - SQLite: `BEGIN IMMEDIATE` takes the database's write lock at once,
@@ -58,17 +58,23 @@ impl<'a> Write<'a> {
         };
         let (wait, restore) = match backend {
             DbBackend::Postgres => {
-                // Integers only: nothing of the user's reaches the statement.
-                txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{millis}ms'"))
-                    .await
-                    .map_err(|e| CliError::database(&e))?;
+                // `SET LOCAL`, with the value bound: the transaction's end undoes it.
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "SELECT set_config('lock_timeout', $1, true)",
+                    [format!("{millis}ms").into()],
+                ))
+                .await
+                .map_err(|e| CliError::database(&e))?;
                 (timeout, None)
             }
             DbBackend::MySql => {
                 let seconds = millis.div_ceil(1000).max(1);
-                txn.execute_unprepared(&format!(
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
                     "SET @sequences_cli_lock_wait = @@SESSION.innodb_lock_wait_timeout, \
-                     SESSION innodb_lock_wait_timeout = {seconds}"
+                     SESSION innodb_lock_wait_timeout = ?",
+                    [seconds.into()],
                 ))
                 .await
                 .map_err(|e| CliError::database(&e))?;
