@@ -578,3 +578,56 @@ async fn sqlite_writes_wait_for_a_short_writer() {
         scratch.remove().await;
     }
 }
+
+/// On a terminal (`script` gives the command one), going back asks for the
+/// sequence's name: a wrong answer changes nothing, the right one goes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn going_back_on_a_terminal_asks_for_the_name() {
+    use std::io::Write as _;
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("skipping: no `script` to give the command a terminal");
+        return;
+    }
+    for t in connect_all(1).await {
+        let name = unique_name("cli-tty");
+        let txn = t.db.begin().await.unwrap();
+        Sequence::new(&name).next_values(&txn, 10).await.unwrap();
+        txn.commit().await.unwrap();
+        let on_terminal = |answer: &str| {
+            let mut child = Command::new("script")
+                .args(["-qec", &format!("{BIN} set {name} 7 --force"), "/dev/null"])
+                .env("DATABASE_URL", &t.url)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run script");
+            writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+            child.wait_with_output().unwrap()
+        };
+        let output = on_terminal("not-the-name");
+        let shown = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(2), "{:?}: {shown}", t.backend);
+        assert!(
+            shown.contains("Type the sequence's name") && shown.contains("not confirmed"),
+            "{:?}: {shown}",
+            t.backend
+        );
+        assert_eq!(
+            Sequence::new(&name).last_value(&t.db).await.unwrap(),
+            Some(10)
+        );
+        let output = on_terminal(&name);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{:?}: {}",
+            t.backend,
+            text(&output.stdout)
+        );
+        assert_eq!(
+            Sequence::new(&name).last_value(&t.db).await.unwrap(),
+            Some(7)
+        );
+    }
+}
