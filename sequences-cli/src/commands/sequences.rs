@@ -95,7 +95,8 @@ pub async fn set(db: &DatabaseConnection, out: &Out, args: SetArgs) -> Result<Ou
         Ok(Some(last))
     })
     .await?;
-    let back = last.or(before).filter(|&last| last > value);
+    // `last` is the value under the lock, known only when going back.
+    let back = last.filter(|&last| last > value);
     let warning = back.map(|last| {
         format!(
             "sequence {name:?} moved back from {last} to {value}: {} will be handed out again",
