@@ -134,6 +134,31 @@ fn scanned_secrets(url: &str) -> Vec<String> {
     if let Some((_, query)) = url.split_once('?') {
         values.extend(query_secrets(query));
     }
+    values.extend(keyword_secrets(url));
+    values
+}
+
+/// The values of secret keywords of a keyword/value connection string, as
+/// libpq (`host=db password=secret`) and others (`Password=secret;`) take
+/// them: each up to whitespace, `;` or `&`, or within its single quotes.
+fn keyword_secrets(text: &str) -> Vec<String> {
+    let separator = |c: char| c.is_whitespace() || matches!(c, ';' | '&' | '?');
+    let mut values = Vec::new();
+    for (at, _) in text.match_indices('=') {
+        let before = text[..at].trim_end();
+        let name_start = before.rfind(separator).map_or(0, |i| i + 1);
+        if !is_secret_parameter(&before[name_start..]) {
+            continue;
+        }
+        let rest = text[at + 1..].trim_start();
+        let value = match rest.strip_prefix('\'') {
+            Some(quoted) => quoted.split('\'').next().unwrap_or(quoted),
+            None => rest.split(separator).next().unwrap_or(rest),
+        };
+        if !value.is_empty() {
+            values.push(value.to_owned());
+        }
+    }
     values
 }
 
@@ -180,6 +205,20 @@ mod tests {
             "foo://admin:S3cretPW@127.0.0.1/db",
             "foo://admin:***@127.0.0.1/db",
         );
+    }
+
+    #[test]
+    fn keyword_value_connection_strings() {
+        for text in [
+            "host=127.0.0.1 user=admin password=S3cretPW dbname=db",
+            "host=127.0.0.1 password = 'S3cretPW' dbname=db",
+            "Server=db;User Id=admin;Password=S3cretPW;Database=db",
+        ] {
+            let secrets = Secrets::of_url(text);
+            assert!(!secrets.url().contains(PW), "{}", secrets.url());
+            let scrubbed = secrets.scrub(&format!("cannot parse '{text}'"));
+            assert!(!scrubbed.contains(PW), "{scrubbed}");
+        }
     }
 
     #[test]

@@ -926,7 +926,7 @@ async fn counters_of<D: ConnectionTrait>(
     };
     let mut query = entity::Entity::find();
     if !prefix.is_empty() {
-        query = query.filter(entity::Column::Name.starts_with(prefix));
+        query = query.filter(entity::name_starts_with(prefix));
     }
     Ok(query
         .all(db)

@@ -162,6 +162,47 @@ pub fn keyed_link_hash(
     hex(&mac.finalize().into_bytes())
 }
 
+/// The seal of a keyed chain's head: an HMAC-SHA-256 under the key over the
+/// head and the number of its link (items `sequences-chain-seal-v1`, the
+/// head, the sequence, the number). Kept in `sequences.chain_seal`, it stops
+/// anyone without the key from moving the head (to cut records off the end).
+pub fn seal_hash(key: &[u8], sequence: &str, head: &str, number: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    encode(
+        "sequences-chain-seal-v1",
+        head,
+        sequence,
+        number,
+        &[],
+        |b| mac.update(b),
+    );
+    hex(&mac.finalize().into_bytes())
+}
+
+/// The authenticator of a void in a keyed chain: an HMAC-SHA-256 under the
+/// key over the voided record's hash (`n` for none), the sequence, the value
+/// and the reason (items `sequences-chain-void-v1`, the hash, the sequence,
+/// the value, `reason`, `v<reason>`). Kept in `sequence_voids.chain_auth`, it
+/// stops anyone without the key from explaining a deleted record away.
+pub fn void_auth(
+    key: &[u8],
+    sequence: &str,
+    value: i64,
+    reason: &str,
+    chain_hash: Option<&str>,
+) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    encode(
+        "sequences-chain-void-v1",
+        chain_hash.unwrap_or("n"),
+        sequence,
+        value,
+        &[("reason", Some(reason))],
+        |b| mac.update(b),
+    );
+    hex(&mac.finalize().into_bytes())
+}
+
 /// A link's hash, keyed or not.
 fn hash_link(
     key: Option<&[u8]>,
@@ -251,9 +292,19 @@ pub(crate) async fn extend<C: ConnectionTrait>(
         previous = hash_link(key, &previous, name, link.number, &fields);
         hashes.push(previous.clone());
     }
-    db.execute_raw(dialect.set_chain_head(name, &previous))
+    let seal = match (key, links.last()) {
+        (Some(key), Some(last)) => Some(seal_hash(key, name, &previous, last.number)),
+        _ => None,
+    };
+    db.execute_raw(dialect.set_chain_head(name, &previous, seal.as_deref()))
         .await
-        .map_err(error)?;
+        .map_err(|source| match dialect.classify(&source) {
+            crate::dialect::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+                name: name.to_owned(),
+                source,
+            },
+            _ => error(source),
+        })?;
     Ok(hashes)
 }
 
@@ -286,7 +337,7 @@ pub async fn checkpoints<C: ConnectionTrait>(
     use sea_orm::QueryOrder;
     let mut query = entity::Entity::find().order_by_asc(entity::Column::Name);
     if let Some(prefix) = prefix {
-        query = query.filter(entity::Column::Name.starts_with(prefix));
+        query = query.filter(entity::name_starts_with(prefix));
     }
     Ok(query
         .all(db)
@@ -423,6 +474,9 @@ pub enum BreakKind {
     /// The chain no longer passes through a checkpoint's head at its `last`:
     /// the history before the checkpoint was rewritten or cut since.
     Checkpoint,
+    /// In a keyed chain, a void without the key holder's authenticator: a
+    /// record deleted and explained away by someone without the key.
+    Void,
 }
 
 impl ChainReport {
@@ -666,18 +720,23 @@ impl<C: AuditColumn> ChainAudit<C> {
             }
         }
         let names: Vec<String> = groups.keys().cloned().collect();
-        let mut voids: BTreeMap<String, BTreeMap<i64, Option<String>>> = BTreeMap::new();
+        let mut voids: BTreeMap<String, BTreeMap<i64, Void>> = BTreeMap::new();
         let mut counters: BTreeMap<String, entity::Model> = BTreeMap::new();
+        let mut seals: BTreeMap<String, Option<String>> = BTreeMap::new();
         for chunk in names.chunks(500) {
             for void in entity::void::Entity::find()
                 .filter(entity::void::Column::Sequence.is_in(chunk.iter().cloned()))
                 .all(db)
                 .await?
             {
-                voids
-                    .entry(void.sequence)
-                    .or_default()
-                    .insert(void.value, void.chain_hash);
+                voids.entry(void.sequence).or_default().insert(
+                    void.value,
+                    Void {
+                        hash: void.chain_hash,
+                        reason: void.reason,
+                        auth: None,
+                    },
+                );
             }
             for row in entity::Entity::find()
                 .filter(entity::Column::Name.is_in(chunk.iter().cloned()))
@@ -685,6 +744,47 @@ impl<C: AuditColumn> ChainAudit<C> {
                 .await?
             {
                 counters.insert(row.name.clone(), row);
+            }
+            if key.is_some() {
+                // A keyed chain's authenticators (KeyedChainMigration).
+                let keyed = |error: DbErr| match dialect.classify(&error) {
+                    crate::dialect::ErrorKind::SchemaOutdated => DbErr::Custom(format!(
+                        "chain audit: a keyed chain needs sequences_migration::KeyedChainMigration \
+                         (`chain_seal`, `chain_auth`): {error}"
+                    )),
+                    _ => error,
+                };
+                let query = Query::select()
+                    .column(Alias::new("name"))
+                    .column(Alias::new("chain_seal"))
+                    .from(Alias::new(entity::TABLE_NAME))
+                    .and_where(Expr::col(Alias::new("name")).is_in(chunk.iter().cloned()))
+                    .to_owned();
+                for row in db
+                    .query_all_raw(db.get_database_backend().build(&query))
+                    .await
+                    .map_err(keyed)?
+                {
+                    seals.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+                }
+                let query = Query::select()
+                    .column(Alias::new("sequence"))
+                    .column(Alias::new("value"))
+                    .column(Alias::new("chain_auth"))
+                    .from(Alias::new(entity::VOIDS_TABLE))
+                    .and_where(Expr::col(Alias::new("sequence")).is_in(chunk.iter().cloned()))
+                    .to_owned();
+                for row in db
+                    .query_all_raw(db.get_database_backend().build(&query))
+                    .await
+                    .map_err(keyed)?
+                {
+                    let sequence: String = row.try_get_by_index(0)?;
+                    let value: i64 = row.try_get_by_index(1)?;
+                    if let Some(void) = voids.get_mut(&sequence).and_then(|v| v.get_mut(&value)) {
+                        void.auth = row.try_get_by_index(2)?;
+                    }
+                }
             }
         }
         let cover_names: Vec<&str> = self.covers.iter().map(AuditColumn::column_name).collect();
@@ -699,12 +799,22 @@ impl<C: AuditColumn> ChainAudit<C> {
             .map(|(sequence, group)| {
                 let voided = voids.remove(&sequence).unwrap_or_default();
                 let counter = counters.remove(&sequence);
+                let seal = seals.remove(&sequence).flatten();
                 let marks: Vec<&Checkpoint> = self
                     .checkpoints
                     .iter()
                     .filter(|c| c.sequence == sequence && c.head.is_some())
                     .collect();
-                walk.verify(sequence, &group, &voided, counter.as_ref(), &marks)
+                walk.verify(
+                    sequence,
+                    &group,
+                    &voided,
+                    Counter {
+                        row: counter.as_ref(),
+                        seal: seal.as_deref(),
+                    },
+                    &marks,
+                )
             })
             .collect();
         Ok(ChainReport { chains })
@@ -727,6 +837,23 @@ fn scope_text<C: AuditColumn>(
     } else {
         Func::cast_as(expr, text).into()
     }
+}
+
+/// A void, as read for the chain.
+struct Void {
+    /// The voided record's hash, if it had one.
+    hash: Option<String>,
+    reason: String,
+    /// A keyed chain's authenticator of the void.
+    auth: Option<String>,
+}
+
+/// A sequence's counter row, as read for the chain.
+#[derive(Clone, Copy)]
+struct Counter<'a> {
+    row: Option<&'a entity::Model>,
+    /// A keyed chain's seal of its head.
+    seal: Option<&'a str>,
 }
 
 /// One sequence's rows, as read for the chain.
@@ -757,11 +884,12 @@ impl Walk<'_> {
         &self,
         sequence: String,
         group: &Group,
-        voids: &BTreeMap<i64, Option<String>>,
-        counter: Option<&entity::Model>,
+        voids: &BTreeMap<i64, Void>,
+        counter: Counter<'_>,
         checkpoints: &[&Checkpoint],
     ) -> ChainState {
         let rows = &group.rows;
+        let (seal, counter) = (counter.seal, counter.row);
         let head = counter.and_then(|c| c.chain_head.clone());
         let mut state = ChainState {
             sequence,
@@ -777,7 +905,7 @@ impl Walk<'_> {
             match first_hashed {
                 Some(first) => first,
                 // Nothing hashed: a chain only if something says there was one.
-                None if head.is_some() || !checkpoints.is_empty() => self.initial,
+                None if head.is_some() || seal.is_some() || !checkpoints.is_empty() => self.initial,
                 None => return state,
             }
         } else {
@@ -807,6 +935,8 @@ impl Walk<'_> {
             by_number.entry(row.number).or_default().push(row);
         }
         let mut previous = GENESIS.to_owned();
+        // The number whose link the head is (a keyed chain's seal covers it).
+        let mut head_number = start.saturating_sub(1);
         // After a missing or unhashed link, the next record cannot be checked
         // against its predecessor: its stored hash is taken as it is.
         let mut resync = false;
@@ -814,13 +944,29 @@ impl Walk<'_> {
         loop {
             match by_number.get(&number).map(Vec::as_slice) {
                 None | Some([]) => match voids.get(&number) {
-                    Some(Some(hash)) => {
-                        previous = hash.clone();
-                        resync = false;
+                    Some(void) => {
+                        // In a keyed chain, only the key holder can void.
+                        if let Some(key) = self.key {
+                            let expected = void_auth(
+                                key,
+                                &state.sequence,
+                                number,
+                                &void.reason,
+                                void.hash.as_deref(),
+                            );
+                            if void.auth.as_deref() != Some(expected.as_str()) {
+                                push(&mut state.breaks, number, BreakKind::Void);
+                            }
+                        }
+                        // A void without a hash: a number that never had a
+                        // record (voided by hand), passed over.
+                        if let Some(hash) = &void.hash {
+                            previous = hash.clone();
+                            head_number = number;
+                            resync = false;
+                        }
                         state.links += 1;
                     }
-                    // A number that never had a record (voided by hand).
-                    Some(None) => state.links += 1,
                     None => {
                         push(&mut state.breaks, number, BreakKind::Missing);
                         resync = true;
@@ -840,6 +986,7 @@ impl Walk<'_> {
                             push(&mut state.breaks, number, BreakKind::Altered);
                         }
                         previous = stored.clone();
+                        head_number = number;
                     }
                 },
                 Some(several) => {
@@ -871,7 +1018,14 @@ impl Walk<'_> {
             }
             number += 1;
         }
-        if head.as_deref() != Some(previous.as_str()) {
+        // A keyed chain's head must carry the key holder's seal.
+        let sealed = match (self.key, &head) {
+            (Some(key), Some(head)) => {
+                seal == Some(seal_hash(key, &state.sequence, head, head_number).as_str())
+            }
+            _ => true,
+        };
+        if head.as_deref() != Some(previous.as_str()) || !sealed {
             push(&mut state.breaks, upper.saturating_add(1), BreakKind::Head);
         }
         state.broken = state.breaks.first().cloned();

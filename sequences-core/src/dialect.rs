@@ -339,7 +339,33 @@ impl Dialect {
         value: i64,
         reason: &str,
         chain_hash: Option<&str>,
+        chain_auth: Option<&str>,
     ) -> Statement {
+        if let Some(auth) = chain_auth {
+            // A keyed chain's void: its authenticator too (KeyedChainMigration).
+            let sql = match self {
+                Self::Postgres => format!(
+                    r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "chain_auth", "voided_at") VALUES ($1, $2, $3, $4, $5, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
+                ),
+                Self::MySql => format!(
+                    "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `chain_hash`, `chain_auth`, `voided_at`) VALUES (?, ?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
+                ),
+                Self::Sqlite => format!(
+                    r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "chain_auth", "voided_at") VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
+                ),
+            };
+            return Statement::from_sql_and_values(
+                self.backend(),
+                sql,
+                [
+                    name.into(),
+                    value.into(),
+                    reason.into(),
+                    Value::String(chain_hash.map(str::to_owned)),
+                    auth.into(),
+                ],
+            );
+        }
         let sql = match self {
             Self::Postgres => format!(
                 r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "voided_at") VALUES ($1, $2, $3, $4, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
@@ -466,7 +492,26 @@ impl Dialect {
     }
 
     /// Moves the sequence's chain head.
-    pub(crate) fn set_chain_head(self, name: &str, head: &str) -> Statement {
+    pub(crate) fn set_chain_head(self, name: &str, head: &str, seal: Option<&str>) -> Statement {
+        if let Some(seal) = seal {
+            // A keyed chain's head is sealed (KeyedChainMigration).
+            let sql = match self {
+                Self::Postgres => format!(
+                    r#"UPDATE "{TABLE_NAME}" SET "chain_head" = $1, "chain_seal" = $2 WHERE "name" = $3"#
+                ),
+                Self::MySql => format!(
+                    "UPDATE `{TABLE_NAME}` SET `chain_head` = ?, `chain_seal` = ? WHERE `name` = ?"
+                ),
+                Self::Sqlite => format!(
+                    r#"UPDATE "{TABLE_NAME}" SET "chain_head" = ?, "chain_seal" = ? WHERE "name" = ?"#
+                ),
+            };
+            return Statement::from_sql_and_values(
+                self.backend(),
+                sql,
+                [head.into(), seal.into(), name.into()],
+            );
+        }
         let sql = match self {
             Self::Postgres => {
                 format!(r#"UPDATE "{TABLE_NAME}" SET "chain_head" = $1 WHERE "name" = $2"#)

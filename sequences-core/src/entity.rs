@@ -131,3 +131,18 @@ pub mod void {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Names starting with `prefix`, compared as text (`SUBSTR(name, 1, n) =
+/// prefix`), not with `LIKE`, whose wildcards and escape character (`\` on
+/// PostgreSQL and MariaDB) a prefix may contain.
+pub(crate) fn name_starts_with(prefix: &str) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+    Expr::expr(
+        Func::cust("SUBSTR")
+            .arg(Expr::col((Entity, Column::Name)))
+            .arg(1)
+            .arg(length),
+    )
+    .eq(prefix)
+}

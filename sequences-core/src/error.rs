@@ -343,7 +343,8 @@ pub enum SequenceError {
     #[error(
         "sequence {name:?}: the database lacks the crate's tables or columns; apply \
          sequences_migration::migrations() (RegisterMigration adds `closed`, `last_day` and \
-         `sequence_voids`): {source}"
+         `sequence_voids`; KeyedChainMigration adds `chain_seal` and `chain_auth`, for keyed \
+         chains): {source}"
     )]
     SchemaOutdated {
         /// The sequence.

@@ -321,13 +321,50 @@ impl<K: ColumnTrait> Numbering<K> {
         let entity = entity_name::<K>();
         let span =
             tracing::info_span!("sequences.delete", entity, outcome = tracing::field::Empty,);
-        trace::traced(&span, self.release_all(&model, db))
+        let stored = trace::traced(&span, self.release_all(&model, db))
             .await
             .map_err(DbErr::from)?;
+        // The stored values go on to `after_delete`, which gives a
+        // `revert_if_last` number back once the DELETE went through.
+        let mut model = model;
+        for (column, value) in stored.into_iter().flatten() {
+            if let Some(value) = value {
+                model.try_set(column, value)?;
+            }
+        }
         Ok(model)
     }
 
-    async fn release_all<A, D>(&self, model: &A, db: &D) -> Result<(), SequenceError>
+    /// What `ActiveModelBehavior::after_delete` should return: once the
+    /// DELETE went through, gives `revert_if_last` numbers back (the counter
+    /// moves back by one, under the lock `before_delete` took). Call it from
+    /// your own `after_delete` when you call [`before_delete`](Self::before_delete);
+    /// without it, a `revert_if_last` number stays a gap (which the audit
+    /// reports), never a duplicate.
+    pub async fn after_delete<A, D>(&self, model: A, db: &D) -> Result<A, DbErr>
+    where
+        A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
+        D: ConnectionTrait,
+    {
+        let reverting: Vec<&Prepared<K>> = self
+            .checked()?
+            .into_iter()
+            .filter(|field| field.on_delete == OnDelete::RevertIfLast)
+            .collect();
+        for field in reverting {
+            let values = field.snapshot(|c| current(&model, c));
+            field.give_back(&values, db).await.map_err(DbErr::from)?;
+        }
+        Ok(model)
+    }
+
+    /// Applies every delete policy to the stored row; its values, per field.
+    #[allow(clippy::type_complexity)]
+    async fn release_all<A, D>(
+        &self,
+        model: &A,
+        db: &D,
+    ) -> Result<Vec<Vec<(K, Option<sea_orm::Value>)>>, SequenceError>
     where
         A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
         D: ConnectionTrait,
@@ -338,7 +375,7 @@ impl<K: ColumnTrait> Numbering<K> {
             .filter(|field| field.on_delete != OnDelete::Allow)
             .collect();
         if guarded.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // The stored row, read by primary key and locked until the delete
         // commits: the in-memory model may be stale (a deferred number
@@ -346,16 +383,16 @@ impl<K: ColumnTrait> Numbering<K> {
         // The values are copied out before any further statement: the
         // hook's future must stay `Send`, whatever the model type is.
         let Some(stored) = stored_row(model, db, guarded[0]).await? else {
-            return Ok(()); // no such row: nothing will be deleted
+            return Ok(Vec::new()); // no such row: nothing will be deleted
         };
         let snapshots: Vec<_> = guarded
             .iter()
             .map(|field| field.snapshot(|c| Some(ModelTrait::get(&stored, c))))
             .collect();
-        for (field, values) in guarded.into_iter().zip(snapshots) {
-            field.release(&values, db).await?;
+        for (field, values) in guarded.into_iter().zip(&snapshots) {
+            field.release(values, db).await?;
         }
-        Ok(())
+        Ok(snapshots)
     }
 
     /// Gives every `NotSet` numbered column of `model` the next value of its
@@ -1185,12 +1222,81 @@ impl<K: ColumnTrait> Prepared<K> {
         self.stored_columns().map(|c| (c, read(c))).collect()
     }
 
-    /// Applies the delete policy to a stored row's values (a [`snapshot`](Self::snapshot)).
+    /// Applies the delete policy to a stored row's values (a
+    /// [`snapshot`](Self::snapshot)), before the DELETE: refuses, records the
+    /// void, or (`revert_if_last`) checks under the counter's lock that the
+    /// number is the last; the counter moves back in
+    /// [`give_back`](Self::give_back), once the DELETE went through.
     async fn release<D: ConnectionTrait>(
         &self,
         values: &[(K, Option<sea_orm::Value>)],
         db: &D,
     ) -> Result<(), SequenceError> {
+        let Some((sequence, name, value)) = self.numbered(values)? else {
+            return Ok(());
+        };
+        let read = |column: K| {
+            values
+                .iter()
+                .find(|(c, _)| c.as_str() == column.as_str())
+                .and_then(|(_, value)| value.clone())
+        };
+        match self.on_delete {
+            OnDelete::Refuse => Err(SequenceError::DeleteRefused {
+                name,
+                value,
+                target: self.target.clone(),
+            }),
+            OnDelete::Void => {
+                // A chained record's void keeps its hash, so the chain runs on.
+                let hash = self.chain.as_ref().and_then(|(hash, _)| {
+                    match column_value::text(read(*hash)) {
+                        Read::Value(text) => Some(text),
+                        _ => None,
+                    }
+                });
+                match &self.chain_key {
+                    // A keyed chain's void carries the key holder's authenticator.
+                    Some(key) => {
+                        sequence
+                            .void_keyed(db, value, "deleted", hash.as_deref(), key)
+                            .await
+                    }
+                    None => {
+                        sequence
+                            .void_link(db, value, "deleted", hash.as_deref())
+                            .await
+                    }
+                }
+            }
+            OnDelete::RevertIfLast => sequence.check_last(db, value).await,
+            OnDelete::Allow => Ok(()),
+        }
+    }
+
+    /// After the DELETE went through: a `revert_if_last` number is given back
+    /// (the counter moves back, still under the lock [`release`](Self::release)
+    /// took). Before it, a DELETE the database refuses (a foreign key) would
+    /// leave the row holding a number handed out again.
+    async fn give_back<D: ConnectionTrait>(
+        &self,
+        values: &[(K, Option<sea_orm::Value>)],
+        db: &D,
+    ) -> Result<(), SequenceError> {
+        match self.numbered(values)? {
+            Some((sequence, _, value)) if self.on_delete == OnDelete::RevertIfLast => {
+                sequence.revert_last(db, value).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The sequence, its name and the number of a row's values; `None` when
+    /// the number is NULL.
+    fn numbered(
+        &self,
+        values: &[(K, Option<sea_orm::Value>)],
+    ) -> Result<Option<(Sequence, String, i64)>, SequenceError> {
         let read = |column: K| {
             values
                 .iter()
@@ -1200,7 +1306,7 @@ impl<K: ColumnTrait> Prepared<K> {
         let (value, parsed) = match &self.format {
             None => match column_value::integer(read(self.column)) {
                 Read::Value(value) => (value, None),
-                Read::Missing => return Ok(()),
+                Read::Missing => return Ok(None),
                 Read::Unsupported(what) => {
                     return Err(self.invalid(format!("the number is {what}")));
                 }
@@ -1208,7 +1314,7 @@ impl<K: ColumnTrait> Prepared<K> {
             Some(format) => {
                 let text = match column_value::text(read(self.column)) {
                     Read::Value(text) => text,
-                    Read::Missing => return Ok(()),
+                    Read::Missing => return Ok(None),
                     Read::Unsupported(what) => {
                         return Err(self.invalid(format!("the reference is {what}")));
                     }
@@ -1246,28 +1352,7 @@ impl<K: ColumnTrait> Prepared<K> {
                 period.sequence_name(&base, day)
             }
         };
-        let sequence = self.sequence.renamed(&name);
-        match self.on_delete {
-            OnDelete::Refuse => Err(SequenceError::DeleteRefused {
-                name,
-                value,
-                target: self.target.clone(),
-            }),
-            OnDelete::Void => {
-                // A chained record's void keeps its hash, so the chain runs on.
-                let hash = self.chain.as_ref().and_then(|(hash, _)| {
-                    match column_value::text(read(*hash)) {
-                        Read::Value(text) => Some(text),
-                        _ => None,
-                    }
-                });
-                sequence
-                    .void_link(db, value, "deleted", hash.as_deref())
-                    .await
-            }
-            OnDelete::RevertIfLast => sequence.revert_last(db, value).await,
-            OnDelete::Allow => Ok(()),
-        }
+        Ok(Some((self.sequence.renamed(&name), name, value)))
     }
 
     /// Stores the allocated value in integer column `column`.

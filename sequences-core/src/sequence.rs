@@ -359,6 +359,31 @@ impl Sequence {
         self.void_link(db, value, reason, None).await
     }
 
+    /// [`void_link`](Self::void_link) in a chain keyed with `key`: the void
+    /// carries an authenticator (HMAC-SHA-256 over the sequence, the value,
+    /// the reason and the record's hash), so that a void written without the
+    /// key, to hide a deleted record, breaks the keyed chain
+    /// ([`BreakKind::Void`](crate::BreakKind::Void)). Needs
+    /// `sequences_migration::KeyedChainMigration`.
+    pub async fn void_keyed<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        value: i64,
+        reason: &str,
+        chain_hash: Option<&str>,
+        key: &crate::ChainKey,
+    ) -> Result<(), SequenceError> {
+        let key = key
+            .bytes()
+            .map_err(|reason| SequenceError::InvalidNumbering {
+                target: self.name.to_string(),
+                reason,
+            })?;
+        let auth = crate::chain::void_auth(&key, &self.name, value, reason, chain_hash);
+        self.insert_void(db, value, reason, chain_hash, Some(&auth))
+            .await
+    }
+
     /// [`void`](Self::void), keeping `chain_hash`, the hash of the chained
     /// record the void replaces (what the `void` delete policy does, and the
     /// `sequences void` command when told the record's table), so the chain
@@ -370,6 +395,17 @@ impl Sequence {
         value: i64,
         reason: &str,
         chain_hash: Option<&str>,
+    ) -> Result<(), SequenceError> {
+        self.insert_void(db, value, reason, chain_hash, None).await
+    }
+
+    async fn insert_void<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        value: i64,
+        reason: &str,
+        chain_hash: Option<&str>,
+        chain_auth: Option<&str>,
     ) -> Result<(), SequenceError> {
         validate_name(&self.name)?;
         if reason.trim().is_empty() {
@@ -398,10 +434,10 @@ impl Sequence {
                 reason: found.try_get_by_index(0).map_err(error)?,
             });
         }
-        db.execute_raw(dialect.insert_void(&self.name, value, reason, chain_hash))
+        db.execute_raw(dialect.insert_void(&self.name, value, reason, chain_hash, chain_auth))
             .await
             .map(drop)
-            .map_err(error)
+            .map_err(|source| self.classify(dialect, source, 0))
     }
 
     /// Gives back `value` if it is the sequence's last (the counter moves
@@ -443,6 +479,30 @@ impl Sequence {
             value,
             last: state.map(|s| s.last),
         })
+    }
+
+    /// Under the row lock (in a transaction), whether `value` is the
+    /// sequence's last: what `revert_if_last` checks before the DELETE.
+    /// [`SequenceError::NotLast`] or [`SequenceError::Chained`] otherwise.
+    pub(crate) async fn check_last<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        value: i64,
+    ) -> Result<(), SequenceError> {
+        validate_name(&self.name)?;
+        let (_, row) = self.lock_row(db, "Sequence::revert_last").await?;
+        match row {
+            Some(row) if row.chain_head.is_some() => Err(SequenceError::Chained {
+                name: self.name.to_string(),
+                operation: "moving the counter back",
+            }),
+            Some(row) if row.last == value => Ok(()),
+            row => Err(SequenceError::NotLast {
+                name: self.name.to_string(),
+                value,
+                last: row.map(|row| row.last),
+            }),
+        }
     }
 
     /// Runs one statement of the dialect; rows affected.

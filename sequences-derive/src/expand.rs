@@ -84,6 +84,13 @@ fn expand(input: &DeriveInput, valid: &Valid) -> TokenStream {
                 {
                     Self::gapless_numbering().before_delete(self, db).await
                 }
+
+                async fn after_delete<C>(self, db: &C) -> ::core::result::Result<Self, #private::sea_orm::DbErr>
+                where
+                    C: #private::sea_orm::ConnectionTrait,
+                {
+                    Self::gapless_numbering().after_delete(self, db).await
+                }
             }
         }
     });

@@ -26,6 +26,11 @@
 //!    list the second after it (or switch to [`migrations`]). It adds only what
 //!    is missing, so it also applies over tables made by an entity-first `sync`
 //!    or left halfway by a failed run (MariaDB/MySQL do not roll back DDL).
+//! 3. [`KeyedChainMigration`] adds `chain_seal` to `sequences` and
+//!    `chain_auth` to `sequence_voids`: what a keyed chain (HMAC) writes, so
+//!    that neither its head nor its voids can be forged without the key. Only
+//!    keyed chains need it; until it is applied they fail with
+//!    `SequenceError::SchemaOutdated`, which names it.
 //!
 //! On MariaDB/MySQL name columns use a binary, no-pad utf8mb4 collation, so
 //! `Invoice`, `invoice` and `invoice ` are three sequences there too, as on
@@ -38,7 +43,11 @@ use sequences_core::entity::{Column, void};
 
 /// Every migration of the crate, in order.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(Migration), Box::new(RegisterMigration)]
+    vec![
+        Box::new(Migration),
+        Box::new(RegisterMigration),
+        Box::new(KeyedChainMigration),
+    ]
 }
 
 /// Creates (`up`) or drops (`down`) the `sequences` table.
@@ -175,6 +184,64 @@ impl MigrationTrait for RegisterMigration {
                     Table::alter()
                         .table(Alias::new(table))
                         .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds `sequences.chain_seal` and `sequence_voids.chain_auth`, the keyed
+/// chain's authenticators of its head and of its voids.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyedChainMigration;
+
+impl MigrationName for KeyedChainMigration {
+    fn name(&self) -> &str {
+        "m20261201_000003_keyed_chain"
+    }
+}
+
+/// The columns of [`KeyedChainMigration`]: (table, column).
+fn keyed_chain_columns() -> [(&'static str, &'static str); 2] {
+    [
+        (sequences_core::TABLE_NAME, "chain_seal"),
+        (sequences_core::entity::VOIDS_TABLE, "chain_auth"),
+    ]
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KeyedChainMigration {
+    /// Adds only what is missing (see [`RegisterMigration`]).
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (table, column) in keyed_chain_columns() {
+            if manager.has_column(table, column).await? {
+                continue;
+            }
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .add_column(ColumnDef::new(Alias::new(column)).string_len(64).null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Drops only what is there.
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (table, column) in keyed_chain_columns() {
+            if !manager.has_column(table, column).await? {
+                continue;
+            }
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .drop_column(Alias::new(column))
                         .to_owned(),
                 )
                 .await?;
