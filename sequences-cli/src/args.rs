@@ -120,6 +120,10 @@ pub struct VoidArgs {
     /// With --table: the sequence name template.
     #[arg(long)]
     pub sequence: Option<String>,
+    /// A keyed chain: the environment variable holding its key (never the key
+    /// itself on the command line); the void carries its authenticator.
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
     #[command(flatten)]
     pub wait: Wait,
 }

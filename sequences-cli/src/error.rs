@@ -104,6 +104,9 @@ impl fmt::Display for CliError {
 /// The fix for a database without the register's columns.
 pub const SCHEMA_FIX: &str = "apply sequences_migration::migrations() (RegisterMigration)";
 
+/// The fix for a keyed chain on a database without its columns.
+pub const KEYED_FIX: &str = "apply sequences_migration::migrations() (KeyedChainMigration)";
+
 /// A `DbErr` as a person reads it: the library's refusals without SeaORM's
 /// "Custom Error: " prefix.
 pub fn db_message(error: &DbErr) -> String {

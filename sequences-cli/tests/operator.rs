@@ -444,6 +444,45 @@ async fn an_outdated_schema_names_the_migration_on_every_command() {
             "{:?}: nothing written",
             t.backend
         );
+        // With RegisterMigration but not KeyedChainMigration: a keyed chain's
+        // commands name the latter.
+        sequences_migration::RegisterMigration
+            .up(&SchemaManager::new(&db))
+            .await
+            .expect("the second migration");
+        let output = Command::new(BIN)
+            .args([
+                "--json",
+                "verify",
+                "--table",
+                "sequences",
+                "--number",
+                "last",
+                "--hash",
+                "name",
+                "--sequence",
+                "x",
+                "--key-env",
+                "SEQUENCES_CLI_OUTDATED_KEY",
+            ])
+            .env("DATABASE_URL", url)
+            .env(
+                "SEQUENCES_CLI_OUTDATED_KEY",
+                "a-key-of-at-least-thirty-two-bytes",
+            )
+            .output()
+            .unwrap();
+        let message = json_error(
+            &output,
+            "schema_outdated",
+            &format!("{:?}: keyed", t.backend),
+        );
+        assert!(message.contains("(KeyedChainMigration)"), "{message}");
+        json_outcome(
+            &sequences(url, &["--json", "list"]),
+            0,
+            "unkeyed work goes on",
+        );
         db.close().await.unwrap();
         scratch.remove().await;
     }
@@ -629,5 +668,121 @@ async fn going_back_on_a_terminal_asks_for_the_name() {
             Sequence::new(&name).last_value(&t.db).await.unwrap(),
             Some(7)
         );
+    }
+}
+
+/// A keyed chain (`KeyedChainMigration`): `void --table` refuses to write a
+/// void without the key (it would break the chain); with `--key-env` the void
+/// is authenticated and the keyed chain verifies once the record is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voids_of_a_keyed_chain_carry_the_key() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    use sequences_core::{ChainKey, NumberedField, Numbering, OnDelete};
+    use sequences_tests::entities::proof_doc;
+    const KEY: &str = "cli-operator-test-key-0123456789";
+    const VAR: &str = "SEQUENCES_CLI_TEST_CHAIN_KEY";
+    let keyed: Numbering<proof_doc::Column> = {
+        use proof_doc::Column;
+        Numbering::new().field_with(
+            NumberedField::new(Column::Number, Sequence::new("cli-keyed-{company_id}"))
+                .chain(Column::Hash, [Column::CompanyId, Column::AmountCents])
+                .chain_key(ChainKey::new(KEY))
+                .on_delete(OnDelete::Void),
+        )
+    };
+    for t in connect_all(1).await {
+        let scratch = Scratch::new(&t, "sequences_cli_keyed").await;
+        migrate(&scratch.url).await;
+        let db = open(&scratch.url, 2).await;
+        let txn = db.begin().await.unwrap();
+        for amount in [10, 20, 30] {
+            let doc = proof_doc::ActiveModel {
+                company_id: Set(1),
+                urgent: Set(false),
+                amount_cents: Set(amount),
+                ..Default::default()
+            };
+            let doc = keyed.fill(doc, &txn).await.unwrap();
+            doc.insert(&txn).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+        let run = |args: &[&str], key: bool| {
+            let mut command = Command::new(BIN);
+            command.args(args).env("DATABASE_URL", &scratch.url);
+            if key {
+                command.env(VAR, KEY);
+            } else {
+                command.env_remove(VAR);
+            }
+            command.output().unwrap()
+        };
+        let table = [
+            "--table",
+            "proof_doc",
+            "--number",
+            "number",
+            "--hash",
+            "hash",
+            "--scope",
+            "company_id",
+            "--sequence",
+            "cli-keyed-{company_id}",
+        ];
+        let verify: Vec<&str> = [
+            "verify",
+            "--covers",
+            "company_id,amount_cents",
+            "--key-env",
+            VAR,
+        ]
+        .into_iter()
+        .chain(table)
+        .collect();
+        let context = format!("{:?}", t.backend);
+        let output = run(&verify, true);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{context}: {}",
+            text(&output.stdout)
+        );
+
+        let void: Vec<&str> = [
+            "--json",
+            "void",
+            "cli-keyed-1",
+            "3",
+            "--reason",
+            "cancelled",
+        ]
+        .into_iter()
+        .chain(table)
+        .collect();
+        let message = json_error(&run(&void, false), "bad_input", &context);
+        assert!(
+            message.contains("keyed chain") && message.contains("--key-env"),
+            "{message}"
+        );
+        let mut keyed_void = void.clone();
+        keyed_void.extend(["--key-env", VAR]);
+        let done = json_outcome(&run(&keyed_void, true), 0, &context);
+        assert_eq!(
+            (done["keyed"].as_bool(), done["hash_kept"].as_bool()),
+            (Some(true), Some(true))
+        );
+        sql(
+            &db,
+            "DELETE FROM proof_doc WHERE company_id = 1 AND number = 3",
+        )
+        .await;
+        let output = run(&verify, true);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{context}: the keyed void continues the chain: {}",
+            text(&output.stdout)
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::Outcome;
 use crate::args::{AuditArgs, CheckpointArgs, VerifyArgs};
+use crate::database::check_keyed_schema;
 use crate::error::{CliError, Kind};
 use crate::output::{self, Done, Out};
 
@@ -77,12 +78,8 @@ pub async fn verify(
         .initial_value(args.initial)
         .legacy_prefix(args.legacy_prefix);
     if let Some(var) = args.key_env {
-        if std::env::var_os(&var).is_none() {
-            return Err(CliError::bad_input(format!(
-                "--key-env {var}: the environment variable {var} is not set"
-            )));
-        }
-        audit = audit.key(ChainKey::from_env(var));
+        audit = audit.key(chain_key(&var)?);
+        check_keyed_schema(db).await?;
     }
     for file in &args.against {
         audit = audit.checkpoints(read_checkpoints(file)?);
@@ -134,6 +131,17 @@ pub async fn checkpoint(
         json: json!({"written": file.display().to_string(), "sequences": taken.len()}),
     });
     Ok(Outcome::Done)
+}
+
+/// The key of a keyed chain, from environment variable `var` (never from
+/// the command line, where `ps` would show it).
+pub(super) fn chain_key(var: &str) -> Result<ChainKey, CliError> {
+    if std::env::var_os(var).is_none() {
+        return Err(CliError::bad_input(format!(
+            "--key-env {var}: the environment variable {var} is not set"
+        )));
+    }
+    Ok(ChainKey::from_env(var))
 }
 
 /// Column `column` of `table`, its type read from the database (an unknown

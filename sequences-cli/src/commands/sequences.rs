@@ -9,8 +9,9 @@ use sequences_core::{ChainAudit, Sequence, SequenceError, list_sequences};
 use serde_json::json;
 
 use super::Outcome;
-use super::audit::{named_column, named_columns};
+use super::audit::{chain_key, named_column, named_columns};
 use crate::args::{CloseArgs, ListArgs, ReopenArgs, SetArgs, ShowArgs, VoidArgs};
+use crate::database::{check_keyed_schema, is_sealed};
 use crate::error::{CliError, Kind, numbers};
 use crate::output::{Done, Out, SequenceDetail, SequenceList};
 use crate::write::write;
@@ -176,8 +177,24 @@ pub async fn void(db: &DatabaseConnection, out: &Out, args: VoidArgs) -> Result<
         hash,
         scope,
         sequence: template,
+        key_env,
         wait,
     } = args;
+    // A keyed chain's void carries an authenticator; one without it breaks the chain.
+    let key = match key_env {
+        Some(var) => {
+            let key = chain_key(&var)?;
+            check_keyed_schema(db).await?;
+            Some(key)
+        }
+        None if is_sealed(db, &name).await? => {
+            return Err(CliError::bad_input(format!(
+                "sequence {name:?} has a keyed chain: pass --key-env with the variable holding \
+                 its key, or the void would break the chain; nothing changed"
+            )));
+        }
+        None => None,
+    };
     let record = match (table, number, hash, template) {
         (Some(table), Some(number), Some(hash), Some(template)) => Some(ChainedRecord {
             table,
@@ -194,11 +211,17 @@ pub async fn void(db: &DatabaseConnection, out: &Out, args: VoidArgs) -> Result<
     };
     let sequence = Sequence::new(&name);
     write(db, &name, wait.lock_timeout, async |w| {
-        w.run(
-            &name,
-            sequence.void_link(w.txn(), value, &reason, record_hash.as_deref()),
-        )
-        .await
+        let hash = record_hash.as_deref();
+        match &key {
+            Some(key) => {
+                let void = sequence.void_keyed(w.txn(), value, &reason, hash, key);
+                w.run(&name, void).await
+            }
+            None => {
+                w.run(&name, sequence.void_link(w.txn(), value, &reason, hash))
+                    .await
+            }
+        }
     })
     .await?;
     let kept = if record_hash.is_some() {
@@ -209,7 +232,7 @@ pub async fn void(db: &DatabaseConnection, out: &Out, args: VoidArgs) -> Result<
     out.print(&Done {
         text: format!("sequence {name:?}: {value} is void ({reason}){kept}"),
         json: json!({"sequence": name, "void": value, "reason": reason,
-                     "hash_kept": record_hash.is_some()}),
+                     "hash_kept": record_hash.is_some(), "keyed": key.is_some()}),
     });
     Ok(Outcome::Done)
 }
