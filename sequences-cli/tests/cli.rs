@@ -104,7 +104,13 @@ async fn every_command_end_to_end() {
             &["set", "invoice-7", "7"],
             "refusing to move last from 10 back to 7",
         );
-        let output = sequences(url, &["set", "invoice-7", "8", "--force"]);
+        // Going back without a terminal needs --yes, and changes nothing without it.
+        fails(url, &["set", "invoice-7", "8", "--force"], "pass --yes");
+        assert_eq!(
+            Sequence::new("invoice-7").last_value(&db).await.unwrap(),
+            Some(10)
+        );
+        let output = sequences(url, &["set", "invoice-7", "8", "--force", "--yes"]);
         assert_eq!(output.status.code(), Some(0));
         assert!(
             String::from_utf8_lossy(&output.stderr).contains("warning"),
@@ -418,7 +424,7 @@ fn usage_errors_exit_with_2() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --period"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'week' for '--period"));
 }
 
 /// The attacks of the proof tests (tests/tests/proof.rs), seen by the command:

@@ -43,11 +43,24 @@ fn hidden(output: &Output, context: &str) -> (String, String) {
     (stdout, stderr)
 }
 
-/// Fails with exit code 2 and one line on stderr, the password hidden.
+/// Fails with exit code 2, the password hidden: one line on stderr, or with
+/// `--json` one JSON error on stdout; returns the message.
 #[track_caller]
-fn fails(output: &Output, context: &str) -> String {
+fn fails(output: &Output, json: bool, context: &str) -> String {
     let (stdout, stderr) = hidden(output, context);
-    assert_eq!(output.status.code(), Some(2), "{context}: {stderr}");
+    assert_eq!(output.status.code(), Some(2), "{context}: {stdout}{stderr}");
+    if json {
+        assert_eq!(stderr, "", "{context}");
+        assert_eq!(stdout.trim_end().lines().count(), 1, "{context}: {stdout}");
+        let document: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{context}: {e}: {stdout}"));
+        let message = document["error"]["message"].as_str();
+        assert!(
+            document["error"]["kind"].is_string() && message.is_some(),
+            "{context}: {stdout}"
+        );
+        return format!("error: {}", message.unwrap_or_default());
+    }
     assert_eq!(stdout, "", "{context}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{context}: {stderr}");
     assert!(stderr.starts_with("error: "), "{context}: {stderr}");
@@ -78,7 +91,7 @@ fn unusable_urls_never_print_the_password() {
                 let context = format!("{url} ({given:?}, json: {json})");
                 let started = Instant::now();
                 let output = sequences(url, given, args);
-                let stderr = fails(&output, &context);
+                let stderr = fails(&output, json, &context);
                 assert!(
                     stderr.starts_with("error: cannot connect to ") && stderr.contains("***"),
                     "{context}: {stderr}"
@@ -167,11 +180,12 @@ async fn connected_commands_never_print_the_password() {
                 let mut args = Vec::from(args);
                 args.pop();
                 args.extend(["show", "S3cretPW-none"]);
-                let stderr = fails(&sequences(&url, given, &args), &context);
+                let stderr = fails(&sequences(&url, given, &args), json, &context);
                 assert!(stderr.contains("does not exist"), "{context}: {stderr}");
                 let missing = format!("{PASSWORD}-missing");
                 let stderr = fails(
                     &sequences(&url, given, &["void", &missing, "1", "--reason", PASSWORD]),
+                    false,
                     &context,
                 );
                 assert!(stderr.contains("***"), "{context}: {stderr}");

@@ -1,0 +1,205 @@
+//! The proof: audit a numbered column, verify hash chains, take checkpoints.
+//! Reads only.
+
+use std::path::Path;
+
+use sea_orm::DatabaseConnection;
+use sequences_core::{
+    Audit, AuditColumn as _, ChainAudit, ChainKey, Checkpoint, NamedColumn, chain,
+};
+use serde_json::{Value, json};
+
+use super::Outcome;
+use crate::args::{AuditArgs, CheckpointArgs, VerifyArgs};
+use crate::database::check_keyed_schema;
+use crate::error::{CliError, Kind};
+use crate::output::{self, Done, Out};
+
+pub async fn audit(
+    db: &DatabaseConnection,
+    out: &Out,
+    args: AuditArgs,
+) -> Result<Outcome, CliError> {
+    let value = named_column(db, &args.table, &args.column).await?;
+    if value.is_integer() == Some(false) && args.format.is_none() {
+        return Err(CliError::bad_input(format!(
+            "column `{}` of table `{}` is not an integer column: pass --format with the \
+             references' pattern (such as '{{journal}}-{{year}}-{{value:05}}') to audit text \
+             references",
+            args.column, args.table
+        )));
+    }
+    let mut audit = Audit::new(value)
+        .scope(named_columns(db, &args.table, &args.scope).await?)
+        .key(named_columns(db, &args.table, &args.key).await?)
+        .initial_value(args.initial);
+    for file in &args.against {
+        audit = audit.checkpoints(read_checkpoints(file)?);
+    }
+    if let Some(sequence) = args.sequence {
+        audit = audit.sequence(sequence);
+    }
+    if let Some(format) = args.format {
+        audit = audit.format(format);
+    }
+    if let Some(period) = args.period {
+        audit = audit.period(period);
+    }
+    if let Some(date) = &args.date {
+        audit = audit.date(named_column(db, &args.table, date).await?);
+    }
+    let report = audit
+        .run(db)
+        .await
+        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
+    out.print(&output::Audit {
+        report: &report,
+        scope: &args.scope,
+    });
+    Ok(if report.is_clean() {
+        Outcome::Done
+    } else {
+        Outcome::Defect
+    })
+}
+
+pub async fn verify(
+    db: &DatabaseConnection,
+    out: &Out,
+    args: VerifyArgs,
+) -> Result<Outcome, CliError> {
+    let table = &args.table;
+    let number = named_column(db, table, &args.number).await?;
+    let hash = named_column(db, table, &args.hash).await?;
+    let mut audit = ChainAudit::new(number, hash)
+        .covers(named_columns(db, table, &args.covers).await?)
+        .scope(named_columns(db, table, &args.scope).await?)
+        .sequence(args.sequence)
+        .initial_value(args.initial)
+        .legacy_prefix(args.legacy_prefix);
+    if let Some(var) = args.key_env {
+        audit = audit.key(chain_key(&var)?);
+        check_keyed_schema(db).await?;
+    }
+    for file in &args.against {
+        audit = audit.checkpoints(read_checkpoints(file)?);
+    }
+    let report = audit
+        .run(db)
+        .await
+        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
+    out.print(&output::Chains(&report));
+    Ok(if report.is_intact() {
+        Outcome::Done
+    } else {
+        Outcome::Defect
+    })
+}
+
+pub async fn checkpoint(
+    db: &DatabaseConnection,
+    out: &Out,
+    args: CheckpointArgs,
+) -> Result<Outcome, CliError> {
+    let taken = chain::checkpoints(db, args.prefix.as_deref())
+        .await
+        .map_err(|e| CliError::database(&e))?;
+    let document = json!({
+        "format": "sequences-checkpoint-v1",
+        "taken_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "sequences": taken.iter().map(|c| json!({
+            "sequence": c.sequence, "last": c.last, "head": c.head,
+        })).collect::<Vec<_>>(),
+    });
+    let Some(file) = args.out else {
+        // The document itself, with or without --json.
+        out.print(&Done {
+            text: document.to_string(),
+            json: document,
+        });
+        return Ok(Outcome::Done);
+    };
+    let text = serde_json::to_string_pretty(&document).expect("a JSON value prints");
+    std::fs::write(&file, text + "\n")
+        .map_err(|e| CliError::new(Kind::Io, format!("cannot write {}: {e}", file.display())))?;
+    out.print(&Done {
+        text: format!(
+            "checkpoint of {} sequence(s) written to {}",
+            taken.len(),
+            file.display()
+        ),
+        json: json!({"written": file.display().to_string(), "sequences": taken.len()}),
+    });
+    Ok(Outcome::Done)
+}
+
+/// The key of a keyed chain, from environment variable `var` (never from
+/// the command line, where `ps` would show it).
+pub(super) fn chain_key(var: &str) -> Result<ChainKey, CliError> {
+    if std::env::var_os(var).is_none() {
+        return Err(CliError::bad_input(format!(
+            "--key-env {var}: the environment variable {var} is not set"
+        )));
+    }
+    Ok(ChainKey::from_env(var))
+}
+
+/// Column `column` of `table`, its type read from the database (an unknown
+/// one is an error naming it).
+pub(super) async fn named_column(
+    db: &DatabaseConnection,
+    table: &str,
+    column: &str,
+) -> Result<NamedColumn, CliError> {
+    NamedColumn::from_database(db, table, column)
+        .await
+        .map_err(|e| CliError::custom(Kind::NotFound, e))
+}
+
+/// [`named_column`] for each of `columns`.
+pub(super) async fn named_columns(
+    db: &DatabaseConnection,
+    table: &str,
+    columns: &[String],
+) -> Result<Vec<NamedColumn>, CliError> {
+    let mut named = Vec::with_capacity(columns.len());
+    for column in columns {
+        named.push(named_column(db, table, column).await?);
+    }
+    Ok(named)
+}
+
+/// The checkpoints of a file written by `sequences checkpoint --out`.
+fn read_checkpoints(file: &Path) -> Result<Vec<Checkpoint>, CliError> {
+    let bad = |why: &str| {
+        CliError::bad_input(format!("{}: not a checkpoint file ({why})", file.display()))
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::new(Kind::Io, format!("cannot read {}: {e}", file.display())))?;
+    let document: Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+    if document["format"] != "sequences-checkpoint-v1" {
+        return Err(bad("no \"format\": \"sequences-checkpoint-v1\""));
+    }
+    let entries = document["sequences"]
+        .as_array()
+        .ok_or_else(|| bad("no \"sequences\" list"))?;
+    entries
+        .iter()
+        .map(|entry| {
+            Ok(Checkpoint {
+                sequence: entry["sequence"]
+                    .as_str()
+                    .ok_or_else(|| bad("an entry without \"sequence\""))?
+                    .to_owned(),
+                last: entry["last"]
+                    .as_i64()
+                    .ok_or_else(|| bad("an entry without \"last\""))?,
+                head: match &entry["head"] {
+                    Value::Null => None,
+                    Value::String(head) => Some(head.clone()),
+                    _ => return Err(bad("a \"head\" that is not a string")),
+                },
+            })
+        })
+        .collect()
+}
