@@ -158,9 +158,15 @@ pub struct AuditArgs {
     /// Columns whose values each have a sequence of their own.
     #[arg(long, num_args = 1..)]
     pub scope: Vec<String>,
-    /// The sequence name template, such as 'invoice-{company_id}'.
+    /// The sequence name template, such as 'invoice-{company_id}': each group is
+    /// compared with its counter, and every counter it names is audited, rows or
+    /// not. Required, unless --without-counter.
     #[arg(long)]
     pub sequence: Option<String>,
+    /// Audit the rows alone, compared with no counter: numbers deleted after the
+    /// last row, and scopes deleted whole, are then not seen.
+    #[arg(long, conflicts_with = "sequence")]
+    pub without_counter: bool,
     /// The references' format, such as '{journal}-{year}-{value:05}' (needed
     /// for a text column).
     #[arg(long)]

@@ -275,6 +275,8 @@ pub fn holder_phrase(holder: &LockHolder) -> String {
 pub struct Audit<'a> {
     pub report: &'a AuditReport,
     pub scope: &'a [String],
+    /// `--without-counter`: the rows were compared with no counter.
+    pub rows_only: bool,
 }
 
 impl Render for Audit<'_> {
@@ -300,7 +302,8 @@ impl Render for Audit<'_> {
                 })
             })
             .collect();
-        json!({"clean": report.is_clean(), "unreadable": report.unreadable, "groups": groups})
+        json!({"clean": report.is_clean(), "compared_with_counters": !self.rows_only,
+               "unreadable": report.unreadable, "groups": groups})
     }
 
     fn to_text(&self) -> String {
@@ -360,7 +363,10 @@ impl Render for Audit<'_> {
             ));
         }
         lines.push(
-            if report.is_clean() {
+            if report.is_clean() && self.rows_only {
+                "clean among the rows (compared with no counter: numbers deleted after the last \
+                 row are not seen)"
+            } else if report.is_clean() {
                 "clean: every number accounted for"
             } else {
                 "DEFECTS found"

@@ -29,8 +29,19 @@ pub async fn audit(
             args.column, args.table
         )));
     }
+    let scope = named_columns(db, &args.table, &args.scope).await?;
+    // Without a counter, the audit cannot see numbers deleted after the last
+    // row, nor a scope deleted whole: the operator says so explicitly.
+    if args.sequence.is_none() && !args.without_counter {
+        return Err(CliError::bad_input(
+            "pass --sequence with the sequence name template (such as 'invoice-{company_id}'), \
+             so that every number handed out is compared; or --without-counter to audit the \
+             rows alone, which cannot see numbers deleted after the last row"
+                .to_owned(),
+        ));
+    }
     let mut audit = Audit::new(value)
-        .scope(named_columns(db, &args.table, &args.scope).await?)
+        .scope(scope)
         .key(named_columns(db, &args.table, &args.key).await?)
         .initial_value(args.initial);
     for file in &args.against {
@@ -55,6 +66,7 @@ pub async fn audit(
     out.print(&output::Audit {
         report: &report,
         scope: &args.scope,
+        rows_only: args.without_counter,
     });
     Ok(if report.is_clean() {
         Outcome::Done
