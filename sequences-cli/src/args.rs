@@ -50,6 +50,10 @@ pub enum Command {
     Void(VoidArgs),
     /// Close a sequence: every allocation is refused until it is reopened.
     Close(CloseArgs),
+    /// Continue a legacy table: set the counter to the highest number the table
+    /// already holds (refused when its numbers have gaps or duplicates, unless
+    /// --allow-defects).
+    Adopt(AdoptArgs),
     /// Reopen a closed sequence.
     Reopen(ReopenArgs),
     /// Audit a numbered column of any table: gaps (explained by voids or not), duplicates, date order.
@@ -138,6 +142,33 @@ pub struct CloseArgs {
     /// (the application's `initial_value`). Default 1.
     #[arg(long, allow_negative_numbers = true)]
     pub initial: Option<i64>,
+    #[command(flatten)]
+    pub wait: Wait,
+}
+
+#[derive(clap::Args)]
+pub struct AdoptArgs {
+    pub name: String,
+    /// The legacy table.
+    #[arg(long)]
+    pub table: String,
+    /// Its numbered column.
+    #[arg(long)]
+    pub column: String,
+    /// Columns whose values each have a sequence of their own.
+    #[arg(long, num_args = 1..)]
+    pub scope: Vec<String>,
+    /// With --scope: the sequence name template, such as 'invoice-{company_id}'
+    /// (NAME must be one of its names). Without scope, NAME numbers the whole table.
+    #[arg(long)]
+    pub sequence: Option<String>,
+    /// The sequence's first value.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub initial: i64,
+    /// Adopt even when the table's numbers have gaps, duplicates, NULLs or numbers
+    /// below the initial value (they are reported).
+    #[arg(long)]
+    pub allow_defects: bool,
     #[command(flatten)]
     pub wait: Wait,
 }
@@ -248,6 +279,7 @@ impl Command {
             Self::Set(SetArgs { wait, .. })
             | Self::Void(VoidArgs { wait, .. })
             | Self::Close(CloseArgs { wait, .. })
+            | Self::Adopt(AdoptArgs { wait, .. })
             | Self::Reopen(ReopenArgs { wait, .. }) => wait.lock_timeout,
             Self::Holders(_) => Duration::ZERO,
             _ => DEFAULT_LOCK_TIMEOUT,

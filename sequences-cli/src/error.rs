@@ -178,6 +178,17 @@ impl From<SequenceError> for CliError {
                 ),
             ),
             E::SchemaOutdated { .. } => Self::new(Kind::SchemaOutdated, schema_outdated()),
+            E::AdoptRefused {
+                ref name,
+                reason: sequences_core::AdoptRefusal::Defects { .. },
+            } => Self::new(
+                Kind::Refused,
+                format!(
+                    "sequence {name:?}: {}; nothing changed: audit the table (sequences audit), \
+                     or pass --allow-defects to adopt its numbers as they are",
+                    error_reason(&error)
+                ),
+            ),
             E::Database { name, source } => Self::new(
                 Kind::Database,
                 format!("sequence {name:?}: {}", db_message(&source)),
@@ -185,6 +196,26 @@ impl From<SequenceError> for CliError {
             // The others say what to do in the library's words, which fit.
             other => Self::new(Kind::Refused, other.to_string()),
         }
+    }
+}
+
+/// The reason of a refused adoption, as the library words it.
+fn error_reason(error: &SequenceError) -> String {
+    match error {
+        SequenceError::AdoptRefused {
+            reason:
+                sequences_core::AdoptRefusal::Defects {
+                    missing,
+                    duplicate_rows,
+                    unnumbered,
+                    below_initial,
+                },
+            ..
+        } => format!(
+            "the table's numbers have {missing} missing, {duplicate_rows} duplicated, \
+             {unnumbered} unnumbered and {below_initial} below the initial value"
+        ),
+        other => other.to_string(),
     }
 }
 

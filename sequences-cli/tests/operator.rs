@@ -786,3 +786,106 @@ async fn voids_of_a_keyed_chain_carry_the_key() {
         scratch.remove().await;
     }
 }
+
+/// `adopt`: a legacy table continues after its highest number; a table with
+/// gaps or duplicates is refused, nothing changed, unless `--allow-defects`.
+#[tokio::test]
+async fn adopt_continues_a_legacy_table() {
+    for t in connect_all(2).await {
+        let url = t.url.as_str();
+        let table = format!("legacy_{}", std::process::id());
+        sql(&t.db, &format!("DROP TABLE IF EXISTS {table}")).await;
+        sql(
+            &t.db,
+            &format!(
+                "CREATE TABLE {table} (id INTEGER PRIMARY KEY, book VARCHAR(20), number INTEGER)"
+            ),
+        )
+        .await;
+        sql(
+            &t.db,
+            &format!(
+                "INSERT INTO {table} VALUES (1, 'a', 1), (2, 'a', 2), (3, 'a', 3), \
+                 (4, 'b', 1), (5, 'b', 3), (6, 'b', 3)"
+            ),
+        )
+        .await;
+        let context = |what: &str| format!("{t:?}: {what}");
+        let (a, b) = (unique_name("legacy-a"), unique_name("legacy-b"));
+        let run = |args: Vec<String>| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            sequences(url, &args)
+        };
+        let template_a = format!("{a}-{{book}}");
+        let template_b = format!("{b}-{{book}}");
+        let name_a = format!("{a}-a");
+        let name_b = format!("{b}-b");
+        let args = |name: &str, template: &str, extra: &[&str]| {
+            let mut args: Vec<String> = [
+                "--json",
+                "adopt",
+                name,
+                "--table",
+                &table,
+                "--column",
+                "number",
+                "--scope",
+                "book",
+                "--sequence",
+                template,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args
+        };
+        // Book a: 1..=3, clean: the counter continues after 3.
+        let done = json_outcome(
+            &run(args(&name_a, &template_a, &[])),
+            0,
+            &context("adopt a"),
+        );
+        assert_eq!(
+            (done["last"].clone(), done["previous"].clone()),
+            (3.into(), Value::Null)
+        );
+        let txn = t.db.begin().await.unwrap();
+        assert_eq!(Sequence::new(&name_a).next_value(&txn).await.unwrap(), 4);
+        txn.rollback().await.unwrap();
+        // Book b: 2 missing, 3 twice: refused, nothing changed.
+        let message = json_error(
+            &run(args(&name_b, &template_b, &[])),
+            "refused",
+            &context("b"),
+        );
+        assert!(
+            message.contains("1 missing") && message.contains("--allow-defects"),
+            "{message}"
+        );
+        assert_eq!(
+            Sequence::new(&name_b).last_value(&t.db).await.unwrap(),
+            None
+        );
+        let done = json_outcome(
+            &run(args(&name_b, &template_b, &["--allow-defects"])),
+            0,
+            &context("b allowed"),
+        );
+        assert_eq!(done["last"], 3, "{done}");
+        // Scope without a template: refused before anything.
+        let message = json_error(
+            &sequences(
+                url,
+                &[
+                    "--json", "adopt", &name_a, "--table", &table, "--column", "number", "--scope",
+                    "book",
+                ],
+            ),
+            "bad_input",
+            &context("no template"),
+        );
+        assert!(message.contains("--sequence"), "{message}");
+        sql(&t.db, &format!("DROP TABLE {table}")).await;
+    }
+}

@@ -41,6 +41,7 @@ pub async fn run(args: Args, out: &Out) -> Result<Outcome, CliError> {
         Command::Void(void) => sequences::void(&db, out, void).await,
         Command::Close(close) => sequences::close(&db, out, close).await,
         Command::Reopen(reopen) => sequences::reopen(&db, out, reopen).await,
+        Command::Adopt(adopt) => sequences::adopt(&db, out, adopt).await,
         Command::Audit(audit) => audit::audit(&db, out, audit).await,
         Command::Verify(verify) => audit::verify(&db, out, verify).await,
         Command::Checkpoint(checkpoint) => audit::checkpoint(&db, out, checkpoint).await,

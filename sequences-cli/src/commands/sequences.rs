@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::audit::{chain_key, named_column, named_columns};
-use crate::args::{CloseArgs, ListArgs, ReopenArgs, SetArgs, ShowArgs, VoidArgs};
+use crate::args::{AdoptArgs, CloseArgs, ListArgs, ReopenArgs, SetArgs, ShowArgs, VoidArgs};
 use crate::database::{check_keyed_schema, is_sealed};
 use crate::error::{CliError, Kind, numbers};
 use crate::output::{Done, Out, SequenceDetail, SequenceList};
@@ -294,6 +294,70 @@ pub async fn close(
     out.print(&Done {
         text: format!("sequence {name:?} is closed"),
         json: json!({"sequence": name, "closed": true}),
+    });
+    Ok(Outcome::Done)
+}
+
+pub async fn adopt(
+    db: &DatabaseConnection,
+    out: &Out,
+    args: AdoptArgs,
+) -> Result<Outcome, CliError> {
+    let AdoptArgs {
+        name,
+        table,
+        column,
+        scope,
+        sequence: template,
+        initial,
+        allow_defects,
+        wait,
+    } = args;
+    let template = match (template, scope.is_empty()) {
+        (Some(template), _) => template,
+        // The whole table numbers one sequence: the name, braces as braces.
+        (None, true) => name.replace('{', "{{").replace('}', "}}"),
+        (None, false) => {
+            return Err(CliError::bad_input(
+                "with --scope, pass --sequence with the name template (such as \
+                 'invoice-{company_id}'), so that the rows of NAME can be told apart",
+            ));
+        }
+    };
+    let audit = sequences_core::Audit::new(named_column(db, &table, &column).await?)
+        .scope(named_columns(db, &table, &scope).await?)
+        .sequence(template)
+        .initial_value(initial);
+    let sequence = Sequence::new(&name).initial_value(initial);
+    let adoption = write(db, &name, wait.lock_timeout, async |w| {
+        w.run(&name, sequence.adopt(w.txn(), &audit, allow_defects))
+            .await
+    })
+    .await?;
+    let group = &adoption.audit;
+    let defects = format!(
+        "{} missing, {} duplicated, {} unnumbered",
+        group.missing, group.duplicate_rows, group.unnumbered
+    );
+    out.print(&Done {
+        text: format!(
+            "sequence {name:?}: last is {} (was {}); the next number is {}{}",
+            adoption.last,
+            adoption
+                .previous
+                .map_or_else(|| "not created".to_owned(), |p| p.to_string()),
+            adoption.last.saturating_add(1),
+            if allow_defects && group.missing + group.duplicate_rows + group.unnumbered > 0 {
+                format!(" (adopted with defects: {defects})")
+            } else {
+                String::new()
+            }
+        ),
+        json: json!({
+            "sequence": name, "last": adoption.last, "previous": adoption.previous,
+            "rows": group.rows, "missing": group.missing,
+            "duplicate_rows": group.duplicate_rows, "unnumbered": group.unnumbered,
+        }),
     });
     Ok(Outcome::Done)
 }
