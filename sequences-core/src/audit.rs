@@ -338,27 +338,7 @@ impl<C: AuditColumn> Audit<C> {
                 .add(self.filter.clone()),
         );
         // Rows whose number is NULL: never numbered, a defect.
-        let mut unnumbered = Query::select();
-        for (i, column) in self.scope.iter().enumerate() {
-            unnumbered.expr_as(
-                as_text(col(column), column, text),
-                Alias::new(format!("s{i}")),
-            );
-        }
-        for (i, column) in self.key.iter().enumerate() {
-            unnumbered.expr_as(
-                Func::cast_as(col(column), text),
-                Alias::new(format!("k{i}")),
-            );
-        }
-        // A column even without scope and key.
-        unnumbered.expr_as(Expr::cust("1"), Alias::new("u"));
-        unnumbered.from(table.clone()).cond_where(
-            Condition::all()
-                .add(col(&self.value).is_null())
-                .add(self.filter.clone()),
-        );
-        let unnumbered = db.get_database_backend().build(&unnumbered);
+        let unnumbered = self.unnumbered_query(db, &self.scope, text);
         let base = db.get_database_backend().build(&base);
         let statements =
             dialect.audit(&base, self.scope.len(), self.initial_value, self.max_listed);
@@ -539,21 +519,7 @@ impl<C: AuditColumn> Audit<C> {
                     .add(self.filter.clone()),
             )
             .to_owned();
-        let mut unnumbered = Query::select();
-        for (i, column) in self.key.iter().enumerate() {
-            unnumbered.expr_as(
-                Func::cast_as(col(column), text),
-                Alias::new(format!("k{i}")),
-            );
-        }
-        // A column even without scope and key.
-        unnumbered.expr_as(Expr::cust("1"), Alias::new("u"));
-        unnumbered.from(table.clone()).cond_where(
-            Condition::all()
-                .add(col(&self.value).is_null())
-                .add(self.filter.clone()),
-        );
-        let unnumbered = db.get_database_backend().build(&unnumbered);
+        let unnumbered = self.unnumbered_query(db, &[], text);
         let mut groups: BTreeMap<Scope, Vec<(i64, Option<String>)>> = BTreeMap::new();
         let mut unreadable = 0;
         for row in db
@@ -700,6 +666,40 @@ impl<C: AuditColumn> Audit<C> {
             })?;
         }
         Ok(())
+    }
+
+    /// The rows whose number is NULL (within the filter): `scope` columns as
+    /// text (`s0`..), then the key columns (`k0`..).
+    fn unnumbered_query<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        scope: &[C],
+        text: &'static str,
+    ) -> sea_orm::Statement {
+        use sea_orm::sea_query::ExprTrait;
+        let table = Alias::new(self.value.table_name());
+        let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
+        let mut query = Query::select();
+        for (i, column) in scope.iter().enumerate() {
+            query.expr_as(
+                as_text(col(column), column, text),
+                Alias::new(format!("s{i}")),
+            );
+        }
+        for (i, column) in self.key.iter().enumerate() {
+            query.expr_as(
+                Func::cast_as(col(column), text),
+                Alias::new(format!("k{i}")),
+            );
+        }
+        // A column even without scope and key.
+        query.expr_as(Expr::cust("1"), Alias::new("u"));
+        query.from(table.clone()).cond_where(
+            Condition::all()
+                .add(col(&self.value).is_null())
+                .add(self.filter.clone()),
+        );
+        db.get_database_backend().build(&query)
     }
 
     /// Rows whose number is NULL, counted per scope (and listed by key, the
@@ -939,7 +939,7 @@ async fn counters_of<D: ConnectionTrait>(
 
 /// A scope column as text; booleans as `true`/`false`, as sequence names
 /// print them (MariaDB and SQLite store 1/0).
-fn as_text<C: AuditColumn>(
+pub(crate) fn as_text<C: AuditColumn>(
     expr: sea_orm::sea_query::Expr,
     column: &C,
     text: &'static str,

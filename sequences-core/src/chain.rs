@@ -55,7 +55,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
-use crate::audit::AuditColumn;
+use crate::audit::{AuditColumn, as_text};
 use crate::dialect::Dialect;
 use crate::{Sequence, SequenceError, entity};
 use sequences_template::{Piece, Template};
@@ -583,7 +583,7 @@ impl<C: AuditColumn> ChainAudit<C> {
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
         for column in &self.scope {
-            query.expr(scope_text(col(column), column, text));
+            query.expr(as_text(col(column), column, text));
         }
         query
             .expr(Func::cast_as(col(&self.hash), text))
@@ -644,7 +644,7 @@ impl<C: AuditColumn> ChainAudit<C> {
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
         for column in &self.scope {
-            query.expr(scope_text(col(column), column, text));
+            query.expr(as_text(col(column), column, text));
         }
         query
             .expr(Func::cast_as(col(&self.number), integer))
@@ -818,24 +818,6 @@ impl<C: AuditColumn> ChainAudit<C> {
             })
             .collect();
         Ok(ChainReport { chains })
-    }
-}
-
-/// A scope column as text, booleans as sequence names print them.
-fn scope_text<C: AuditColumn>(
-    expr: sea_orm::sea_query::Expr,
-    column: &C,
-    text: &'static str,
-) -> sea_orm::sea_query::Expr {
-    use sea_orm::sea_query::CaseStatement;
-    if column.is_boolean() {
-        CaseStatement::new()
-            .case(expr.clone().is_null(), Expr::cust("NULL"))
-            .case(expr.eq(true), Expr::cust("'true'"))
-            .finally(Expr::cust("'false'"))
-            .into()
-    } else {
-        Func::cast_as(expr, text).into()
     }
 }
 

@@ -341,52 +341,33 @@ impl Dialect {
         chain_hash: Option<&str>,
         chain_auth: Option<&str>,
     ) -> Statement {
-        if let Some(auth) = chain_auth {
-            // A keyed chain's void: its authenticator too (KeyedChainMigration).
-            let sql = match self {
-                Self::Postgres => format!(
-                    r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "chain_auth", "voided_at") VALUES ($1, $2, $3, $4, $5, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
-                ),
-                Self::MySql => format!(
-                    "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `chain_hash`, `chain_auth`, `voided_at`) VALUES (?, ?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
-                ),
-                Self::Sqlite => format!(
-                    r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "chain_auth", "voided_at") VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
-                ),
-            };
-            return Statement::from_sql_and_values(
-                self.backend(),
-                sql,
-                [
-                    name.into(),
-                    value.into(),
-                    reason.into(),
-                    Value::String(chain_hash.map(str::to_owned)),
-                    auth.into(),
-                ],
-            );
-        }
+        // A keyed chain's void carries its authenticator too (a column of
+        // KeyedChainMigration, named only then: older schemas keep working).
+        let (auth_column, auth_value) = match (self, chain_auth) {
+            (_, None) => ("", ""),
+            (Self::MySql, Some(_)) => (", `chain_auth`", ", ?"),
+            (Self::Postgres, Some(_)) => (r#", "chain_auth""#, ", $5"),
+            (Self::Sqlite, Some(_)) => (r#", "chain_auth""#, ", ?"),
+        };
         let sql = match self {
             Self::Postgres => format!(
-                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "voided_at") VALUES ($1, $2, $3, $4, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
+                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash"{auth_column}, "voided_at") VALUES ($1, $2, $3, $4{auth_value}, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
             ),
             Self::MySql => format!(
-                "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `chain_hash`, `voided_at`) VALUES (?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
+                "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `chain_hash`{auth_column}, `voided_at`) VALUES (?, ?, ?, ?{auth_value}, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
             ),
             Self::Sqlite => format!(
-                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash", "voided_at") VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
+                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash"{auth_column}, "voided_at") VALUES (?, ?, ?, ?{auth_value}, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
             ),
         };
-        Statement::from_sql_and_values(
-            self.backend(),
-            sql,
-            [
-                name.into(),
-                value.into(),
-                reason.into(),
-                Value::String(chain_hash.map(str::to_owned)),
-            ],
-        )
+        let mut values: Vec<Value> = vec![
+            name.into(),
+            value.into(),
+            reason.into(),
+            Value::String(chain_hash.map(str::to_owned)),
+        ];
+        values.extend(chain_auth.map(Value::from));
+        Statement::from_sql_and_values(self.backend(), sql, values)
     }
 
     /// Every sequence (whose name starts with `prefix`), with its void count.

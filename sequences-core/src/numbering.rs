@@ -966,7 +966,8 @@ impl<K: ColumnTrait> Prepared<K> {
                 }
             }
         }
-        let lowest = std::iter::once(holder)
+        // The integer columns the value goes to: the numbered one, the raw values.
+        let ints: Vec<Int> = std::iter::once(holder)
             .chain(
                 field
                     .raw_values
@@ -977,18 +978,10 @@ impl<K: ColumnTrait> Prepared<K> {
                 Holder::Integer(int) => Some(int),
                 Holder::Text => None,
             })
-            .find(|int| initial < int.range().0);
-        let highest = std::iter::once(holder)
-            .chain(
-                field
-                    .raw_values
-                    .iter()
-                    .filter_map(|c| Holder::of(c.def().get_column_type())),
-            )
-            .filter_map(|h| match h {
-                Holder::Integer(int) => Some(int),
-                Holder::Text => None,
-            })
+            .collect();
+        let lowest = ints.iter().find(|int| initial < int.range().0);
+        let highest = ints
+            .iter()
             .find(|int| reset.is_some_and(|reset| reset - 1 > int.range().1));
         if let Some(int) = highest {
             return Err(invalid(format!(

@@ -5,12 +5,12 @@
 
 use sea_orm::prelude::Date;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Statement, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 use sequences_core::{BreakKind, ChainAudit, ChainReport, Retry, chain};
 use sequences_tests::entities::{chained_deferred, chained_doc};
-use sequences_tests::{connect_all, fresh_company};
+use sequences_tests::{connect_all, execute, fresh_company};
 
 fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
@@ -52,27 +52,9 @@ async fn first_break<C: ConnectionTrait>(db: &C, company: i32) -> Option<(i64, B
 /// Gives the rows `a` and `b` each other's numbers, behind the library's back.
 async fn swap_numbers<C: ConnectionTrait>(db: &C, a: (i32, i64), b: (i32, i64)) {
     let set = "UPDATE chained_doc SET number = ? WHERE id = ?";
-    exec(db, set, vec![(-1i64).into(), a.0.into()]).await;
-    exec(db, set, vec![a.1.into(), b.0.into()]).await;
-    exec(db, set, vec![b.1.into(), a.0.into()]).await;
-}
-
-/// Runs `sql` with `?` placeholders on any backend.
-async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) {
-    let backend = db.get_database_backend();
-    let mut numbered = String::new();
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' && backend == DbBackend::Postgres {
-            n += 1;
-            numbered.push_str(&format!("${n}"));
-        } else {
-            numbered.push(c);
-        }
-    }
-    db.execute_raw(Statement::from_sql_and_values(backend, numbered, values))
-        .await
-        .unwrap();
+    execute(db, set, vec![(-1i64).into(), a.0.into()]).await;
+    execute(db, set, vec![a.1.into(), b.0.into()]).await;
+    execute(db, set, vec![b.1.into(), a.0.into()]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -202,7 +184,7 @@ async fn tampering_breaks_the_chain_where_it_happened() {
         );
 
         // An edited covered field: broken at that record.
-        exec(
+        execute(
             &t.db,
             "UPDATE chained_doc SET amount_cents = 9999 WHERE id = ?",
             vec![id(4).into()],
@@ -213,7 +195,7 @@ async fn tampering_breaks_the_chain_where_it_happened() {
             Some((4, BreakKind::Altered)),
             "{t:?}"
         );
-        exec(
+        execute(
             &t.db,
             "UPDATE chained_doc SET amount_cents = 400 WHERE id = ?",
             vec![id(4).into()],
@@ -233,7 +215,7 @@ async fn tampering_breaks_the_chain_where_it_happened() {
 
         // A row inserted out of order (a forged number 7 copying 6's hash): the
         // head no longer matches.
-        exec(
+        execute(
             &t.db,
             "INSERT INTO chained_doc (company_id, amount_cents, issued_on, number, hash) \
              VALUES (?, 1, ?, 7, ?)",
@@ -249,7 +231,7 @@ async fn tampering_breaks_the_chain_where_it_happened() {
             Some((7, BreakKind::Altered)),
             "{t:?}"
         );
-        exec(
+        execute(
             &t.db,
             "DELETE FROM chained_doc WHERE company_id = ? AND number = 7",
             vec![company.into()],
@@ -257,7 +239,7 @@ async fn tampering_breaks_the_chain_where_it_happened() {
         .await;
 
         // A record deleted behind the library's back (no void): broken there.
-        exec(
+        execute(
             &t.db,
             "DELETE FROM chained_doc WHERE id = ?",
             vec![id(5).into()],
@@ -277,7 +259,7 @@ async fn tampering_breaks_the_chain_where_it_happened() {
             doc(company, amount).insert(&txn).await.unwrap();
         }
         txn.commit().await.unwrap();
-        exec(
+        execute(
             &t.db,
             "DELETE FROM chained_doc WHERE company_id = ? AND number = 3",
             vec![company.into()],
