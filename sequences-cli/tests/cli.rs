@@ -653,3 +653,43 @@ async fn audit_and_verify_are_not_fooled() {
         scratch.remove().await;
     }
 }
+
+/// `audit` without `--sequence` compares with no counter, so it cannot see
+/// the last invoice deleted: it is refused unless the operator says
+/// `--without-counter`, and then its output says what was not compared.
+/// (Found by the attack tests: it used to exit 0, "every number accounted for".)
+#[tokio::test]
+async fn audit_without_a_counter_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    migrate(&url).await;
+    let db = open(&url, 1).await;
+    sql(
+        &db,
+        "CREATE TABLE inv (id BIGINT NOT NULL PRIMARY KEY, company_id INTEGER NOT NULL, number BIGINT NULL)",
+    )
+    .await;
+    let txn = db.begin().await.unwrap();
+    Sequence::new("inv-1").next_values(&txn, 3).await.unwrap();
+    txn.commit().await.unwrap();
+    sql(&db, "INSERT INTO inv VALUES (1, 1, 1), (2, 1, 2)").await; // 3 deleted
+    db.close().await.unwrap();
+    let audit = [
+        "audit",
+        "--table",
+        "inv",
+        "--column",
+        "number",
+        "--scope",
+        "company_id",
+    ];
+    fails(&url, &audit, "--sequence");
+    let mut rows_only = audit.to_vec();
+    rows_only.push("--without-counter");
+    let text = ok(&url, &rows_only, 0);
+    assert!(text.contains("compared with no counter"), "{text}");
+    let mut compared = audit.to_vec();
+    compared.extend(["--sequence", "inv-{company_id}"]);
+    let text = ok(&url, &compared, 1);
+    assert!(text.contains("DEFECT"), "{text}");
+}

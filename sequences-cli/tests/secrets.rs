@@ -200,3 +200,29 @@ fn with_password(url: &str, user: Option<&str>) -> String {
     let (own, host) = rest.split_once('@').expect("a URL with a user");
     format!("{scheme}://{}:{PASSWORD}@{host}", user.unwrap_or(own))
 }
+
+/// A keyword/value connection string (`host=... password=...`, what `psql`
+/// accepts) is no URL: the driver refuses it and repeats it; the password is
+/// hidden all the same, as a table and as JSON. (Found by the attack tests.)
+#[test]
+fn keyword_value_connection_strings_are_redacted() {
+    let dsn = "host=127.0.0.1 user=postgres password=TopS3cretPw dbname=sequences_test";
+    for json in [false, true] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sequences"));
+        command.args(["--database-url", dsn]);
+        if json {
+            command.arg("--json");
+        }
+        let output = command.arg("list").output().unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(2), "{printed}");
+        assert!(
+            !printed.contains("TopS3cretPw"),
+            "the password is printed (json: {json}): {printed}"
+        );
+    }
+}

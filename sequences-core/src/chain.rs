@@ -334,8 +334,21 @@ pub async fn checkpoints<C: ConnectionTrait>(
     db: &C,
     prefix: Option<&str>,
 ) -> Result<Vec<Checkpoint>, DbErr> {
+    counters(db, prefix, false).await
+}
+
+/// Every counter whose name starts with `prefix` (only the chained ones with
+/// `chained`), as checkpoints.
+async fn counters<C: ConnectionTrait>(
+    db: &C,
+    prefix: Option<&str>,
+    chained: bool,
+) -> Result<Vec<Checkpoint>, DbErr> {
     use sea_orm::QueryOrder;
     let mut query = entity::Entity::find().order_by_asc(entity::Column::Name);
+    if chained {
+        query = query.filter(entity::Column::ChainHead.is_not_null());
+    }
     if let Some(prefix) = prefix {
         query = query.filter(entity::name_starts_with(prefix));
     }
@@ -709,8 +722,8 @@ impl<C: AuditColumn> ChainAudit<C> {
                 })
             })
         };
-        for checkpoint in checkpoints(db, prefix).await? {
-            if checkpoint.head.is_some() && fits(&checkpoint.sequence) {
+        for checkpoint in counters(db, prefix, true).await? {
+            if fits(&checkpoint.sequence) {
                 groups.entry(checkpoint.sequence).or_default();
             }
         }
