@@ -5,7 +5,8 @@ use std::fmt;
 
 use sea_orm::ConnectionTrait;
 
-use crate::audit::{Audit, AuditColumn, GroupAudit};
+use crate::audit::{Audit, GroupAudit};
+use crate::column::AuditColumn;
 use crate::{Sequence, SequenceError};
 
 /// What [`Sequence::adopt`] found and did.

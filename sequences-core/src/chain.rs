@@ -55,7 +55,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{AuditColumn, as_text};
+use crate::column::{AuditColumn, as_text};
 use crate::dialect::Dialect;
 use crate::{Sequence, SequenceError, entity};
 use sequences_template::{Piece, Template};

@@ -176,5 +176,40 @@ pub(crate) fn day(value: Option<Value>, zone: Option<&crate::period::Zone>) -> R
     let Some(value) = value else {
         return Read::Missing;
     };
-    crate::period::day_of_value(value, zone)
+    day_of_value(value, zone)
+}
+
+/// The day of a date or datetime `Value` (see [`day`]).
+fn day_of_value(value: sea_orm::Value, zone: Option<&crate::period::Zone>) -> Read<Day> {
+    #[cfg(feature = "chrono")]
+    {
+        use chrono::{DateTime, NaiveDate, TimeZone};
+        use sea_orm::Value;
+        fn day(date: NaiveDate) -> Read<Day> {
+            Read::Value(Day::from(date))
+        }
+        fn zoned<Tz: TimeZone>(
+            value: Option<DateTime<Tz>>,
+            zone: Option<&crate::period::Zone>,
+        ) -> Read<Day> {
+            match (value, zone) {
+                (None, _) => Read::Missing,
+                (Some(at), Some(zone)) => day(at.with_timezone(zone).date_naive()),
+                (Some(at), None) => day(at.date_naive()),
+            }
+        }
+        match value {
+            Value::ChronoDate(v) => v.map_or(Read::Missing, day),
+            Value::ChronoDateTime(v) => v.map_or(Read::Missing, |at| day(at.date())),
+            Value::ChronoDateTimeUtc(v) => zoned(v, zone),
+            Value::ChronoDateTimeLocal(v) => zoned(v, zone),
+            Value::ChronoDateTimeWithTimeZone(v) => zoned(v, zone),
+            _ => Read::Unsupported("not a chrono date or datetime"),
+        }
+    }
+    #[cfg(not(feature = "chrono"))]
+    {
+        let _ = (value, zone);
+        Read::Unsupported("a date, which needs the `chrono` feature of sequences-core")
+    }
 }

@@ -4,6 +4,7 @@
 mod adopt;
 mod audit;
 pub mod chain;
+mod column;
 mod column_value;
 mod deferred;
 mod dialect;
@@ -21,8 +22,9 @@ pub mod trace;
 mod transaction;
 
 pub use adopt::{AdoptRefusal, Adoption};
-pub use audit::{Audit, AuditColumn, AuditReport, DateInversion, GroupAudit, NamedColumn};
+pub use audit::{Audit, AuditReport, DateInversion, GroupAudit};
 pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
+pub use column::{AuditColumn, NamedColumn};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
 pub use error::SequenceError;
 pub use functions::{delete, last_value, next_value, next_values};

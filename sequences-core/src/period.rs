@@ -195,42 +195,6 @@ pub(crate) fn day_in_zone(_utc: &str, zone: &Zone) -> Option<Day> {
     match *zone {}
 }
 
-/// The day of a date or datetime `Value` (see [`crate::column_value::day`]).
-pub(crate) fn day_of_value(
-    value: sea_orm::Value,
-    zone: Option<&Zone>,
-) -> crate::column_value::Read<Day> {
-    use crate::column_value::Read;
-    #[cfg(feature = "chrono")]
-    {
-        use chrono::{DateTime, NaiveDate, TimeZone};
-        use sea_orm::Value;
-        fn day(date: NaiveDate) -> Read<Day> {
-            Read::Value(Day::from(date))
-        }
-        fn zoned<Tz: TimeZone>(value: Option<DateTime<Tz>>, zone: Option<&Zone>) -> Read<Day> {
-            match (value, zone) {
-                (None, _) => Read::Missing,
-                (Some(at), Some(zone)) => day(at.with_timezone(zone).date_naive()),
-                (Some(at), None) => day(at.date_naive()),
-            }
-        }
-        match value {
-            Value::ChronoDate(v) => v.map_or(Read::Missing, day),
-            Value::ChronoDateTime(v) => v.map_or(Read::Missing, |at| day(at.date())),
-            Value::ChronoDateTimeUtc(v) => zoned(v, zone),
-            Value::ChronoDateTimeLocal(v) => zoned(v, zone),
-            Value::ChronoDateTimeWithTimeZone(v) => zoned(v, zone),
-            _ => Read::Unsupported("not a chrono date or datetime"),
-        }
-    }
-    #[cfg(not(feature = "chrono"))]
-    {
-        let _ = (value, zone);
-        Read::Unsupported("a date, which needs the `chrono` feature of sequences-core")
-    }
-}
-
 /// Writes `value` zero-padded to `width` digits (a negative value keeps its
 /// sign in front; a wider value prints all its digits).
 pub(crate) fn write_value(out: &mut String, value: i64, width: usize) {
