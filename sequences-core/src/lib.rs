@@ -119,8 +119,10 @@ pub use transaction::in_transaction;
 ///   statement per distinct sequence (a looping sequence: one per value), for
 ///   `insert_many` and `Entity::insert(..).exec(..)`, which run no hooks.
 /// - `impl ActiveModelBehavior for ActiveModel`, whose `before_save` calls
-///   `fill_gapless` on insert and nothing on update, and whose
-///   `before_delete` applies the delete policies.
+///   `fill_gapless` on insert and nothing on update, whose
+///   `before_delete` applies the delete policies to the stored row, and whose
+///   `after_delete` gives a `revert_if_last` number back once the DELETE went
+///   through.
 ///
 /// # Your own `before_save`
 /// Put `#[gapless(custom_behavior)]` on the struct: the derive then leaves

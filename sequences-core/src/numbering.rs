@@ -135,10 +135,11 @@ pub enum OnDelete {
     /// reason `deleted`, in the same transaction ([`Sequence::void`]): the
     /// gap is explained.
     Void,
-    /// Only the sequence's last number may be deleted, and the counter moves
-    /// back by one under the row lock, so the next document takes it again
-    /// ([`Sequence::revert_last`]); any other is refused
-    /// ([`SequenceError::NotLast`]).
+    /// Only the sequence's last number may be deleted (checked under the row
+    /// lock before the DELETE; [`SequenceError::NotLast`] otherwise), and once
+    /// the DELETE went through (`after_delete`) the counter moves back by one,
+    /// so the next document takes it again ([`Sequence::revert_last`]). Not
+    /// for a chained field.
     RevertIfLast,
     /// Nothing checked, nothing recorded: the gap stays unexplained.
     Allow,
@@ -310,9 +311,12 @@ impl<K: ColumnTrait> Numbering<K> {
 
     /// What `ActiveModelBehavior::before_delete` should return: applies each
     /// numbered field's delete policy ([`OnDelete`], default
-    /// [`Refuse`](OnDelete::Refuse)) to the row's number, in `db`'s
-    /// transaction. A row whose number is NULL (never numbered) is deleted
-    /// freely; a model holding only its primary key is read back first.
+    /// [`Refuse`](OnDelete::Refuse)) to the stored row's number, in `db`'s
+    /// transaction. The row is always read back by primary key and locked
+    /// (`FOR UPDATE`; SQLite's write lock): the model may be stale or built
+    /// by hand. A row whose number is NULL (never numbered) is deleted
+    /// freely. The model returned carries the stored values, for
+    /// [`after_delete`](Self::after_delete).
     pub async fn before_delete<A, D>(&self, model: A, db: &D) -> Result<A, DbErr>
     where
         A: ActiveModelTrait<Entity: EntityTrait<Column = K>> + Send,
