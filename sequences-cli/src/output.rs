@@ -115,21 +115,17 @@ impl Render for Done {
     }
 }
 
+/// A library report as JSON, through its `serde` form.
+fn report<T: serde::Serialize + ?Sized>(report: &T) -> Value {
+    serde_json::to_value(report).expect("a report serializes")
+}
+
 /// `sequences list`.
 pub struct SequenceList<'a>(pub &'a [SequenceInfo]);
 
 impl Render for SequenceList<'_> {
     fn to_json(&self) -> Value {
-        Value::Array(
-            self.0
-                .iter()
-                .map(|s| {
-                    json!({"name": s.name, "last": s.last, "closed": s.closed,
-                           "last_day": s.last_day.map(|d| d.to_string()),
-                           "voided": s.voided, "chained": s.chained})
-                })
-                .collect(),
-        )
+        report(self.0)
     }
 
     fn to_text(&self) -> String {
@@ -211,17 +207,12 @@ pub struct Holders<'a>(pub &'a [LockHolder]);
 
 impl Render for Holders<'_> {
     fn to_json(&self) -> Value {
-        Value::Array(
-            self.0
-                .iter()
-                .map(|h| {
-                    json!({"sequence": h.sequence, "session": h.session,
-                           "role": if h.holding { "holding" } else { "waiting" },
-                           "inferred": h.inferred,
-                           "for_ms": (h.for_ms * 10.0).round() / 10.0, "detail": h.detail})
-                })
-                .collect(),
-        )
+        let mut holders = report(self.0);
+        for (value, h) in holders.as_array_mut().into_iter().flatten().zip(self.0) {
+            value["role"] = if h.holding { "holding" } else { "waiting" }.into();
+            value["for_ms"] = json!((h.for_ms * 10.0).round() / 10.0);
+        }
+        holders
     }
 
     fn to_text(&self) -> String {
@@ -282,28 +273,26 @@ pub struct Audit<'a> {
 impl Render for Audit<'_> {
     fn to_json(&self) -> Value {
         let report = self.report;
-        let groups: Vec<Value> = report
-            .groups
-            .iter()
-            .map(|g| {
-                json!({
-                    "scope": self.scope.iter().zip(&g.scope).map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                    "sequence": g.sequence, "rows": g.rows, "first": g.first, "last": g.last,
-                    "sequence_last": g.sequence_last, "missing": g.missing,
-                    "gaps": g.gaps.iter().map(|r| [*r.start(), *r.end()]).collect::<Vec<_>>(),
-                    "voided": g.voided, "voided_but_present": g.voided_but_present,
-                    "duplicate_rows": g.duplicate_rows,
-                    "duplicates": g.duplicates.iter().map(|(v, n)| [*v, *n as i64]).collect::<Vec<_>>(),
-                    "below_initial": g.below_initial, "ahead_of_sequence": g.ahead_of_sequence,
-                    "inversions": g.inversions, "unnumbered": g.unnumbered,
-                    "checkpoint_last": g.checkpoint_last, "rewound": g.rewound,
-                    "unnamed": g.unnamed,
-                    "unnumbered_keys": g.unnumbered_keys, "clean": g.is_clean(),
-                })
-            })
-            .collect();
-        json!({"clean": report.is_clean(), "compared_with_counters": !self.rows_only,
-               "unreadable": report.unreadable, "groups": groups})
+        let mut value = self::report(report);
+        for (group, g) in value["groups"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(&report.groups)
+        {
+            // The scope by column name, as the command was given it.
+            group["scope"] = self
+                .scope
+                .iter()
+                .zip(&g.scope)
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+            group["clean"] = g.is_clean().into();
+        }
+        value["clean"] = report.is_clean().into();
+        value["compared_with_counters"] = (!self.rows_only).into();
+        value
     }
 
     fn to_text(&self) -> String {
@@ -382,25 +371,17 @@ pub struct Chains<'a>(pub &'a ChainReport);
 
 impl Render for Chains<'_> {
     fn to_json(&self) -> Value {
-        let chains: Vec<Value> = self
-            .0
-            .chains
-            .iter()
-            .map(|c| {
-                let breaks: Vec<Value> = c
-                    .breaks
-                    .iter()
-                    .map(|b| {
-                        json!({"number": b.number, "through": b.through,
-                               "kind": format!("{:?}", b.kind).to_lowercase()})
-                    })
-                    .collect();
-                json!({"sequence": c.sequence, "starts_at": c.starts_at, "ends_at": c.ends_at,
-                       "links": c.links, "unnumbered": c.unnumbered,
-                       "intact": c.breaks.is_empty() && c.unnumbered == 0, "breaks": breaks})
-            })
-            .collect();
-        json!({"intact": self.0.is_intact(), "chains": chains})
+        let mut value = report(self.0);
+        for (chain, c) in value["chains"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(&self.0.chains)
+        {
+            chain["intact"] = (c.breaks.is_empty() && c.unnumbered == 0).into();
+        }
+        value["intact"] = self.0.is_intact().into();
+        value
     }
 
     fn to_text(&self) -> String {

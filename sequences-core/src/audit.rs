@@ -919,6 +919,8 @@ pub struct GroupAudit {
     pub missing: u64,
     /// The unexplained missing numbers as ranges, in order (the first
     /// [`Audit::max_listed`] between present numbers, plus the head and tail).
+    /// Serialized as `[first, last]` pairs.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ranges"))]
     pub gaps: Vec<RangeInclusive<i64>>,
     /// Missing numbers recorded void (`Sequence::void`, the `void` delete
     /// policy): gaps that are explained, not defects.
@@ -962,6 +964,15 @@ pub struct GroupAudit {
     /// Formatted audits: the numbers present, for [`GroupAudit::explain`].
     #[cfg_attr(feature = "serde", serde(skip))]
     present: BTreeSet<i64>,
+}
+
+/// Ranges as `[first, last]` pairs.
+#[cfg(feature = "serde")]
+fn ranges<S: serde::Serializer>(
+    ranges: &[RangeInclusive<i64>],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(ranges.iter().map(|range| [*range.start(), *range.end()]))
 }
 
 /// A number dated earlier than the number before it.

@@ -119,9 +119,7 @@ pub async fn checkpoint(
     let document = json!({
         "format": "sequences-checkpoint-v1",
         "taken_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "sequences": taken.iter().map(|c| json!({
-            "sequence": c.sequence, "last": c.last, "head": c.head,
-        })).collect::<Vec<_>>(),
+        "sequences": taken,
     });
     let Some(file) = args.out else {
         // The document itself, with or without --json.
@@ -192,26 +190,7 @@ fn read_checkpoints(file: &Path) -> Result<Vec<Checkpoint>, CliError> {
     if document["format"] != "sequences-checkpoint-v1" {
         return Err(bad("no \"format\": \"sequences-checkpoint-v1\""));
     }
-    let entries = document["sequences"]
-        .as_array()
-        .ok_or_else(|| bad("no \"sequences\" list"))?;
-    entries
-        .iter()
-        .map(|entry| {
-            Ok(Checkpoint {
-                sequence: entry["sequence"]
-                    .as_str()
-                    .ok_or_else(|| bad("an entry without \"sequence\""))?
-                    .to_owned(),
-                last: entry["last"]
-                    .as_i64()
-                    .ok_or_else(|| bad("an entry without \"last\""))?,
-                head: match &entry["head"] {
-                    Value::Null => None,
-                    Value::String(head) => Some(head.clone()),
-                    _ => return Err(bad("a \"head\" that is not a string")),
-                },
-            })
-        })
-        .collect()
+    // Each entry as the library's `Checkpoint` (its `serde` form).
+    serde_json::from_value(document["sequences"].clone())
+        .map_err(|e| bad(&format!("its \"sequences\": {e}")))
 }
