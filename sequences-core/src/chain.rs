@@ -299,7 +299,7 @@ pub(crate) async fn extend<C: ConnectionTrait>(
     db.execute_raw(dialect.set_chain_head(name, &previous, seal.as_deref()))
         .await
         .map_err(|source| match dialect.classify(&source) {
-            crate::dialect::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+            crate::db_error::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
                 name: name.to_owned(),
                 source,
             },
@@ -761,7 +761,7 @@ impl<C: AuditColumn> ChainAudit<C> {
             if key.is_some() {
                 // A keyed chain's authenticators (KeyedChainMigration).
                 let keyed = |error: DbErr| match dialect.classify(&error) {
-                    crate::dialect::ErrorKind::SchemaOutdated => DbErr::Custom(format!(
+                    crate::db_error::ErrorKind::SchemaOutdated => DbErr::Custom(format!(
                         "chain audit: a keyed chain needs sequences_migration::KeyedChainMigration \
                          (`chain_seal`, `chain_auth`): {error}"
                     )),

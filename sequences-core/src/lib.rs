@@ -6,6 +6,7 @@ mod audit;
 pub mod chain;
 mod column;
 mod column_value;
+mod db_error;
 mod deferred;
 mod dialect;
 pub mod entity;

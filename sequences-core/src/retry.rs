@@ -12,8 +12,9 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
+use crate::db_error;
 use crate::deferred;
-use crate::dialect::{self, Dialect};
+use crate::dialect::Dialect;
 
 /// What a [`Retry::transaction`] closure returns: its work as a boxed future
 /// borrowing the transaction (the shape of SeaORM's `TransactionTrait::transaction`).
@@ -180,7 +181,7 @@ impl Retry {
             tracing::info!(
                 target: "sequences::retry",
                 attempt,
-                code = dialect::error_code(&error).as_deref().unwrap_or(""),
+                code = db_error::error_code(&error).as_deref().unwrap_or(""),
                 delay_ms = delay.as_secs_f64() * 1000.0,
                 "the database aborted the transaction; running it again"
             );
@@ -236,7 +237,7 @@ impl Retry {
 /// list), so it also works on errors of your own statements in the same
 /// transaction.
 pub fn is_retryable(error: &DbErr) -> bool {
-    dialect::is_transient(error)
+    db_error::is_transient(error)
 }
 
 /// Runs `work` in a new transaction of `db` and commits it, numbering the

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use tracing::Span;
 
-use crate::dialect::{Days, Dialect, ErrorKind, Returning, Step};
+use crate::db_error::ErrorKind;
+use crate::dialect::{Days, Dialect, Returning, Step};
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
 use crate::period::Day;
