@@ -9,7 +9,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryResult,
 };
 
-use crate::column::{AuditColumn, as_text};
+use crate::column::{AuditColumn, as_text, fits_scope};
 use crate::dialect::Dialect;
 use crate::entity;
 use crate::period::Period;
@@ -302,10 +302,19 @@ impl<C: AuditColumn> Audit<C> {
         self.add_unnumbered(db, dialect, &unnumbered, n, &mut groups)
             .await?;
         if let Some(template) = &self.sequence {
-            if !self.filtered {
-                self.add_counters(db, template, &mut groups).await?;
-            }
-            self.add_checkpointed(template, &mut groups)?;
+            // Sequences whose rows are all gone: counters the template names
+            // (not under a filter, which may exclude them), and checkpoints.
+            let counters = if self.filtered {
+                Vec::new()
+            } else {
+                self.counters(db, template).await?
+            };
+            let checkpointed = self.checkpoints.iter().map(|c| c.sequence.clone());
+            let named = counters
+                .into_iter()
+                .map(|(name, _)| name)
+                .chain(checkpointed);
+            self.add_named(template, named, &mut groups)?;
             let names: Vec<(Vec<Option<String>>, String)> = groups
                 .keys()
                 .filter_map(|scope| Some((scope.clone(), self.sequence_name(template, scope)?)))
@@ -455,11 +464,12 @@ impl<C: AuditColumn> Audit<C> {
             } else {
                 self.counters(db, template).await?
             };
+            let parsed = parse_template(template)?;
             let checkpointed = self
                 .checkpoints
                 .iter()
                 .map(|c| (c.sequence.clone(), c.last))
-                .filter(|(name, _)| self.names_formatted(template, name));
+                .filter(|(name, _)| self.read_back(&parsed, name).is_some());
             for (name, _) in counters.into_iter().chain(checkpointed) {
                 if known.insert(name.clone()) {
                     let mut group = GroupAudit::empty(vec![None; names.len()]);
@@ -622,90 +632,53 @@ impl<C: AuditColumn> Audit<C> {
         db: &D,
         template: &str,
     ) -> Result<Vec<(String, i64)>, DbErr> {
-        let parsed = Template::parse(template)
-            .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))?;
-        let period = self.period;
+        let parsed = parse_template(template)?;
         Ok(counters_of(db, &parsed)
             .await?
             .into_iter()
-            .filter(|(name, _)| match period {
-                None => parsed
-                    .read_name(name)
-                    .is_some_and(|values| self.fits_scope(&values)),
-                Some(period) => name.rsplit_once('@').is_some_and(|(base, suffix)| {
-                    period.reads_suffix(suffix) && parsed.read_name(base).is_some()
-                }),
-            })
+            .filter(|(name, _)| self.read_back(&parsed, name).is_some())
             .collect())
     }
 
-    /// Whether the formatted audit's template (and period) can name `name`.
-    fn names_formatted(&self, template: &str, name: &str) -> bool {
-        let Ok(parsed) = Template::parse(template) else {
-            return false;
+    /// The placeholder values of `name`, when the template (and, for a
+    /// formatted audit, the period) can produce it and they fit the scope's
+    /// columns; `None` otherwise.
+    fn read_back(&self, parsed: &Template, name: &str) -> Option<Vec<(String, String)>> {
+        let base = match self.period.filter(|_| self.format.is_some()) {
+            None => name,
+            Some(period) => {
+                let (base, suffix) = name.rsplit_once('@')?;
+                period.reads_suffix(suffix).then_some(base)?
+            }
         };
-        match self.period {
-            None => parsed.read_name(name).is_some(),
-            Some(period) => name.rsplit_once('@').is_some_and(|(base, suffix)| {
-                period.reads_suffix(suffix) && parsed.read_name(base).is_some()
-            }),
-        }
+        parsed
+            .read_name(base)
+            .filter(|values| fits_scope(&self.scope, values))
     }
 
-    /// Adds a group for every checkpointed sequence the template names:
-    /// its counter and its rows may both be gone.
-    fn add_checkpointed(
+    /// Adds an empty group (scope read back from its name) for each sequence
+    /// of `names` that names no group yet: its rows are gone, or it only
+    /// appears in a checkpoint.
+    fn add_named(
         &self,
         template: &str,
+        names: impl IntoIterator<Item = String>,
         groups: &mut BTreeMap<Scope, GroupAudit>,
     ) -> Result<(), DbErr> {
-        let parsed = Template::parse(template)
-            .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))?;
-        let names = self.scope_names();
-        for checkpoint in &self.checkpoints {
-            let Some(values) = parsed
-                .read_name(&checkpoint.sequence)
-                .filter(|values| self.fits_scope(values))
-            else {
-                continue;
-            };
-            let scope: Scope = names
-                .iter()
-                .map(|column| {
-                    values
-                        .iter()
-                        .find(|(placeholder, _)| placeholder == column)
-                        .map(|(_, value)| value.clone())
-                })
-                .collect();
-            groups
-                .entry(scope.clone())
-                .or_insert_with(|| GroupAudit::empty(scope));
-        }
-        Ok(())
-    }
-
-    /// Adds a group for every sequence the template names that has no row:
-    /// its rows were deleted, all of its numbers are missing.
-    async fn add_counters<D: ConnectionTrait>(
-        &self,
-        db: &D,
-        template: &str,
-        groups: &mut BTreeMap<Scope, GroupAudit>,
-    ) -> Result<(), DbErr> {
-        let parsed = Template::parse(template)
-            .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))?;
+        let parsed = parse_template(template)?;
         let known: BTreeSet<String> = groups
             .keys()
             .filter_map(|scope| self.sequence_name(template, scope))
             .collect();
-        let names = self.scope_names();
-        for (name, _) in self.counters(db, template).await? {
+        let columns = self.scope_names();
+        for name in names {
             if known.contains(&name) {
                 continue;
             }
-            let values = parsed.read_name(&name).unwrap_or_default();
-            let scope: Scope = names
+            let Some(values) = self.read_back(&parsed, &name) else {
+                continue;
+            };
+            let scope: Scope = columns
                 .iter()
                 .map(|column| {
                     values
@@ -719,18 +692,6 @@ impl<C: AuditColumn> Audit<C> {
                 .or_insert_with(|| GroupAudit::empty(scope));
         }
         Ok(())
-    }
-
-    /// Whether placeholder values read back from a name can be the scope's:
-    /// an integer column's value is an integer (`invoice-all` is not a
-    /// company's counter of `invoice-{company_id}`).
-    fn fits_scope(&self, values: &[(String, String)]) -> bool {
-        values.iter().all(|(placeholder, value)| {
-            self.scope
-                .iter()
-                .find(|c| c.column_name() == placeholder)
-                .is_none_or(|c| c.is_integer() != Some(true) || value.parse::<i64>().is_ok())
-        })
     }
 
     fn scope_names(&self) -> Vec<&str> {
@@ -793,6 +754,12 @@ fn date_inversions(rows: &[(i64, Option<String>)]) -> Vec<DateInversion> {
         previous = Some(date);
     }
     inversions
+}
+
+/// `template` parsed, or the audit's error naming it.
+fn parse_template(template: &str) -> Result<Template, DbErr> {
+    Template::parse(template)
+        .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))
 }
 
 /// Every sequence whose name starts with the template's fixed prefix: name

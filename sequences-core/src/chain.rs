@@ -55,7 +55,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
-use crate::column::{AuditColumn, as_text};
+use crate::column::{AuditColumn, as_text, fits_scope};
 use crate::dialect::Dialect;
 use crate::{Sequence, SequenceError, entity};
 use sequences_template::{Piece, Template};
@@ -711,16 +711,9 @@ impl<C: AuditColumn> ChainAudit<C> {
         // A placeholder of an integer scope column reads back as an integer
         // (`invoice-all` is no company's counter of `invoice-{company_id}`).
         let fits = |name: &str| {
-            template.read_name(name).is_some_and(|values| {
-                values.iter().all(|(placeholder, value)| {
-                    self.scope
-                        .iter()
-                        .find(|c| c.column_name() == placeholder)
-                        .is_none_or(|c| {
-                            c.is_integer() != Some(true) || value.parse::<i64>().is_ok()
-                        })
-                })
-            })
+            template
+                .read_name(name)
+                .is_some_and(|values| fits_scope(&self.scope, &values))
         };
         for checkpoint in counters(db, prefix, true).await? {
             if fits(&checkpoint.sequence) {

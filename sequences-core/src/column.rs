@@ -144,3 +144,15 @@ pub(crate) fn as_text<C: AuditColumn>(
         Func::cast_as(expr, text).into()
     }
 }
+
+/// Whether placeholder values read back from a sequence name can be the
+/// scope's: an integer column's value is an integer (`invoice-all` is no
+/// company's counter of `invoice-{company_id}`).
+pub(crate) fn fits_scope<C: AuditColumn>(scope: &[C], values: &[(String, String)]) -> bool {
+    values.iter().all(|(placeholder, value)| {
+        scope
+            .iter()
+            .find(|c| c.column_name() == placeholder)
+            .is_none_or(|c| c.is_integer() != Some(true) || value.parse::<i64>().is_ok())
+    })
+}
