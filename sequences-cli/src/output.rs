@@ -129,7 +129,9 @@ impl Render for SequenceList<'_> {
     }
 
     fn to_text(&self) -> String {
-        let mut table = table(["name", "last", "closed", "last day", "voided", "chain"]);
+        let mut table = table([
+            "name", "last", "closed", "last day", "voided", "chain", "range",
+        ]);
         for s in self.0 {
             table.add_row([
                 s.name.clone(),
@@ -138,9 +140,28 @@ impl Render for SequenceList<'_> {
                 s.last_day.map(|d| d.to_string()).unwrap_or_default(),
                 s.voided.to_string(),
                 yes(s.chained),
+                range_mark(s),
             ]);
         }
         table.to_string()
+    }
+}
+
+/// A sequence's recorded range, marked once `last` reaches `warn_at` (or
+/// the end).
+fn range_mark(s: &SequenceInfo) -> String {
+    let end = s.max_value.map(|max| format!("up to {max}"));
+    let mark = match (s.max_value, s.warn_at) {
+        (Some(max), _) if s.last >= max => Some("EXHAUSTED".to_owned()),
+        (Some(max), _) if s.near_end => Some(format!("NEAR END, {} left", max - s.last)),
+        (None, Some(warn_at)) if s.near_end => Some(format!("NEAR END, past {warn_at}")),
+        _ => None,
+    };
+    match (mark, end) {
+        (Some(mark), Some(end)) => format!("{mark} ({end})"),
+        (Some(mark), None) => mark,
+        (None, Some(end)) => end,
+        (None, None) => String::new(),
     }
 }
 

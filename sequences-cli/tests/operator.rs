@@ -483,6 +483,27 @@ async fn an_outdated_schema_names_the_migration_on_every_command() {
             0,
             "unkeyed work goes on",
         );
+        // Without RangeMigration: a declared range is refused, naming it,
+        // before any value is taken; an undeclared one goes on.
+        sequences_migration::KeyedChainMigration
+            .up(&SchemaManager::new(&db))
+            .await
+            .expect("the third migration");
+        let refused = Sequence::new("bounded").max_value(9).next_value(&db).await;
+        match refused {
+            Err(error @ sequences_core::SequenceError::SchemaOutdated { .. }) => {
+                assert!(error.to_string().contains("RangeMigration"), "{error}")
+            }
+            other => panic!("{:?}: {other:?}", t.backend),
+        }
+        assert!(Sequence::new("bounded").state(&db).await.unwrap().is_none());
+        assert_eq!(Sequence::new("open").next_value(&db).await.unwrap(), 1);
+        let document = json_outcome(
+            &sequences(url, &["--json", "list"]),
+            0,
+            "a list without ranges",
+        );
+        assert_eq!(document[0]["max_value"], Value::Null, "{document}");
         db.close().await.unwrap();
         scratch.remove().await;
     }
@@ -887,5 +908,55 @@ async fn adopt_continues_a_legacy_table() {
         );
         assert!(message.contains("--sequence"), "{message}");
         sql(&t.db, &format!("DROP TABLE {table}")).await;
+    }
+}
+
+/// A declared range (`max_value`, `warn_at`) is recorded by each allocation:
+/// `list` shows it and marks the sequence from `warn_at` on, then exhausted;
+/// `--json` carries `max_value`, `warn_at` and `near_end`.
+#[tokio::test]
+async fn list_marks_a_sequence_near_the_end_of_its_range() {
+    for t in connect_all(1).await {
+        let url = t.url.as_str();
+        let name = unique_name("range");
+        let bounded = Sequence::new(&name).max_value(10).warn_at(8);
+        let unbounded = Sequence::new(format!("{name}-open"));
+        unbounded.next_value(&t.db).await.unwrap();
+        let list = |expect_near: bool, mark: &str| {
+            let context = format!("{:?}: {mark}", t.backend);
+            let document = json_outcome(
+                &sequences(url, &["--json", "list", "--prefix", &name]),
+                0,
+                &context,
+            );
+            let all = document.as_array().expect("an array");
+            assert_eq!(all.len(), 2, "{context}: {document}");
+            assert_eq!(all[0]["max_value"], 10, "{context}: {document}");
+            assert_eq!(all[0]["warn_at"], 8, "{context}: {document}");
+            assert_eq!(all[0]["near_end"], expect_near, "{context}: {document}");
+            assert_eq!(all[1]["max_value"], Value::Null, "{context}: {document}");
+            assert_eq!(all[1]["near_end"], false, "{context}: {document}");
+            let output = sequences(url, &["list", "--prefix", &name]);
+            let stdout = text(&output.stdout);
+            let row = stdout
+                .lines()
+                .find(|line| line.contains(&name) && !line.contains("-open"))
+                .unwrap_or_else(|| panic!("{context}: {stdout}"));
+            assert!(row.contains(mark), "{context}: {row}");
+            let open = stdout.lines().find(|line| line.contains("-open")).unwrap();
+            assert!(!open.contains("up to") && !open.contains("NEAR"), "{open}");
+        };
+        bounded.next_values(&t.db, 7).await.unwrap();
+        list(false, "up to 10");
+        assert_eq!(bounded.next_value(&t.db).await.unwrap(), 8);
+        list(true, "NEAR END, 2 left (up to 10)");
+        bounded.next_values(&t.db, 2).await.unwrap();
+        list(true, "EXHAUSTED (up to 10)");
+        let refused = bounded.next_value(&t.db).await;
+        assert!(
+            matches!(refused, Err(sequences_core::SequenceError::Exhausted { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(bounded.state(&t.db).await.unwrap().unwrap().last, 10);
     }
 }

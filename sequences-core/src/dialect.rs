@@ -48,6 +48,13 @@ pub(crate) struct Days {
     pub(crate) last: Option<i32>,
 }
 
+/// A sequence's declared range, recorded on its row by the allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeclaredRange {
+    pub(crate) max_value: Option<i64>,
+    pub(crate) warn_at: Option<i64>,
+}
+
 /// How the new `last` comes back from the allocation statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Returning {
@@ -113,9 +120,45 @@ impl Dialect {
     /// the sequence's `last_day`, and moves `last_day` forward: a refusal
     /// returns no row (PostgreSQL, SQLite) or raises MySQL's BIGINT
     /// out-of-range error, and [`Dialect::refusal`] then tells why.
-    pub(crate) fn allocate(self, name: &str, first: i64, step: Step, days: Days) -> Statement {
+    ///
+    /// With a declared `range`, the same statement records it on the row
+    /// (`max_value`, `warn_at`: `RangeMigration`'s columns), for `sequences
+    /// list`; without one, the row's range columns are not touched.
+    pub(crate) fn allocate(
+        self,
+        name: &str,
+        first: i64,
+        step: Step,
+        days: Days,
+        range: Option<DeclaredRange>,
+    ) -> Statement {
         let t = TABLE_NAME;
         let (first_day, last_day) = (Value::Int(days.first), Value::Int(days.last));
+        let range_values = range
+            .map(|r| vec![Value::BigInt(r.max_value), Value::BigInt(r.warn_at)])
+            .unwrap_or_default();
+        let (range_columns, range_set) = match (self, range.is_some()) {
+            (_, false) => ("", ""),
+            (Self::MySql, true) => (
+                ", `max_value`, `warn_at`",
+                ", `max_value` = VALUES(`max_value`), `warn_at` = VALUES(`warn_at`)",
+            ),
+            (Self::Postgres, true) => (
+                r#", "max_value", "warn_at""#,
+                r#", "max_value" = EXCLUDED."max_value", "warn_at" = EXCLUDED."warn_at""#,
+            ),
+            (Self::Sqlite, true) => (
+                r#", "max_value", "warn_at""#,
+                r#", "max_value" = excluded."max_value", "warn_at" = excluded."warn_at""#,
+            ),
+        };
+        let range_params = |placeholders: &str| {
+            if range.is_some() {
+                placeholders.to_owned()
+            } else {
+                String::new()
+            }
+        };
         let (sql, values): (String, Vec<Value>) = match (self, step) {
             (Self::Postgres, _) => {
                 let (set, guard, mut values) = match step {
@@ -143,9 +186,12 @@ impl Dialect {
                     first_day,
                 ];
                 all.append(&mut values);
+                // Seven values so far in both steps: the range is $8, $9.
+                all.extend(range_values);
+                let range_params = range_params(", $8, $9");
                 (
                     format!(
-                        r#"INSERT INTO "{t}" ("name", "last", "last_day") VALUES ($1, $2, $3) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = GREATEST("{t}"."last_day", EXCLUDED."last_day") WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR CAST($4 AS INTEGER) IS NULL OR "{t}"."last_day" <= $5){guard} RETURNING "last""#
+                        r#"INSERT INTO "{t}" ("name", "last", "last_day"{range_columns}) VALUES ($1, $2, $3{range_params}) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = GREATEST("{t}"."last_day", EXCLUDED."last_day"){range_set} WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR CAST($4 AS INTEGER) IS NULL OR "{t}"."last_day" <= $5){guard} RETURNING "last""#
                     ),
                     all,
                 )
@@ -171,12 +217,14 @@ impl Dialect {
                     ),
                 };
                 let mut all = vec![name.into(), first.into(), last_day];
+                all.extend(range_values);
                 all.extend(set_values);
                 all.extend([first_day.clone(), first_day]);
                 all.extend(guard_values);
+                let range_params = range_params(", ?, ?");
                 (
                     format!(
-                        r#"INSERT INTO "{t}" ("name", "last", "last_day") VALUES (?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = COALESCE(max("{t}"."last_day", excluded."last_day"), "{t}"."last_day", excluded."last_day") WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR ? IS NULL OR "{t}"."last_day" <= ?){guard} RETURNING "last""#
+                        r#"INSERT INTO "{t}" ("name", "last", "last_day"{range_columns}) VALUES (?, ?, ?{range_params}) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = COALESCE(max("{t}"."last_day", excluded."last_day"), "{t}"."last_day", excluded."last_day"){range_set} WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR ? IS NULL OR "{t}"."last_day" <= ?){guard} RETURNING "last""#
                     ),
                     all,
                 )
@@ -217,11 +265,13 @@ impl Dialect {
                     }
                 };
                 let mut all = vec![name.into(), first.into(), last_day.clone()];
+                all.extend(range_values);
                 all.extend(values);
                 all.extend([last_day.clone(), last_day]);
+                let range_params = range_params(", ?, ?");
                 (
                     format!(
-                        "INSERT INTO `{t}` (`name`, `last`, `last_day`) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED), ?) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID({new_last}) AS SIGNED), `last_day` = COALESCE(GREATEST(`last_day`, ?), `last_day`, ?)"
+                        "INSERT INTO `{t}` (`name`, `last`, `last_day`{range_columns}) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED), ?{range_params}) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID({new_last}) AS SIGNED), `last_day` = COALESCE(GREATEST(`last_day`, ?), `last_day`, ?){range_set}"
                     ),
                     all,
                 )
@@ -360,8 +410,9 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, values)
     }
 
-    /// Every sequence (whose name starts with `prefix`), with its void count.
-    pub(crate) fn list(self, prefix: Option<&str>) -> Statement {
+    /// Every sequence (whose name starts with `prefix`), with its void count,
+    /// and its recorded range when the `ranges` columns exist.
+    pub(crate) fn list(self, prefix: Option<&str>, ranges: bool) -> Statement {
         let t = TABLE_NAME;
         let v = VOIDS_TABLE;
         let (filter, values): (String, Vec<Value>) = match (self, prefix) {
@@ -379,14 +430,20 @@ impl Dialect {
                 vec![p.into(), p.into()],
             ),
         };
-        let sql = match self {
-            Self::MySql => format!(
+        let sql = match (self, ranges) {
+            (Self::MySql, _) => format!(
                 "SELECT s.`name`, s.`last`, s.`closed`, s.`last_day`, \
-                 (SELECT COUNT(*) FROM `{v}` x WHERE x.`sequence` = s.`name`), s.`chain_head` \
-                 FROM `{t}` s{filter} ORDER BY s.`name`"
+                 (SELECT COUNT(*) FROM `{v}` x WHERE x.`sequence` = s.`name`), s.`chain_head`{} \
+                 FROM `{t}` s{filter} ORDER BY s.`name`",
+                if ranges { ", s.`max_value`, s.`warn_at`" } else { "" }
             ),
-            _ => format!(
-                r#"SELECT s."name", s."last", s."closed", s."last_day", (SELECT COUNT(*) FROM "{v}" x WHERE x."sequence" = s."name"), s."chain_head" FROM "{t}" s{filter} ORDER BY s."name""#
+            (_, ranges) => format!(
+                r#"SELECT s."name", s."last", s."closed", s."last_day", (SELECT COUNT(*) FROM "{v}" x WHERE x."sequence" = s."name"), s."chain_head"{} FROM "{t}" s{filter} ORDER BY s."name""#,
+                if ranges {
+                    r#", s."max_value", s."warn_at""#
+                } else {
+                    ""
+                }
             ),
         };
         Statement::from_sql_and_values(self.backend(), sql, values)
@@ -868,7 +925,7 @@ mod tests {
                     last_before_reset: 9,
                 },
             ] {
-                let statement = dialect.allocate(hostile, 1, step, Days::default());
+                let statement = dialect.allocate(hostile, 1, step, Days::default(), None);
                 assert!(!statement.sql.contains("DROP"), "{}", statement.sql);
                 let values = statement.values.expect("bound values");
                 assert_eq!(values.0[0], Value::from(hostile));
@@ -878,18 +935,36 @@ mod tests {
 
     #[test]
     fn allocation_is_one_statement_per_backend() {
-        for dialect in [Dialect::Postgres, Dialect::MySql, Dialect::Sqlite] {
-            let sql = dialect
-                .allocate(
-                    "invoice",
-                    1,
-                    Step::Add {
-                        count: 1,
-                        max_last: 0,
-                    },
-                    Days::default(),
-                )
-                .sql;
+        let range = DeclaredRange {
+            max_value: Some(999),
+            warn_at: None,
+        };
+        for (dialect, range) in [Dialect::Postgres, Dialect::MySql, Dialect::Sqlite]
+            .into_iter()
+            .flat_map(|d| [(d, None), (d, Some(range))])
+        {
+            let statement = dialect.allocate(
+                "invoice",
+                1,
+                Step::Add {
+                    count: 1,
+                    max_last: 0,
+                },
+                Days::default(),
+                range,
+            );
+            let sql = statement.sql;
+            let values = statement.values.expect("bound values").0;
+            // Every value bound, none left over; the range only when declared.
+            let placeholders = match dialect {
+                Dialect::Postgres => (1..=values.len())
+                    .filter(|i| sql.contains(&format!("${i}")))
+                    .count(),
+                _ => sql.matches('?').count(),
+            };
+            assert_eq!(placeholders, values.len(), "{sql}");
+            assert_eq!(sql.contains("max_value"), range.is_some(), "{sql}");
+            assert_eq!(values.contains(&Value::BigInt(Some(999))), range.is_some());
             assert!(sql.starts_with("INSERT INTO "), "{sql}");
             assert_eq!(sql.matches("INSERT INTO").count(), 1, "{sql}");
             assert!(!sql.contains(';'), "{sql}");

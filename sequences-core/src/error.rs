@@ -344,7 +344,8 @@ pub enum SequenceError {
         "sequence {name:?}: the database lacks the crate's tables or columns; apply \
          sequences_migration::migrations() (RegisterMigration adds `closed`, `last_day` and \
          `sequence_voids`; KeyedChainMigration adds `chain_seal` and `chain_auth`, for keyed \
-         chains): {source}"
+         chains; RangeMigration adds `max_value` and `warn_at`, for a declared max_value or \
+         warn_at): {source}"
     )]
     SchemaOutdated {
         /// The sequence.

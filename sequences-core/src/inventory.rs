@@ -25,6 +25,15 @@ pub struct SequenceInfo {
     pub voided: u64,
     /// Whether it has a hash chain.
     pub chained: bool,
+    /// The end of its range, as its last allocation recorded it (a declared
+    /// [`Sequence::max_value`](crate::Sequence::max_value), needs
+    /// `RangeMigration`).
+    pub max_value: Option<i64>,
+    /// Its warning threshold, recorded the same way.
+    pub warn_at: Option<i64>,
+    /// `last` has reached `warn_at` or `max_value`: the range is running
+    /// out (or is exhausted).
+    pub near_end: bool,
 }
 
 /// Every sequence whose name starts with `prefix` (all with `None`), in name
@@ -34,12 +43,29 @@ pub async fn list_sequences<C: ConnectionTrait>(
     prefix: Option<&str>,
 ) -> Result<Vec<SequenceInfo>, DbErr> {
     let dialect = Dialect::of(db.get_database_backend())?;
-    let rows = db.query_all_raw(dialect.list(prefix)).await?;
+    // Ranges are read where `RangeMigration` added their columns.
+    let ranges = db
+        .query_one_raw(dialect.column_type(crate::TABLE_NAME, "max_value"))
+        .await?
+        .is_some();
+    let rows = db.query_all_raw(dialect.list(prefix, ranges)).await?;
     rows.iter()
         .map(|row| {
+            let last: i64 = row.try_get_by_index(1)?;
+            let (max_value, warn_at) = if ranges {
+                (
+                    row.try_get_by_index::<Option<i64>>(6)?,
+                    row.try_get_by_index::<Option<i64>>(7)?,
+                )
+            } else {
+                (None, None)
+            };
             Ok(SequenceInfo {
+                near_end: [warn_at, max_value].into_iter().flatten().any(|end| last >= end),
+                max_value,
+                warn_at,
                 name: row.try_get_by_index(0)?,
-                last: row.try_get_by_index(1)?,
+                last,
                 closed: row.try_get_by_index(2)?,
                 last_day: row
                     .try_get_by_index::<Option<i32>>(3)?

@@ -1399,12 +1399,7 @@ pub(crate) fn column_cap(columns: impl Iterator<Item = (String, Int)>) -> Option
 /// `sequence`, its range ended at `cap`'s maximum (or its own, if lower).
 pub(crate) fn capped(sequence: Sequence, cap: Option<Int>) -> Sequence {
     match cap {
-        Some(int) => {
-            let max = sequence
-                .get_max_value()
-                .map_or(int.range().1, |own| own.min(int.range().1));
-            sequence.max_value(max)
-        }
+        Some(int) => sequence.capped_at(int.range().1),
         None => sequence,
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use tracing::Span;
 
 use crate::db_error::ErrorKind;
-use crate::dialect::{Days, Dialect, Returning, Step};
+use crate::dialect::{Days, Dialect, DeclaredRange, Returning, Step};
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
 use crate::period::Day;
@@ -59,6 +59,9 @@ pub struct Sequence {
     lock_timeout: Option<Duration>,
     max_value: Option<i64>,
     warn_at: Option<i64>,
+    /// `max_value` or `warn_at` set by the user (not only a column's cap):
+    /// the allocation records the range on the row.
+    range_declared: bool,
 }
 
 impl Sequence {
@@ -72,6 +75,7 @@ impl Sequence {
             lock_timeout: None,
             max_value: None,
             warn_at: None,
+            range_declared: false,
         }
     }
 
@@ -134,17 +138,38 @@ impl Sequence {
     /// [`Numbering`](crate::Numbering) sets it to the column type's maximum
     /// (`i32::MAX` for an `INTEGER` column), so a value that would not fit is
     /// never taken.
+    ///
+    /// A range set here (or a [`warn_at`](Self::warn_at)) is recorded on the
+    /// sequence's row by each allocation, in the same statement, so `sequences
+    /// list` can mark a sequence near its end: that needs
+    /// `sequences_migration::RangeMigration` (without it the allocation fails
+    /// with [`SequenceError::SchemaOutdated`], nothing consumed).
     pub fn max_value(mut self, max_value: i64) -> Self {
         self.max_value = Some(max_value);
+        self.range_declared = true;
+        self
+    }
+
+    /// `max_value` lowered to a column type's maximum: enforced like
+    /// [`max_value`](Self::max_value), but not recorded as a declared range.
+    pub(crate) fn capped_at(mut self, max_value: i64) -> Self {
+        self.max_value = Some(self.max_value.map_or(max_value, |own| own.min(max_value)));
         self
     }
 
     /// An allocation that reaches `warn_at` logs a `tracing` warning (target
     /// `sequences`, with the sequence, its last value and its maximum), so a
-    /// range running out is seen before it is exhausted.
+    /// range running out is seen before it is exhausted; `sequences list`
+    /// marks it from then on (recorded as with [`max_value`](Self::max_value)).
     pub fn warn_at(mut self, warn_at: i64) -> Self {
         self.warn_at = Some(warn_at);
+        self.range_declared = true;
         self
+    }
+
+    /// The warning threshold, if set ([`warn_at`](Self::warn_at)).
+    pub fn get_warn_at(&self) -> Option<i64> {
+        self.warn_at
     }
 
     /// The end of the range, if set ([`max_value`](Self::max_value)).
@@ -731,7 +756,11 @@ impl Sequence {
                 .await
                 .map_err(|source| self.classify(dialect, source, plan.count))?;
         }
-        let statement = dialect.allocate(&self.name, plan.first, plan.step, days);
+        let range = self.range_declared.then_some(DeclaredRange {
+            max_value: self.max_value,
+            warn_at: self.warn_at,
+        });
+        let statement = dialect.allocate(&self.name, plan.first, plan.step, days, range);
         // Under contention this is the wait for the row lock.
         let started = Instant::now();
         let _waited = trace::RecordWait(started);

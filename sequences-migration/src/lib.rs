@@ -31,6 +31,12 @@
 //!    that neither its head nor its voids can be forged without the key. Only
 //!    keyed chains need it; until it is applied they fail with
 //!    `SequenceError::SchemaOutdated`, which names it.
+//! 4. [`RangeMigration`] adds `max_value` and `warn_at` to `sequences`: the
+//!    range a sequence declares (`Sequence::max_value`, `warn_at`,
+//!    `#[gapless(max_value = N, warn_at = M)]`), recorded by its allocations
+//!    so that `sequences list` marks a sequence near the end of its range.
+//!    Only sequences that declare a range need it (the same refusal until
+//!    then).
 //!
 //! On MariaDB/MySQL name columns use a binary, no-pad utf8mb4 collation, so
 //! `Invoice`, `invoice` and `invoice ` are three sequences there too, as on
@@ -47,6 +53,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(Migration),
         Box::new(RegisterMigration),
         Box::new(KeyedChainMigration),
+        Box::new(RangeMigration),
     ]
 }
 
@@ -249,6 +256,61 @@ impl MigrationTrait for KeyedChainMigration {
         Ok(())
     }
 }
+
+/// Adds `sequences.max_value` and `sequences.warn_at`, a declared range as
+/// its allocations record it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RangeMigration;
+
+impl MigrationName for RangeMigration {
+    fn name(&self) -> &str {
+        "m20261202_000004_sequence_range"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RangeMigration {
+    /// Adds only what is missing (see [`RegisterMigration`]).
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = sequences_core::TABLE_NAME;
+        for column in RANGE_COLUMNS {
+            if manager.has_column(table, column).await? {
+                continue;
+            }
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .add_column(ColumnDef::new(Alias::new(column)).big_integer().null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Drops only what is there.
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = sequences_core::TABLE_NAME;
+        for column in RANGE_COLUMNS {
+            if !manager.has_column(table, column).await? {
+                continue;
+            }
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .drop_column(Alias::new(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The columns of [`RangeMigration`], on `sequences`.
+const RANGE_COLUMNS: [&str; 2] = ["max_value", "warn_at"];
 
 /// A `VARCHAR(100) NOT NULL` sequence name, with the binary collation on MariaDB/MySQL.
 async fn name_column(
