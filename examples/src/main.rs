@@ -74,9 +74,13 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            let message = match error {
-                DbErr::Custom(message) => message,
-                other => other.to_string(),
+            // A refusal of the library in its own words, typed; the rest as is.
+            let message = match sequences_core::SequenceError::from_db_err(&error) {
+                Some(refusal) => refusal.to_string(),
+                None => match error {
+                    DbErr::Custom(message) => message,
+                    other => other.to_string(),
+                },
             };
             // A driver's message may repeat the URL, password included.
             eprintln!("error: {}", secrets.scrub(&one_line(&message)));

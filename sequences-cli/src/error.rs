@@ -83,16 +83,6 @@ impl CliError {
     pub fn database(error: &DbErr) -> Self {
         Self::new(Kind::Database, db_message(error))
     }
-
-    /// The error of a library call that describes bad input in a
-    /// `DbErr::Custom` (an audit's description, a column that does not
-    /// exist): `kind` with that message; any other `DbErr` is the database's.
-    pub fn custom(kind: Kind, error: DbErr) -> Self {
-        match error {
-            DbErr::Custom(message) => Self::new(kind, message),
-            other => Self::database(&other),
-        }
-    }
 }
 
 impl fmt::Display for CliError {
@@ -107,12 +97,12 @@ pub const SCHEMA_FIX: &str = "apply sequences_migration::migrations() (RegisterM
 /// The fix for a keyed chain on a database without its columns.
 pub const KEYED_FIX: &str = "apply sequences_migration::migrations() (KeyedChainMigration)";
 
-/// A `DbErr` as a person reads it: the library's refusals without SeaORM's
-/// "Custom Error: " prefix.
+/// A `DbErr` as a person reads it: a refusal of the library in its own
+/// words (without SeaORM's prefix), anything else as the driver says it.
 pub fn db_message(error: &DbErr) -> String {
-    match error {
-        DbErr::Custom(message) => message.clone(),
-        other => other.to_string(),
+    match SequenceError::from_db_err(error) {
+        Some(refusal) => refusal.to_string(),
+        None => error.to_string(),
     }
 }
 
@@ -122,7 +112,7 @@ impl From<SequenceError> for CliError {
     fn from(error: SequenceError) -> Self {
         use SequenceError as E;
         match error {
-            E::InvalidName { .. } => Self::bad_input(error.to_string()),
+            E::InvalidName { .. } | E::InvalidAudit { .. } => Self::bad_input(error.to_string()),
             E::EmptyReason { name } => Self::bad_input(format!(
                 "sequence {name:?}: a void needs a reason an auditor can read, such as \
                  --reason \"cancelled by credit note 12\""
@@ -269,6 +259,7 @@ mod tests {
 
     #[test]
     fn custom_errors_lose_the_prefix() {
-        assert_eq!(db_message(&DbErr::Custom("no".into())), "no");
+        let closed = SequenceError::Closed { name: "x".into() };
+        assert_eq!(db_message(&closed.clone().into()), closed.to_string());
     }
 }

@@ -954,7 +954,10 @@ async fn list_marks_a_sequence_near_the_end_of_its_range() {
         list(true, "EXHAUSTED (up to 10)");
         let refused = bounded.next_value(&t.db).await;
         assert!(
-            matches!(refused, Err(sequences_core::SequenceError::Exhausted { .. })),
+            matches!(
+                refused,
+                Err(sequences_core::SequenceError::Exhausted { .. })
+            ),
             "{refused:?}"
         );
         assert_eq!(bounded.state(&t.db).await.unwrap().unwrap().last, 10);

@@ -97,13 +97,7 @@ impl Sequence {
         self.validate()?;
         let (_, row) = self.lock_row(db, "Sequence::adopt").await?;
         let previous = row.map(|row| row.last);
-        let report = audit
-            .run(db)
-            .await
-            .map_err(|source| SequenceError::Database {
-                name: self.name().to_owned(),
-                source,
-            })?;
+        let report = audit.run(db).await?;
         let refused = |reason| SequenceError::AdoptRefused {
             name: self.name().to_owned(),
             reason,

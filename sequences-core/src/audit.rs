@@ -12,6 +12,7 @@ use sea_orm::{
 use crate::column::{AuditColumn, as_text, fits_scope};
 use crate::dialect::Dialect;
 use crate::entity;
+use crate::error::SequenceError;
 use crate::period::Period;
 use crate::reference::{self, Pattern};
 use sequences_template::Template;
@@ -192,11 +193,22 @@ impl<C: AuditColumn> Audit<C> {
 
     /// Runs the audit. Fails, before any query, when the column is not an
     /// integer or the template names a column that is not in the scope.
-    pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<AuditReport, DbErr> {
+    pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<AuditReport, SequenceError> {
+        let result = match &self.format {
+            Some(format) => self.run_formatted(db, format).await,
+            None => self.run_numbers(db).await,
+        };
+        result.map_err(|error| SequenceError::of_audit(&self.target(), error))
+    }
+
+    /// The audited column, as errors name it: `table.column`.
+    fn target(&self) -> String {
+        format!("{}.{}", self.value.table_name(), self.value.column_name())
+    }
+
+    /// The audit of an integer column.
+    async fn run_numbers<D: ConnectionTrait>(&self, db: &D) -> Result<AuditReport, DbErr> {
         use sea_orm::sea_query::ExprTrait;
-        if let Some(format) = &self.format {
-            return self.run_formatted(db, format).await;
-        }
         self.check()?;
         let dialect = Dialect::of(db.get_database_backend())?;
         let (integer, text) = dialect.audit_cast_types();
@@ -378,18 +390,21 @@ impl<C: AuditColumn> Audit<C> {
         format: &str,
     ) -> Result<AuditReport, DbErr> {
         use sea_orm::sea_query::ExprTrait;
-        let column = self.value.column_name();
+        let target = self.target();
         let pattern = Pattern::parse(format).map_err(|reason| {
-            DbErr::Custom(format!("audit of `{column}`: format {format:?}: {reason}"))
+            SequenceError::invalid_audit(&target, format!("format {format:?}: {reason}"))
         })?;
         let names = pattern.part_names();
         if let Some(template) = &self.sequence {
             let probe: Vec<Option<String>> = names.iter().map(|n| Some((*n).to_owned())).collect();
             fill_template(template, &names, &probe).map_err(|reason| {
-                DbErr::Custom(format!(
-                    "audit of `{column}`: sequence name {template:?}: {reason}; \
-                     placeholders must name placeholders of the format ({names:?})"
-                ))
+                SequenceError::invalid_audit(
+                    &target,
+                    format!(
+                        "sequence name {template:?}: {reason}; placeholders must name \
+                         placeholders of the format ({names:?})"
+                    ),
+                )
             })?;
         }
         let dialect = Dialect::of(db.get_database_backend())?;
@@ -528,19 +543,20 @@ impl<C: AuditColumn> Audit<C> {
     }
 
     fn check(&self) -> Result<(), DbErr> {
-        let column = self.value.column_name();
+        let target = self.target();
         if self.period.is_some() {
-            return Err(DbErr::Custom(format!(
-                "audit of `{column}`: `period` needs `format`: the period is read from the \
-                 references' {{year}}/{{month}}/{{day}}; for an integer column, audit per period \
-                 with `scope` and `filter`"
-            )));
+            return Err(SequenceError::invalid_audit(
+                &target,
+                "`period` needs `format`: the period is read from the references' \
+                 {year}/{month}/{day}; for an integer column, audit per period with `scope` \
+                 and `filter`",
+            ));
         }
         if self.value.is_integer() == Some(false) {
-            return Err(DbErr::Custom(format!(
-                "audit of `{column}`: the column is not an integer column; audit the column \
-                 the sequence numbers"
-            )));
+            return Err(SequenceError::invalid_audit(
+                &target,
+                "the column is not an integer column; audit the column the sequence numbers",
+            ));
         }
         if let Some(template) = &self.sequence {
             let scope: Vec<Option<String>> = self
@@ -549,11 +565,14 @@ impl<C: AuditColumn> Audit<C> {
                 .map(|c| Some(c.column_name().to_owned()))
                 .collect();
             fill_template(template, &self.scope_names(), &scope).map_err(|reason| {
-                DbErr::Custom(format!(
-                    "audit of `{column}`: sequence name {template:?}: {reason}; \
-                     placeholders must name scope columns ({:?})",
-                    self.scope_names()
-                ))
+                SequenceError::invalid_audit(
+                    &target,
+                    format!(
+                        "sequence name {template:?}: {reason}; placeholders must name scope \
+                         columns ({:?})",
+                        self.scope_names()
+                    ),
+                )
             })?;
         }
         Ok(())
@@ -721,10 +740,17 @@ async fn group_voids<'g, D: ConnectionTrait>(
             .all(db)
             .await
             .map_err(|error| {
-                DbErr::Custom(format!(
-                    "audit: cannot read the voided numbers (is sequences_migration's \
-                     RegisterMigration applied?): {error}"
-                ))
+                // Without RegisterMigration's `sequence_voids`: the refusal that names it.
+                match Dialect::of(db.get_database_backend()).map(|d| d.classify(&error)) {
+                    Ok(crate::db_error::ErrorKind::SchemaOutdated) => {
+                        SequenceError::SchemaOutdated {
+                            name: chunk[0].clone(),
+                            source: error,
+                        }
+                        .into()
+                    }
+                    _ => error,
+                }
             })?;
         for void in found {
             voids.entry(void.sequence).or_default().push(void.value);
@@ -758,8 +784,9 @@ fn date_inversions(rows: &[(i64, Option<String>)]) -> Vec<DateInversion> {
 
 /// `template` parsed, or the audit's error naming it.
 fn parse_template(template: &str) -> Result<Template, DbErr> {
-    Template::parse(template)
-        .map_err(|e| DbErr::Custom(format!("audit: sequence name {template:?}: {e}")))
+    Template::parse(template).map_err(|e| {
+        SequenceError::invalid_audit(template, format!("sequence name {template:?}: {e}"))
+    })
 }
 
 /// Every sequence whose name starts with the template's fixed prefix: name

@@ -586,12 +586,26 @@ impl<C: AuditColumn> ChainAudit<C> {
         db: &D,
         sequence: &str,
         number: i64,
+    ) -> Result<Option<String>, SequenceError> {
+        self.record_hash_of(db, sequence, number)
+            .await
+            .map_err(|error| SequenceError::of_audit(&self.target(), error))
+    }
+
+    /// The chained column, as errors name it: `table.number`.
+    fn target(&self) -> String {
+        format!("{}.{}", self.number.table_name(), self.number.column_name())
+    }
+
+    async fn record_hash_of<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        sequence: &str,
+        number: i64,
     ) -> Result<Option<String>, DbErr> {
         let dialect = Dialect::of(db.get_database_backend())?;
         let (_, text) = dialect.audit_cast_types();
-        let template = Template::parse(&self.sequence).map_err(|reason| {
-            DbErr::Custom(format!("sequence name {:?}: {reason}", self.sequence))
-        })?;
+        let template = self.template()?;
         let table = Alias::new(self.number.table_name());
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
@@ -627,32 +641,48 @@ impl<C: AuditColumn> ChainAudit<C> {
 
     /// Reads the rows (in number order per scope), the voids and the chain
     /// heads, and verifies every chain.
-    pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<ChainReport, DbErr> {
+    pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<ChainReport, SequenceError> {
+        self.run_chains(db)
+            .await
+            .map_err(|error| SequenceError::of_audit(&self.target(), error))
+    }
+
+    /// The sequence template, parsed, its placeholders naming scope columns.
+    fn template(&self) -> Result<Template, DbErr> {
+        let template = Template::parse(&self.sequence).map_err(|reason| {
+            SequenceError::invalid_audit(
+                &self.target(),
+                format!("sequence name {:?}: {reason}", self.sequence),
+            )
+        })?;
+        let scope_names: Vec<&str> = self.scope.iter().map(AuditColumn::column_name).collect();
+        for placeholder in template.placeholders() {
+            if !scope_names.contains(&placeholder) {
+                return Err(SequenceError::invalid_audit(
+                    &self.target(),
+                    format!(
+                        "placeholder `{{{placeholder}}}` of {:?} must name a scope column \
+                         ({scope_names:?})",
+                        self.sequence
+                    ),
+                ));
+            }
+        }
+        Ok(template)
+    }
+
+    async fn run_chains<D: ConnectionTrait>(&self, db: &D) -> Result<ChainReport, DbErr> {
         let dialect = Dialect::of(db.get_database_backend())?;
         let (integer, text) = dialect.audit_cast_types();
         let key = match &self.key {
             None => None,
             Some(key) => Some(
                 key.bytes()
-                    .map_err(|reason| DbErr::Custom(format!("chain audit: {reason}")))?,
+                    .map_err(|reason| SequenceError::invalid_audit(&self.target(), reason))?,
             ),
         };
-        let template = Template::parse(&self.sequence).map_err(|reason| {
-            DbErr::Custom(format!(
-                "chain audit: sequence name {:?}: {reason}",
-                self.sequence
-            ))
-        })?;
+        let template = self.template()?;
         let scope_names: Vec<&str> = self.scope.iter().map(AuditColumn::column_name).collect();
-        for placeholder in template.placeholders() {
-            if !scope_names.contains(&placeholder) {
-                return Err(DbErr::Custom(format!(
-                    "chain audit: placeholder `{{{placeholder}}}` of {:?} must name a scope \
-                     column ({scope_names:?})",
-                    self.sequence
-                )));
-            }
-        }
         let table = Alias::new(self.number.table_name());
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
@@ -754,10 +784,11 @@ impl<C: AuditColumn> ChainAudit<C> {
             if key.is_some() {
                 // A keyed chain's authenticators (KeyedChainMigration).
                 let keyed = |error: DbErr| match dialect.classify(&error) {
-                    crate::db_error::ErrorKind::SchemaOutdated => DbErr::Custom(format!(
-                        "chain audit: a keyed chain needs sequences_migration::KeyedChainMigration \
-                         (`chain_seal`, `chain_auth`): {error}"
-                    )),
+                    crate::db_error::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+                        name: chunk[0].clone(),
+                        source: error,
+                    }
+                    .into(),
                     _ => error,
                 };
                 let query = Query::select()

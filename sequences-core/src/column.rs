@@ -3,9 +3,10 @@
 //! their types mean for the text a sequence name prints.
 
 use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, ColumnType, ConnectionTrait, DbErr};
+use sea_orm::{ColumnTrait, ColumnType, ConnectionTrait};
 
 use crate::dialect::Dialect;
+use crate::error::SequenceError;
 
 /// A column an audit reads: an entity's column (any `ColumnTrait`), or a
 /// [`NamedColumn`] given by name at run time (the `sequences` command).
@@ -82,19 +83,29 @@ impl NamedColumn {
         db: &D,
         table: impl Into<String>,
         column: impl Into<String>,
-    ) -> Result<Self, DbErr> {
+    ) -> Result<Self, SequenceError> {
         let mut named = Self::new(table, column);
-        let dialect = Dialect::of(db.get_database_backend())?;
+        let target = format!("{}.{}", named.table, named.column);
+        let database = |source| SequenceError::Database {
+            name: target.clone(),
+            source,
+        };
+        let dialect = Dialect::of(db.get_database_backend()).map_err(database)?;
         let row = db
             .query_one_raw(dialect.column_type(&named.table, &named.column))
-            .await?
-            .ok_or_else(|| {
-                DbErr::Custom(format!(
+            .await
+            .map_err(database)?
+            .ok_or_else(|| SequenceError::InvalidAudit {
+                target: target.clone(),
+                reason: format!(
                     "table `{}` has no column `{}` (or the table does not exist)",
                     named.table, named.column
-                ))
+                ),
             })?;
-        let declared = row.try_get_by_index::<String>(0)?.to_lowercase();
+        let declared = row
+            .try_get_by_index::<String>(0)
+            .map_err(database)?
+            .to_lowercase();
         named.boolean = declared.contains("bool") || declared.starts_with("tinyint(1)");
         named.integer = Some(!named.boolean && declared.contains("int"));
         Ok(named)

@@ -435,7 +435,11 @@ impl Dialect {
                 "SELECT s.`name`, s.`last`, s.`closed`, s.`last_day`, \
                  (SELECT COUNT(*) FROM `{v}` x WHERE x.`sequence` = s.`name`), s.`chain_head`{} \
                  FROM `{t}` s{filter} ORDER BY s.`name`",
-                if ranges { ", s.`max_value`, s.`warn_at`" } else { "" }
+                if ranges {
+                    ", s.`max_value`, s.`warn_at`"
+                } else {
+                    ""
+                }
             ),
             (_, ranges) => format!(
                 r#"SELECT s."name", s."last", s."closed", s."last_day", (SELECT COUNT(*) FROM "{v}" x WHERE x."sequence" = s."name"), s."chain_head"{} FROM "{t}" s{filter} ORDER BY s."name""#,

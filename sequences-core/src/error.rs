@@ -10,7 +10,9 @@ use sea_orm::DbErr;
 /// statement that could change the counter: on error, no value is consumed.
 ///
 /// `SequenceError` converts into [`DbErr`], so `?` works inside SeaORM code
-/// such as `ActiveModelBehavior::before_save` or a transaction closure.
+/// such as `ActiveModelBehavior::before_save` or a transaction closure, and
+/// [`SequenceError::from_db_err`] gets it back, typed, from the `DbErr` a
+/// SeaORM call returns: match on the variant, never on the message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SequenceError {
@@ -134,6 +136,19 @@ pub enum SequenceError {
     #[error("numbering of {target}: {reason}")]
     InvalidNumbering {
         /// The numbered field, as `table.column`.
+        target: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// An [`Audit`](crate::Audit) or [`ChainAudit`](crate::ChainAudit)
+    /// describes something that cannot be checked: a column that is not an
+    /// integer, a template placeholder that names no scope column, a format
+    /// or template that does not parse, a key too short, a table or column
+    /// that does not exist. Raised before any row is read.
+    #[error("audit of {target}: {reason}")]
+    InvalidAudit {
+        /// The audited column, as `table.column`.
         target: String,
         /// What is wrong and how to fix it.
         reason: String,
@@ -393,6 +408,7 @@ impl SequenceError {
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
             Self::InvalidNumbering { target, .. }
+            | Self::InvalidAudit { target, .. }
             | Self::DeferredOutsideTransaction { target }
             | Self::DeferredNotRecorded { target, .. }
             | Self::DeferredRowsMissing { target, .. } => target,
@@ -423,14 +439,69 @@ impl SequenceError {
 }
 
 /// Errors the database raised keep their original `DbErr` (so SQLSTATE-based
-/// retry logic still recognises them); the others become `DbErr::Custom` with
-/// the full message.
+/// retry logic still recognises them); the others travel inside the `DbErr`
+/// whole, typed, and come back with [`SequenceError::from_db_err`].
+///
+/// SeaORM's only `DbErr` variant that carries an error of another crate is
+/// [`DbErr::TryIntoErr`]: a refusal is wrapped there, its message printed
+/// after `Error converting \`the model\` into \`a gapless-numbered row\``.
 impl From<SequenceError> for DbErr {
     fn from(error: SequenceError) -> Self {
         match error {
             SequenceError::LockNotAvailable { source, .. }
             | SequenceError::Database { source, .. } => source,
-            other => DbErr::Custom(other.to_string()),
+            other => DbErr::TryIntoErr {
+                from: "the model",
+                into: "a gapless-numbered row",
+                source: std::sync::Arc::new(other),
+            },
         }
+    }
+}
+
+impl SequenceError {
+    /// The refusal a `DbErr` carries, typed, when the library raised it
+    /// through SeaORM (a hook such as `before_save`, `?` in a transaction
+    /// closure): the way back from [`From<SequenceError> for
+    /// DbErr`](#impl-From%3CSequenceError%3E-for-DbErr), as SeaORM's own
+    /// [`DbErr::sql_err`] recovers a constraint violation. `None` for
+    /// errors the database itself raised (they are the database's own
+    /// `DbErr`) and for others.
+    ///
+    /// ```
+    /// # use sequences_core::SequenceError;
+    /// let refused: sea_orm::DbErr = SequenceError::Closed { name: "invoice".into() }.into();
+    /// assert!(matches!(
+    ///     SequenceError::from_db_err(&refused),
+    ///     Some(SequenceError::Closed { name }) if name == "invoice"
+    /// ));
+    /// ```
+    pub fn from_db_err(error: &DbErr) -> Option<&SequenceError> {
+        match error {
+            DbErr::TryIntoErr { source, .. } => source.downcast_ref::<SequenceError>(),
+            _ => None,
+        }
+    }
+
+    /// An error from inside an audit of `target` (`table.column`): the
+    /// refusal it carries, or the database's own error under that name.
+    pub(crate) fn of_audit(target: &str, error: DbErr) -> Self {
+        match Self::from_db_err(&error) {
+            Some(refusal) => refusal.clone(),
+            None => Self::Database {
+                name: target.to_owned(),
+                source: error,
+            },
+        }
+    }
+
+    /// [`InvalidAudit`](Self::InvalidAudit) as it travels through an
+    /// audit's queries.
+    pub(crate) fn invalid_audit(target: &str, reason: impl Into<String>) -> DbErr {
+        Self::InvalidAudit {
+            target: target.to_owned(),
+            reason: reason.into(),
+        }
+        .into()
     }
 }

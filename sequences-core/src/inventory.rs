@@ -61,7 +61,10 @@ pub async fn list_sequences<C: ConnectionTrait>(
                 (None, None)
             };
             Ok(SequenceInfo {
-                near_end: [warn_at, max_value].into_iter().flatten().any(|end| last >= end),
+                near_end: [warn_at, max_value]
+                    .into_iter()
+                    .flatten()
+                    .any(|end| last >= end),
                 max_value,
                 warn_at,
                 name: row.try_get_by_index(0)?,

@@ -14,7 +14,7 @@ use std::time::Instant;
 use tracing::Span;
 
 use crate::db_error::ErrorKind;
-use crate::dialect::{Days, Dialect, DeclaredRange, Returning, Step};
+use crate::dialect::{Days, DeclaredRange, Dialect, Returning, Step};
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
 use crate::period::Day;

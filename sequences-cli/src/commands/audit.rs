@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sea_orm::DatabaseConnection;
 use sequences_core::{
-    Audit, AuditColumn as _, ChainAudit, ChainKey, Checkpoint, NamedColumn, chain,
+    Audit, AuditColumn as _, ChainAudit, ChainKey, Checkpoint, NamedColumn, SequenceError, chain,
 };
 use serde_json::{Value, json};
 
@@ -59,10 +59,7 @@ pub async fn audit(
     if let Some(date) = &args.date {
         audit = audit.date(named_column(db, &args.table, date).await?);
     }
-    let report = audit
-        .run(db)
-        .await
-        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
+    let report = audit.run(db).await?;
     out.print(&output::Audit {
         report: &report,
         scope: &args.scope,
@@ -96,10 +93,7 @@ pub async fn verify(
     for file in &args.against {
         audit = audit.checkpoints(read_checkpoints(file)?);
     }
-    let report = audit
-        .run(db)
-        .await
-        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
+    let report = audit.run(db).await?;
     out.print(&output::Chains(&report));
     Ok(if report.is_intact() {
         Outcome::Done
@@ -163,7 +157,10 @@ pub(super) async fn named_column(
 ) -> Result<NamedColumn, CliError> {
     NamedColumn::from_database(db, table, column)
         .await
-        .map_err(|e| CliError::custom(Kind::NotFound, e))
+        .map_err(|error| match error {
+            SequenceError::InvalidAudit { .. } => CliError::not_found(error.to_string()),
+            other => other.into(),
+        })
 }
 
 /// [`named_column`] for each of `columns`.

@@ -252,8 +252,7 @@ async fn record_hash(
         .scope(scope)
         .sequence(record.template)
         .record_hash(db, name, value)
-        .await
-        .map_err(|e| CliError::custom(Kind::BadInput, e))?;
+        .await?;
     found.ok_or_else(|| {
         CliError::not_found(format!(
             "no hashed record numbered {value} of sequence {name:?} in table `{table}`: void \
