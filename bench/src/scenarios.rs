@@ -160,7 +160,7 @@ pub async fn run(
             txn.commit().await?;
         }
         (Scenario::Lines, Variant::Deferred) => {
-            sequences_core::transaction(db, |txn| {
+            sequences_core::transaction::<DbErr, _, _, _>(db, |txn| {
                 Box::pin(async move {
                     let saved = deferred::ActiveModel {
                         series: Set(HOT.to_owned()),

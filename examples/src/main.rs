@@ -63,8 +63,29 @@ fn rate(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Returned by a transaction to roll it back on purpose.
-const FAILED_PAYMENT: &str = "payment failed";
+/// How a worker's transaction fails: the database, or a payment that
+/// failed on purpose (the transaction rolls back, its number with it).
+#[derive(Debug)]
+enum Work {
+    Db(DbErr),
+    PaymentFailed,
+}
+
+impl From<DbErr> for Work {
+    fn from(error: DbErr) -> Self {
+        Self::Db(error)
+    }
+}
+
+/// Lets `Retry` run a deadlocked attempt again, and return a failed payment.
+impl sequences_core::TransactionError for Work {
+    fn db_err(&self) -> Option<&DbErr> {
+        match self {
+            Self::Db(error) => Some(error),
+            Self::PaymentFailed => None,
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -247,7 +268,7 @@ async fn worker(
         };
         let attempts = AtomicUsize::new(0);
         let result = retry
-            .transaction(db, |txn| {
+            .transaction::<Work, _, _, _>(db, |txn| {
                 attempts.fetch_add(1, Ordering::Relaxed);
                 Box::pin(async move {
                     // Numbered by before_save, inside this transaction.
@@ -266,7 +287,7 @@ async fn worker(
                     .insert(txn)
                     .await?;
                     if fail {
-                        return Err(DbErr::Custom(FAILED_PAYMENT.into()));
+                        return Err(Work::PaymentFailed);
                     }
                     Ok(())
                 })
@@ -277,10 +298,8 @@ async fn worker(
             .fetch_add(attempts.into_inner() - 1, Ordering::Relaxed);
         match result {
             Ok(()) => counts.committed.fetch_add(1, Ordering::Relaxed),
-            Err(DbErr::Custom(message)) if message == FAILED_PAYMENT => {
-                counts.rolled_back.fetch_add(1, Ordering::Relaxed)
-            }
-            Err(error) => return Err(error),
+            Err(Work::PaymentFailed) => counts.rolled_back.fetch_add(1, Ordering::Relaxed),
+            Err(Work::Db(error)) => return Err(error),
         };
         progress.inc(1);
     }

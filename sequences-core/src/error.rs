@@ -4,7 +4,7 @@ use sea_orm::DbErr;
 
 /// Why a sequence operation failed.
 ///
-/// Every variant names the sequence, and every variant except
+/// Every variant names the sequence (or the field) it is about, and every variant except
 /// [`Database`](SequenceError::Database) and
 /// [`LockNotAvailable`](SequenceError::LockNotAvailable) is raised before any
 /// statement that could change the counter: on error, no value is consumed.
@@ -153,6 +153,15 @@ pub enum SequenceError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+
+    /// [`Retry`](crate::Retry) was asked for READ UNCOMMITTED, under which a
+    /// transaction can read another's uncommitted sequence value: the
+    /// promise is only claimed at READ COMMITTED and above. Nothing ran.
+    #[error(
+        "refusing READ UNCOMMITTED, under which a transaction can read another's uncommitted \
+         sequence value; use READ COMMITTED or stricter"
+    )]
+    ReadUncommitted,
 
     /// [`Sequence::set_last_value`](crate::Sequence::set_last_value) was asked
     /// to move the counter backwards, which would hand out committed values
@@ -383,7 +392,10 @@ pub enum SequenceError {
 impl SequenceError {
     /// The name of the sequence the error is about (for
     /// [`MissingPlaceholder`](SequenceError::MissingPlaceholder), its template;
-    /// for [`InvalidNumbering`](SequenceError::InvalidNumbering), the field).
+    /// for [`InvalidNumbering`](SequenceError::InvalidNumbering) and
+    /// [`InvalidAudit`](SequenceError::InvalidAudit), the field; empty for
+    /// [`ReadUncommitted`](SequenceError::ReadUncommitted), which is about no
+    /// sequence).
     pub fn sequence_name(&self) -> &str {
         match self {
             Self::InvalidName { name, .. }
@@ -407,6 +419,7 @@ impl SequenceError {
             | Self::AdoptRefused { name, .. }
             | Self::Database { name, .. } => name,
             Self::MissingPlaceholder { template, .. } => template,
+            Self::ReadUncommitted => "",
             Self::InvalidNumbering { target, .. }
             | Self::InvalidAudit { target, .. }
             | Self::DeferredOutsideTransaction { target }

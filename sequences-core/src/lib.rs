@@ -32,7 +32,7 @@ pub use functions::{delete, last_value, next_value, next_values};
 pub use inventory::{LockHolder, SequenceInfo, list_sequences, lock_holders};
 pub use numbering::{NumberedField, Numbering, OnDelete};
 pub use period::{Day, FiscalYear, Period, Zone};
-pub use retry::{Retry, WorkFuture, is_retryable, transaction};
+pub use retry::{Retry, TransactionError, WorkFuture, is_retryable, transaction};
 pub use sequence::Sequence;
 pub use transaction::in_transaction;
 

@@ -14,11 +14,54 @@ use sea_orm::{
 
 use crate::db_error;
 use crate::deferred;
+use crate::error::SequenceError;
 use crate::dialect::Dialect;
 
 /// What a [`Retry::transaction`] closure returns: its work as a boxed future
-/// borrowing the transaction (the shape of SeaORM's `TransactionTrait::transaction`).
-pub type WorkFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, DbErr>> + Send + 'c>>;
+/// borrowing the transaction (the shape of SeaORM's `TransactionTrait::transaction`),
+/// failing with `E` (your own error type, or `DbErr`).
+pub type WorkFuture<'c, T, E = DbErr> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>;
+
+/// An error type a [`Retry::transaction`] closure may fail with: built from
+/// the database's errors (`From<DbErr>`), and showing the database's error
+/// it carries, if any, so that [`Retry`] can tell a deadlock (run it again)
+/// from your own refusal (return it at once). Implemented for `DbErr`; for
+/// your application's error type:
+///
+/// ```
+/// use sea_orm::DbErr;
+///
+/// #[derive(Debug)]
+/// enum AppError {
+///     Db(DbErr),
+///     PaymentFailed,
+/// }
+///
+/// impl From<DbErr> for AppError {
+///     fn from(error: DbErr) -> Self {
+///         Self::Db(error)
+///     }
+/// }
+///
+/// impl sequences_core::TransactionError for AppError {
+///     fn db_err(&self) -> Option<&DbErr> {
+///         match self {
+///             Self::Db(error) => Some(error),
+///             Self::PaymentFailed => None,
+///         }
+///     }
+/// }
+/// ```
+pub trait TransactionError: From<DbErr> {
+    /// The database's error this one carries, if it is one.
+    fn db_err(&self) -> Option<&DbErr>;
+}
+
+impl TransactionError for DbErr {
+    fn db_err(&self) -> Option<&DbErr> {
+        Some(self)
+    }
+}
 
 /// Runs a closure in a fresh transaction and runs it again, in a new
 /// transaction, when the database aborts it for a reason that a retry cures.
@@ -52,17 +95,23 @@ pub type WorkFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, DbErr>> + Sen
 /// lock at `BEGIN` lets the busy timeout wait for it instead of failing at the
 /// first write.
 ///
-/// READ UNCOMMITTED is refused with [`DbErr::Custom`] before anything runs:
-/// the gapless promise is only claimed at READ COMMITTED and above.
+/// READ UNCOMMITTED is refused before anything runs
+/// ([`SequenceError::ReadUncommitted`](crate::SequenceError::ReadUncommitted),
+/// inside the `DbErr`): the gapless promise is only claimed at READ
+/// COMMITTED and above.
+///
+/// The closure fails with an error type of your choice, `E`: `DbErr`, or
+/// your application's own (see [`TransactionError`]); the type is named
+/// at the call, as with SeaORM's `transaction::<_, _, DbErr>`.
 ///
 /// ```no_run
 /// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-/// use sea_orm::IsolationLevel;
+/// use sea_orm::{DbErr, IsolationLevel};
 /// use sequences_core::{Retry, Sequence};
 ///
 /// let number = Retry::new()
 ///     .isolation_level(IsolationLevel::Serializable)
-///     .transaction(db, |txn| {
+///     .transaction::<DbErr, _, _, _>(db, |txn| {
 ///         Box::pin(async move {
 ///             let number = Sequence::new("invoice").next_value(txn).await?;
 ///             // ... insert the invoice with `number` through `txn` ...
@@ -149,18 +198,15 @@ impl Retry {
     /// `work` must do all of its database work through the transaction it is
     /// given, and be safe to run again: side effects outside the database
     /// (an e-mail, a value pushed to a list) may happen once per attempt.
-    pub async fn transaction<C, F, T>(&self, db: &C, mut work: F) -> Result<T, DbErr>
+    pub async fn transaction<E, C, F, T>(&self, db: &C, mut work: F) -> Result<T, E>
     where
+        E: TransactionError,
         C: TransactionTrait,
-        F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T> + Send,
+        F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T, E> + Send,
         T: Send,
     {
         if matches!(self.isolation_level, Some(IsolationLevel::ReadUncommitted)) {
-            return Err(DbErr::Custom(
-                "sequences: refusing READ UNCOMMITTED, under which a transaction can read \
-                 another's uncommitted sequence value; use READ COMMITTED or stricter"
-                    .to_owned(),
-            ));
+            return Err(E::from(SequenceError::ReadUncommitted.into()));
         }
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
@@ -174,14 +220,15 @@ impl Retry {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if attempt >= self.max_attempts || !is_retryable(&error) {
+            let retryable = error.db_err().filter(|error| is_retryable(error));
+            let Some(cause) = retryable.filter(|_| attempt < self.max_attempts) else {
                 return Err(error);
-            }
+            };
             let delay = delays.next().unwrap_or(self.max_delay);
             tracing::info!(
                 target: "sequences::retry",
                 attempt,
-                code = db_error::error_code(&error).as_deref().unwrap_or(""),
+                code = db_error::error_code(cause).as_deref().unwrap_or(""),
                 delay_ms = delay.as_secs_f64() * 1000.0,
                 "the database aborted the transaction; running it again"
             );
@@ -190,10 +237,11 @@ impl Retry {
         }
     }
 
-    async fn attempt<C, F, T>(&self, db: &C, work: &mut F) -> Result<T, DbErr>
+    async fn attempt<E, C, F, T>(&self, db: &C, work: &mut F) -> Result<T, E>
     where
+        E: TransactionError,
         C: TransactionTrait,
-        F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T> + Send,
+        F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T, E> + Send,
         T: Send,
     {
         let txn = db
@@ -206,14 +254,14 @@ impl Retry {
         // A backend this build cannot handle fails before any work.
         if let Err(error) = Dialect::of(txn.get_database_backend()) {
             let _ = txn.rollback().await;
-            return Err(error);
+            return Err(error.into());
         }
         let (result, deferred) = deferred::collect(work(&txn)).await;
         let result = match result {
             Ok(value) => deferred::assign(&txn, deferred, self.lock_timeout)
                 .await
                 .map(|()| value)
-                .map_err(DbErr::from),
+                .map_err(|error| E::from(error.into())),
             Err(error) => Err(error),
         };
         match result {
@@ -274,7 +322,7 @@ pub fn is_retryable(error: &DbErr) -> bool {
 /// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
 /// use sea_orm::{ActiveModelTrait, Set};
 ///
-/// let id = sequences_core::transaction(db, |txn| {
+/// let id = sequences_core::transaction::<sea_orm::DbErr, _, _, _>(db, |txn| {
 ///     Box::pin(async move {
 ///         let invoice = invoice::ActiveModel { company_id: Set(7), ..Default::default() }
 ///             .insert(txn)
@@ -286,10 +334,11 @@ pub fn is_retryable(error: &DbErr) -> bool {
 /// .await?; // numbered just before COMMIT
 /// # let _ = id; Ok(()) }
 /// ```
-pub async fn transaction<C, F, T>(db: &C, work: F) -> Result<T, DbErr>
+pub async fn transaction<E, C, F, T>(db: &C, work: F) -> Result<T, E>
 where
+    E: TransactionError,
     C: TransactionTrait,
-    F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T> + Send,
+    F: for<'c> FnMut(&'c C::Transaction) -> WorkFuture<'c, T, E> + Send,
     T: Send,
 {
     Retry::new().max_attempts(1).transaction(db, work).await

@@ -335,7 +335,7 @@ async fn number_one(
     let attempts = AtomicUsize::new(0);
     let taken = Arc::new(Mutex::new(None));
     let result = retry
-        .transaction(db, |txn| {
+        .transaction::<DbErr, _, _, _>(db, |txn| {
             attempts.fetch_add(1, Ordering::Relaxed);
             let (token, taken) = (token.to_owned(), taken.clone());
             Box::pin(async move {

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
 use tempfile::TempDir;
 
@@ -322,4 +322,44 @@ pub async fn execute<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm:
     .await
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
     .rows_affected()
+}
+
+/// How a test's transaction fails: the database, or a rollback the test
+/// asks for on purpose (told apart by type, never by message).
+#[derive(Debug)]
+pub enum Attempt {
+    /// The database's error.
+    Db(DbErr),
+    /// Rolled back on purpose.
+    RolledBack,
+}
+
+impl From<DbErr> for Attempt {
+    fn from(error: DbErr) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<sequences_core::SequenceError> for Attempt {
+    fn from(error: sequences_core::SequenceError) -> Self {
+        Self::Db(error.into())
+    }
+}
+
+impl sequences_core::TransactionError for Attempt {
+    fn db_err(&self) -> Option<&DbErr> {
+        match self {
+            Self::Db(error) => Some(error),
+            Self::RolledBack => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Db(error) => write!(f, "{error}"),
+            Self::RolledBack => f.write_str("rolled back on purpose"),
+        }
+    }
 }

@@ -8,13 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
-use sea_orm::{DatabaseConnection, DbErr, IsolationLevel};
+use sea_orm::{DatabaseConnection, IsolationLevel};
 use sequences_core::{Retry, Sequence};
 
-use crate::insert_row;
+use crate::{Attempt, insert_row};
 
-/// The error a transaction returns to be rolled back on purpose.
-pub const ROLLBACK: &str = "rolled back on purpose";
 
 /// The shape of a load.
 #[derive(Debug, Clone)]
@@ -169,7 +167,7 @@ pub async fn run_controlled(
                 };
                 let attempts = Arc::new(AtomicUsize::new(0));
                 let result = retry
-                    .transaction(&db, |txn| {
+                    .transaction::<Attempt, _, _, _>(&db, |txn| {
                         let (sequence, attempts) = (sequence.clone(), attempts.clone());
                         Box::pin(async move {
                             attempts.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +176,7 @@ pub async fn run_controlled(
                                 insert_row(txn, sequence.name(), value).await?;
                             }
                             if rollback {
-                                return Err(DbErr::Custom(ROLLBACK.into()));
+                                return Err(Attempt::RolledBack);
                             }
                             Ok(values.count())
                         })
@@ -191,7 +189,7 @@ pub async fn run_controlled(
                         report.committed_values += count;
                         control.committed.fetch_add(1, Ordering::SeqCst);
                     }
-                    Err(DbErr::Custom(message)) if message == ROLLBACK => report.rolled_back += 1,
+                    Err(Attempt::RolledBack) => report.rolled_back += 1,
                     Err(_) if load.tolerate_errors => {
                         report.failed += 1;
                         control.failed.fetch_add(1, Ordering::SeqCst);
