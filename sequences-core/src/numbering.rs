@@ -288,6 +288,13 @@ impl<K: ColumnTrait> Numbering<K> {
         Self { fields: Vec::new() }
     }
 
+    /// Checks every field without touching the database, as the first fill
+    /// does: [`SequenceError::InvalidNumbering`] for a description that
+    /// cannot work. Call it to fail early (a test, or application start).
+    pub fn validate(&self) -> Result<(), SequenceError> {
+        self.checked().map(drop)
+    }
+
     /// Numbers `column` from `sequence` (see [`NumberedField::new`]).
     pub fn field(self, column: K, sequence: Sequence) -> Self {
         self.field_with(NumberedField::new(column, sequence))
