@@ -28,7 +28,7 @@ mod invoice {
         pub other: i64,
         pub copy: i64,
         pub unsigned_number: u32,
-        pub float_number: f64,
+        pub amount: f64,
         pub reference: String,
     }
 
@@ -100,6 +100,9 @@ const TWINS: &[(&str, Twin)] = &[
             .period(Period::Year)
             .date(Column::IssuedOn)
             .time_zone("Europe/Pariss"))
+    }),
+    ("chain_covers_unprintable_type", || {
+        one(field(Column::Number, "invoice").chain(Column::Hash, [Column::Amount]))
     }),
     ("chain_key_without_chain", || {
         one(field(Column::Number, "invoice").chain_key(ChainKey::from_env("INVOICE_CHAIN_KEY")))
@@ -176,9 +179,7 @@ const TWINS: &[(&str, Twin)] = &[
     ("unknown_placeholder", || {
         one(field(Column::Number, "invoice-{company}"))
     }),
-    ("unsupported_type", || {
-        one(field(Column::FloatNumber, "invoice"))
-    }),
+    ("unsupported_type", || one(field(Column::Amount, "invoice"))),
     ("value_of_without_format", || {
         one(field(Column::Number, "invoice").raw_value(Column::Copy))
     }),
