@@ -19,7 +19,8 @@ use crate::fill::{self, Requests};
 use crate::period::{Day, Period, Zone};
 use crate::reference::{self, Pattern};
 use crate::{Sequence, SequenceError, trace};
-use sequences_template::{Piece, Template};
+use sequences_template::Template;
+use sequences_template::rules::{self, Facts, FieldSpec, IntType, Kind, PeriodKind};
 
 /// The gapless numbering of an entity's columns, for entities whose files are
 /// generated (`sea-orm-cli generate entity`, `cargo loco db entities`) and
@@ -68,8 +69,12 @@ use sequences_template::{Piece, Template};
 ///   does not fit is [`SequenceError::ValueOutOfRange`]) or, with a
 ///   [`format`](NumberedField::format), a string column.
 /// - A description that cannot work (a placeholder naming no column, a
-///   format without `{value}`, a numbered text column without a format) is
+///   format without `{value}`, a numbered text column without a format, a
+///   format printing `{year}` with no date and no period) is
 ///   [`SequenceError::InvalidNumbering`], at the first fill, before any SQL.
+///   The rules are the derive's own (`sequences_template::rules`), with the
+///   same messages; only the type facts differ (column types here, Rust
+///   types in the derive).
 ///
 /// A `Numbering` holds no connection; building one is cheap, and keeping one
 /// in a `static` (`std::sync::LazyLock`) checks it once.
@@ -281,6 +286,13 @@ impl<K: ColumnTrait> Numbering<K> {
     /// A numbering of no column yet.
     pub fn new() -> Self {
         Self { fields: Vec::new() }
+    }
+
+    /// Checks every field without touching the database, as the first fill
+    /// does: [`SequenceError::InvalidNumbering`] for a description that
+    /// cannot work. Call it to fail early (a test, or application start).
+    pub fn validate(&self) -> Result<(), SequenceError> {
+        self.checked().map(drop)
     }
 
     /// Numbers `column` from `sequence` (see [`NumberedField::new`]).
@@ -709,24 +721,24 @@ impl<K: ColumnTrait> Numbering<K> {
             .map(|field| field.as_ref().map_err(Clone::clone))
             .collect::<Result<_, _>>()?;
         // A placeholder must read a column the caller sets, not one this
-        // numbering fills.
+        // numbering fills: the rule's message, once every field is known.
         for field in &fields {
-            let read = field.name_columns.iter().chain(
+            let read =
                 field
-                    .format
+                    .name_columns
                     .iter()
-                    .flat_map(|format| format.fields.iter().map(|(_, column)| column)),
-            );
-            for column in read {
+                    .map(|column| (column, "sequence name"))
+                    .chain(field.format.iter().flat_map(|format| {
+                        format.fields.iter().map(|(_, column)| (column, "format"))
+                    }));
+            for (column, what) in read {
                 if fields
                     .iter()
                     .any(|other| other.column.as_str() == column.as_str())
                 {
-                    return Err(field.invalid(format!(
-                        "placeholder `{{{}}}` names a numbered column; a sequence name or \
-                         format can only use columns the caller sets",
-                        column.as_str()
-                    )));
+                    return Err(
+                        field.invalid(rules::numbered_placeholder_message(column.as_str(), what))
+                    );
                 }
             }
         }
@@ -789,6 +801,19 @@ fn entity_name<K: ColumnTrait>() -> &'static str {
     K::EntityName::default().table_name()
 }
 
+/// What the rules know of a column: its type.
+fn kind_of<K: ColumnTrait>(column: K) -> Kind {
+    let column_type = column.def().get_column_type().clone();
+    match Holder::of(&column_type) {
+        Some(Holder::Integer(int)) => {
+            Kind::Integer(IntType::named(int.type_name()).expect("an integer type"))
+        }
+        Some(Holder::Text) => Kind::Text,
+        None if column_type == sea_orm::sea_query::ColumnType::Date => Kind::Date,
+        None => Kind::Other,
+    }
+}
+
 fn column_named<K: Copy>(fields: &[(String, K)], name: &str) -> K {
     fields
         .iter()
@@ -798,6 +823,9 @@ fn column_named<K: Copy>(fields: &[(String, K)], name: &str) -> K {
 }
 
 impl<K: ColumnTrait> Prepared<K> {
+    /// Describes the field to the rules of `sequences_template::rules` (the
+    /// derive's rules too) and keeps what they checked. The column types are
+    /// the facts only the runtime has; the rules using them are written there.
     fn new(field: NumberedField<K>) -> Result<Self, SequenceError> {
         let entity = entity_name::<K>();
         let target = fill::target(entity, field.column.as_str());
@@ -805,224 +833,95 @@ impl<K: ColumnTrait> Prepared<K> {
             target: target.clone(),
             reason,
         };
-        let (initial, reset) = (
-            field.sequence.get_initial_value(),
-            field.sequence.get_reset_value(),
-        );
-        if let Some(reset) = reset.filter(|&reset| reset <= initial) {
+        #[cfg(not(feature = "chrono"))]
+        if let Some(name) = &field.time_zone {
             return Err(invalid(format!(
-                "reset_value ({reset}) must be greater than initial_value ({initial})"
+                "time zone {name:?}: time zones need the `chrono` feature of sequences-core"
             )));
         }
-        let template = field.sequence.name().to_owned();
-        let name = Template::parse(&template)
-            .map_err(|reason| invalid(format!("sequence name {template:?}: {reason}")))?;
-        if let Some((placeholder, spec)) = name.pieces.iter().find_map(|piece| match piece {
-            Piece::Placeholder {
-                name,
-                spec: Some(spec),
-            } => Some((name, spec)),
-            _ => None,
-        }) {
-            return Err(invalid(format!(
-                "sequence name {template:?}: `{{{placeholder}:{spec}}}` takes no width; write \
-                 `{{{placeholder}}}`"
-            )));
-        }
-        if let Some(reason) = name.ambiguity() {
-            return Err(invalid(format!("sequence name {template:?}: {reason}")));
-        }
-        let resolve = |name: &str, what: &str| {
-            K::from_str(name).map_err(|_| {
-                invalid(format!(
-                    "placeholder `{{{name}}}` in the {what} names no column of `{entity}`"
-                ))
+        let facts = |name: &str| {
+            K::from_str(name).ok().map(|column| Facts {
+                kind: kind_of(column),
+                numbered: false, // other fields are known in `Numbering::checked`
             })
         };
-        let name_fields = name
+        let template = field.sequence.name().to_owned();
+        let zone = field
+            .time_zone
+            .as_deref()
+            .map(|name| (name, parse_zone(name)));
+        let (period, fiscal_year_start) = match field.period {
+            None => (None, None),
+            Some(Period::Year) => (Some(PeriodKind::Year), None),
+            Some(Period::Month) => (Some(PeriodKind::Month), None),
+            Some(Period::Day) => (Some(PeriodKind::Day), None),
+            Some(Period::FiscalYear { start_month }) => {
+                (Some(PeriodKind::FiscalYear), Some(i64::from(start_month)))
+            }
+        };
+        let mut spec = FieldSpec::new(kind_of(field.column), &template, &facts);
+        spec.nullable = field.column.def().is_null();
+        spec.initial_value = field.sequence.get_initial_value();
+        spec.reset_value = field.sequence.get_reset_value();
+        spec.max_value = field.sequence.get_max_value();
+        spec.warn_at = field.sequence.get_warn_at();
+        spec.period = period;
+        spec.fiscal_year_start = fiscal_year_start;
+        spec.date = field.date.map(|column| column.as_str());
+        spec.format = field.format.as_deref();
+        spec.chronological = field.chronological;
+        spec.time_zone = zone.as_ref().map(|(name, parsed)| (*name, parsed.is_ok()));
+        spec.revert_if_last = field.on_delete == OnDelete::RevertIfLast;
+        spec.deferred = field.deferred;
+        spec.chain = field.chain.as_ref().map(|(hash, _)| hash.as_str());
+        spec.chain_covers = field
+            .chain
+            .as_ref()
+            .map(|(_, covers)| covers.iter().map(|c| c.as_str()).collect());
+        spec.chain_key = field.chain_key.is_some();
+        spec.raw_values = field.raw_values.iter().map(|c| c.as_str()).collect();
+        let checked = rules::check(&spec).map_err(|broken| invalid(broken.message))?;
+
+        // The rules checked that every name resolves and every type fits.
+        let column = |name: &str| K::from_str(name).ok().expect("checked by the rules");
+        let holder =
+            Holder::of(field.column.def().get_column_type()).expect("checked by the rules");
+        let name_fields: Vec<(String, K)> = checked
+            .name
             .placeholders()
-            .map(|n| Ok((n.to_owned(), resolve(n, "sequence name")?)))
-            .collect::<Result<Vec<_>, SequenceError>>()?;
-        let holder = Holder::of(field.column.def().get_column_type()).ok_or_else(|| {
-            invalid(format!(
-                "the column is {:?}; a numbered column must be an integer column, or a \
-                 string column with a format",
-                field.column.def().get_column_type()
-            ))
-        })?;
-        let format = match &field.format {
-            None if holder == Holder::Text => {
-                return Err(invalid(
-                    "a string column needs a format, such as \"INV-{value:05}\"".into(),
-                ));
-            }
-            None => None,
-            Some(_) if holder != Holder::Text => {
-                return Err(invalid(
-                    "a formatted reference goes in a string column; put the raw value in an \
-                     integer column with `raw_value`"
-                        .into(),
-                ));
-            }
-            Some(text) => {
-                let pattern = Pattern::parse(text)
-                    .map_err(|reason| invalid(format!("format {text:?}: {reason}")))?;
-                let fields = pattern
-                    .fields()
-                    .map(|n| Ok((n.to_owned(), resolve(n, "format")?)))
-                    .collect::<Result<Vec<_>, SequenceError>>()?;
-                Some(Format {
-                    text: text.clone(),
-                    pattern,
-                    fields,
-                })
-            }
+            .map(|n| (n.to_owned(), column(n)))
+            .collect();
+        let format = match (checked.format, &field.format) {
+            (Some(parsed), Some(text)) => Some(Format {
+                text: text.clone(),
+                fields: parsed.fields().map(|n| (n.to_owned(), column(n))).collect(),
+                pattern: Pattern::from_format(parsed),
+            }),
+            _ => None,
         };
-        let prints_date = format.as_ref().is_some_and(|f| f.pattern.prints_date());
-        let fiscal = matches!(field.period, Some(Period::FiscalYear { .. }));
-        if let Some(Period::FiscalYear { start_month }) = field.period
-            && !(1..=12).contains(&start_month)
-        {
-            return Err(invalid(format!(
-                "a fiscal year starts with a month 1..=12, not {start_month}"
-            )));
-        }
-        if !fiscal
-            && format
-                .as_ref()
-                .is_some_and(|f| f.pattern.prints_fiscal_year())
-        {
-            return Err(invalid(
-                "the format prints {fy}, {fy_start} or {fy_end}: give the field a fiscal-year \
-                 period"
-                    .into(),
-            ));
-        }
-        if let (Some(period), Some(format)) = (field.period, &format)
-            && let Some(needs) = format.pattern.missing_period_parts(period)
-        {
-            return Err(invalid(format!(
-                "the sequence restarts every period, so the format must print {needs}; \
-                 otherwise two periods would print the same references"
-            )));
-        }
-        if field.date.is_some() && field.period.is_none() && !prints_date && !field.chronological {
-            return Err(invalid(
-                "`date` is unused: add a period, print the date in the format, or number \
-                 `chronological`ly"
-                    .into(),
-            ));
-        }
-        let day = match (field.date, field.period.is_some() || prints_date) {
-            (Some(column), _) => Some(DaySource::Column(column)),
-            (None, true) => Some(DaySource::Database),
-            (None, false) => None,
-        };
-        if field.chronological && field.date.is_none() {
-            return Err(invalid(
-                "`chronological` needs a `date` column: the date each number follows".into(),
-            ));
-        }
-        let zone = match &field.time_zone {
-            None => None,
-            Some(_) if day.is_none() => {
-                return Err(invalid(
-                    "`time_zone` is unused: the field has no date and no period".into(),
-                ));
-            }
-            Some(name) => Some(parse_zone(name).map_err(invalid)?),
-        };
-        if format.is_none() && !field.raw_values.is_empty() {
-            return Err(invalid(
-                "`raw_value` needs a format: without one, the column holds the value already"
-                    .into(),
-            ));
-        }
+        let day = checked.day.map(|day| match (day, field.date) {
+            (rules::DaySource::Field, Some(column)) => DaySource::Column(column),
+            _ => DaySource::Database,
+        });
+        let zone = zone
+            .map(|(_, parsed)| parsed)
+            .transpose()
+            .map_err(invalid)?;
         let raw_values = field
             .raw_values
             .iter()
             .map(|&column| match Holder::of(column.def().get_column_type()) {
-                Some(Holder::Integer(int)) => Ok((column, int)),
-                _ => Err(invalid(format!(
-                    "`raw_value` column `{}` must be an integer column",
-                    column.as_str()
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some((hash, covers)) = &field.chain {
-            if Holder::of(hash.def().get_column_type()) != Some(Holder::Text) {
-                return Err(invalid(format!(
-                    "chain column `{}` must be a string column (it holds 64 hex digits)",
-                    hash.as_str()
-                )));
-            }
-            for column in covers {
-                let chainable = matches!(
-                    column.def().get_column_type(),
-                    sea_orm::sea_query::ColumnType::Date
-                ) || Holder::of(column.def().get_column_type()).is_some();
-                if !chainable {
-                    return Err(invalid(format!(
-                        "chain covers `{}`, of a type whose text the database may print \
-                         differently; cover integer, string and date columns",
-                        column.as_str()
-                    )));
-                }
-            }
-        }
-        // The integer columns the value goes to: the numbered one, the raw values.
-        let ints: Vec<Int> = std::iter::once(holder)
-            .chain(
-                field
-                    .raw_values
-                    .iter()
-                    .filter_map(|c| Holder::of(c.def().get_column_type())),
-            )
-            .filter_map(|h| match h {
-                Holder::Integer(int) => Some(int),
-                Holder::Text => None,
+                Some(Holder::Integer(int)) => (column, int),
+                _ => unreachable!("the rules checked raw values are integer columns"),
             })
             .collect();
-        let lowest = ints.iter().find(|int| initial < int.range().0);
-        let highest = ints
-            .iter()
-            .find(|int| reset.is_some_and(|reset| reset - 1 > int.range().1));
-        if let Some(int) = highest {
-            return Err(invalid(format!(
-                "reset_value - 1 does not fit the column ({})",
-                int.type_name()
-            )));
-        }
-        if let Some(int) = lowest {
-            return Err(invalid(format!(
-                "initial_value {initial} does not fit the column ({})",
-                int.type_name()
-            )));
-        }
-        if field.chain_key.is_some() && field.chain.is_none() {
-            return Err(invalid(
-                "`chain_key` keys a chain: declare the chain with `chain(hash, covers)`".into(),
-            ));
-        }
-        if field.chain.is_some() && field.on_delete == OnDelete::RevertIfLast {
-            return Err(invalid(
-                "a chained number cannot be given back (`revert_if_last`): the chain's head \
-                 would stay on the deleted record; use `OnDelete::Void`"
-                    .into(),
-            ));
-        }
-        if field.deferred && !field.column.def().is_null() {
-            return Err(invalid(
-                "a deferred column is NULL until COMMIT: make it nullable (an `Option`)".into(),
-            ));
-        }
         let name_columns = name_fields.iter().map(|&(_, column)| column).collect();
         Ok(Self {
             column: field.column,
             target,
             sequence: field.sequence,
             template,
-            name,
+            name: checked.name,
             name_fields,
             name_columns,
             holder,

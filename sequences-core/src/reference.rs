@@ -3,26 +3,7 @@
 //! value 42) for the audit of formatted columns.
 
 use crate::period::{Day, Period, write_value};
-use sequences_template::{self as template, Template};
-
-/// One piece of a format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    /// `{value}` or `{value:05}`: the width to zero-pad to.
-    Value(usize),
-    Year,
-    Month,
-    Day,
-    Yy,
-    /// The fiscal year: `2025-26` (or `2025` when it is a calendar year).
-    Fy,
-    /// The calendar year the fiscal year starts in.
-    FyStart,
-    /// The calendar year the fiscal year ends in.
-    FyEnd,
-    Field(String),
-}
+use sequences_template::rules::{Format, FormatPiece as Piece};
 
 /// A parsed format, the syntax of `#[gapless(format = "...")]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,96 +58,18 @@ pub(crate) fn period_day<'p>(
 }
 
 impl Pattern {
+    /// Parses `format` with the one format parser (`sequences_template::rules`),
+    /// which the field's rules use too.
     pub(crate) fn parse(format: &str) -> Result<Self, String> {
-        let mut pieces = Vec::new();
-        for piece in Template::parse(format).map_err(|e| e.to_string())?.pieces {
-            let (name, spec) = match piece {
-                template::Piece::Text(text) => {
-                    pieces.push(Piece::Text(text));
-                    continue;
-                }
-                template::Piece::Placeholder { name, spec } => (name, spec),
-            };
-            pieces.push(match (name.as_str(), spec.as_deref()) {
-                ("value", None) => Piece::Value(0),
-                ("value", Some(spec)) => match spec.parse::<usize>() {
-                    Ok(width) if width <= 30 && spec.chars().all(|c| c.is_ascii_digit()) => {
-                        Piece::Value(width)
-                    }
-                    _ => {
-                        return Err(format!(
-                            "`{{value:{spec}}}`: expected a zero-padding width such as \
-                             `{{value:05}}` (at most 30)"
-                        ));
-                    }
-                },
-                (_, Some(_)) => {
-                    return Err(format!(
-                        "`{{{name}:..}}`: only `{{value}}` takes a width, as in `{{value:05}}`"
-                    ));
-                }
-                ("year", None) => Piece::Year,
-                ("month", None) => Piece::Month,
-                ("day", None) => Piece::Day,
-                ("yy", None) => Piece::Yy,
-                ("fy", None) => Piece::Fy,
-                ("fy_start", None) => Piece::FyStart,
-                ("fy_end", None) => Piece::FyEnd,
-                (_, None) => Piece::Field(name),
-            });
-        }
-        if pieces
-            .iter()
-            .filter(|p| matches!(p, Piece::Value(_)))
-            .count()
-            != 1
-        {
-            return Err(
-                "the format must print the number exactly once: `{value}` or `{value:05}`".into(),
-            );
-        }
-        Ok(Self { pieces })
-    }
-
-    /// The model fields the format prints (its placeholders other than the
-    /// value and the date parts).
-    pub(crate) fn fields(&self) -> impl Iterator<Item = &str> {
-        self.pieces.iter().filter_map(|piece| match piece {
-            Piece::Field(name) => Some(name.as_str()),
-            _ => None,
+        Format::parse(format).map(|format| Self {
+            pieces: format.pieces,
         })
     }
 
-    /// Whether the format prints a part of the date.
-    pub(crate) fn prints_date(&self) -> bool {
-        self.prints_fiscal_year()
-            || self
-                .pieces
-                .iter()
-                .any(|p| matches!(p, Piece::Year | Piece::Month | Piece::Day | Piece::Yy))
-    }
-
-    /// Whether the format prints the fiscal year, which needs a fiscal-year period.
-    pub(crate) fn prints_fiscal_year(&self) -> bool {
-        self.pieces
-            .iter()
-            .any(|p| matches!(p, Piece::Fy | Piece::FyStart | Piece::FyEnd))
-    }
-
-    /// What a per-`period` counter needs printed so that two periods never
-    /// print the same reference, or `None` when the format prints it.
-    pub(crate) fn missing_period_parts(&self, period: Period) -> Option<&'static str> {
-        let has = |test: fn(&Piece) -> bool| self.pieces.iter().any(test);
-        let year = has(|p| matches!(p, Piece::Year | Piece::Yy));
-        let month = has(|p| matches!(p, Piece::Month));
-        let day = has(|p| matches!(p, Piece::Day));
-        let fiscal = self.prints_fiscal_year();
-        match period {
-            Period::Year if !year => Some("{year} (or {yy})"),
-            Period::Month if !(year && month) => Some("{year} (or {yy}) and {month}"),
-            Period::Day if !(year && month && day) => Some("{year} (or {yy}), {month} and {day}"),
-            Period::FiscalYear { .. } if !fiscal => Some("{fy}, {fy_start} or {fy_end}"),
-            _ => None,
+    /// A format the field's rules parsed already.
+    pub(crate) fn from_format(format: Format) -> Self {
+        Self {
+            pieces: format.pieces,
         }
     }
 
@@ -365,11 +268,7 @@ mod tests {
         assert_eq!(text, "2025-26/007");
         let read = fiscal.read(&text).unwrap();
         assert_eq!((read.value, read.parts[0].1.as_str()), (7, "2025-26"));
-        assert_eq!(fiscal.missing_period_parts(april), None);
-        assert!(pattern.missing_period_parts(april).is_some());
         assert_eq!(printed, "JOURNAL-2026-00042");
         assert_eq!(pattern.read(&printed).unwrap().value, 42);
-        assert_eq!(pattern.missing_period_parts(Period::Year), None);
-        assert!(pattern.missing_period_parts(Period::Month).is_some());
     }
 }

@@ -1,9 +1,9 @@
 //! A typed model of the derive input: the struct, its fields, and for each
 //! numbered field its sequence template and integer type.
 
-use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
+use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, PathArguments, Type};
 
-use sequences_template::{Piece, Template};
+use sequences_template::rules::{IntType, Kind};
 
 use crate::attr::{self, ContainerAttrs, FieldAttrs};
 
@@ -18,26 +18,6 @@ pub struct Field<'a> {
     pub ty: &'a Type,
     /// `Some` for the fields numbered by `#[gapless]`.
     pub gapless: Option<FieldAttrs>,
-}
-
-/// The integer types a numbered field may have.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum IntType {
-    I32,
-    I64,
-    U32,
-    U64,
-}
-
-impl IntType {
-    pub fn range(self) -> (i128, i128) {
-        match self {
-            IntType::I32 => (i32::MIN.into(), i32::MAX.into()),
-            IntType::I64 => (i64::MIN.into(), i64::MAX.into()),
-            IntType::U32 => (0, u32::MAX.into()),
-            IntType::U64 => (0, u64::MAX.into()),
-        }
-    }
 }
 
 impl<'a> Input<'a> {
@@ -83,7 +63,8 @@ impl<'a> Input<'a> {
     }
 }
 
-/// The integer of `i32`, `Option<u64>`, ... or `None` for any other type.
+/// The integer of `i32`, `Option<u64>`, ... or `None` for any other type:
+/// the four types the expansion stores a number into.
 pub fn number_type(ty: &Type) -> Option<IntType> {
     let int = |ty: &Type| -> Option<IntType> {
         let Type::Path(path) = ty else { return None };
@@ -91,14 +72,51 @@ pub fn number_type(ty: &Type) -> Option<IntType> {
             return None;
         }
         match path.path.get_ident()?.to_string().as_str() {
-            "i32" => Some(IntType::I32),
-            "i64" => Some(IntType::I64),
-            "u32" => Some(IntType::U32),
-            "u64" => Some(IntType::U64),
+            name @ ("i32" | "i64" | "u32" | "u64") => IntType::named(name),
             _ => None,
         }
     };
     int(ty).or_else(|| option_inner(ty).and_then(int))
+}
+
+/// What the shared rules know of a field's type, from its tokens: the last
+/// path segment, through an `Option`. A name the derive cannot place (a type
+/// alias) is `Kind::Unknown`, which type rules let through for the runtime's
+/// check of the column type.
+pub fn kind(ty: &Type) -> Kind {
+    let ty = option_inner(ty).unwrap_or(ty);
+    let Type::Path(path) = ty else {
+        return Kind::Other;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return Kind::Other;
+    };
+    let name = last.ident.to_string();
+    if let Some(int) = IntType::named(&name) {
+        return Kind::Integer(int);
+    }
+    match name.as_str() {
+        "String" => Kind::Text,
+        "Date" | "NaiveDate" => Kind::Date,
+        "f32"
+        | "f64"
+        | "bool"
+        | "char"
+        | "i128"
+        | "u128"
+        | "Decimal"
+        | "DateTime"
+        | "DateTimeUtc"
+        | "DateTimeLocal"
+        | "DateTimeWithTimeZone"
+        | "NaiveDateTime"
+        | "NaiveTime"
+        | "Time"
+        | "Uuid"
+        | "Json"
+        | "Vec" => Kind::Other,
+        _ => Kind::Unknown,
+    }
 }
 
 /// Whether the type is `String` or `Option<String>`.
@@ -121,13 +139,4 @@ pub fn option_inner(ty: &Type) -> Option<&Type> {
         GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
         _ => None,
     }
-}
-
-/// Splits `invoice-{company_id}` into text and placeholders with the parser
-/// the runtime uses (`sequences-template`). `what` names the template in
-/// errors ("sequence name", "format").
-pub fn parse_template(template: &LitStr, what: &str) -> syn::Result<Vec<Piece>> {
-    Template::parse(&template.value())
-        .map(|template| template.pieces)
-        .map_err(|error| syn::Error::new(template.span(), format!("invalid {what}: {error}")))
 }

@@ -186,20 +186,20 @@ async fn invalid_numberings_send_no_statement() {
     let cases: Vec<(Numbering<Column>, &str)> = vec![
         (
             Numbering::new().field(Column::Number, Sequence::new("x-{customer}")),
-            "placeholder `{customer}` in the sequence name names no column",
+            "placeholder `{customer}` in the sequence name names no field of the model",
         ),
         (
             Numbering::new().field(Column::Number, Sequence::new("x-{company_id:05}")),
-            "`{company_id:05}` takes no width",
+            "`{company_id:05}`: a sequence name takes no width",
         ),
         (
             Numbering::new().field(Column::Reference, seq()),
-            "a string column needs a format",
+            "a string field needs a `format`",
         ),
         (
             Numbering::new()
                 .field_with(NumberedField::new(Column::Number, seq()).format("{value}")),
-            "a formatted reference goes in a string column",
+            "a field with a `format` holds the printed reference, so it must be a string",
         ),
         (
             Numbering::new()
@@ -223,7 +223,7 @@ async fn invalid_numberings_send_no_statement() {
             Numbering::new().field_with(
                 NumberedField::new(Column::Number, seq()).raw_value(Column::ReferenceNumber),
             ),
-            "`raw_value` needs a format",
+            "a raw value goes with a `format`",
         ),
         (
             Numbering::new()
@@ -234,7 +234,7 @@ async fn invalid_numberings_send_no_statement() {
                         .raw_value(Column::ReferenceNumber),
                 )
                 .field(Column::ReferenceNumber, seq()),
-            "names a numbered column",
+            "names a numbered field",
         ),
         (
             Numbering::new().field_with(
@@ -270,7 +270,7 @@ async fn invalid_numberings_send_no_statement() {
     // The typed error, before any connection is involved.
     let numbering: Numbering<Column> =
         Numbering::new().field(Column::Number, Sequence::new("x-{customer}"));
-    assert!(format!("{numbering:?}").contains("names no column"));
+    assert!(format!("{numbering:?}").contains("names no field of the model"));
 }
 
 /// Concurrent writers with rollbacks, through `Retry`: every company's
