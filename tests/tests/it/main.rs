@@ -5,7 +5,9 @@
 //! They share the test databases and run in parallel threads, so each keeps
 //! to names of its own ([`sequences_tests::unique_name`],
 //! [`sequences_tests::fresh_company`], scratch tables and databases named by
-//! its module).
+//! its module) and reads InnoDB's lock views through
+//! [`sequences_tests::locks::read_innodb_views`], which spaces those reads for
+//! the whole process.
 //!
 //! Binaries of their own (`tests/tests/*.rs`), because they need a process to
 //! themselves: `tracing` installs the global subscriber, `processes` spawns
