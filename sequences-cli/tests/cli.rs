@@ -427,7 +427,7 @@ fn usage_errors_exit_with_2() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'week' for '--period"));
 }
 
-/// The attacks of the proof tests (tests/tests/proof.rs), seen by the command:
+/// The attacks of the proof tests (tests/tests/it/proof.rs), seen by the command:
 /// `audit` and `verify` exit 1 on each of them, and the checkpoint and the
 /// keyed chain catch what a keyless chain alone cannot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -153,16 +153,22 @@ pub async fn migrate(url: &str) {
 }
 
 /// A company id no other test (or earlier run, most likely) uses, so the
-/// counters named after it start fresh.
+/// counters named after it start fresh. Within a process the ids are
+/// distinct (one start drawn from the clock, then a counter): the tests of
+/// `tests/tests/it` share one process and call this hundreds of times.
 pub fn fresh_company() -> i32 {
+    static START: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
     static NEXT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-    let base = (std::process::id() as i32 % 10_000) * 100_000;
-    let nanos = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos()
-        % 1000) as i32;
-    base + nanos * 97 + NEXT.fetch_add(1, Ordering::Relaxed)
+    let start = *START.get_or_init(|| {
+        let base = (std::process::id() as i32 % 10_000) * 100_000;
+        let nanos = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .subsec_nanos()
+            % 1000) as i32;
+        base + nanos * 97
+    });
+    start + NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A sequence name no other test (or earlier run) uses.

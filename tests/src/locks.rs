@@ -79,23 +79,34 @@ pub async fn is_waiting(observer: &DatabaseConnection, id: i64) -> bool {
         }
         _ => panic!("SQLite has no sessions to inspect"),
     };
-    // InnoDB refreshes its INNODB_TRX snapshot only when it was last read more
-    // than 100 ms ago; reads closer together see a stale one, forever if they
-    // keep coming. Space this process's reads out (test binaries run one at a time).
+    let read = observer.query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()]));
+    let row = if backend == DbBackend::MySql {
+        read_innodb_views(read).await
+    } else {
+        read.await
+    }
+    .expect("ask about lock waits")
+    .expect("a count");
+    row.try_get_by_index::<i64>(0).expect("a count") > 0
+}
+
+/// Runs `read`, a query of InnoDB's lock views (`INNODB_TRX`, `INNODB_LOCKS`,
+/// `INNODB_LOCK_WAITS`, as [`sequences_core::lock_holders`] does), at least
+/// 150 ms after the previous one of this process. InnoDB
+/// refreshes those views only when they were last read over 100 ms ago, by
+/// anyone: reads closer together see a stale snapshot, forever if they keep
+/// coming, so one test polling them would blind another that waits for a lock
+/// wait to show. Every read of them in the tests goes through here (the tests
+/// that share a process share one gate; test binaries run one at a time).
+pub async fn read_innodb_views<T>(read: impl std::future::Future<Output = T>) -> T {
     static LAST_READ: tokio::sync::Mutex<Option<Instant>> = tokio::sync::Mutex::const_new(None);
     let mut last_read = LAST_READ.lock().await;
-    if backend == DbBackend::MySql
-        && let Some(at) = *last_read
-    {
+    if let Some(at) = *last_read {
         tokio::time::sleep_until((at + INNODB_CACHE_IDLE).into()).await;
     }
-    let row = observer
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()]))
-        .await
-        .expect("ask about lock waits")
-        .expect("a count");
+    let result = read.await;
     *last_read = Some(Instant::now());
-    row.try_get_by_index::<i64>(0).expect("a count") > 0
+    result
 }
 
 /// Waits until session `id` waits for a lock; panics with `what` after

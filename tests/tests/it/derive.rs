@@ -13,7 +13,8 @@ use sea_orm::{
 use sequences_core::{Retry, Sequence};
 use sequences_tests::entities::{invoice, note, ticket};
 use sequences_tests::{
-    assert_gapless, connect_all, counting::Counting, fresh_company, unique_name,
+    Scratch, assert_gapless, connect_all, counting::Counting, fresh_company, migrate, open,
+    unique_name,
 };
 
 /// The error a test returns to roll back a transaction on purpose.
@@ -124,14 +125,17 @@ async fn explicit_values_are_kept_and_updates_do_not_allocate() {
 #[tokio::test]
 async fn outside_a_transaction_is_refused_before_allocating() {
     for t in connect_all(4).await {
+        // `invoice-all` numbers every invoice of every test sharing the
+        // server, so this test, which asserts that it did not move, has a
+        // database of its own.
+        let scratch = Scratch::new(&t, "sequences_refusal").await;
+        migrate(&scratch.url).await;
+        let db = open(&scratch.url, 4).await;
         let company = fresh_company();
         let name = format!("invoice-{company}");
-        let global = Sequence::new("invoice-all")
-            .last_value(&t.db)
-            .await
-            .unwrap();
+        let global = Sequence::new("invoice-all").last_value(&db).await.unwrap();
 
-        let err = new_invoice(company).insert(&t.db).await.unwrap_err();
+        let err = new_invoice(company).insert(&db).await.unwrap_err();
         let message = err.to_string();
         assert!(
             message.contains("insert within a transaction"),
@@ -139,12 +143,12 @@ async fn outside_a_transaction_is_refused_before_allocating() {
         );
         assert!(message.contains("invoice.number"), "{t:?}: {message}");
         // Through wrappers the backend is asked in SQL.
-        let wrapped = Counting::new(&t.db);
+        let wrapped = Counting::new(&db);
         assert!(
             new_invoice(company).insert(&wrapped).await.is_err(),
             "{t:?}: wrapped connection"
         );
-        let executor = DatabaseExecutor::Connection(&t.db);
+        let executor = DatabaseExecutor::Connection(&db);
         assert!(
             new_invoice(company).insert(&executor).await.is_err(),
             "{t:?}: executor"
@@ -155,21 +159,18 @@ async fn outside_a_transaction_is_refused_before_allocating() {
         );
 
         assert_eq!(
-            Sequence::new(name.clone()).last_value(&t.db).await.unwrap(),
+            Sequence::new(name.clone()).last_value(&db).await.unwrap(),
             None,
             "{t:?}"
         );
         assert_eq!(
-            Sequence::new("invoice-all")
-                .last_value(&t.db)
-                .await
-                .unwrap(),
+            Sequence::new("invoice-all").last_value(&db).await.unwrap(),
             global,
             "{t:?}"
         );
         let rows = invoice::Entity::find()
             .filter(invoice::Column::CompanyId.eq(company))
-            .all(&t.db)
+            .all(&db)
             .await
             .unwrap();
         assert!(rows.is_empty(), "{t:?}: no row half-written");
@@ -213,11 +214,13 @@ async fn outside_a_transaction_is_refused_before_allocating() {
         txn.commit().await.unwrap();
         // The probe left no transaction open on the pool's connections.
         assert!(
-            !sequences_core::in_transaction(&Counting::new(&t.db))
+            !sequences_core::in_transaction(&Counting::new(&db))
                 .await
                 .unwrap(),
             "{t:?}"
         );
+        db.close().await.unwrap();
+        scratch.remove().await;
     }
 }
 

@@ -493,11 +493,13 @@ async fn an_uncontended_holder_is_inferred_on_mariadb() {
             .unwrap()
             .try_get_by_index(0)
             .unwrap();
-        // InnoDB refreshes its views only when last read over 100 ms ago:
-        // ask until they show the holder (bounded).
+        // InnoDB refreshes its views only when last read over 100 ms ago (by
+        // anyone: reads go through the process's gate): ask until they show
+        // the holder (bounded).
         let deadline = std::time::Instant::now() + sequences_tests::locks::PATIENCE;
         let found = loop {
-            let holders = sequences_core::lock_holders(&t.db, Some(&name))
+            let read = sequences_core::lock_holders(&t.db, Some(&name));
+            let holders = sequences_tests::locks::read_innodb_views(read)
                 .await
                 .unwrap();
             if let Some(found) = holders.into_iter().find(|h| h.session == Some(session)) {
