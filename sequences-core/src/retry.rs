@@ -14,8 +14,8 @@ use sea_orm::{
 
 use crate::db_error;
 use crate::deferred;
-use crate::error::SequenceError;
 use crate::dialect::Dialect;
+use crate::error::SequenceError;
 
 /// What a [`Retry::transaction`] closure returns: its work as a boxed future
 /// borrowing the transaction (the shape of SeaORM's `TransactionTrait::transaction`),

@@ -13,7 +13,6 @@ use sequences_core::{Retry, Sequence};
 
 use crate::{Attempt, insert_row};
 
-
 /// The shape of a load.
 #[derive(Debug, Clone)]
 pub struct Load {

@@ -114,7 +114,7 @@ async fn load(nodes: &[usize], sequence_of: impl Fn(usize) -> String) -> (f64, u
             for _ in 0..PER_WRITER {
                 let attempts = AtomicUsize::new(0);
                 retry
-                    .transaction(&db, |txn| {
+                    .transaction::<DbErr, _, _, _>(&db, |txn| {
                         attempts.fetch_add(1, Ordering::Relaxed);
                         let name = name.clone();
                         Box::pin(async move {
@@ -215,7 +215,7 @@ async fn certification_conflict() {
         async move {
             Retry::new()
                 .max_attempts(5)
-                .transaction(&loser, |txn| {
+                .transaction::<DbErr, _, _, _>(&loser, |txn| {
                     let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
                     let (holding, release) = (holding.clone(), release.clone());
                     Box::pin(async move {
@@ -277,7 +277,7 @@ async fn not_ready_is_retried() {
         async move {
             Retry::new()
                 .max_attempts(1000)
-                .transaction(&db, |txn| {
+                .transaction::<DbErr, _, _, _>(&db, |txn| {
                     let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
                     let (holding, release, refused) =
                         (holding.clone(), release.clone(), refused.clone());

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectOptions, Database, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectOptions, Database, DbErr, TransactionTrait,
+};
 use sequences_core::{Retry, Sequence};
 use sequences_tests::entities::invoice;
 use sequences_tests::{Backend, connect_all, fresh_company, locks, unique_name};
@@ -239,7 +241,7 @@ async fn retries_are_events_with_the_error_code() {
         let error = Retry::new()
             .max_attempts(2)
             .backoff(Duration::from_millis(1), Duration::from_millis(1))
-            .transaction(&db, |txn| {
+            .transaction::<DbErr, _, _, _>(&db, |txn| {
                 let name = name.clone();
                 Box::pin(async move {
                     Sequence::new(&name).nowait(true).next_value(txn).await?;

@@ -68,7 +68,7 @@ async fn the_chain_is_linear_under_concurrent_writers() {
                 for i in 0..8i64 {
                     Retry::new()
                         .max_attempts(200)
-                        .transaction(&db, |txn| {
+                        .transaction::<sea_orm::DbErr, _, _, _>(&db, |txn| {
                             Box::pin(async move {
                                 doc(company, task * 100 + i).insert(txn).await?;
                                 Ok(())
@@ -115,7 +115,7 @@ async fn the_chain_is_linear_under_concurrent_writers() {
 async fn deferred_numbers_are_chained_at_assignment() {
     for t in connect_all(2).await {
         let company = fresh_company();
-        sequences_core::transaction(&t.db, |txn| {
+        sequences_core::transaction::<sea_orm::DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 for amount in [10, 20, 30] {
                     let saved = chained_deferred::ActiveModel {

@@ -14,10 +14,8 @@ use sea_orm::{
 };
 use sequences_core::{NumberedField, Numbering, Retry, Sequence, SequenceError};
 use sequences_tests::entities::{deferred_invoice as invoice, deferred_line as line};
-use sequences_tests::{Backend, assert_gapless, connect_all, fresh_company, open};
+use sequences_tests::{Attempt, Backend, assert_gapless, connect_all, fresh_company, open};
 use tokio::sync::Barrier;
-
-const ROLLBACK: &str = "rolled back on purpose";
 
 fn new_invoice(company: i32) -> invoice::ActiveModel {
     invoice::ActiveModel {
@@ -42,7 +40,7 @@ async fn numbers_of<C: ConnectionTrait>(db: &C, company: i32) -> Vec<i64> {
 async fn numbers_are_taken_at_commit_in_insertion_order() {
     for t in connect_all(2).await {
         let company = fresh_company();
-        let ids = sequences_core::transaction(&t.db, |txn| {
+        let ids = sequences_core::transaction::<DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 let mut ids = Vec::new();
                 for amount in [100, 200, 300] {
@@ -103,7 +101,7 @@ async fn a_deferred_insert_outside_the_helpers_is_refused_before_writing() {
         // Inside the helper, through another connection than its transaction:
         // refused too (not in a transaction).
         let db = t.db.clone();
-        let error = sequences_core::transaction(&t.db, move |_txn| {
+        let error = sequences_core::transaction::<DbErr, _, _, _>(&t.db, move |_txn| {
             let db = db.clone();
             Box::pin(async move {
                 new_invoice(company).insert(&db).await?;
@@ -126,21 +124,21 @@ async fn every_rollback_gives_the_numbers_back() {
         let company = fresh_company();
         let sequence = Sequence::new(format!("deferred-{company}"));
         // The closure fails.
-        let error = sequences_core::transaction(&t.db, |txn| {
+        let error = sequences_core::transaction::<Attempt, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 new_invoice(company).insert(txn).await?;
-                Err::<(), _>(DbErr::Custom(ROLLBACK.into()))
+                Err::<(), _>(Attempt::RolledBack)
             })
         })
         .await
         .unwrap_err();
-        assert!(error.to_string().contains(ROLLBACK), "{t:?}");
+        assert!(matches!(error, Attempt::RolledBack), "{t:?}: {error}");
         assert_eq!(sequence.last_value(&t.db).await.unwrap(), None, "{t:?}");
 
         // The assignment fails after the closure returned: a numbered row was
         // deleted behind the helper's back.
         let backend = t.db.get_database_backend();
-        let error = sequences_core::transaction(&t.db, |txn| {
+        let error = sequences_core::transaction::<DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 new_invoice(company).insert(txn).await?;
                 let gone = new_invoice(company).insert(txn).await?;
@@ -172,7 +170,7 @@ async fn every_rollback_gives_the_numbers_back() {
         let txn = t.db.begin().await.unwrap();
         sequence.close(&txn).await.unwrap();
         txn.commit().await.unwrap();
-        let error = sequences_core::transaction(&t.db, |txn| {
+        let error = sequences_core::transaction::<DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 new_invoice(company).insert(txn).await?;
                 Ok(())
@@ -185,7 +183,7 @@ async fn every_rollback_gives_the_numbers_back() {
         assert!(sequence.reopen(&t.db).await.unwrap());
 
         // And then it works, from 1.
-        sequences_core::transaction(&t.db, |txn| {
+        sequences_core::transaction::<DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 new_invoice(company).insert(txn).await?;
                 Ok(())
@@ -216,7 +214,7 @@ async fn opposite_insertion_orders_do_not_deadlock() {
             tasks.push(tokio::spawn(async move {
                 Retry::new()
                     .max_attempts(1)
-                    .transaction(&db, |txn| {
+                    .transaction::<DbErr, _, _, _>(&db, |txn| {
                         let barrier = barrier.clone();
                         Box::pin(async move {
                             new_invoice(order[0]).insert(txn).await?;
@@ -272,7 +270,7 @@ async fn concurrent_writers_with_rollbacks_stay_gapless() {
                             (companies[rng.random_range(0..2)], rng.random_bool(0.3))
                         };
                         let result = retry
-                            .transaction(&db, |txn| {
+                            .transaction::<Attempt, _, _, _>(&db, |txn| {
                                 Box::pin(async move {
                                     let saved = new_invoice(company).insert(txn).await?;
                                     for amount in 1..=3 {
@@ -285,7 +283,7 @@ async fn concurrent_writers_with_rollbacks_stay_gapless() {
                                         .await?;
                                     }
                                     if rollback {
-                                        return Err(DbErr::Custom(ROLLBACK.into()));
+                                        return Err(Attempt::RolledBack);
                                     }
                                     Ok(())
                                 })
@@ -293,7 +291,7 @@ async fn concurrent_writers_with_rollbacks_stay_gapless() {
                             .await;
                         match result {
                             Ok(()) => {}
-                            Err(DbErr::Custom(message)) if message == ROLLBACK => rolled_back += 1,
+                            Err(Attempt::RolledBack) => rolled_back += 1,
                             Err(error) => panic!("{error}"),
                         }
                     }
@@ -325,7 +323,7 @@ async fn the_bulk_path_defers_too() {
         // The rows are read back (portable; `exec_with_returning` would do
         // where the database returns them).
         let company = fresh_company();
-        sequences_core::transaction(&t.db, |txn| {
+        sequences_core::transaction::<DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 invoice::Entity::insert_many((0..4).map(|_| new_invoice(company)))
                     .exec(txn)

@@ -13,12 +13,9 @@ use sea_orm::{
 use sequences_core::{Retry, Sequence};
 use sequences_tests::entities::{invoice, note, ticket};
 use sequences_tests::{
-    Scratch, assert_gapless, connect_all, counting::Counting, fresh_company, migrate, open,
-    unique_name,
+    Attempt, Scratch, assert_gapless, connect_all, counting::Counting, fresh_company, migrate,
+    open, unique_name,
 };
-
-/// The error a test returns to roll back a transaction on purpose.
-const ROLLBACK: &str = "rolled back on purpose";
 
 fn new_invoice(company_id: i32) -> invoice::ActiveModel {
     invoice::ActiveModel {
@@ -418,13 +415,13 @@ async fn concurrent_inserts_with_rollbacks_stay_gapless_per_company() {
                     // created by one transaction and rolled back; `Retry` runs it again.
                     let attempts = Arc::new(AtomicUsize::new(0));
                     let result = Retry::new()
-                        .transaction(&db, |txn| {
+                        .transaction::<Attempt, _, _, _>(&db, |txn| {
                             let attempts = attempts.clone();
                             Box::pin(async move {
                                 attempts.fetch_add(1, Ordering::Relaxed);
                                 new_invoice(company).insert(txn).await?;
                                 if rollback {
-                                    return Err(DbErr::Custom(ROLLBACK.into()));
+                                    return Err(Attempt::RolledBack);
                                 }
                                 Ok(())
                             })
@@ -433,7 +430,7 @@ async fn concurrent_inserts_with_rollbacks_stay_gapless_per_company() {
                     retries += attempts.load(Ordering::Relaxed) - 1;
                     match result {
                         Ok(()) => {}
-                        Err(DbErr::Custom(message)) if message == ROLLBACK => rolled_back += 1,
+                        Err(Attempt::RolledBack) => rolled_back += 1,
                         Err(error) => panic!("{error}"),
                     }
                 }

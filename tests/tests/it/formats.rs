@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use sea_orm::prelude::Date;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, Statement, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    Statement, TransactionTrait,
 };
 use sequences_core::{Retry, Sequence, SequenceError};
 use sequences_tests::entities::document;
-use sequences_tests::{assert_gapless, connect_all, locks, unique_name};
+use sequences_tests::{Attempt, assert_gapless, connect_all, locks, unique_name};
 
 fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
@@ -189,19 +189,19 @@ async fn concurrent_inserts_across_two_periods_stay_gapless() {
                         )
                     };
                     let result = Retry::new()
-                        .transaction(&db, |txn| {
+                        .transaction::<Attempt, _, _, _>(&db, |txn| {
                             let model = new_document(&j, day);
                             Box::pin(async move {
                                 model.insert(txn).await?;
                                 if rollback {
-                                    return Err(DbErr::Custom("rollback".into()));
+                                    return Err(Attempt::RolledBack);
                                 }
                                 Ok(())
                             })
                         })
                         .await;
                     match result {
-                        Ok(()) | Err(DbErr::Custom(_)) => {}
+                        Ok(()) | Err(Attempt::RolledBack) => {}
                         Err(error) => panic!("{error}"),
                     }
                 }

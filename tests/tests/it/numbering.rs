@@ -5,13 +5,12 @@
 
 use sea_orm::prelude::Date;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
 use sequences_core::{NumberedField, Numbering, Period, Retry, Sequence};
 use sequences_tests::counting::Counting;
 use sequences_tests::models::generated_invoice as invoice;
-use sequences_tests::{assert_gapless, connect_all, fresh_company, unique_name};
+use sequences_tests::{Attempt, assert_gapless, connect_all, fresh_company, unique_name};
 
 fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
@@ -290,14 +289,14 @@ async fn concurrent_writers_stay_gapless_per_company() {
                     let rollback = (task * 10 + i) % 3 == 0;
                     let journal = journal.clone();
                     let result = retry
-                        .transaction(&db, |txn| {
+                        .transaction::<Attempt, _, _, _>(&db, |txn| {
                             let journal = journal.clone();
                             Box::pin(async move {
                                 new_invoice(company, &journal, "2026-06-01")
                                     .insert(txn)
                                     .await?;
                                 if rollback {
-                                    return Err(DbErr::Custom("rolled back on purpose".into()));
+                                    return Err(Attempt::RolledBack);
                                 }
                                 Ok(())
                             })
@@ -305,7 +304,7 @@ async fn concurrent_writers_stay_gapless_per_company() {
                         .await;
                     match result {
                         Ok(()) => {}
-                        Err(DbErr::Custom(message)) if message == "rolled back on purpose" => {}
+                        Err(Attempt::RolledBack) => {}
                         Err(error) => panic!("{error}"),
                     }
                 }

@@ -488,7 +488,7 @@ async fn a_stale_or_hand_built_model_cannot_bypass_the_delete_policy() {
     for t in connect_all(2).await {
         // A deferred model, returned by insert with its number still NULL.
         let company = fresh_company();
-        let stale = sequences_core::transaction(&t.db, |txn| {
+        let stale = sequences_core::transaction::<sea_orm::DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 deferred_invoice::ActiveModel {
                     company_id: Set(company),
@@ -557,7 +557,7 @@ async fn unnumbered_deferred_rows_are_refused_or_seen() {
     for t in connect_all(2).await {
         let company = fresh_company();
         // A hand-written hook that runs before_save but forgets after_save.
-        let error = sequences_core::transaction(&t.db, |txn| {
+        let error = sequences_core::transaction::<sea_orm::DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 let model = deferred_invoice::ActiveModel {
                     company_id: Set(company),
@@ -582,7 +582,7 @@ async fn unnumbered_deferred_rows_are_refused_or_seen() {
         assert!(rows.is_empty(), "{t:?}: nothing committed");
 
         // insert_many without defer_many commits NULLs: the audit sees them.
-        sequences_core::transaction(&t.db, |txn| {
+        sequences_core::transaction::<sea_orm::DbErr, _, _, _>(&t.db, |txn| {
             Box::pin(async move {
                 deferred_invoice::Entity::insert_many([
                     deferred_invoice::ActiveModel {

@@ -411,7 +411,7 @@ async fn chronology_holds_under_concurrent_writers() {
                     let book = book.clone();
                     let result = Retry::new()
                         .max_attempts(200)
-                        .transaction(&db, |txn| {
+                        .transaction::<DbErr, _, _, _>(&db, |txn| {
                             let (book, issued) = (book.clone(), issued.clone());
                             Box::pin(async move {
                                 doc(&book, &issued).insert(txn).await?;
@@ -421,7 +421,12 @@ async fn chronology_holds_under_concurrent_writers() {
                         .await;
                     match result {
                         Ok(()) => {}
-                        Err(DbErr::Custom(message)) if message.contains("is chronological") => {
+                        Err(error)
+                            if matches!(
+                                SequenceError::from_db_err(&error),
+                                Some(SequenceError::OutOfOrder { .. })
+                            ) =>
+                        {
                             refused += 1
                         }
                         Err(error) => panic!("{error}"),

@@ -55,7 +55,7 @@ async fn read_uncommitted_is_refused_before_anything_runs() {
         let mut ran = false;
         let error = Retry::new()
             .isolation_level(IsolationLevel::ReadUncommitted)
-            .transaction(&t.db, |txn| {
+            .transaction::<DbErr, _, _, _>(&t.db, |txn| {
                 ran = true;
                 let name = name.clone();
                 Box::pin(async move {
@@ -82,7 +82,7 @@ async fn retry_returns_permanent_errors_at_once() {
     for t in connect_all(2).await {
         let mut attempts = 0;
         let error = Retry::new()
-            .transaction(&t.db, |txn| {
+            .transaction::<DbErr, _, _, _>(&t.db, |txn| {
                 attempts += 1;
                 Box::pin(async move {
                     txn.execute_unprepared("SELECT * FROM no_such_table")
@@ -114,7 +114,7 @@ async fn retry_gives_up_after_max_attempts_with_the_last_error() {
         let error = Retry::new()
             .max_attempts(3)
             .backoff(Duration::from_millis(1), Duration::from_millis(5))
-            .transaction(&t.db, |txn| {
+            .transaction::<DbErr, _, _, _>(&t.db, |txn| {
                 attempts += 1;
                 let sequence = sequence.clone();
                 Box::pin(async move { sequence.next_value(txn).await.map_err(DbErr::from) })
