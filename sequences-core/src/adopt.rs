@@ -1,12 +1,11 @@
 //! Taking over a legacy table: the counter continues after the highest
 //! number the table already holds.
 
-use std::fmt;
-
 use sea_orm::ConnectionTrait;
 
 use crate::audit::{Audit, GroupAudit};
 use crate::column::AuditColumn;
+use crate::error::AdoptRefusal;
 use crate::{Sequence, SequenceError};
 
 /// What [`Sequence::adopt`] found and did.
@@ -19,59 +18,6 @@ pub struct Adoption {
     pub last: i64,
     /// The audit of the table's numbers for this sequence.
     pub audit: GroupAudit,
-}
-
-/// Why [`Sequence::adopt`] refused, nothing changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AdoptRefusal {
-    /// The table holds no number of this sequence.
-    NoRows,
-    /// The table's numbers are not `initial..=highest` exactly (gaps,
-    /// duplicates, NULL numbers, numbers below the initial value): adopting
-    /// would make them the sequence's. Pass `allow_defects` to adopt anyway.
-    Defects {
-        /// Missing numbers.
-        missing: u64,
-        /// Rows beyond the first for each duplicated number.
-        duplicate_rows: u64,
-        /// Rows whose number is NULL.
-        unnumbered: u64,
-        /// Rows numbered below the initial value.
-        below_initial: u64,
-    },
-    /// The counter is already past the table's highest number: moving it
-    /// back would hand numbers out again.
-    Behind {
-        /// The counter's `last`.
-        last: i64,
-        /// The table's highest number.
-        highest: i64,
-    },
-}
-
-impl fmt::Display for AdoptRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoRows => f.write_str("the table holds no number of it"),
-            Self::Defects {
-                missing,
-                duplicate_rows,
-                unnumbered,
-                below_initial,
-            } => write!(
-                f,
-                "the table's numbers have {missing} missing, {duplicate_rows} duplicated, \
-                 {unnumbered} unnumbered and {below_initial} below the initial value; audit \
-                 them, or adopt them as they are (allow defects)"
-            ),
-            Self::Behind { last, highest } => write!(
-                f,
-                "the counter is already at {last}, past the table's highest number {highest}; \
-                 nothing to adopt"
-            ),
-        }
-    }
 }
 
 impl Sequence {

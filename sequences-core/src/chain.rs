@@ -57,7 +57,7 @@ use sha2::{Digest, Sha256};
 
 use crate::column::{AuditColumn, as_text, fits_scope};
 use crate::dialect::Dialect;
-use crate::{Sequence, SequenceError, entity};
+use crate::{SequenceError, entity};
 use sequences_template::{Piece, Template};
 
 /// The previous hash of a sequence's first link: 64 zeros.
@@ -263,11 +263,10 @@ pub(crate) struct Link<'a> {
 /// the sequence's `chain_head`.
 pub(crate) async fn extend<C: ConnectionTrait>(
     db: &C,
-    sequence: &Sequence,
+    name: &str,
     links: &[Link<'_>],
     key: Option<&[u8]>,
 ) -> Result<Vec<String>, SequenceError> {
-    let name = sequence.name();
     let error = |source| SequenceError::Database {
         name: name.to_owned(),
         source,

@@ -1,11 +1,14 @@
 //! Reading and writing an active model's columns as SeaORM `Value`s: the
 //! text a placeholder prints, the day a date column gives, and the `Value`
-//! a numbered column receives. Works on any entity, generated or not.
+//! a numbered column receives, and the cap a narrow column puts on its
+//! sequence. Works on any entity, generated or not.
 
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, Value};
 
+use crate::error::SequenceError;
 use crate::period::Day;
+use crate::sequence::Sequence;
 
 /// How a numbered column holds its value, from its SeaORM column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,4 +215,48 @@ fn day_of_value(value: sea_orm::Value, zone: Option<&crate::period::Zone>) -> Re
         let _ = (value, zone);
         Read::Unsupported("a date, which needs the `chrono` feature of sequences-core")
     }
+}
+
+/// The narrowest integer type of a numbered column and its raw-value
+/// columns, when narrower than `i64`.
+pub(crate) fn column_cap(columns: impl Iterator<Item = (String, Int)>) -> Option<(String, Int)> {
+    columns
+        .filter(|(_, int)| int.range().1 < i64::MAX)
+        .min_by_key(|(_, int)| int.range().1)
+}
+
+/// `sequence`, its range ended at `cap`'s maximum (or its own, if lower).
+pub(crate) fn capped(sequence: Sequence, cap: Option<Int>) -> Sequence {
+    match cap {
+        Some(int) => sequence.capped_at(int.range().1),
+        None => sequence,
+    }
+}
+
+/// A sequence exhausted at a column type's maximum is a value that does not
+/// fit that column: [`SequenceError::ValueOutOfRange`], naming it.
+pub(crate) fn out_of_range(
+    error: SequenceError,
+    caps: impl Iterator<Item = (String, Int)>,
+) -> SequenceError {
+    let SequenceError::Exhausted {
+        name,
+        max_value,
+        last,
+        ..
+    } = &error
+    else {
+        return error;
+    };
+    for (target, int) in caps {
+        if int.range().1 == *max_value {
+            return SequenceError::ValueOutOfRange {
+                name: name.clone(),
+                value: last.saturating_add(1),
+                target,
+                type_name: int.type_name(),
+            };
+        }
+    }
+    error
 }

@@ -2,10 +2,8 @@
 //! or MySQL vendor number, never by its message (as sqlx keeps each
 //! driver's `error.rs`).
 
-use sea_orm::DbErr;
 use sea_orm::sqlx::error::DatabaseError;
-
-use crate::dialect::Dialect;
+use sea_orm::{DbBackend, DbErr};
 
 /// What a database error means for a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,21 +15,22 @@ pub(crate) enum ErrorKind {
     Other,
 }
 
-impl Dialect {
-    /// Classifies a database error by SQLSTATE or vendor code, never by message.
-    pub(crate) fn classify(self, error: &DbErr) -> ErrorKind {
-        let Some(db) = database_error(error) else {
-            return ErrorKind::Other;
-        };
-        match self {
-            Self::Postgres => match db.code().as_deref() {
+/// Classifies a database error of `backend` by SQLSTATE or vendor code,
+/// never by message.
+pub(crate) fn classify(backend: DbBackend, error: &DbErr) -> ErrorKind {
+    let Some(db) = database_error(error) else {
+        return ErrorKind::Other;
+    };
+    {
+        match backend {
+            DbBackend::Postgres => match db.code().as_deref() {
                 Some("55P03") => ErrorKind::LockNotAvailable,
                 Some("22003") => ErrorKind::Overflow,
                 // undefined_column, undefined_table.
                 Some("42703" | "42P01") => ErrorKind::SchemaOutdated,
                 _ => ErrorKind::Other,
             },
-            Self::MySql => match mysql_number(db) {
+            DbBackend::MySql => match mysql_number(db) {
                 // 1205: lock wait timeout (MariaDB's NOWAIT too); 3572: MySQL's NOWAIT.
                 Some(1205 | 3572) => ErrorKind::LockNotAvailable,
                 // 1690: BIGINT value is out of range.
@@ -42,11 +41,13 @@ impl Dialect {
             },
             // 5 SQLITE_BUSY, 6 SQLITE_LOCKED; 1 SQLITE_ERROR, which for the
             // crate's own fixed statements means "no such column/table".
-            Self::Sqlite => match sqlite_code(db) {
+            DbBackend::Sqlite => match sqlite_code(db) {
                 Some(5 | 6) => ErrorKind::LockNotAvailable,
                 Some(1) => ErrorKind::SchemaOutdated,
                 _ => ErrorKind::Other,
             },
+            #[allow(unreachable_patterns)]
+            _ => ErrorKind::Other,
         }
     }
 }

@@ -92,7 +92,7 @@ impl Pending {
             Holder::Integer(int) => Some((self.target.clone(), int)),
             Holder::Text => None,
         };
-        crate::numbering::column_cap(
+        crate::column_value::column_cap(
             numbered.into_iter().chain(
                 self.raw_values
                     .iter()
@@ -205,7 +205,7 @@ async fn assign_all<C: ConnectionTrait>(
             _ => row.base_name.clone(),
         };
         let cap = row.cap().map(|(_, int)| int);
-        let mut sequence = crate::numbering::capped(row.sequence.renamed(name), cap);
+        let mut sequence = crate::column_value::capped(row.sequence.renamed(name), cap);
         if let Some(timeout) = lock_timeout {
             sequence = sequence.lock_timeout(timeout);
         }
@@ -213,7 +213,7 @@ async fn assign_all<C: ConnectionTrait>(
     }
     // In name order, one statement per sequence (`Requests::allocate`).
     let allocated = requests.allocate(db).await.map_err(|error| {
-        crate::numbering::out_of_range(error, pending.iter().filter_map(Pending::cap))
+        crate::column_value::out_of_range(error, pending.iter().filter_map(Pending::cap))
     })?;
     Span::current().record("outcome", "allocated");
 
@@ -245,7 +245,7 @@ async fn assign_all<C: ConnectionTrait>(
             let key = pending[first.model].chain_key.as_deref();
             for (a, digest) in chained
                 .iter()
-                .zip(chain::extend(db, &sequence, &links, key).await?)
+                .zip(chain::extend(db, sequence.name(), &links, key).await?)
             {
                 hashes.insert(a.model, digest);
             }

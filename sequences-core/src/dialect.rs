@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use crate::db_error::{database_error, sqlite_code, sqlstate};
+use crate::db_error::{self, ErrorKind, database_error, sqlite_code, sqlstate};
 use crate::entity::{TABLE_NAME, VOIDS_TABLE};
 
 /// The SQL dialect of one backend, chosen once from [`DbBackend`].
@@ -105,6 +105,12 @@ impl Dialect {
             Self::MySql => DbBackend::MySql,
             Self::Sqlite => DbBackend::Sqlite,
         }
+    }
+
+    /// Classifies a database error by SQLSTATE or vendor code, never by
+    /// message ([`db_error::classify`]).
+    pub(crate) fn classify(self, error: &DbErr) -> ErrorKind {
+        db_error::classify(self.backend(), error)
     }
 
     pub(crate) fn returning(self) -> Returning {

@@ -22,12 +22,12 @@ mod sequence;
 pub mod trace;
 mod transaction;
 
-pub use adopt::{AdoptRefusal, Adoption};
+pub use adopt::Adoption;
 pub use audit::{Audit, AuditReport, DateInversion, GroupAudit};
 pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
 pub use column::{AuditColumn, NamedColumn};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
-pub use error::SequenceError;
+pub use error::{AdoptRefusal, SequenceError};
 pub use functions::{delete, last_value, next_value, next_values};
 pub use inventory::{LockHolder, SequenceInfo, list_sequences, lock_holders};
 pub use numbering::{NumberedField, Numbering, OnDelete};

@@ -12,7 +12,7 @@ use sea_orm::{
 use tracing::Span;
 
 use crate::chain::{self, ChainKey};
-use crate::column_value::{self, Holder, Int, Read, current};
+use crate::column_value::{self, Holder, Int, Read, capped, column_cap, current, out_of_range};
 use crate::deferred::{self, Pending, PendingDay};
 use crate::dialect::Dialect;
 use crate::fill::{self, Requests};
@@ -700,7 +700,8 @@ impl<K: ColumnTrait> Numbering<K> {
                 })
                 .collect();
             let sequence = field.sequence.renamed(&*run.sequence);
-            let hashes = chain::extend(db, &sequence, &links, keys[run.field].as_deref()).await?;
+            let hashes =
+                chain::extend(db, sequence.name(), &links, keys[run.field].as_deref()).await?;
             for ((model, _), digest) in run.rows.iter().zip(hashes) {
                 set(
                     &mut models[*model],
@@ -1285,50 +1286,6 @@ fn set<K: ColumnTrait, A: ActiveModelTrait<Entity: EntityTrait<Column = K>>>(
             column.as_str()
         ))
     })
-}
-
-/// The narrowest integer type of a numbered column and its raw-value
-/// columns, when narrower than `i64`.
-pub(crate) fn column_cap(columns: impl Iterator<Item = (String, Int)>) -> Option<(String, Int)> {
-    columns
-        .filter(|(_, int)| int.range().1 < i64::MAX)
-        .min_by_key(|(_, int)| int.range().1)
-}
-
-/// `sequence`, its range ended at `cap`'s maximum (or its own, if lower).
-pub(crate) fn capped(sequence: Sequence, cap: Option<Int>) -> Sequence {
-    match cap {
-        Some(int) => sequence.capped_at(int.range().1),
-        None => sequence,
-    }
-}
-
-/// A sequence exhausted at a column type's maximum is a value that does not
-/// fit that column: [`SequenceError::ValueOutOfRange`], naming it.
-pub(crate) fn out_of_range(
-    error: SequenceError,
-    caps: impl Iterator<Item = (String, Int)>,
-) -> SequenceError {
-    let SequenceError::Exhausted {
-        name,
-        max_value,
-        last,
-        ..
-    } = &error
-    else {
-        return error;
-    };
-    for (target, int) in caps {
-        if int.range().1 == *max_value {
-            return SequenceError::ValueOutOfRange {
-                name: name.clone(),
-                value: last.saturating_add(1),
-                target,
-                type_name: int.type_name(),
-            };
-        }
-    }
-    error
 }
 
 /// Runs a savepoint statement of a fill.
