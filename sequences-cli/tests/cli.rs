@@ -38,8 +38,24 @@ fn ok(url: &str, args: &[&str], code: i32) -> String {
     stdout
 }
 
-/// Runs a command that must fail with a one-line error containing `expected`.
-fn fails(url: &str, args: &[&str], expected: &str) {
+/// Runs a command that must fail: with `--json`, an error of `kind` (what a
+/// script matches on); without, a one-line error whose sentence, for the
+/// operator, contains `expected`.
+fn fails(url: &str, args: &[&str], kind: &str, expected: &str) {
+    let mut json_args = vec!["--json"];
+    json_args.extend(args);
+    let output = sequences(url, &json_args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "sequences {json_args:?}: {stdout}"
+    );
+    assert_eq!(
+        json(&stdout)["error"]["kind"],
+        kind,
+        "sequences {json_args:?}: {stdout}"
+    );
     let output = sequences(url, args);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -102,10 +118,16 @@ async fn every_command_end_to_end() {
         fails(
             url,
             &["set", "invoice-7", "7"],
+            "refused",
             "refusing to move last from 10 back to 7",
         );
         // Going back without a terminal needs --yes, and changes nothing without it.
-        fails(url, &["set", "invoice-7", "8", "--force"], "pass --yes");
+        fails(
+            url,
+            &["set", "invoice-7", "8", "--force"],
+            "confirmation_required",
+            "pass --yes",
+        );
         assert_eq!(
             Sequence::new("invoice-7").last_value(&db).await.unwrap(),
             Some(10)
@@ -133,11 +155,13 @@ async fn every_command_end_to_end() {
         fails(
             url,
             &["void", "invoice-7", "3", "--reason", "again"],
+            "refused",
             "already void",
         );
         fails(
             url,
             &["void", "invoice-7", "99", "--reason", "x"],
+            "refused",
             "never handed out",
         );
         let shown = json(&ok(url, &["--json", "show", "invoice-7"], 0));
@@ -157,10 +181,10 @@ async fn every_command_end_to_end() {
         ok(url, &["close", "invoice-8", "--create"], 0);
 
         // A name that is not there: one line, nothing created.
-        fails(url, &["show", "nope"], "does not exist");
-        fails(url, &["close", "nope"], "does not exist");
-        fails(url, &["reopen", "nope"], "does not exist");
-        fails(url, &["set", "nope", "5"], "does not exist");
+        fails(url, &["show", "nope"], "not_found", "does not exist");
+        fails(url, &["close", "nope"], "not_found", "does not exist");
+        fails(url, &["reopen", "nope"], "not_found", "does not exist");
+        fails(url, &["set", "nope", "5"], "not_found", "does not exist");
         assert_eq!(Sequence::new("nope").last_value(&db).await.unwrap(), None);
 
         // audit of a table the command knows only by name.
@@ -218,11 +242,13 @@ async fn every_command_end_to_end() {
         fails(
             url,
             &["audit", "--table", "no_such_table", "--column", "number"],
+            "not_found",
             "no_such_table",
         );
         fails(
             url,
             &["audit", "--table", "cli_invoice", "--column", "nope"],
+            "not_found",
             "nope",
         );
 
@@ -330,6 +356,7 @@ async fn every_command_end_to_end() {
     fails(
         "postgres://user:secret@127.0.0.1:1/none",
         &["list"],
+        "connection",
         "cannot connect to postgres://user:***@127.0.0.1:1/none",
     );
     let output = sequences("postgres://user:secret@127.0.0.1:1/none", &["list"]);
@@ -367,6 +394,7 @@ async fn close_create_keeps_the_initial_value() {
             fails(
                 url,
                 args,
+                "bad_input",
                 "applies only to a sequence that close --create creates",
             );
         }
@@ -377,6 +405,7 @@ async fn close_create_keeps_the_initial_value() {
         fails(
             url,
             &["close", &missing, "--initial", "5"],
+            "not_found",
             "does not exist",
         );
         assert_eq!(
@@ -637,17 +666,11 @@ async fn audit_and_verify_are_not_fooled() {
             .unwrap();
         assert_eq!(five["breaks"][0]["kind"], "unhashed", "{t:?}: {five}");
 
-        // A key in the environment, never on the command line.
-        let output = Command::new(BIN)
-            .args(with(&verify, &["--key-env", "PROOF_UNSET_KEY_VAR"]))
-            .env("DATABASE_URL", url)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{t:?}");
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains("PROOF_UNSET_KEY_VAR is not set"),
-            "{t:?}"
-        );
+        // A key in the environment, never on the command line: the message
+        // names the variable to set.
+        let unset = with(&verify, &["--key-env", "PROOF_UNSET_KEY_VAR"]);
+        let unset: Vec<&str> = unset.iter().map(String::as_str).collect();
+        fails(url, &unset, "bad_input", "PROOF_UNSET_KEY_VAR is not set");
 
         db.close().await.unwrap();
         scratch.remove().await;
@@ -683,7 +706,7 @@ async fn audit_without_a_counter_says_so() {
         "--scope",
         "company_id",
     ];
-    fails(&url, &audit, "--sequence");
+    fails(&url, &audit, "bad_input", "--sequence");
     let mut rows_only = audit.to_vec();
     rows_only.push("--without-counter");
     let text = ok(&url, &rows_only, 0);

@@ -180,7 +180,17 @@ async fn connected_commands_never_print_the_password() {
                 let mut args = Vec::from(args);
                 args.pop();
                 args.extend(["show", "S3cretPW-none"]);
-                let stderr = fails(&sequences(&url, given, &args), json, &context);
+                let output = sequences(&url, given, &args);
+                let stderr = fails(&output, json, &context);
+                if json {
+                    let document: serde_json::Value =
+                        serde_json::from_slice(&output.stdout).unwrap();
+                    assert_eq!(
+                        document["error"]["kind"], "not_found",
+                        "{context}: {document}"
+                    );
+                }
+                // Without --json the sentence is all there is: it says why.
                 assert!(stderr.contains("does not exist"), "{context}: {stderr}");
                 let missing = format!("{PASSWORD}-missing");
                 let stderr = fails(

@@ -242,9 +242,11 @@ async fn invalid_arguments<C: ConnectionTrait>(t: &TestDb, db: &C) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, SequenceError::InvalidReset { .. }),
+        matches!(&err, SequenceError::InvalidReset { name, initial_value: 1, reset_value: 1 }
+            if *name == n),
         "{t:?}: {err}"
     );
+    // The message names the sequence.
     assert!(err.to_string().contains(&n), "{err}");
     let err = Sequence::new(n.clone())
         .initial_value(5)

@@ -68,9 +68,10 @@ async fn overflow_is_refused_and_changes_nothing() {
         assert_eq!(top.next_value(db).await.unwrap(), i64::MAX, "{t:?}");
         let err = top.next_value(db).await.unwrap_err();
         assert!(
-            matches!(err, SequenceError::Overflow { .. }),
+            matches!(&err, SequenceError::Overflow { name, count: 1 } if name == top.name()),
             "{t:?}: {err}"
         );
+        // The message names the sequence.
         assert!(err.to_string().contains(top.name()), "{err}");
         assert_eq!(
             top.last_value(db).await.unwrap(),

@@ -92,8 +92,14 @@ async fn a_deferred_insert_outside_the_helpers_is_refused_before_writing() {
         let txn = t.db.begin().await.unwrap();
         let error = new_invoice(company).insert(&txn).await.unwrap_err();
         assert!(
-            error.to_string().contains("sequences_core::transaction")
-                && error.to_string().contains("deferred_invoice.number"),
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::DeferredOutsideTransaction { target })
+                    if target == "deferred_invoice.number"),
+            "{t:?}: {error}"
+        );
+        // The message says what to do.
+        assert!(
+            error.to_string().contains("sequences_core::transaction"),
             "{t:?}: {error}"
         );
         txn.commit().await.unwrap();
@@ -111,8 +117,11 @@ async fn a_deferred_insert_outside_the_helpers_is_refused_before_writing() {
         .await
         .unwrap_err();
         assert!(
-            error.to_string().contains("outside a transaction"),
-            "{t:?}: {error}"
+            matches!(
+                SequenceError::from_db_err(&error),
+                Some(SequenceError::NotInTransaction { .. })
+            ),
+            "{t:?}: {error:?}"
         );
         assert!(numbers_of(&t.db, company).await.is_empty(), "{t:?}");
     }
@@ -158,10 +167,10 @@ async fn every_rollback_gives_the_numbers_back() {
         .await
         .unwrap_err();
         assert!(
-            error
-                .to_string()
-                .contains("2 inserted row(s) to number, 1 found"),
-            "{t:?}: {error}"
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::DeferredRowsMissing { target, expected: 2, found: 1 })
+                    if target == "deferred_invoice.number"),
+            "{t:?}: {error:?}"
         );
         assert_eq!(sequence.last_value(&t.db).await.unwrap(), None, "{t:?}");
         assert!(numbers_of(&t.db, company).await.is_empty(), "{t:?}");
@@ -178,7 +187,11 @@ async fn every_rollback_gives_the_numbers_back() {
         })
         .await
         .unwrap_err();
-        assert!(error.to_string().contains("is closed"), "{t:?}: {error}");
+        assert!(
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::Closed { name }) if name == sequence.name()),
+            "{t:?}: {error:?}"
+        );
         assert!(numbers_of(&t.db, company).await.is_empty(), "{t:?}");
         assert!(sequence.reopen(&t.db).await.unwrap());
 
@@ -347,7 +360,14 @@ async fn a_deferred_column_must_be_nullable() {
     use sequences_tests::generated::generated_invoice::Column;
     let numbering = Numbering::new()
         .field_with(NumberedField::new(Column::Number, Sequence::new("x")).deferred());
-    assert!(format!("{numbering:?}").contains("make it nullable"));
+    let error = numbering.validate().unwrap_err();
+    assert!(
+        matches!(&error, SequenceError::InvalidNumbering { target, .. }
+            if target == "generated_invoice.number"),
+        "{error:?}"
+    );
+    // The message says what to do.
+    assert!(error.to_string().contains("make it nullable"), "{error}");
 }
 
 /// `lock_timeout` bounds the wait for a held sequence, then fails with

@@ -7,7 +7,7 @@ use sea_orm::prelude::Date;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
-use sequences_core::{NumberedField, Numbering, Period, Retry, Sequence};
+use sequences_core::{NumberedField, Numbering, Period, Retry, Sequence, SequenceError};
 use sequences_tests::counting::Counting;
 use sequences_tests::models::generated_invoice as invoice;
 use sequences_tests::{Attempt, assert_gapless, connect_all, fresh_company, unique_name};
@@ -116,11 +116,12 @@ async fn refusals_consume_nothing() {
         let error = new_invoice(company, &journal, "2026-05-02")
             .insert(&t.db)
             .await
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
         assert!(
-            error.contains("outside a transaction") && error.contains("generated_invoice.number"),
-            "{t:?}: {error}"
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::NotInTransaction { target, .. })
+                    if target == "generated_invoice.number"),
+            "{t:?}: {error:?}"
         );
 
         // A placeholder column or the date not set: MissingPlaceholder.
@@ -130,23 +131,23 @@ async fn refusals_consume_nothing() {
             issued_on: Set(date("2026-05-02")),
             ..Default::default()
         };
-        let error = invoice::NUMBERING
-            .fill(no_company, &txn)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("needs field `company_id`"), "{t:?}: {error}");
+        let error = invoice::NUMBERING.fill(no_company, &txn).await.unwrap_err();
+        assert!(
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::MissingPlaceholder { field, .. }) if field == "company_id"),
+            "{t:?}: {error:?}"
+        );
         let no_date = invoice::ActiveModel {
             company_id: Set(company),
             journal: Set(journal.clone()),
             ..Default::default()
         };
-        let error = invoice::NUMBERING
-            .fill(no_date, &txn)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("needs field `issued_on`"), "{t:?}: {error}");
+        let error = invoice::NUMBERING.fill(no_date, &txn).await.unwrap_err();
+        assert!(
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::MissingPlaceholder { field, .. }) if field == "issued_on"),
+            "{t:?}: {error:?}"
+        );
         txn.rollback().await.unwrap();
         assert_eq!(counter.last_value(&t.db).await.unwrap(), Some(1), "{t:?}");
 
@@ -160,11 +161,13 @@ async fn refusals_consume_nothing() {
         let error = new_invoice(company, &journal, "2030-01-01")
             .insert(&txn)
             .await
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
         assert!(
-            error.contains("does not fit generated_invoice.reference_number (i32)"),
-            "{t:?}: {error}"
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::ValueOutOfRange { name, value, target, type_name: "i32" })
+                    if name == big.name() && *value == i64::from(i32::MAX) + 1
+                        && target == "generated_invoice.reference_number"),
+            "{t:?}: {error:?}"
         );
         txn.rollback().await.unwrap();
         assert_eq!(
@@ -258,6 +261,13 @@ async fn invalid_numberings_send_no_statement() {
             let model = new_invoice(fresh_company(), "J", "2026-01-01");
             let error = numbering.fill(model, &counting).await.unwrap_err();
             assert_eq!(counting.count(), 0, "{t:?}: {expected}: {error}");
+            assert!(
+                matches!(SequenceError::from_db_err(&error),
+                    Some(SequenceError::InvalidNumbering { target, .. })
+                        if target.starts_with("generated_invoice.")),
+                "{t:?}: {expected}: {error:?}"
+            );
+            // The message names the field and says what is wrong.
             let message = error.to_string();
             assert!(
                 message.contains(expected) && message.contains("generated_invoice."),
@@ -269,7 +279,16 @@ async fn invalid_numberings_send_no_statement() {
     // The typed error, before any connection is involved.
     let numbering: Numbering<Column> =
         Numbering::new().field(Column::Number, Sequence::new("x-{customer}"));
-    assert!(format!("{numbering:?}").contains("names no field of the model"));
+    let error = numbering.validate().unwrap_err();
+    assert!(
+        matches!(&error, SequenceError::InvalidNumbering { target, .. }
+            if target == "generated_invoice.number"),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("names no field of the model"),
+        "{error}"
+    );
 }
 
 /// Concurrent writers with rollbacks, through `Retry`: every company's
@@ -376,8 +395,9 @@ async fn fill_many_numbers_a_batch_in_order() {
             invoice::NUMBERING
                 .fill(new_invoice(company, &journal, "2026-02-01"), &t.db)
                 .await
-                .map_err(|e| e.to_string()),
-            Err(message) if message.contains("outside a transaction")
+                .as_ref()
+                .map_err(SequenceError::from_db_err),
+            Err(Some(SequenceError::NotInTransaction { .. }))
         ));
     }
 }

@@ -380,10 +380,17 @@ async fn a_recomputed_chain_needs_the_key_and_a_checkpoint_catches_all() {
         }
         .insert(&txn)
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
         assert!(
-            error.contains("SEQUENCES_TEST_UNSET_CHAIN_KEY is not set"),
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::InvalidNumbering { target, .. }) if target == "keyed_doc.number"),
+            "{t:?}: {error:?}"
+        );
+        // The message names the variable to set.
+        assert!(
+            error
+                .to_string()
+                .contains("SEQUENCES_TEST_UNSET_CHAIN_KEY is not set"),
             "{t:?}: {error}"
         );
         txn.commit().await.unwrap();
@@ -443,12 +450,13 @@ async fn voids_and_every_break_of_a_chain() {
             .on_delete(OnDelete::RevertIfLast),
         );
         let txn = t.db.begin().await.unwrap();
-        let error = reverting
-            .fill(doc(company, 1), &txn)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("revert_if_last"), "{t:?}: {error}");
+        let error = reverting.fill(doc(company, 1), &txn).await.unwrap_err();
+        assert!(
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::InvalidNumbering { target, reason })
+                    if target == "proof_doc.number" && reason.contains("revert_if_last")),
+            "{t:?}: {error:?}"
+        );
         txn.rollback().await.unwrap();
         assert_eq!(sequence.last_value(&t.db).await.unwrap(), Some(4), "{t:?}");
 
@@ -505,9 +513,14 @@ async fn a_stale_or_hand_built_model_cannot_bypass_the_delete_policy() {
         let error = REFUSING
             .before_delete(stale.clone().into_active_model(), &txn)
             .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("refus"), "{t:?}: {error}");
+            .unwrap_err();
+        assert!(
+            matches!(
+                SequenceError::from_db_err(&error),
+                Some(SequenceError::DeleteRefused { .. })
+            ),
+            "{t:?}: {error:?}"
+        );
         txn.rollback().await.unwrap();
 
         // A hand-built model claiming number 1 for the row numbered 3.
@@ -571,9 +584,13 @@ async fn unnumbered_deferred_rows_are_refused_or_seen() {
             })
         })
         .await
-        .unwrap_err()
-        .to_string();
-        assert!(error.contains("only 0 were recorded"), "{t:?}: {error}");
+        .unwrap_err();
+        assert!(
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::DeferredNotRecorded { target, expected: 1, recorded: 0 })
+                    if target == "deferred_invoice.number"),
+            "{t:?}: {error:?}"
+        );
         let rows = deferred_invoice::Entity::find()
             .filter(deferred_invoice::Column::CompanyId.eq(company))
             .all(&t.db)
@@ -631,8 +648,12 @@ async fn a_refusal_after_a_first_value_loses_nothing() {
             .unwrap();
         txn.commit().await.unwrap();
         let txn = t.db.begin().await.unwrap();
-        let error = doc(company, 1).insert(&txn).await.unwrap_err().to_string();
-        assert!(error.contains("closed"), "{t:?}: {error}");
+        let error = doc(company, 1).insert(&txn).await.unwrap_err();
+        assert!(
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::Closed { name }) if *name == format!("proof-flag-false-{company}")),
+            "{t:?}: {error:?}"
+        );
         txn.commit().await.unwrap(); // the application goes on
         let first = Sequence::new(format!("proof-{company}"));
         assert_eq!(first.state(&t.db).await.unwrap(), None, "{t:?}");
@@ -647,8 +668,13 @@ async fn a_refusal_after_a_first_value_loses_nothing() {
             .unwrap();
         txn.commit().await.unwrap();
         let txn = t.db.begin().await.unwrap();
-        let error = doc(company, 1).insert(&txn).await.unwrap_err().to_string();
-        assert!(error.contains("does not fit"), "{t:?}: {error}");
+        let error = doc(company, 1).insert(&txn).await.unwrap_err();
+        assert!(
+            matches!(SequenceError::from_db_err(&error),
+                Some(SequenceError::ValueOutOfRange { name, value, type_name: "i32", .. })
+                    if *name == format!("proof-{company}") && *value == i64::from(i32::MAX) + 1),
+            "{t:?}: {error:?}"
+        );
         txn.commit().await.unwrap();
         let numbered = Sequence::new(format!("proof-{company}"));
         assert_eq!(

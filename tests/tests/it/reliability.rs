@@ -69,8 +69,11 @@ async fn read_uncommitted_is_refused_before_anything_runs() {
             .unwrap_err();
         assert!(!ran, "{t:?}");
         assert!(
-            error.to_string().contains("READ UNCOMMITTED"),
-            "{t:?}: {error}"
+            matches!(
+                SequenceError::from_db_err(&error),
+                Some(SequenceError::ReadUncommitted)
+            ),
+            "{t:?}: {error:?}"
         );
         assert_eq!(Sequence::new(name).last_value(&t.db).await.unwrap(), None);
     }

@@ -6,7 +6,7 @@
 
 use sea_orm::TransactionTrait;
 use sea_orm_migration::prelude::*;
-use sequences_core::{Day, Sequence};
+use sequences_core::{Day, Sequence, SequenceError};
 use sequences_tests::{Scratch, connect_all, open};
 
 /// What an application had before the register existed.
@@ -84,6 +84,10 @@ async fn the_second_migration_keeps_live_counters() {
         // register's), then up again: the counters survive both ways.
         Upgraded::down(&db, Some(3)).await.unwrap();
         let error = invoice.next_value(&db).await.unwrap_err();
+        assert!(
+            matches!(&error, SequenceError::SchemaOutdated { name, .. } if name == invoice.name()),
+            "{t:?}: {error:?}"
+        );
         assert!(
             error
                 .to_string()
