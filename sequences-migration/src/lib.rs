@@ -113,31 +113,23 @@ impl MigrationTrait for RegisterMigration {
     /// `ALTER TABLE` at once, so a failure leaves the columns added before it).
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let table = sequences_core::TABLE_NAME;
-        // One column per statement: SQLite alters one at a time.
-        for column in [
-            ColumnDef::new(Column::Closed)
-                .boolean()
-                .not_null()
-                .default(false)
-                .to_owned(),
-            ColumnDef::new(Column::LastDay).integer().null().to_owned(),
-            ColumnDef::new(Column::ChainHead)
-                .string_len(64)
-                .null()
-                .to_owned(),
-        ] {
-            if manager.has_column(table, column.get_column_name()).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .add_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
+        add_missing(
+            manager,
+            [
+                ColumnDef::new(Column::Closed)
+                    .boolean()
+                    .not_null()
+                    .default(false)
+                    .to_owned(),
+                ColumnDef::new(Column::LastDay).integer().null().to_owned(),
+                ColumnDef::new(Column::ChainHead)
+                    .string_len(64)
+                    .null()
+                    .to_owned(),
+            ]
+            .map(|column| (table, column)),
+        )
+        .await?;
         let voids = sequences_core::entity::VOIDS_TABLE;
         if manager.has_table(voids).await? {
             return Ok(());
@@ -182,20 +174,11 @@ impl MigrationTrait for RegisterMigration {
             )
             .await?;
         let table = sequences_core::TABLE_NAME;
-        for column in [Column::ChainHead, Column::LastDay, Column::Closed] {
-            if !manager.has_column(table, column.as_str()).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_present(
+            manager,
+            [Column::ChainHead, Column::LastDay, Column::Closed].map(|c| (table, c.as_str())),
+        )
+        .await
     }
 }
 
@@ -222,38 +205,19 @@ fn keyed_chain_columns() -> [(&'static str, &'static str); 2] {
 impl MigrationTrait for KeyedChainMigration {
     /// Adds only what is missing (see [`RegisterMigration`]).
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column) in keyed_chain_columns() {
-            if manager.has_column(table, column).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .add_column(ColumnDef::new(Alias::new(column)).string_len(64).null())
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        let columns = keyed_chain_columns().map(|(table, column)| {
+            let def = ColumnDef::new(Alias::new(column))
+                .string_len(64)
+                .null()
+                .to_owned();
+            (table, def)
+        });
+        add_missing(manager, columns).await
     }
 
     /// Drops only what is there.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column) in keyed_chain_columns() {
-            if !manager.has_column(table, column).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .drop_column(Alias::new(column))
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_present(manager, keyed_chain_columns()).await
     }
 }
 
@@ -272,45 +236,73 @@ impl MigrationName for RangeMigration {
 impl MigrationTrait for RangeMigration {
     /// Adds only what is missing (see [`RegisterMigration`]).
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let table = sequences_core::TABLE_NAME;
-        for column in RANGE_COLUMNS {
-            if manager.has_column(table, column).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .add_column(ColumnDef::new(Alias::new(column)).big_integer().null())
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        let columns = RANGE_COLUMNS.map(|column| {
+            let def = ColumnDef::new(Alias::new(column))
+                .big_integer()
+                .null()
+                .to_owned();
+            (sequences_core::TABLE_NAME, def)
+        });
+        add_missing(manager, columns).await
     }
 
     /// Drops only what is there.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let table = sequences_core::TABLE_NAME;
-        for column in RANGE_COLUMNS {
-            if !manager.has_column(table, column).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .drop_column(Alias::new(column))
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_present(
+            manager,
+            RANGE_COLUMNS.map(|c| (sequences_core::TABLE_NAME, c)),
+        )
+        .await
     }
 }
 
 /// The columns of [`RangeMigration`], on `sequences`.
 const RANGE_COLUMNS: [&str; 2] = ["max_value", "warn_at"];
+
+/// Adds each `(table, column)` that is not there yet, one statement per
+/// column (SQLite alters one at a time): the tables may come from an
+/// entity-first `sync`, or from a run that stopped halfway (MariaDB/MySQL
+/// commit each `ALTER TABLE` at once).
+async fn add_missing(
+    manager: &SchemaManager<'_>,
+    columns: impl IntoIterator<Item = (&str, ColumnDef)>,
+) -> Result<(), DbErr> {
+    for (table, column) in columns {
+        if manager.has_column(table, column.get_column_name()).await? {
+            continue;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new(table))
+                    .add_column(column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops each `(table, column)` that is there, for the same reasons.
+async fn drop_present(
+    manager: &SchemaManager<'_>,
+    columns: impl IntoIterator<Item = (&str, &str)>,
+) -> Result<(), DbErr> {
+    for (table, column) in columns {
+        if !manager.has_column(table, column).await? {
+            continue;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new(table))
+                    .drop_column(Alias::new(column))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
 
 /// A `VARCHAR(100) NOT NULL` sequence name, with the binary collation on MariaDB/MySQL.
 async fn name_column(
