@@ -182,20 +182,13 @@ async fn assign_all<C: ConnectionTrait>(
         return Ok(());
     };
     // The database's day, asked once per time zone, at assignment.
-    let mut today: Vec<(Option<Zone>, Day)> = Vec::new();
+    let mut today = fill::Today::default();
     let mut days = Vec::with_capacity(pending.len());
     for row in &pending {
         days.push(match row.day {
             PendingDay::None => None,
             PendingDay::Known(day) => Some(day),
-            PendingDay::Database(zone) => Some(match today.iter().find(|(z, _)| *z == zone) {
-                Some(&(_, day)) => day,
-                None => {
-                    let day = fill::database_day(db, &row.target, zone.as_ref()).await?;
-                    today.push((zone, day));
-                    day
-                }
-            }),
+            PendingDay::Database(zone) => Some(today.day(db, &row.target, zone.as_ref()).await?),
         });
     }
     let mut requests = Requests::new(first.table);
@@ -219,38 +212,23 @@ async fn assign_all<C: ConnectionTrait>(
 
     // Chains, per sequence, in allocation order, under the row lock.
     let mut hashes: BTreeMap<usize, String> = BTreeMap::new();
-    let mut start = 0;
-    while start < allocated.len() {
-        let name = &allocated[start].sequence;
-        let end = allocated[start..]
+    for run in fill::chain_runs(&allocated, |a| pending[a.model].chain.is_some()) {
+        let links: Vec<chain::Link<'_>> = run
+            .rows
             .iter()
-            .position(|a| a.sequence != *name)
-            .map_or(allocated.len(), |offset| start + offset);
-        let chained: Vec<&fill::Allocated> = allocated[start..end]
-            .iter()
-            .filter(|a| pending[a.model].chain.is_some())
+            .map(|&(model, number)| {
+                let (_, covered) = pending[model].chain.as_ref().expect("chained");
+                chain::Link {
+                    number,
+                    covered: covered.clone(),
+                }
+            })
             .collect();
-        if let Some(first) = chained.first() {
-            let links: Vec<chain::Link<'_>> = chained
-                .iter()
-                .map(|a| {
-                    let (_, covered) = pending[a.model].chain.as_ref().expect("chained");
-                    chain::Link {
-                        number: a.value,
-                        covered: covered.clone(),
-                    }
-                })
-                .collect();
-            let sequence = pending[first.model].sequence.renamed(&**name);
-            let key = pending[first.model].chain_key.as_deref();
-            for (a, digest) in chained
-                .iter()
-                .zip(chain::extend(db, sequence.name(), &links, key).await?)
-            {
-                hashes.insert(a.model, digest);
-            }
+        let key = pending[run.rows[0].0].chain_key.as_deref();
+        let digests = chain::extend(db, &run.sequence, &links, key).await?;
+        for (&(model, _), digest) in run.rows.iter().zip(digests) {
+            hashes.insert(model, digest);
         }
-        start = end;
     }
 
     // The new values of each (table, column set), by row.
@@ -313,13 +291,7 @@ fn convert(
     row: &Pending,
     column: &str,
 ) -> Result<Value, SequenceError> {
-    int.value(value.value)
-        .ok_or_else(|| SequenceError::ValueOutOfRange {
-            name: value.sequence.to_string(),
-            value: value.value,
-            target: fill::target(row.table, column),
-            type_name: int.type_name(),
-        })
+    fill::int_value(int, value, || fill::target(row.table, column))
 }
 
 /// `UPDATE table SET col = v, ... WHERE key = k`, for one row.

@@ -1,6 +1,9 @@
 //! Allocating for a batch of models: every value a fill needs is requested
 //! (and checked) first, then taken with one statement per sequence, in name
-//! order. Used by [`Numbering`](crate::Numbering).
+//! order. Used by [`Numbering`](crate::Numbering) when a row is inserted and
+//! by the deferred numbering at commit; the steps from an allocated value to
+//! its columns that both take are here too: the database's day (asked once
+//! per zone), an integer column's value, and the chain runs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -214,6 +217,75 @@ fn chronological_days(items: &[&Request<'_>]) -> Result<Days, SequenceError> {
         days.last = last.or(days.last);
     }
     Ok(days)
+}
+
+/// The database's day per time zone, asked once per fill (or commit).
+#[derive(Debug, Default)]
+pub(crate) struct Today(Vec<(Option<Zone>, Day)>);
+
+impl Today {
+    /// The database's day in `zone`, asked the first time only.
+    pub(crate) async fn day<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        field_name: &str,
+        zone: Option<&Zone>,
+    ) -> Result<Day, SequenceError> {
+        if let Some(&(_, day)) = self.0.iter().find(|(z, _)| z.as_ref() == zone) {
+            return Ok(day);
+        }
+        let day = database_day(db, field_name, zone).await?;
+        self.0.push((zone.copied(), day));
+        Ok(day)
+    }
+}
+
+/// `value` as a value of the integer type `int` of column `target`
+/// (`table.column`), or [`SequenceError::ValueOutOfRange`].
+pub(crate) fn int_value(
+    int: crate::column_value::Int,
+    value: &Allocated,
+    target: impl FnOnce() -> String,
+) -> Result<sea_orm::Value, SequenceError> {
+    int.value(value.value)
+        .ok_or_else(|| SequenceError::ValueOutOfRange {
+            name: value.sequence.to_string(),
+            value: value.value,
+            target: target(),
+            type_name: int.type_name(),
+        })
+}
+
+/// The values of one field and one sequence to chain together, in
+/// allocation order: `(model, value)`.
+#[derive(Debug)]
+pub(crate) struct ChainRun {
+    pub(crate) field: usize,
+    pub(crate) sequence: Arc<str>,
+    pub(crate) rows: Vec<(usize, i64)>,
+}
+
+/// The allocated values that `chained` says are chained, grouped in runs of
+/// one field and one sequence, in allocation order (sequences come in name
+/// order, so each sequence is one run per field).
+pub(crate) fn chain_runs(
+    allocated: &[Allocated],
+    chained: impl Fn(&Allocated) -> bool,
+) -> Vec<ChainRun> {
+    let mut runs: Vec<ChainRun> = Vec::new();
+    for value in allocated.iter().filter(|value| chained(value)) {
+        match runs.last_mut() {
+            Some(run) if run.field == value.field && run.sequence == value.sequence => {
+                run.rows.push((value.model, value.value));
+            }
+            _ => runs.push(ChainRun {
+                field: value.field,
+                sequence: Arc::clone(&value.sequence),
+                rows: vec![(value.model, value.value)],
+            }),
+        }
+    }
+    runs
 }
 
 /// The database's current date, for a periodic field without a date field:

@@ -493,7 +493,7 @@ impl<K: ColumnTrait> Numbering<K> {
         let entity = entity_name::<K>();
         let mut requests = Requests::new(entity);
         // The database's day, asked once per fill and time zone.
-        let mut today: Vec<(Option<Zone>, Day)> = Vec::new();
+        let mut today = fill::Today::default();
         let mut deferring = None;
         let mut expected = Vec::new();
         for (index, model) in models.iter().enumerate() {
@@ -519,16 +519,7 @@ impl<K: ColumnTrait> Numbering<K> {
                         Some(field.day(current(model, column), column)?)
                     }
                     Some(DaySource::Database) => {
-                        Some(match today.iter().find(|(zone, _)| *zone == field.zone) {
-                            Some(&(_, day)) => day,
-                            None => {
-                                let day =
-                                    fill::database_day(db, &field.target, field.zone.as_ref())
-                                        .await?;
-                                today.push((field.zone, day));
-                                day
-                            }
-                        })
+                        Some(today.day(db, &field.target, field.zone.as_ref()).await?)
                     }
                 };
                 let base = field.name.fill_name(|name| {
@@ -634,18 +625,10 @@ impl<K: ColumnTrait> Numbering<K> {
             .await
             .map_err(|error| out_of_range(error, fields.iter().filter_map(|f| f.cap())))?;
         Span::current().record("values", allocated.len());
-        // (model, field, sequence, value) of chained fields, in allocation order.
-        let mut chained: Vec<(usize, usize, Arc<str>, i64)> = Vec::new();
+        // Chains: per field and sequence, in allocation order.
+        let runs = fill::chain_runs(&allocated, |value| fields[value.field].chain.is_some());
         for value in allocated {
             let field = &fields[value.field];
-            if field.chain.is_some() {
-                chained.push((
-                    value.model,
-                    value.field,
-                    Arc::clone(&value.sequence),
-                    value.value,
-                ));
-            }
             let model = &mut models[value.model];
             match &field.format {
                 None => field.store(model, field.column, field.holder_int(), &value)?,
@@ -671,20 +654,7 @@ impl<K: ColumnTrait> Numbering<K> {
                 }
             }
         }
-        // Chains: per field and sequence, in allocation order, under the row lock.
-        let mut runs: Vec<ChainRun> = Vec::new();
-        for (model, number, sequence, value) in chained {
-            match runs.last_mut() {
-                Some(run) if run.field == number && run.sequence == sequence => {
-                    run.rows.push((model, value));
-                }
-                _ => runs.push(ChainRun {
-                    field: number,
-                    sequence,
-                    rows: vec![(model, value)],
-                }),
-            }
-        }
+        // Under the row lock the allocation took.
         for run in runs {
             let field = fields[run.field];
             let (hash, covers) = field.chain.as_ref().expect("chained");
@@ -745,13 +715,6 @@ impl<K: ColumnTrait> Numbering<K> {
         }
         Ok(fields)
     }
-}
-
-/// Consecutive chained values of one field and sequence: (model, value).
-struct ChainRun {
-    field: usize,
-    sequence: Arc<str>,
-    rows: Vec<(usize, i64)>,
 }
 
 /// Where a field's day comes from.
@@ -1260,14 +1223,9 @@ impl<K: ColumnTrait> Prepared<K> {
         int: Int,
         value: &fill::Allocated,
     ) -> Result<(), SequenceError> {
-        let converted = int
-            .value(value.value)
-            .ok_or_else(|| SequenceError::ValueOutOfRange {
-                name: value.sequence.to_string(),
-                value: value.value,
-                target: fill::target(entity_name::<K>(), column.as_str()),
-                type_name: int.type_name(),
-            })?;
+        let converted = fill::int_value(int, value, || {
+            fill::target(entity_name::<K>(), column.as_str())
+        })?;
         set(model, column, converted, self)
     }
 }
