@@ -193,10 +193,7 @@ async fn assign_all<C: ConnectionTrait>(
     }
     let mut requests = Requests::new(first.table);
     for (index, (row, day)) in pending.iter().zip(&days).enumerate() {
-        let name = match (row.period, day) {
-            (Some(period), Some(day)) => period.sequence_name(&row.base_name, *day),
-            _ => row.base_name.clone(),
-        };
+        let name = fill::period_name(&row.base_name, row.period, *day);
         let cap = row.cap().map(|(_, int)| int);
         let mut sequence = crate::column_value::capped(row.sequence.renamed(name), cap);
         if let Some(timeout) = lock_timeout {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sea_orm::ConnectionTrait;
 
 use crate::dialect::{Days, Dialect};
-use crate::period::{Day, Zone};
+use crate::period::{Day, Period, Zone};
 use crate::{Sequence, SequenceError, in_transaction};
 
 /// The values a set of active models needs, collected before any allocation.
@@ -254,6 +254,15 @@ pub(crate) fn int_value(
             target: target(),
             type_name: int.type_name(),
         })
+}
+
+/// The sequence a value is taken from: `base`, with the period of `day`
+/// appended when the field has one (`invoice@2026`).
+pub(crate) fn period_name(base: &str, period: Option<Period>, day: Option<Day>) -> String {
+    match (period, day) {
+        (Some(period), Some(day)) => period.sequence_name(base, day),
+        _ => base.to_owned(),
+    }
 }
 
 /// The values of one field and one sequence to chain together, in

@@ -19,6 +19,7 @@ mod period;
 mod reference;
 mod retry;
 mod sequence;
+mod session;
 pub mod trace;
 mod transaction;
 

@@ -51,10 +51,7 @@ impl<K: ColumnTrait> Numbering<K> {
                     let column = field.column_of(name);
                     field.text(current(model, column), column, name, &field.template)
                 })?;
-                let name = match (field.period, day) {
-                    (Some(period), Some(day)) => period.sequence_name(&base, day),
-                    _ => base,
-                };
+                let name = fill::period_name(&base, field.period, day);
                 requests.push(
                     index,
                     number,
