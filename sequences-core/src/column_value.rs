@@ -52,6 +52,18 @@ impl Holder {
 }
 
 impl Int {
+    /// Every type, narrowest first within each sign.
+    pub(crate) const ALL: [Int; 8] = [
+        Int::I8,
+        Int::I16,
+        Int::I32,
+        Int::I64,
+        Int::U8,
+        Int::U16,
+        Int::U32,
+        Int::U64,
+    ];
+
     /// The Rust type's name, for errors.
     pub(crate) fn type_name(self) -> &'static str {
         match self {

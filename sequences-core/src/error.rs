@@ -362,6 +362,22 @@ pub enum SequenceError {
         operation: &'static str,
     },
 
+    /// A numbered row's number (or the raw value beside a reference) was
+    /// changed by an `UPDATE`, which the database refuses once the field is
+    /// [numbered by the database](crate::Numbering::install_triggers): a
+    /// number, once given, stays. Nothing was changed.
+    #[error(
+        "{target}: refusing to change `{column}` of a numbered row, which would leave a gap \
+         and a number given twice; void the number (Sequence::void) and number a new row \
+         instead"
+    )]
+    NumberChanged {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// The column whose change was refused.
+        column: String,
+    },
+
     /// The database lacks a table or column this version of the crate uses:
     /// a bundled migration is not applied.
     #[error(
@@ -415,6 +431,7 @@ impl SequenceError {
             | Self::DeleteRefused { name, .. }
             | Self::SchemaOutdated { name, .. }
             | Self::Chained { name, .. }
+            | Self::NumberChanged { target: name, .. }
             | Self::Exhausted { name, .. }
             | Self::AdoptRefused { name, .. }
             | Self::Database { name, .. } => name,
@@ -494,6 +511,21 @@ impl SequenceError {
             DbErr::TryIntoErr { source, .. } => source.downcast_ref::<SequenceError>(),
             _ => None,
         }
+    }
+
+    /// The refusal a [`DbErr`] carries, owned: the library's own (as
+    /// [`from_db_err`](Self::from_db_err)), or one the database's triggers
+    /// raised for a field [numbered by the database](crate::Numbering::install_triggers),
+    /// whatever statement hit them (`insert_many`, raw SQL, a
+    /// `DELETE`): [`Closed`](Self::Closed), [`OutOfOrder`](Self::OutOfOrder),
+    /// [`Exhausted`](Self::Exhausted), [`ValueOutOfRange`](Self::ValueOutOfRange),
+    /// [`MissingPlaceholder`](Self::MissingPlaceholder),
+    /// [`DeleteRefused`](Self::DeleteRefused), [`NotLast`](Self::NotLast),
+    /// [`NumberChanged`](Self::NumberChanged).
+    pub fn from_database(error: &DbErr) -> Option<SequenceError> {
+        Self::from_db_err(error)
+            .cloned()
+            .or_else(|| crate::triggers::refusal::decode(error))
     }
 
     /// An error from inside an audit of `target` (`table.column`): the

@@ -22,6 +22,7 @@ mod sequence;
 mod session;
 pub mod trace;
 mod transaction;
+mod triggers;
 
 pub use adopt::Adoption;
 pub use audit::{Audit, AuditReport, DateInversion, GroupAudit};
@@ -36,6 +37,7 @@ pub use period::{Day, FiscalYear, Period, Zone};
 pub use retry::{Retry, TransactionError, WorkFuture, is_retryable, transaction};
 pub use sequence::Sequence;
 pub use transaction::in_transaction;
+pub use triggers::TriggerState;
 
 /// Numbers fields of a SeaORM model from gapless sequences, on insert, inside
 /// the caller's transaction.

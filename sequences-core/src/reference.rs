@@ -101,6 +101,11 @@ impl Pattern {
         Ok(out)
     }
 
+    /// Its pieces, in order.
+    pub(crate) fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
     /// The names of the placeholders other than `{value}`, in order.
     pub(crate) fn part_names(&self) -> Vec<&str> {
         self.pieces

@@ -14,7 +14,7 @@ use std::time::Instant;
 use tracing::Span;
 
 use crate::db_error::ErrorKind;
-use crate::dialect::{Days, DeclaredRange, Dialect, Returning, Step};
+use crate::dialect::{Days, Dialect, Returning, Step};
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
 use crate::period::Day;
@@ -165,6 +165,16 @@ impl Sequence {
         self.warn_at = Some(warn_at);
         self.range_declared = true;
         self
+    }
+
+    /// The range an allocation records on the row, when the sequence
+    /// declares one (the same as the allocating statement records).
+    pub(crate) fn declared_range(&self) -> Option<crate::dialect::DeclaredRange> {
+        self.range_declared
+            .then_some(crate::dialect::DeclaredRange {
+                max_value: self.max_value,
+                warn_at: self.warn_at,
+            })
     }
 
     /// The warning threshold, if set ([`warn_at`](Self::warn_at)).
@@ -756,10 +766,7 @@ impl Sequence {
                 .await
                 .map_err(|source| self.classify(dialect, source, plan.count))?;
         }
-        let range = self.range_declared.then_some(DeclaredRange {
-            max_value: self.max_value,
-            warn_at: self.warn_at,
-        });
+        let range = self.declared_range();
         let statement = dialect.allocate(&self.name, plan.first, plan.step, days, range);
         // Under contention this is the wait for the row lock.
         let started = Instant::now();

@@ -341,3 +341,96 @@ async fn mysql_binary_collation(manager: &SchemaManager<'_>) -> Result<String, D
     };
     Ok(format!("CHARACTER SET utf8mb4 COLLATE {collation}"))
 }
+
+/// A migration that makes the database number and guard a table's fields
+/// itself ([`Numbering::install_triggers`](sequences_core::Numbering::install_triggers)),
+/// for every client: `up` installs (or replaces) the triggers, `down`
+/// removes them.
+///
+/// ```
+/// # mod invoice {
+/// #     use sea_orm::entity::prelude::*;
+/// #     use sequences_core::Gapless;
+/// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+/// #     #[sea_orm(table_name = "invoice")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub journal: String,
+/// #         #[gapless(sequence = "invoice-{journal}")]
+/// #         pub number: Option<i64>,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # use sea_orm_migration::sea_orm;
+/// use sea_orm_migration::prelude::*;
+///
+/// fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+///     let mut all = sequences_migration::migrations();
+///     // ... the migration that creates `invoice` ...
+///     all.push(Box::new(
+///         sequences_migration::numbered_by_database(invoice::ActiveModel::gapless_numbering())
+///             .named("m20261202_000001_invoice_numbered_by_database"),
+///     ));
+///     all
+/// }
+/// ```
+///
+/// A changed description (a new format, another delete policy) is a new
+/// migration, with a new name, that installs it again; the audit reports
+/// triggers installed from an older description as outdated. A
+/// `Numbering` built by hand is kept in a `static` (`std::sync::LazyLock`)
+/// and passed as `&*NUMBERING`.
+pub fn numbered_by_database<K>(
+    numbering: &'static sequences_core::Numbering<K>,
+) -> NumberedByDatabase<K>
+where
+    K: sea_orm_migration::sea_orm::ColumnTrait,
+{
+    let table = <K::EntityName as Default>::default();
+    let table = sea_orm_migration::sea_orm::EntityName::table_name(&table).to_owned();
+    NumberedByDatabase {
+        name: format!("m_sequences_numbered_by_database_{table}"),
+        numbering,
+    }
+}
+
+/// What [`numbered_by_database`] returns: a migration for your migrator.
+pub struct NumberedByDatabase<K: sea_orm_migration::sea_orm::ColumnTrait> {
+    name: String,
+    numbering: &'static sequences_core::Numbering<K>,
+}
+
+impl<K: sea_orm_migration::sea_orm::ColumnTrait> NumberedByDatabase<K> {
+    /// The migration's name, as your migrator records it (default
+    /// `m_sequences_numbered_by_database_<table>`): give each one its own,
+    /// like any migration.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl<K: sea_orm_migration::sea_orm::ColumnTrait> MigrationName for NumberedByDatabase<K> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl<K> MigrationTrait for NumberedByDatabase<K>
+where
+    K: sea_orm_migration::sea_orm::ColumnTrait + Send + Sync,
+    K::EntityName: sea_orm_migration::sea_orm::EntityTrait<Column = K>,
+{
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        Ok(self.numbering.install_triggers(db).await?)
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        Ok(self.numbering.remove_triggers(db).await?)
+    }
+}

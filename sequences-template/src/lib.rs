@@ -155,7 +155,7 @@ impl Template {
     /// placeholders or more, `%` and every character of the text between
     /// placeholders; with fewer, none (a single value between a fixed prefix
     /// and suffix is read back unambiguously).
-    fn escaped_chars(&self) -> Vec<char> {
+    pub fn escaped_chars(&self) -> Vec<char> {
         if self.placeholders().count() < 2 {
             return Vec::new();
         }

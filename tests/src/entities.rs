@@ -424,3 +424,104 @@ pub mod keyed_doc {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// Numbered by the database (`Numbering::install_triggers`, installed by the
+/// test migrator): invoices per journal and year, in date order, whose
+/// deleted numbers are recorded void. The derive numbers the same table
+/// through `ActiveModel::insert`, side by side with the triggers.
+pub mod db_invoice {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "db_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub journal: String,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "dbinv-{journal}",
+            period = "year",
+            date = "issued_on",
+            chronological,
+            on_delete = "void"
+        )]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Numbered by the database: formatted references (`BOOK/2026/0001`) with
+/// their raw value, whose delete is refused (the default policy).
+pub mod db_doc {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "db_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub book: String,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "dbdoc-{book}",
+            period = "year",
+            date = "issued_on",
+            format = "{book}/{year}/{value:04}"
+        )]
+        pub reference: Option<String>,
+        #[gapless(value_of = "reference")]
+        pub raw: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Numbered by the database: five slots per kind, in an `INTEGER` column;
+/// only the last one may be deleted, and its number is taken again.
+pub mod db_slot {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "db_slot")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub kind: String,
+        #[gapless(
+            sequence = "dbslot-{kind}",
+            max_value = 5,
+            on_delete = "revert_if_last"
+        )]
+        pub number: Option<i32>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Numbered by the database at COMMIT (PostgreSQL's deferred constraint
+/// trigger), for any client.
+pub mod db_deferred {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "db_deferred")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub journal: String,
+        #[gapless(sequence = "dbdef-{journal}", deferred, on_delete = "allow")]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

@@ -4,8 +4,9 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    chained_deferred, chained_doc, deferred_invoice, deferred_line, document, failover_deferred,
-    failover_invoice, fiscal_doc, keyed_doc, ledger_entry, proof_doc, register_doc, zoned_receipt,
+    chained_deferred, chained_doc, db_deferred, db_doc, db_invoice, db_slot, deferred_invoice,
+    deferred_line, document, failover_deferred, failover_invoice, fiscal_doc, keyed_doc,
+    ledger_entry, proof_doc, register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
 
@@ -84,6 +85,40 @@ impl MigratorTrait for Migrator {
                 name: "m20261201_000017_create_keyed_doc",
                 table: |schema| schema.create_table_from_entity(keyed_doc::Entity),
             }),
+            // Numbered by the database: the tables, then their triggers.
+            Box::new(CreateEntityTable {
+                name: "m20261202_000018_create_db_invoice",
+                table: |schema| schema.create_table_from_entity(db_invoice::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261202_000019_create_db_doc",
+                table: |schema| schema.create_table_from_entity(db_doc::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261202_000020_create_db_slot",
+                table: |schema| schema.create_table_from_entity(db_slot::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261202_000021_create_db_deferred",
+                table: |schema| schema.create_table_from_entity(db_deferred::Entity),
+            }),
+            Box::new(
+                sequences_migration::numbered_by_database(
+                    db_invoice::ActiveModel::gapless_numbering(),
+                )
+                .named("m20261202_000022_db_invoice_numbered_by_database"),
+            ),
+            Box::new(
+                sequences_migration::numbered_by_database(db_doc::ActiveModel::gapless_numbering())
+                    .named("m20261202_000023_db_doc_numbered_by_database"),
+            ),
+            Box::new(
+                sequences_migration::numbered_by_database(
+                    db_slot::ActiveModel::gapless_numbering(),
+                )
+                .named("m20261202_000024_db_slot_numbered_by_database"),
+            ),
+            Box::new(DeferredByPostgres),
         ];
         all.extend(tables);
         all
@@ -179,5 +214,27 @@ impl MigrationTrait for CreateEntityTable {
         let schema = sea_orm::Schema::new(manager.get_database_backend());
         let mut table = (self.table)(&schema);
         manager.create_table(table.if_not_exists().to_owned()).await
+    }
+}
+
+/// PostgreSQL alone numbers at COMMIT by itself: `db_deferred`'s triggers
+/// there (the other databases refuse them, as a test checks).
+struct DeferredByPostgres;
+
+impl MigrationName for DeferredByPostgres {
+    fn name(&self) -> &str {
+        "m20261202_000025_db_deferred_numbered_by_postgres"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DeferredByPostgres {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        Ok(db_deferred::ActiveModel::gapless_numbering()
+            .install_triggers(manager.get_connection())
+            .await?)
     }
 }

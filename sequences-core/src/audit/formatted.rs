@@ -142,6 +142,7 @@ impl<C: AuditColumn> Audit<C> {
             initial_value: self.initial_value,
             groups: audited,
             unreadable,
+            triggers: None,
         })
     }
 

@@ -204,7 +204,29 @@ impl<C: AuditColumn> Audit<C> {
             Some(format) => self.run_formatted(db, format).await,
             None => self.run_numbers(db).await,
         };
-        result.map_err(|error| SequenceError::of_audit(&self.target(), error))
+        let mut report = result.map_err(|error| SequenceError::of_audit(&self.target(), error))?;
+        report.triggers = self
+            .triggers(db)
+            .await
+            .map_err(|error| SequenceError::of_audit(&self.target(), error))?;
+        Ok(report)
+    }
+
+    /// The state of the column's triggers, if it was ever numbered by the
+    /// database.
+    async fn triggers<D: ConnectionTrait>(
+        &self,
+        db: &D,
+    ) -> Result<Option<crate::TriggerState>, DbErr> {
+        let dialect = Dialect::of(db.get_database_backend())?;
+        crate::triggers::catalog::state(
+            db,
+            dialect,
+            &self.value.table_name(),
+            self.value.column_name(),
+            None,
+        )
+        .await
     }
 
     /// The audited column, as errors name it: `table.column`.
@@ -386,6 +408,7 @@ impl<C: AuditColumn> Audit<C> {
             initial_value: self.initial_value,
             groups: groups.into_values().collect(),
             unreadable: 0,
+            triggers: None,
         })
     }
 

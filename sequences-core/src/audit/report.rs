@@ -14,13 +14,23 @@ pub struct AuditReport {
     pub groups: Vec<GroupAudit>,
     /// With [`Audit::format`]: texts that do not match the format.
     pub unreadable: u64,
+    /// When the column is [numbered by the database](crate::Numbering::install_triggers)
+    /// (recorded in `sequences_guards`): whether its triggers are still
+    /// there as installed. `None`: the column was never guarded.
+    pub triggers: Option<crate::TriggerState>,
 }
 
 impl AuditReport {
     /// No number missing, none duplicated, none below the initial value,
-    /// none ahead of its sequence's `last`, in any group.
+    /// none ahead of its sequence's `last`, in any group; and, for a column
+    /// numbered by the database, its triggers intact.
     pub fn is_clean(&self) -> bool {
-        self.unreadable == 0 && self.groups.iter().all(GroupAudit::is_clean)
+        self.unreadable == 0
+            && self.groups.iter().all(GroupAudit::is_clean)
+            && self
+                .triggers
+                .as_ref()
+                .is_none_or(crate::TriggerState::is_intact)
     }
 
     /// Missing numbers, over all groups.

@@ -22,6 +22,7 @@ use crate::{Sequence, SequenceError, trace};
 use sequences_template::Template;
 use sequences_template::rules::{self, Facts, FieldSpec, IntType, Kind, PeriodKind};
 
+mod by_database;
 mod deleting;
 mod filling;
 
@@ -517,6 +518,7 @@ struct Prepared<K: ColumnTrait> {
     period: Option<Period>,
     day: Option<DaySource<K>>,
     zone: Option<Zone>,
+    time_zone_name: Option<String>,
     chronological: bool,
     on_delete: OnDelete,
     deferred: bool,
@@ -658,6 +660,7 @@ impl<K: ColumnTrait> Prepared<K> {
             period: field.period,
             day,
             zone,
+            time_zone_name: field.time_zone.clone(),
             chronological: field.chronological,
             on_delete: field.on_delete,
             deferred: field.deferred,

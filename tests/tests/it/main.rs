@@ -16,6 +16,7 @@
 
 mod attack;
 mod audit;
+mod by_database;
 mod chain;
 mod core_api;
 mod core_concurrency;

@@ -1,0 +1,567 @@
+//! Numbering by the database: the description compiled into triggers
+//! (`crate::triggers`), installed, removed and checked. What a database
+//! cannot do is refused here, before any statement runs.
+
+use sea_orm::sea_query::ColumnType;
+use sea_orm::{
+    ConnectionTrait, DbBackend, Iterable, PrimaryKeyToColumn, TransactionSession, TransactionTrait,
+};
+
+use super::*;
+use crate::triggers::catalog::{self, Entry};
+use crate::triggers::{
+    self, DateKind, DayPlan, End, FieldPlan, FmtPiece, Move, TextKind, TriggerState,
+};
+
+impl<K: ColumnTrait> Numbering<K>
+where
+    K::EntityName: EntityTrait<Column = K>,
+{
+    /// Makes the database number and guard this description's fields
+    /// itself, for every client: installs (or replaces) functions and
+    /// triggers on the entity's table, so that
+    /// - an insert whose number is NULL or omitted (`insert_many`, raw SQL,
+    ///   another language's client) is numbered in its own statement, with
+    ///   the counter row, the lock, the guards and the refusals of the
+    ///   library's allocation (sequence name, period, format, date order,
+    ///   closed sequences, range); a row inserted with its number set keeps
+    ///   it, so the library and the database number side by side;
+    /// - a DELETE of a numbered row obeys the field's [`OnDelete`] policy;
+    /// - an UPDATE that changes a number (or its raw value) is refused
+    ///   ([`SequenceError::NumberChanged`]).
+    ///
+    /// A refusal reaches a Rust caller as a `DbErr` that
+    /// [`SequenceError::from_database`] reads back. On PostgreSQL a
+    /// [`deferred`](NumberedField::deferred) field is numbered at COMMIT by a
+    /// deferred constraint trigger. The triggers are recorded in the table
+    /// `sequences_guards` (created if missing), for [`check_triggers`](Self::check_triggers)
+    /// and the audit.
+    ///
+    /// Refused before anything is installed ([`SequenceError::InvalidNumbering`],
+    /// naming the option and the database): a hash chain; a time zone on
+    /// SQLite (or on MariaDB/MySQL without its time zone tables); deferred
+    /// numbering off PostgreSQL; a placeholder column of a type the database
+    /// cannot print as the library does (floats); a delete policy that needs
+    /// the stored row's number or period where the row cannot say it (a
+    /// formatted field needs a [`raw_value`](NumberedField::raw_value)
+    /// column, a periodic field a [`date`](NumberedField::date) column); on
+    /// SQLite, a numbered column declared NOT NULL (its trigger numbers the
+    /// row just after the insert).
+    ///
+    /// Call it from a migration (`sequences_migration::numbered_by_database`).
+    /// PostgreSQL and SQLite install everything in one transaction; MariaDB
+    /// commits each `CREATE TRIGGER`, and on a failure the ones created are
+    /// dropped again.
+    pub async fn install_triggers<C>(&self, db: &C) -> Result<(), SequenceError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let dialect = dialect_of(db, &self.description_target())?;
+        let mut plans = self.plans(dialect)?;
+        for plan in &mut plans {
+            prepare(db, dialect, plan).await?;
+        }
+        let failed = |plan: &FieldPlan| {
+            let target = plan.target.clone();
+            move |source| SequenceError::Database {
+                name: target.clone(),
+                source,
+            }
+        };
+        let txn = db.begin().await.map_err(failed(&plans[0]))?;
+        let result = async {
+            txn.execute_raw(catalog::create_register(dialect))
+                .await
+                .map_err(failed(&plans[0]))?;
+            for plan in &plans {
+                let ddl = triggers::ddl(dialect, plan);
+                for statement in &ddl.install {
+                    txn.execute_unprepared(statement)
+                        .await
+                        .map_err(failed(plan))?;
+                }
+                let mut entry = entry(dialect, plan);
+                let names: Vec<&str> = entry.triggers.iter().map(String::as_str).collect();
+                let found = catalog::installed(&txn, dialect, &plan.table, &names)
+                    .await
+                    .map_err(failed(plan))?;
+                entry.installed = catalog::installed_digest(&found);
+                txn.execute_raw(catalog::record(dialect, &entry, &plan.table, &plan.column))
+                    .await
+                    .map_err(failed(plan))?;
+            }
+            Ok::<_, SequenceError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => txn.commit().await.map_err(failed(&plans[0])),
+            Err(error) => {
+                let _ = txn.rollback().await;
+                if dialect == Dialect::MySql {
+                    // Its DDL committed as it ran: take it back.
+                    for plan in &plans {
+                        for statement in triggers::ddl(dialect, plan).remove {
+                            let _ = db.execute_unprepared(&statement).await;
+                        }
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Removes what [`install_triggers`](Self::install_triggers) installed
+    /// (the migration's `down`): the fields are numbered by the library
+    /// alone again.
+    pub async fn remove_triggers<C>(&self, db: &C) -> Result<(), SequenceError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let dialect = dialect_of(db, &self.description_target())?;
+        let plans = self.plans_unchecked()?;
+        for plan in &plans {
+            let failed = |source| SequenceError::Database {
+                name: plan.target.clone(),
+                source,
+            };
+            for statement in triggers::ddl(dialect, plan).remove {
+                db.execute_unprepared(&statement).await.map_err(failed)?;
+            }
+            if catalog::recorded(db, dialect, &plan.table, &plan.column)
+                .await
+                .map_err(failed)?
+                .is_some()
+            {
+                db.execute_raw(catalog::forget(dialect, &plan.table, &plan.column))
+                    .await
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The statements [`install_triggers`](Self::install_triggers) runs on
+    /// `backend`, for review (MariaDB's `name` collation aside, read from
+    /// the database when installing).
+    pub fn trigger_sql(&self, backend: DbBackend) -> Result<Vec<String>, SequenceError> {
+        let dialect = Dialect::of(backend).map_err(|source| SequenceError::Database {
+            name: self.description_target(),
+            source,
+        })?;
+        Ok(self
+            .plans(dialect)?
+            .iter()
+            .flat_map(|plan| triggers::ddl(dialect, plan).install)
+            .collect())
+    }
+
+    /// Whether each field's triggers are installed as this description gives
+    /// them: [`TriggerState::NotInstalled`], `Missing` (dropped), `Altered`
+    /// (edited or disabled by hand), `Outdated` (installed from another
+    /// description) or `Intact`; `(table.column, state)` per field.
+    pub async fn check_triggers<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Vec<(String, TriggerState)>, SequenceError> {
+        let dialect = dialect_of(db, &self.description_target())?;
+        let mut out = Vec::new();
+        for mut plan in self.plans(dialect)? {
+            let failed = |source| SequenceError::Database {
+                name: plan.target.clone(),
+                source,
+            };
+            if dialect == Dialect::MySql {
+                plan.name_collation = name_collation(db).await.map_err(failed)?;
+            }
+            let expected = entry(dialect, &plan);
+            let state = catalog::state(db, dialect, &plan.table, &plan.column, Some(&expected))
+                .await
+                .map_err(failed)?
+                .unwrap_or(TriggerState::NotInstalled);
+            out.push((plan.target.clone(), state));
+        }
+        Ok(out)
+    }
+
+    fn description_target(&self) -> String {
+        self.fields
+            .iter()
+            .find_map(|f| f.as_ref().ok().map(|f| f.target.clone()))
+            .unwrap_or_else(|| entity_name::<K>().to_owned())
+    }
+
+    /// Every field's plan, with what `dialect` cannot do refused.
+    fn plans(&self, dialect: Dialect) -> Result<Vec<FieldPlan>, SequenceError> {
+        let fields = self.checked()?;
+        if fields.is_empty() {
+            return Err(SequenceError::InvalidNumbering {
+                target: entity_name::<K>().to_owned(),
+                reason: "the numbering has no field to install triggers for".into(),
+            });
+        }
+        fields
+            .into_iter()
+            .map(|field| field.plan(dialect))
+            .collect()
+    }
+
+    /// The plans with no backend's refusals, to remove whatever was installed.
+    fn plans_unchecked(&self) -> Result<Vec<FieldPlan>, SequenceError> {
+        self.checked()?
+            .into_iter()
+            .map(|field| field.plan_of())
+            .collect()
+    }
+}
+
+/// The register entry a plan gives (its `installed` digest is read back
+/// once installed).
+fn entry(dialect: Dialect, plan: &FieldPlan) -> Entry {
+    let ddl = triggers::ddl(dialect, plan);
+    let triggers = plan
+        .names()
+        .all()
+        .iter()
+        .filter(|name| {
+            let quoted = match dialect {
+                Dialect::MySql => format!("TRIGGER `{name}`"),
+                _ => format!("TRIGGER \"{name}\""),
+            };
+            ddl.install
+                .iter()
+                .any(|s| s.starts_with("CREATE") && s.contains(&quoted))
+        })
+        .map(|name| name.to_string())
+        .collect();
+    Entry {
+        triggers,
+        description: triggers::digest(ddl.install.iter().map(String::as_str)),
+        installed: String::new(),
+    }
+}
+
+fn dialect_of<C: ConnectionTrait>(db: &C, target: &str) -> Result<Dialect, SequenceError> {
+    Dialect::of(db.get_database_backend()).map_err(|source| SequenceError::Database {
+        name: target.to_owned(),
+        source,
+    })
+}
+
+/// What only the database can tell: MariaDB's time zone tables and the
+/// collation of the counter's name; whether SQLite's column takes a NULL.
+async fn prepare<C: ConnectionTrait>(
+    db: &C,
+    dialect: Dialect,
+    plan: &mut FieldPlan,
+) -> Result<(), SequenceError> {
+    let invalid = |reason: String| SequenceError::InvalidNumbering {
+        target: plan.target.clone(),
+        reason,
+    };
+    let failed = |source| SequenceError::Database {
+        name: plan.target.clone(),
+        source,
+    };
+    match dialect {
+        Dialect::MySql => {
+            if let Some(zone) = &plan.zone {
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                        DbBackend::MySql,
+                        "SELECT CONVERT_TZ('2000-01-01 00:00:00', '+00:00', ?) IS NOT NULL",
+                        [zone.as_str().into()],
+                    ))
+                    .await
+                    .map_err(failed)?;
+                let known: bool = match row {
+                    Some(row) => row.try_get_by_index::<i64>(0).map_err(failed)? == 1,
+                    None => false,
+                };
+                if !known {
+                    return Err(invalid(format!(
+                        "time_zone = {zone:?} cannot be numbered by MariaDB/MySQL here: the \
+                         server does not know the zone (its time zone tables are not loaded: \
+                         mariadb-tzinfo-to-sql); load them, or number this field in the library"
+                    )));
+                }
+            }
+            plan.name_collation = name_collation(db).await.map_err(failed)?;
+        }
+        Dialect::Sqlite => {
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "SELECT \"notnull\" FROM pragma_table_info(?) WHERE \"name\" = ?",
+                    [plan.table.as_str().into(), plan.column.as_str().into()],
+                ))
+                .await
+                .map_err(failed)?;
+            let not_null = match rows.first() {
+                Some(row) => row.try_get_by_index::<i64>(0).map_err(failed)? != 0,
+                None => {
+                    return Err(invalid(format!(
+                        "table `{}` has no column `{}` to number",
+                        plan.table, plan.column
+                    )));
+                }
+            };
+            if not_null {
+                return Err(invalid(format!(
+                    "column `{}` is NOT NULL: SQLite's triggers cannot change a row before it \
+                     is inserted, so the database numbers it just after, and the column must \
+                     take a NULL until then; make it nullable (an Option field)",
+                    plan.column
+                )));
+            }
+        }
+        Dialect::Postgres => {}
+    }
+    Ok(())
+}
+
+/// MariaDB/MySQL: the collation of `sequences.name`.
+async fn name_collation<C: ConnectionTrait>(db: &C) -> Result<Option<String>, DbErr> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "SELECT CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'name'",
+            [crate::entity::TABLE_NAME.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get_by_index::<Option<String>>(0)?,
+        None => None,
+    })
+}
+
+/// How a placeholder column prints, or `None` when the database cannot
+/// print it as the library does.
+fn text_kind(column_type: &ColumnType) -> Option<TextKind> {
+    Some(match column_type {
+        ColumnType::TinyInteger
+        | ColumnType::SmallInteger
+        | ColumnType::Integer
+        | ColumnType::BigInteger
+        | ColumnType::TinyUnsigned
+        | ColumnType::SmallUnsigned
+        | ColumnType::Unsigned
+        | ColumnType::BigUnsigned => TextKind::Integer,
+        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => TextKind::Text,
+        ColumnType::Boolean => TextKind::Bool,
+        ColumnType::Date => TextKind::Date,
+        _ => return None,
+    })
+}
+
+fn date_kind(column_type: &ColumnType) -> Option<DateKind> {
+    Some(match column_type {
+        ColumnType::Date => DateKind::Date,
+        ColumnType::DateTime | ColumnType::Timestamp => DateKind::Naive,
+        ColumnType::TimestampWithTimeZone => DateKind::Instant,
+        _ => return None,
+    })
+}
+
+fn backend_name(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "PostgreSQL",
+        Dialect::MySql => "MariaDB/MySQL",
+        Dialect::Sqlite => "SQLite",
+    }
+}
+
+impl<K: ColumnTrait> Prepared<K>
+where
+    K::EntityName: EntityTrait<Column = K>,
+{
+    /// The field as `dialect`'s triggers number and guard it, or why they
+    /// cannot.
+    fn plan(&self, dialect: Dialect) -> Result<FieldPlan, SequenceError> {
+        let db = backend_name(dialect);
+        let refuse = |reason: String| Err(self.invalid(reason));
+        if self.chain_key.is_some() {
+            return refuse(format!(
+                "chain_key: a keyed chain's key must stay out of the database, so {db} cannot \
+                 number this field itself; number it in the library"
+            ));
+        }
+        if self.chain.is_some() {
+            return refuse(format!(
+                "chain: a hash-chained field is not numbered by the database ({db}) in this \
+                 version; number it in the library"
+            ));
+        }
+        if self.deferred && dialect != Dialect::Postgres {
+            return refuse(format!(
+                "deferred: numbering at COMMIT by the database needs PostgreSQL's deferred \
+                 constraint triggers, which {db} lacks; on {db} number deferred fields with \
+                 sequences_core::transaction"
+            ));
+        }
+        if self.zone.is_some() && dialect == Dialect::Sqlite {
+            return refuse(
+                "time_zone: SQLite has no time zones, so its triggers cannot take the day in \
+                 one; number this field in the library"
+                    .into(),
+            );
+        }
+        if self.on_delete != OnDelete::Allow {
+            let policy = match self.on_delete {
+                OnDelete::Refuse => "refuse",
+                OnDelete::Void => "void",
+                OnDelete::RevertIfLast => "revert_if_last",
+                OnDelete::Allow => "allow",
+            };
+            if self.format.is_some() && self.raw_values.is_empty() {
+                return refuse(format!(
+                    "on_delete = \"{policy}\": the database reads a deleted row's number from a \
+                     raw value column; give the formatted field one (raw_value, value_of in the \
+                     derive), or on_delete = \"allow\""
+                ));
+            }
+            if self.period.is_some() && !matches!(self.day, Some(DaySource::Column(_))) {
+                return refuse(format!(
+                    "on_delete = \"{policy}\": the database reads a deleted row's period from \
+                     its date column; give the periodic field a date column, or on_delete = \
+                     \"allow\""
+                ));
+            }
+        }
+        self.plan_of()
+    }
+
+    /// The field's plan, whatever the backend.
+    fn plan_of(&self) -> Result<FieldPlan, SequenceError> {
+        let table = entity_name::<K>().to_owned();
+        let keys: Vec<String> = <<K::EntityName as EntityTrait>::PrimaryKey as Iterable>::iter()
+            .map(|key| key.into_column().as_str().to_owned())
+            .collect();
+        let printable = |column: K, what: &str| {
+            text_kind(column.def().get_column_type()).ok_or_else(|| {
+                self.invalid(format!(
+                    "{what} `{}`: the database cannot print a {:?} column as the library \
+                     does; number this field in the library",
+                    column.as_str(),
+                    column.def().get_column_type()
+                ))
+            })
+        };
+        let placeholders = self
+            .name_fields
+            .iter()
+            .map(|(name, column)| {
+                Ok((
+                    name.clone(),
+                    column.as_str().to_owned(),
+                    printable(*column, "placeholder")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, SequenceError>>()?;
+        let format = match &self.format {
+            None => None,
+            Some(format) => Some(
+                format
+                    .pattern
+                    .pieces()
+                    .iter()
+                    .map(|piece| {
+                        use sequences_template::rules::FormatPiece as P;
+                        Ok(match piece {
+                            P::Text(text) => FmtPiece::Text(text.clone()),
+                            P::Value(width) => FmtPiece::Value(*width),
+                            P::Year => FmtPiece::Year,
+                            P::Month => FmtPiece::Month,
+                            P::Day => FmtPiece::Day,
+                            P::Yy => FmtPiece::Yy,
+                            P::Fy => FmtPiece::Fy,
+                            P::FyStart => FmtPiece::FyStart,
+                            P::FyEnd => FmtPiece::FyEnd,
+                            P::Field(name) => {
+                                let column = format.column_of(name);
+                                FmtPiece::Field(
+                                    column.as_str().to_owned(),
+                                    printable(column, "format field")?,
+                                )
+                            }
+                        })
+                    })
+                    .collect::<Result<Vec<_>, SequenceError>>()?,
+            ),
+        };
+        let day = match self.day {
+            None => None,
+            Some(DaySource::Database) => Some(DayPlan::Database),
+            Some(DaySource::Column(column)) => {
+                let kind = date_kind(column.def().get_column_type()).ok_or_else(|| {
+                    self.invalid(format!(
+                        "date column `{}` is {:?}, which the database cannot take a day of",
+                        column.as_str(),
+                        column.def().get_column_type()
+                    ))
+                })?;
+                Some(DayPlan::Column {
+                    name: column.as_str().to_owned(),
+                    kind,
+                })
+            }
+        };
+        // The sequence as the library allocates it: capped by the column.
+        let sequence = self.sequence_named(self.template.clone());
+        let cap = self.cap();
+        let step = match sequence.get_reset_value() {
+            Some(reset) => Move::Loop {
+                last_before_reset: reset - 1,
+            },
+            None => Move::Add {
+                max_last: sequence
+                    .get_max_value()
+                    .map_or(i64::MAX - 1, |max| max.saturating_sub(1).min(i64::MAX - 1)),
+            },
+        };
+        if let Some(max) = sequence.get_max_value()
+            && sequence.get_initial_value() > max
+        {
+            return Err(self.invalid(format!(
+                "initial_value {} is above the maximum {max}",
+                sequence.get_initial_value()
+            )));
+        }
+        let end = End {
+            max_value: sequence.get_max_value(),
+            cap: cap
+                .filter(|(_, int)| Some(int.range().1) == sequence.get_max_value())
+                .map(|(target, int)| (target, int.type_name())),
+        };
+        Ok(FieldPlan {
+            table,
+            keys,
+            column: self.column.as_str().to_owned(),
+            target: self.target.clone(),
+            template: self.template.clone(),
+            name: self.name.clone(),
+            placeholders,
+            initial: sequence.get_initial_value(),
+            step,
+            end,
+            range: sequence.declared_range(),
+            period: self.period,
+            day,
+            zone: self.zone.as_ref().map(|_| {
+                self.time_zone_name
+                    .clone()
+                    .expect("a zone is parsed from its name")
+            }),
+            chronological: self.chronological,
+            format_text: self.format.as_ref().map(|f| f.text.clone()),
+            format,
+            raw_values: self
+                .raw_values
+                .iter()
+                .map(|(column, _)| column.as_str().to_owned())
+                .collect(),
+            on_delete: self.on_delete,
+            deferred: self.deferred,
+            name_collation: None,
+        })
+    }
+}

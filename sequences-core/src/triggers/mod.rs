@@ -1,0 +1,276 @@
+//! Numbering by the database itself: a [`Numbering`](crate::Numbering)
+//! compiled into functions and triggers, so every insert from any client is
+//! numbered and every delete and number change is guarded, with the counter
+//! row, the lock and the guards of the library's own allocation.
+//!
+//! `plan` (in `numbering::by_database`) turns a checked field into a
+//! [`FieldPlan`]; `expr` writes the expressions every backend shares (the
+//! sequence name, the period, the reference); `postgres`, `mysql` and
+//! `sqlite` write each backend's triggers; `catalog` reads back what is
+//! installed, for the audit; `refusal` is the one spelling of a trigger's
+//! refusals and their way back to [`SequenceError`].
+
+use sha2::{Digest, Sha256};
+
+use crate::dialect::{DeclaredRange, Dialect};
+use crate::numbering::OnDelete;
+use crate::period::Period;
+use sequences_template::Template;
+
+pub(crate) mod catalog;
+mod expr;
+mod mysql;
+mod postgres;
+pub(crate) mod refusal;
+mod sqlite;
+
+/// How a column's value prints as a placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextKind {
+    Integer,
+    Text,
+    Bool,
+    Date,
+}
+
+/// What a date column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DateKind {
+    /// A calendar day.
+    Date,
+    /// A date and time with no zone: its date.
+    Naive,
+    /// An instant (`timestamptz`, MariaDB `TIMESTAMP`, RFC 3339 text): its
+    /// day in UTC, or in the field's time zone.
+    Instant,
+}
+
+/// Where a field's day comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DayPlan {
+    Column { name: String, kind: DateKind },
+    Database,
+}
+
+/// A piece of a format, its fields resolved to columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FmtPiece {
+    Text(String),
+    Value(usize),
+    Year,
+    Month,
+    Day,
+    Yy,
+    Fy,
+    FyStart,
+    FyEnd,
+    Field(String, TextKind),
+}
+
+/// How the counter moves, as `dialect::Step` for one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Move {
+    /// `last + 1`, refused once `last > max_last`.
+    Add { max_last: i64 },
+    /// Back to `initial` after `last_before_reset`.
+    Loop { last_before_reset: i64 },
+}
+
+/// Why an `Add` sequence stops: its maximum, and whether that maximum is a
+/// column type's (refused as a value that does not fit the column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct End {
+    pub(crate) max_value: Option<i64>,
+    pub(crate) cap: Option<(String, &'static str)>,
+}
+
+/// One numbered field, as the database numbers and guards it.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldPlan {
+    pub(crate) table: String,
+    pub(crate) keys: Vec<String>,
+    pub(crate) column: String,
+    /// `table.column`.
+    pub(crate) target: String,
+    pub(crate) template: String,
+    pub(crate) name: Template,
+    /// Placeholder name, column, how it prints.
+    pub(crate) placeholders: Vec<(String, String, TextKind)>,
+    pub(crate) initial: i64,
+    pub(crate) step: Move,
+    pub(crate) end: End,
+    pub(crate) range: Option<DeclaredRange>,
+    pub(crate) period: Option<Period>,
+    pub(crate) day: Option<DayPlan>,
+    pub(crate) zone: Option<String>,
+    pub(crate) chronological: bool,
+    /// The template the format's placeholders are reported in.
+    pub(crate) format_text: Option<String>,
+    pub(crate) format: Option<Vec<FmtPiece>>,
+    pub(crate) raw_values: Vec<String>,
+    pub(crate) on_delete: OnDelete,
+    pub(crate) deferred: bool,
+    /// MariaDB/MySQL: the collation of the counter's `name` column, which
+    /// the trigger's name variable takes (read when installing).
+    pub(crate) name_collation: Option<String>,
+}
+
+impl FieldPlan {
+    pub(crate) fn placeholder(&self, name: &str) -> (&str, TextKind) {
+        self.placeholders
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, column, kind)| (column.as_str(), *kind))
+            .expect("placeholders are resolved when the plan is made")
+    }
+
+    fn fiscal_start_month(&self) -> u32 {
+        match self.period {
+            Some(Period::FiscalYear { start_month }) if (2..=12).contains(&start_month) => {
+                start_month
+            }
+            _ => 1,
+        }
+    }
+
+    /// The columns whose NULL leaves the sequence name (or the reference)
+    /// unknown: the placeholders', the format's fields, the date column.
+    fn needed_columns(&self) -> Vec<(String, String)> {
+        let mut needed: Vec<(String, String)> = self
+            .placeholders
+            .iter()
+            .map(|(name, column, _)| (column.clone(), name.clone()))
+            .collect();
+        for piece in self.format.iter().flatten() {
+            if let FmtPiece::Field(column, _) = piece {
+                needed.push((column.clone(), column.clone()));
+            }
+        }
+        if let Some(DayPlan::Column { name, .. }) = &self.day {
+            needed.push((name.clone(), name.clone()));
+        }
+        needed.dedup();
+        needed
+    }
+
+    /// The names of its triggers (and PostgreSQL functions): `sq_<table>_<column>`
+    /// with a suffix per job, cut with a hash to fit 63 characters.
+    pub(crate) fn names(&self) -> Names {
+        let base = format!("sq_{}_{}", self.table, self.column);
+        let base = if base.len() <= 52 {
+            base
+        } else {
+            let digest = hex(&Sha256::digest(base.as_bytes()))[..8].to_owned();
+            let cut: String = base.chars().take(40).collect();
+            format!("{cut}_{digest}")
+        };
+        Names {
+            insert: format!("{base}_ins"),
+            commit: format!("{base}_com"),
+            delete: format!("{base}_del"),
+            update: format!("{base}_upd"),
+        }
+    }
+}
+
+/// The names of one field's triggers.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    pub(crate) insert: String,
+    pub(crate) commit: String,
+    pub(crate) delete: String,
+    pub(crate) update: String,
+}
+
+impl Names {
+    pub(crate) fn all(&self) -> [&str; 4] {
+        [&self.insert, &self.commit, &self.delete, &self.update]
+    }
+}
+
+/// The statements that install one field's triggers (replacing older ones),
+/// and those that remove them.
+pub(crate) struct Ddl {
+    pub(crate) install: Vec<String>,
+    pub(crate) remove: Vec<String>,
+}
+
+/// The DDL of `field` on `dialect`; what a database cannot do was refused
+/// before (`numbering::by_database`).
+pub(crate) fn ddl(dialect: Dialect, field: &FieldPlan) -> Ddl {
+    match dialect {
+        Dialect::Postgres => postgres::ddl(field),
+        Dialect::MySql => mysql::ddl(field),
+        Dialect::Sqlite => sqlite::ddl(field),
+    }
+}
+
+/// What an audit finds of a field's triggers (see
+/// [`Numbering::install_triggers`](crate::Numbering::install_triggers)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum TriggerState {
+    /// Installed as recorded, and (when checked against a description) as
+    /// the description gives them.
+    Intact,
+    /// The description says the field is numbered by the database, but no
+    /// triggers were ever recorded for it.
+    NotInstalled,
+    /// Recorded, but these triggers are gone (dropped by hand).
+    Missing {
+        /// Their names.
+        triggers: Vec<String>,
+    },
+    /// Present, but not as installed: edited or disabled by hand.
+    Altered,
+    /// Installed from another (older) description: run the migration that
+    /// installs the current one.
+    Outdated,
+}
+
+impl TriggerState {
+    /// Whether the field is guarded as it should be.
+    pub fn is_intact(&self) -> bool {
+        matches!(self, Self::Intact)
+    }
+}
+
+impl std::fmt::Display for TriggerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Intact => write!(f, "triggers intact"),
+            Self::NotInstalled => write!(
+                f,
+                "triggers NOT INSTALLED: run the migration that calls Numbering::install_triggers"
+            ),
+            Self::Missing { triggers } => write!(
+                f,
+                "triggers MISSING ({}): dropped by hand; run the migration again",
+                triggers.join(", ")
+            ),
+            Self::Altered => write!(
+                f,
+                "triggers ALTERED: edited or disabled since they were installed; run the migration again"
+            ),
+            Self::Outdated => write!(
+                f,
+                "triggers OUTDATED: installed from another description; run a migration that installs the current one"
+            ),
+        }
+    }
+}
+
+/// The digest of a list of statements (or catalog texts), as lowercase hex.
+pub(crate) fn digest<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut hasher = Sha256::new();
+    for text in texts {
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

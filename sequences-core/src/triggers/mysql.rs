@@ -1,0 +1,234 @@
+//! MariaDB/MySQL: BEFORE triggers, which set the row's number (`SET NEW.x`).
+//! The counter row is locked by an upsert that changes nothing, read, checked
+//! and moved, inside the inserting statement.
+
+use crate::dialect::Dialect;
+use crate::entity::{TABLE_NAME, VOIDS_TABLE};
+use crate::numbering::OnDelete;
+
+use super::expr::{Expr, day_number, ident, lit};
+use super::refusal::{self, Kind};
+use super::{Ddl, FieldPlan, Move};
+
+const D: Dialect = Dialect::MySql;
+
+fn signal(kind: Kind, parts: &[String]) -> String {
+    format!(
+        "SET v_msg = {}; SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_msg;",
+        refusal::message(D, kind, parts)
+    )
+}
+
+fn declare(field: &FieldPlan) -> String {
+    let collate = field
+        .name_collation
+        .as_ref()
+        .map(|c| format!(" COLLATE {c}"))
+        .unwrap_or_default();
+    format!(
+        "  DECLARE v_day DATE;\n  DECLARE v_day_number INT;\n  DECLARE v_name VARCHAR(512) CHARACTER SET utf8mb4{collate};\n  DECLARE v_value BIGINT;\n  DECLARE v_last BIGINT;\n  DECLARE v_closed BOOLEAN;\n  DECLARE v_last_day INT;\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n"
+    )
+}
+
+fn allocate(field: &FieldPlan, e: &Expr) -> String {
+    let mut out = String::new();
+    for (column, placeholder) in field.needed_columns() {
+        let template = if field.placeholders.iter().any(|(_, c, _)| *c == column) {
+            field.template.clone()
+        } else {
+            field
+                .format_text
+                .clone()
+                .unwrap_or_else(|| field.template.clone())
+        };
+        out += &format!(
+            "    IF {} IS NULL THEN {} END IF;\n",
+            e.col(&column),
+            signal(
+                Kind::MissingPlaceholder,
+                &[
+                    lit(D, &placeholder),
+                    lit(D, &field.target),
+                    lit(D, &template)
+                ]
+            )
+        );
+    }
+    let day = e.day(field);
+    if let Some(day) = &day {
+        out += &format!("    SET v_day = {day};\n");
+    }
+    if field.chronological && day.is_some() {
+        out += &format!("    SET v_day_number = {};\n", day_number(D, "v_day"));
+    }
+    out += &format!(
+        "    SET v_name = {};\n",
+        e.name(field, day.as_ref().map(|_| "v_day"))
+    );
+    out += &format!(
+        "    IF CHAR_LENGTH(v_name) > 100 THEN {} END IF;\n",
+        signal(Kind::InvalidName, &["v_name".into()])
+    );
+    let t = ident(D, TABLE_NAME);
+    // Creates the counter with nothing handed out, or locks the existing one.
+    out += &format!(
+        "    INSERT INTO {t} (`name`, `last`) VALUES (v_name, {}) ON DUPLICATE KEY UPDATE `name` = `name`;\n    SELECT `last`, `closed`, `last_day` INTO v_last, v_closed, v_last_day FROM {t} WHERE `name` = v_name FOR UPDATE;\n",
+        i128::from(field.initial) - 1
+    );
+    out += &format!(
+        "    IF v_closed THEN {} END IF;\n",
+        signal(Kind::Closed, &["v_name".into()])
+    );
+    out += &format!(
+        "    IF v_day_number IS NOT NULL AND v_last_day IS NOT NULL AND v_last_day > v_day_number THEN {} END IF;\n",
+        signal(
+            Kind::OutOfOrder,
+            &[
+                "CAST(v_day_number AS CHAR)".into(),
+                "CAST(v_last_day AS CHAR)".into(),
+                "v_name".into()
+            ]
+        )
+    );
+    let new_last = match field.step {
+        Move::Add { max_last } => {
+            let refuse = match (&field.end.max_value, &field.end.cap) {
+                (Some(_), Some((target, type_name))) => signal(
+                    Kind::OutOfRange,
+                    &[
+                        "CAST(v_last + 1 AS CHAR)".into(),
+                        lit(D, type_name),
+                        lit(D, target),
+                        "v_name".into(),
+                    ],
+                ),
+                (Some(max), None) => signal(
+                    Kind::Exhausted,
+                    &[
+                        lit(D, &max.to_string()),
+                        "CAST(v_last AS CHAR)".into(),
+                        "v_name".into(),
+                    ],
+                ),
+                (None, _) => signal(Kind::Overflow, &["v_name".into()]),
+            };
+            out += &format!("    IF v_last > {max_last} THEN {refuse} END IF;\n");
+            "v_last + 1".to_owned()
+        }
+        Move::Loop { last_before_reset } => {
+            format!(
+                "IF(v_last >= {last_before_reset}, {}, v_last + 1)",
+                field.initial
+            )
+        }
+    };
+    let range = match field.range {
+        None => String::new(),
+        Some(range) => format!(
+            ", `max_value` = {}, `warn_at` = {}",
+            range.max_value.map_or("NULL".into(), |v| v.to_string()),
+            range.warn_at.map_or("NULL".into(), |v| v.to_string())
+        ),
+    };
+    out += &format!(
+        "    SET v_value = {new_last};\n    UPDATE {t} SET `last` = v_value, `last_day` = COALESCE(GREATEST(`last_day`, v_day_number), `last_day`, v_day_number){range} WHERE `name` = v_name;\n"
+    );
+    out
+}
+
+pub(super) fn ddl(field: &FieldPlan) -> Ddl {
+    let names = field.names();
+    let table = ident(D, &field.table);
+    let col = ident(D, &field.column);
+    let remove: Vec<String> = names
+        .all()
+        .iter()
+        .map(|name| format!("DROP TRIGGER IF EXISTS {}", ident(D, name)))
+        .collect();
+    let mut install = remove.clone();
+
+    let e = Expr { d: D, row: "NEW" };
+    let day = e.day(field).map(|_| "v_day");
+    let mut sets = format!("    SET NEW.{col} = {};\n", e.number(field, "v_value", day));
+    for raw in &field.raw_values {
+        let r = ident(D, raw);
+        sets += &format!("    SET NEW.{r} = COALESCE(NEW.{r}, v_value);\n");
+    }
+    install.push(format!(
+        "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  IF NEW.{col} IS NULL THEN\n{}{sets}  END IF;\nEND",
+        ident(D, &names.insert),
+        declare(field),
+        allocate(field, &e)
+    ));
+
+    if field.on_delete != OnDelete::Allow {
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE DELETE ON {table} FOR EACH ROW\nBEGIN\n{}  IF OLD.{col} IS NOT NULL THEN\n{}  END IF;\nEND",
+            ident(D, &names.delete),
+            declare(field),
+            delete_body(field)
+        ));
+    }
+
+    let mut checks = String::new();
+    for column in std::iter::once(&field.column).chain(&field.raw_values) {
+        let c = ident(D, column);
+        checks += &format!(
+            "  IF OLD.{c} IS NOT NULL AND NOT (NEW.{c} <=> OLD.{c}) THEN {} END IF;\n",
+            signal(
+                Kind::NumberChanged,
+                &[lit(D, column), lit(D, &field.target)]
+            )
+        );
+    }
+    install.push(format!(
+        "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW\nBEGIN\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n{checks}END",
+        ident(D, &names.update)
+    ));
+    Ddl { install, remove }
+}
+
+fn delete_body(field: &FieldPlan) -> String {
+    let e = Expr { d: D, row: "OLD" };
+    let value = match field.raw_values.first() {
+        Some(raw) if field.format.is_some() => e.col(raw),
+        _ => e.col(&field.column),
+    };
+    let mut out = format!("    SET v_value = {value};\n");
+    let day = e.day(field);
+    if let Some(day) = &day {
+        out += &format!("    SET v_day = {day};\n");
+    }
+    out += &format!(
+        "    SET v_name = COALESCE({}, '');\n",
+        e.name(field, day.as_ref().map(|_| "v_day"))
+    );
+    let t = ident(D, TABLE_NAME);
+    let value_text = "COALESCE(CAST(v_value AS CHAR), '')".to_owned();
+    out + &match field.on_delete {
+        OnDelete::Refuse => format!(
+            "    {}\n",
+            signal(
+                Kind::DeleteRefused,
+                &[value_text, lit(D, &field.target), "v_name".into()]
+            )
+        ),
+        OnDelete::Void => format!(
+            "    INSERT INTO {} (`sequence`, `value`, `reason`, `chain_hash`, `voided_at`) VALUES (v_name, v_value, 'deleted', NULL, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ')) ON DUPLICATE KEY UPDATE `sequence` = `sequence`;\n",
+            ident(D, VOIDS_TABLE)
+        ),
+        OnDelete::RevertIfLast => format!(
+            "    SELECT `last` INTO v_last FROM {t} WHERE `name` = v_name FOR UPDATE;\n    IF v_last IS NULL OR v_last <> v_value THEN {} END IF;\n    UPDATE {t} SET `last` = `last` - 1 WHERE `name` = v_name;\n",
+            signal(
+                Kind::NotLast,
+                &[
+                    value_text,
+                    "COALESCE(CAST(v_last AS CHAR), '')".into(),
+                    lit(D, &field.target),
+                    "v_name".into()
+                ]
+            )
+        ),
+        OnDelete::Allow => String::new(),
+    }
+}

@@ -1,0 +1,298 @@
+//! PostgreSQL: PL/pgSQL functions and their triggers. The insert trigger runs
+//! BEFORE INSERT and sets the row's number, so `RETURNING` shows it; a
+//! deferred field is numbered by a constraint trigger deferred to COMMIT.
+
+use crate::dialect::Dialect;
+use crate::entity::{TABLE_NAME, VOIDS_TABLE};
+use crate::numbering::OnDelete;
+
+use super::expr::{Expr, day_number, ident, lit};
+use super::refusal::{self, Kind, PG_SQLSTATE};
+use super::{Ddl, FieldPlan, Move, Names};
+
+const D: Dialect = Dialect::Postgres;
+
+fn raise(kind: Kind, parts: &[String]) -> String {
+    format!(
+        "RAISE EXCEPTION USING ERRCODE = '{PG_SQLSTATE}', MESSAGE = {}, HINT = 'raised by sea-orm-sequences'' triggers; SequenceError::from_database reads it';",
+        refusal::message(D, kind, parts)
+    )
+}
+
+fn function(name: &str, declare: &str, body: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $sequences$\nDECLARE\n{declare}\nBEGIN\n{body}\nEND\n$sequences$",
+        ident(D, name)
+    )
+}
+
+const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;";
+
+/// Checks the row's columns, computes the sequence name and takes the value
+/// into `v_value`, with the guards and refusals of the library's allocation.
+fn allocate(field: &FieldPlan, e: &Expr) -> String {
+    let mut out = String::new();
+    for (column, placeholder) in field.needed_columns() {
+        let template = if field.placeholders.iter().any(|(_, c, _)| *c == column) {
+            field.template.clone()
+        } else {
+            field
+                .format_text
+                .clone()
+                .unwrap_or_else(|| field.template.clone())
+        };
+        out += &format!(
+            "  IF {} IS NULL THEN\n    {}\n  END IF;\n",
+            e.col(&column),
+            raise(
+                Kind::MissingPlaceholder,
+                &[
+                    lit(D, &placeholder),
+                    lit(D, &field.target),
+                    lit(D, &template)
+                ]
+            )
+        );
+    }
+    let day = e.day(field);
+    if let Some(day) = &day {
+        out += &format!("  v_day := {day};\n");
+    }
+    let day_var = day.as_ref().map(|_| "v_day");
+    if field.chronological && day.is_some() {
+        out += &format!("  v_day_number := {};\n", day_number(D, "v_day"));
+    }
+    out += &format!("  v_name := {};\n", e.name(field, day_var));
+    out += &format!(
+        "  IF char_length(v_name) > 100 THEN\n    {}\n  END IF;\n",
+        raise(Kind::InvalidName, &["v_name".into()])
+    );
+    let t = ident(D, TABLE_NAME);
+    let (set, guard) = match field.step {
+        Move::Add { max_last } => (
+            format!("{t}.\"last\" + 1"),
+            format!(" AND {t}.\"last\" <= {max_last}"),
+        ),
+        Move::Loop { last_before_reset } => (
+            format!(
+                "CASE WHEN {t}.\"last\" >= {last_before_reset} THEN {} ELSE {t}.\"last\" + 1 END",
+                field.initial
+            ),
+            String::new(),
+        ),
+    };
+    let (range_columns, range_values, range_set) = match field.range {
+        None => (String::new(), String::new(), String::new()),
+        Some(range) => (
+            ", \"max_value\", \"warn_at\"".to_owned(),
+            format!(", {}, {}", sql_int(range.max_value), sql_int(range.warn_at)),
+            ", \"max_value\" = EXCLUDED.\"max_value\", \"warn_at\" = EXCLUDED.\"warn_at\""
+                .to_owned(),
+        ),
+    };
+    out += &format!(
+        "  INSERT INTO {t} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES (v_name, {initial}, v_day_number{range_values})\n    ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {set}, \"last_day\" = GREATEST({t}.\"last_day\", EXCLUDED.\"last_day\"){range_set}\n    WHERE NOT {t}.\"closed\" AND ({t}.\"last_day\" IS NULL OR v_day_number IS NULL OR {t}.\"last_day\" <= v_day_number){guard}\n    RETURNING \"last\" INTO v_value;\n",
+        initial = field.initial
+    );
+    let exhausted = match (&field.end.max_value, &field.end.cap) {
+        (Some(_), Some((target, type_name))) => raise(
+            Kind::OutOfRange,
+            &[
+                "CAST(v_last + 1 AS TEXT)".into(),
+                lit(D, type_name),
+                lit(D, target),
+                "v_name".into(),
+            ],
+        ),
+        (Some(max), None) => raise(
+            Kind::Exhausted,
+            &[
+                lit(D, &max.to_string()),
+                "CAST(v_last AS TEXT)".into(),
+                "v_name".into(),
+            ],
+        ),
+        (None, _) => raise(Kind::Overflow, &["v_name".into()]),
+    };
+    out += &format!(
+        "  IF NOT FOUND THEN\n    SELECT \"last\", \"closed\", \"last_day\" INTO v_last, v_closed, v_last_day FROM {t} WHERE \"name\" = v_name FOR UPDATE;\n    IF v_closed THEN\n      {}\n    END IF;\n    IF v_day_number IS NOT NULL AND v_last_day > v_day_number THEN\n      {}\n    END IF;\n    {exhausted}\n  END IF;\n",
+        raise(Kind::Closed, &["v_name".into()]),
+        raise(
+            Kind::OutOfOrder,
+            &[
+                "CAST(v_day_number AS TEXT)".into(),
+                "CAST(v_last_day AS TEXT)".into(),
+                "v_name".into()
+            ]
+        ),
+    );
+    out
+}
+
+fn sql_int(value: Option<i64>) -> String {
+    value.map_or("CAST(NULL AS BIGINT)".to_owned(), |v| v.to_string())
+}
+
+/// `column = value` pairs for the number and its raw values, over `e`'s row.
+fn assignments(field: &FieldPlan, e: &Expr) -> Vec<(String, String)> {
+    let day = e.day(field).map(|_| "v_day");
+    let mut out = vec![(field.column.clone(), e.number(field, "v_value", day))];
+    for raw in &field.raw_values {
+        out.push((raw.clone(), format!("COALESCE({}, v_value)", e.col(raw))));
+    }
+    out
+}
+
+fn key_match(field: &FieldPlan, row: &str) -> String {
+    field
+        .keys
+        .iter()
+        .map(|k| format!("{} = {row}.{}", ident(D, k), ident(D, k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+pub(super) fn ddl(field: &FieldPlan) -> Ddl {
+    let names = field.names();
+    let table = ident(D, &field.table);
+    let col = ident(D, &field.column);
+    let mut install = remove(&names, &table);
+    let remove_all = install.clone();
+
+    if field.deferred {
+        // Numbered at COMMIT, in the order of the inserts, as
+        // `sequences_core::transaction` numbers its deferred rows.
+        let e = Expr { d: D, row: "r" };
+        let sets: Vec<String> = assignments(field, &e)
+            .into_iter()
+            .map(|(column, value)| format!("{} = {value}", ident(D, &column)))
+            .collect();
+        let body = format!(
+            "  SELECT * INTO r FROM {table} WHERE {keys} FOR UPDATE;\n  IF NOT FOUND OR r.{col} IS NOT NULL THEN\n    RETURN NULL;\n  END IF;\n{alloc}  UPDATE {table} SET {sets} WHERE {keys};\n  RETURN NULL;",
+            keys = key_match(field, "NEW"),
+            alloc = allocate(field, &e),
+            sets = sets.join(", "),
+        );
+        install.push(function(
+            &names.commit,
+            &format!("  r {table}%ROWTYPE;\n{DECLARE}"),
+            &body,
+        ));
+        install.push(format!(
+            "CREATE CONSTRAINT TRIGGER {} AFTER INSERT ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.{col} IS NULL) EXECUTE FUNCTION {}()",
+            ident(D, &names.commit),
+            ident(D, &names.commit)
+        ));
+    } else {
+        let e = Expr { d: D, row: "NEW" };
+        let sets: String = assignments(field, &e)
+            .into_iter()
+            .map(|(column, value)| format!("  NEW.{} := {value};\n", ident(D, &column)))
+            .collect();
+        let body = format!("{}{sets}  RETURN NEW;", allocate(field, &e));
+        install.push(function(&names.insert, DECLARE, &body));
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW WHEN (NEW.{col} IS NULL) EXECUTE FUNCTION {}()",
+            ident(D, &names.insert),
+            ident(D, &names.insert)
+        ));
+    }
+
+    if field.on_delete != OnDelete::Allow {
+        install.push(function(&names.delete, DECLARE, &delete_body(field)));
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE DELETE ON {table} FOR EACH ROW WHEN (OLD.{col} IS NOT NULL) EXECUTE FUNCTION {}()",
+            ident(D, &names.delete),
+            ident(D, &names.delete)
+        ));
+    }
+
+    let mut checks = String::new();
+    for column in std::iter::once(&field.column).chain(&field.raw_values) {
+        let c = ident(D, column);
+        checks += &format!(
+            "  IF OLD.{c} IS NOT NULL AND NEW.{c} IS DISTINCT FROM OLD.{c} THEN\n    {}\n  END IF;\n",
+            raise(
+                Kind::NumberChanged,
+                &[lit(D, column), lit(D, &field.target)]
+            )
+        );
+    }
+    install.push(function(
+        &names.update,
+        "",
+        &format!("{checks}  RETURN NEW;"),
+    ));
+    install.push(format!(
+        "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {}()",
+        ident(D, &names.update),
+        ident(D, &names.update)
+    ));
+    Ddl {
+        install,
+        remove: remove_all,
+    }
+}
+
+/// The delete policy on the stored row (`numbering::deleting`), in the
+/// DELETE's own statement.
+fn delete_body(field: &FieldPlan) -> String {
+    let e = Expr { d: D, row: "OLD" };
+    let value = match field.raw_values.first() {
+        Some(raw) if field.format.is_some() => e.col(raw),
+        _ => e.col(&field.column),
+    };
+    let mut out = format!("  v_value := {value};\n");
+    let day = e.day(field);
+    if let Some(day) = &day {
+        out += &format!("  v_day := {day};\n");
+    }
+    out += &format!(
+        "  v_name := COALESCE({}, '');\n",
+        e.name(field, day.as_ref().map(|_| "v_day"))
+    );
+    let t = ident(D, TABLE_NAME);
+    let value_text = "COALESCE(CAST(v_value AS TEXT), '')".to_owned();
+    out += &match field.on_delete {
+        OnDelete::Refuse => format!(
+            "  {}\n",
+            raise(
+                Kind::DeleteRefused,
+                &[value_text, lit(D, &field.target), "v_name".into()]
+            )
+        ),
+        OnDelete::Void => format!(
+            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") VALUES (v_name, v_value, 'deleted', NULL, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ON CONFLICT DO NOTHING;\n",
+            ident(D, VOIDS_TABLE)
+        ),
+        OnDelete::RevertIfLast => format!(
+            "  SELECT \"last\" INTO v_last FROM {t} WHERE \"name\" = v_name FOR UPDATE;\n  IF v_last IS DISTINCT FROM v_value THEN\n    {}\n  END IF;\n  UPDATE {t} SET \"last\" = \"last\" - 1 WHERE \"name\" = v_name;\n",
+            raise(
+                Kind::NotLast,
+                &[
+                    value_text,
+                    "COALESCE(CAST(v_last AS TEXT), '')".into(),
+                    lit(D, &field.target),
+                    "v_name".into()
+                ]
+            )
+        ),
+        OnDelete::Allow => String::new(),
+    };
+    out + "  RETURN OLD;"
+}
+
+fn remove(names: &Names, table: &str) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .all()
+        .iter()
+        .map(|name| format!("DROP TRIGGER IF EXISTS {} ON {table}", ident(D, name)))
+        .collect();
+    out.extend(
+        names
+            .all()
+            .iter()
+            .map(|name| format!("DROP FUNCTION IF EXISTS {}()", ident(D, name))),
+    );
+    out
+}

@@ -1,0 +1,248 @@
+//! The one spelling of a trigger's refusals, and the way back from the
+//! database's error to [`SequenceError`].
+//!
+//! A trigger refuses with the message `sequences:<kind>:<field>:...`, the
+//! sequence name (or template) last, since it may hold any character, after
+//! its length in characters (`closed:12:invoice@2026`), so that what a
+//! driver adds after the message (PostgreSQL's ` at line N`, SQLite's
+//! closing quote) is never read as part of it:
+//! PostgreSQL raises it with SQLSTATE `SQ001`, MariaDB/MySQL signal it with
+//! SQLSTATE `45000`, SQLite aborts with it. Whatever client ran the
+//! statement sees the message; a Rust caller gets the typed error back with
+//! [`SequenceError::from_database`].
+
+use sea_orm::DbErr;
+
+use super::expr::{concat, int_text, length, lit};
+use crate::dialect::Dialect;
+use crate::error::SequenceError;
+use crate::period::Day;
+
+/// What a trigger refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `field`, `target`, template.
+    MissingPlaceholder,
+    /// name.
+    InvalidName,
+    /// name.
+    Closed,
+    /// day, latest day (`YYYYMMDD`), name.
+    OutOfOrder,
+    /// max value, last, name.
+    Exhausted,
+    /// value, type, target, name.
+    OutOfRange,
+    /// name.
+    Overflow,
+    /// value, target, name.
+    DeleteRefused,
+    /// value, last (empty: none), target, name.
+    NotLast,
+    /// column, target.
+    NumberChanged,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::MissingPlaceholder => "missing_placeholder",
+            Kind::InvalidName => "invalid_name",
+            Kind::Closed => "closed",
+            Kind::OutOfOrder => "out_of_order",
+            Kind::Exhausted => "exhausted",
+            Kind::OutOfRange => "out_of_range",
+            Kind::Overflow => "overflow",
+            Kind::DeleteRefused => "delete_refused",
+            Kind::NotLast => "not_last",
+            Kind::NumberChanged => "number_changed",
+        }
+    }
+
+    const ALL: [Kind; 10] = [
+        Kind::MissingPlaceholder,
+        Kind::InvalidName,
+        Kind::Closed,
+        Kind::OutOfOrder,
+        Kind::Exhausted,
+        Kind::OutOfRange,
+        Kind::Overflow,
+        Kind::DeleteRefused,
+        Kind::NotLast,
+        Kind::NumberChanged,
+    ];
+}
+
+const PREFIX: &str = "sequences:";
+
+/// The PostgreSQL SQLSTATE of a refusal.
+pub(crate) const PG_SQLSTATE: &str = "SQ001";
+
+/// The message as a SQL expression over `parts` (SQL expressions), the
+/// last one preceded by its length.
+pub(crate) fn message(d: Dialect, kind: Kind, parts: &[String]) -> String {
+    let mut pieces = vec![lit(d, &format!("{PREFIX}{}:", kind.word()))];
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            pieces.push(lit(d, ":"));
+        }
+        if i + 1 == parts.len() {
+            pieces.push(int_text(d, &length(d, part)));
+            pieces.push(lit(d, ":"));
+        }
+        pieces.push(part.clone());
+    }
+    concat(d, &pieces)
+}
+
+/// The message as text, for a refusal whose parts are all known when the
+/// trigger is written (SQLite's `RAISE` takes a literal only).
+pub(crate) fn literal(kind: Kind, parts: &[&str]) -> String {
+    let (last, first) = parts.split_last().expect("a refusal names something");
+    let mut fields: Vec<String> = first.iter().map(|p| p.to_string()).collect();
+    fields.push(format!("{}:{last}", last.chars().count()));
+    format!("{PREFIX}{}:{}", kind.word(), fields.join(":"))
+}
+
+/// The refusal a database error carries, if a trigger raised it.
+pub(crate) fn decode(error: &DbErr) -> Option<SequenceError> {
+    let text = error.to_string();
+    let at = text.find(PREFIX)?;
+    let rest = &text[at + PREFIX.len()..];
+    let (word, rest) = rest.split_once(':')?;
+    let kind = Kind::ALL.into_iter().find(|k| k.word() == word)?;
+    // The fields, then the last one's length and the last one itself.
+    let fields = |n: usize| -> Option<Vec<&str>> {
+        let mut parts: Vec<&str> = rest.splitn(n + 1, ':').collect();
+        if parts.len() != n + 1 {
+            return None;
+        }
+        let tail = parts.pop()?;
+        let length: usize = parts.pop()?.parse().ok()?;
+        let end = tail
+            .char_indices()
+            .nth(length)
+            .map_or(tail.len(), |(i, _)| i);
+        let last = &tail[..end];
+        if last.chars().count() != length {
+            return None;
+        }
+        parts.push(last);
+        Some(parts)
+    };
+    let last = || fields(1).map(|f| f[0].to_owned());
+    let int = |text: &str| text.parse::<i64>().ok();
+    let day = |text: &str| text.parse::<i32>().ok().map(Day::from_number);
+    Some(match kind {
+        Kind::MissingPlaceholder => {
+            let f = fields(3)?;
+            SequenceError::MissingPlaceholder {
+                field: f[0].to_owned(),
+                target: f[1].to_owned(),
+                template: f[2].to_owned(),
+            }
+        }
+        Kind::InvalidName => SequenceError::InvalidName {
+            name: last()?,
+            reason: "it is longer than 100 characters",
+        },
+        Kind::Closed => SequenceError::Closed { name: last()? },
+        Kind::OutOfOrder => {
+            let f = fields(3)?;
+            SequenceError::OutOfOrder {
+                day: day(f[0])?,
+                latest: day(f[1])?,
+                name: f[2].to_owned(),
+            }
+        }
+        Kind::Exhausted => {
+            let f = fields(3)?;
+            SequenceError::Exhausted {
+                max_value: int(f[0])?,
+                last: int(f[1])?,
+                count: 1,
+                name: f[2].to_owned(),
+            }
+        }
+        Kind::OutOfRange => {
+            let f = fields(4)?;
+            SequenceError::ValueOutOfRange {
+                value: int(f[0])?,
+                type_name: crate::column_value::Int::ALL
+                    .into_iter()
+                    .map(|int| int.type_name())
+                    .find(|name| *name == f[1])?,
+                target: f[2].to_owned(),
+                name: f[3].to_owned(),
+            }
+        }
+        Kind::Overflow => SequenceError::Overflow {
+            name: last()?,
+            count: 1,
+        },
+        Kind::DeleteRefused => {
+            let f = fields(3)?;
+            SequenceError::DeleteRefused {
+                value: int(f[0])?,
+                target: f[1].to_owned(),
+                name: f[2].to_owned(),
+            }
+        }
+        Kind::NotLast => {
+            let f = fields(4)?;
+            SequenceError::NotLast {
+                value: int(f[0])?,
+                last: int(f[1]),
+                name: f[3].to_owned(),
+            }
+        }
+        Kind::NumberChanged => {
+            let f = fields(2)?;
+            SequenceError::NumberChanged {
+                column: f[0].to_owned(),
+                target: f[1].to_owned(),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_reads_back() {
+        let error =
+            |message: &str| DbErr::Custom(format!("error returned from database: {message}"));
+        let closed = decode(&error(&literal(Kind::Closed, &["invoice:x@2026"]))).unwrap();
+        assert!(matches!(closed, SequenceError::Closed { name } if name == "invoice:x@2026"));
+        let order = decode(&error(
+            "sequences:out_of_order:20260101:20260315:3:inv at line 3907",
+        ))
+        .unwrap();
+        assert!(
+            matches!(order, SequenceError::OutOfOrder { day, latest, .. }
+            if day.number() == 20260101 && latest.number() == 20260315)
+        );
+        let sqlite = DbErr::Custom("JSON path error near 'sequences:closed:3:a-b'".into());
+        assert!(matches!(decode(&sqlite), Some(SequenceError::Closed { name }) if name == "a-b"));
+        let range = decode(&error("sequences:out_of_range:2147483648:i32:t.n:1:s")).unwrap();
+        assert!(matches!(
+            range,
+            SequenceError::ValueOutOfRange {
+                type_name: "i32",
+                ..
+            }
+        ));
+        let last = decode(&error("sequences:not_last:4::t.n:2:s:")).unwrap();
+        assert!(
+            matches!(last, SequenceError::NotLast { last: None, value: 4, name, .. } if name == "s:")
+        );
+        let long = literal(Kind::MissingPlaceholder, &["day", "t.n", "é{day}:x"]);
+        assert!(
+            matches!(decode(&error(&long)), Some(SequenceError::MissingPlaceholder { template, .. }) if template == "é{day}:x")
+        );
+        assert!(decode(&error("sequences:unknown:x")).is_none());
+        assert!(decode(&error("duplicate key")).is_none());
+    }
+}

@@ -1,0 +1,245 @@
+//! SQLite: its BEFORE triggers cannot change the row, so an AFTER INSERT
+//! trigger numbers it with an UPDATE, in the inserting statement. SQLite has
+//! one writer at a time: the checks before the upsert see the counter as the
+//! upsert will. A refusal whose message holds the row's values is raised
+//! through `json_extract`'s path error, since `RAISE` takes a literal only
+//! before SQLite 3.47 (which other clients, such as the `sqlite3` shell, may
+//! still run).
+
+use crate::dialect::Dialect;
+use crate::entity::{TABLE_NAME, VOIDS_TABLE};
+use crate::numbering::OnDelete;
+
+use super::expr::{Expr, day_number, ident, length, lit};
+use super::refusal::{self, Kind};
+use super::{Ddl, FieldPlan, Move};
+
+const D: Dialect = Dialect::Sqlite;
+
+/// A refusal with the row's values in its message.
+fn refuse(kind: Kind, parts: &[String], from_where: &str) -> String {
+    format!(
+        "  SELECT json_extract('{{}}', {}){from_where};\n",
+        refusal::message(D, kind, parts)
+    )
+}
+
+/// A refusal whose message is known when the trigger is written.
+fn raise(kind: Kind, parts: &[&str], condition: &str) -> String {
+    format!(
+        "  SELECT RAISE(ABORT, {}) WHERE {condition};\n",
+        lit(D, &refusal::literal(kind, parts))
+    )
+}
+
+pub(super) fn ddl(field: &FieldPlan) -> Ddl {
+    let names = field.names();
+    let table = ident(D, &field.table);
+    let col = ident(D, &field.column);
+    let t = ident(D, TABLE_NAME);
+    let remove: Vec<String> = names
+        .all()
+        .iter()
+        .map(|name| format!("DROP TRIGGER IF EXISTS {}", ident(D, name)))
+        .collect();
+    let mut install = remove.clone();
+
+    let e = Expr { d: D, row: "NEW" };
+    let mut body = String::new();
+    for (column, placeholder) in field.needed_columns() {
+        let template = if field.placeholders.iter().any(|(_, c, _)| *c == column) {
+            field.template.clone()
+        } else {
+            field
+                .format_text
+                .clone()
+                .unwrap_or_else(|| field.template.clone())
+        };
+        body += &raise(
+            Kind::MissingPlaceholder,
+            &[&placeholder, &field.target, &template],
+            &format!("{} IS NULL", e.col(&column)),
+        );
+    }
+    let day = e.day(field);
+    if let Some(day) = &day {
+        // A text that is no date reads as NULL: the date is missing.
+        if let Some(super::DayPlan::Column { name, .. }) = &field.day {
+            let template = field
+                .format_text
+                .clone()
+                .unwrap_or_else(|| field.template.clone());
+            body += &raise(
+                Kind::MissingPlaceholder,
+                &[name, &field.target, &template],
+                &format!("{day} IS NULL"),
+            );
+        }
+    }
+    let name = e.name(field, day.as_deref());
+    let named = format!(" FROM {t} WHERE \"name\" = {name}");
+    body += &refuse(
+        Kind::InvalidName,
+        std::slice::from_ref(&name),
+        &format!(" WHERE {} > 100", length(D, &name)),
+    );
+    body += &refuse(
+        Kind::Closed,
+        std::slice::from_ref(&name),
+        &format!("{named} AND \"closed\""),
+    );
+    let day_no = match (&day, field.chronological) {
+        (Some(day), true) => Some(day_number(D, day)),
+        _ => None,
+    };
+    if let Some(day_no) = &day_no {
+        body += &refuse(
+            Kind::OutOfOrder,
+            &[
+                format!("CAST({day_no} AS TEXT)"),
+                "CAST(\"last_day\" AS TEXT)".into(),
+                name.clone(),
+            ],
+            &format!("{named} AND \"last_day\" > {day_no}"),
+        );
+    }
+    let set = match field.step {
+        Move::Add { max_last } => {
+            let parts = match (&field.end.max_value, &field.end.cap) {
+                (Some(_), Some((target, type_name))) => (
+                    Kind::OutOfRange,
+                    vec![
+                        "CAST(\"last\" + 1 AS TEXT)".into(),
+                        lit(D, type_name),
+                        lit(D, target),
+                        name.clone(),
+                    ],
+                ),
+                (Some(max), None) => (
+                    Kind::Exhausted,
+                    vec![
+                        lit(D, &max.to_string()),
+                        "CAST(\"last\" AS TEXT)".into(),
+                        name.clone(),
+                    ],
+                ),
+                (None, _) => (Kind::Overflow, vec![name.clone()]),
+            };
+            body += &refuse(
+                parts.0,
+                &parts.1,
+                &format!("{named} AND \"last\" > {max_last}"),
+            );
+            format!("{t}.\"last\" + 1")
+        }
+        Move::Loop { last_before_reset } => format!(
+            "CASE WHEN {t}.\"last\" >= {last_before_reset} THEN {} ELSE {t}.\"last\" + 1 END",
+            field.initial
+        ),
+    };
+    let day_value = day_no.clone().unwrap_or_else(|| "NULL".into());
+    let (range_columns, range_values, range_set) = match field.range {
+        None => (String::new(), String::new(), String::new()),
+        Some(range) => (
+            ", \"max_value\", \"warn_at\"".to_owned(),
+            format!(
+                ", {}, {}",
+                range.max_value.map_or("NULL".into(), |v| v.to_string()),
+                range.warn_at.map_or("NULL".into(), |v| v.to_string())
+            ),
+            ", \"max_value\" = excluded.\"max_value\", \"warn_at\" = excluded.\"warn_at\""
+                .to_owned(),
+        ),
+    };
+    body += &format!(
+        "  INSERT INTO {t} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES ({name}, {}, {day_value}{range_values}) ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {set}, \"last_day\" = COALESCE(max({t}.\"last_day\", excluded.\"last_day\"), {t}.\"last_day\", excluded.\"last_day\"){range_set};\n",
+        field.initial
+    );
+    let value = format!("(SELECT \"last\" FROM {t} WHERE \"name\" = {name})");
+    let mut sets = vec![format!(
+        "{col} = {}",
+        e.number(field, &value, day.as_deref())
+    )];
+    for raw in &field.raw_values {
+        let r = ident(D, raw);
+        sets.push(format!("{r} = COALESCE({r}, {value})"));
+    }
+    body += &format!(
+        "  UPDATE {table} SET {} WHERE {};\n",
+        sets.join(", "),
+        key_match(field, "NEW")
+    );
+    install.push(format!(
+        "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW WHEN NEW.{col} IS NULL\nBEGIN\n{body}END",
+        ident(D, &names.insert)
+    ));
+
+    if field.on_delete != OnDelete::Allow {
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE DELETE ON {table} FOR EACH ROW WHEN OLD.{col} IS NOT NULL\nBEGIN\n{}END",
+            ident(D, &names.delete),
+            delete_body(field)
+        ));
+    }
+
+    let mut checks = String::new();
+    for column in std::iter::once(&field.column).chain(&field.raw_values) {
+        let c = ident(D, column);
+        checks += &raise(
+            Kind::NumberChanged,
+            &[column, &field.target],
+            &format!("OLD.{c} IS NOT NULL AND NEW.{c} IS NOT OLD.{c}"),
+        );
+    }
+    install.push(format!(
+        "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW\nBEGIN\n{checks}END",
+        ident(D, &names.update)
+    ));
+    Ddl { install, remove }
+}
+
+fn key_match(field: &FieldPlan, row: &str) -> String {
+    field
+        .keys
+        .iter()
+        .map(|k| format!("{} = {row}.{}", ident(D, k), ident(D, k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+fn delete_body(field: &FieldPlan) -> String {
+    let e = Expr { d: D, row: "OLD" };
+    let value = match field.raw_values.first() {
+        Some(raw) if field.format.is_some() => e.col(raw),
+        _ => e.col(&field.column),
+    };
+    let day = e.day(field);
+    let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
+    let t = ident(D, TABLE_NAME);
+    let value_text = format!("COALESCE(CAST({value} AS TEXT), '')");
+    match field.on_delete {
+        OnDelete::Refuse => refuse(
+            Kind::DeleteRefused,
+            &[value_text, lit(D, &field.target), name],
+            "",
+        ),
+        OnDelete::Void => format!(
+            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") VALUES ({name}, {value}, 'deleted', NULL, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ON CONFLICT DO NOTHING;\n",
+            ident(D, VOIDS_TABLE)
+        ),
+        OnDelete::RevertIfLast => {
+            let last = format!("(SELECT \"last\" FROM {t} WHERE \"name\" = {name})");
+            refuse(
+                Kind::NotLast,
+                &[
+                    value_text,
+                    format!("COALESCE(CAST({last} AS TEXT), '')"),
+                    lit(D, &field.target),
+                    name.clone(),
+                ],
+                &format!(" WHERE {last} IS NOT {value}"),
+            ) + &format!("  UPDATE {t} SET \"last\" = \"last\" - 1 WHERE \"name\" = {name};\n")
+        }
+        OnDelete::Allow => String::new(),
+    }
+}

@@ -1,0 +1,627 @@
+//! Numbered by the database itself (`Numbering::install_triggers`), on the
+//! three databases: raw SQL and `insert_many` numbered with no hook, side by
+//! side with the derive; formats and periods as the library prints them; the
+//! delete policies and the number guard against raw `DELETE` and `UPDATE`;
+//! refusals typed back into `SequenceError`; concurrent writers with
+//! rollbacks; another language's client; the audit of the triggers.
+
+use rand::Rng;
+use sea_orm::prelude::Date;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement, TransactionTrait,
+};
+use sequences_core::{Audit, Day, Sequence, SequenceError, TriggerState};
+use sequences_tests::entities::{db_deferred, db_doc, db_invoice, db_slot};
+use sequences_tests::{Backend, TestDb, assert_gapless, connect_all, unique_name};
+
+fn date(text: &str) -> Date {
+    text.parse().expect("a YYYY-MM-DD date")
+}
+
+/// A journal (or book, kind) no other test uses.
+fn fresh(prefix: &str) -> String {
+    unique_name(prefix).replace('-', "")
+}
+
+/// `sql` with `?` placeholders, as `$n` on PostgreSQL.
+fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let mut numbered = String::new();
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' && backend == DbBackend::Postgres {
+            n += 1;
+            numbered.push_str(&format!("${n}"));
+        } else {
+            numbered.push(c);
+        }
+    }
+    Statement::from_sql_and_values(backend, numbered, values)
+}
+
+async fn raw<C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(statement(db.get_database_backend(), sql, values))
+        .await?
+        .rows_affected())
+}
+
+/// The refusal a database error carries, or a panic naming the error.
+fn refusal(t: &TestDb, error: DbErr) -> SequenceError {
+    SequenceError::from_database(&error)
+        .unwrap_or_else(|| panic!("{t:?}: not a refusal the library reads: {error}"))
+}
+
+async fn invoice_numbers(t: &TestDb, journal: &str) -> Vec<i64> {
+    db_invoice::Entity::find()
+        .filter(db_invoice::Column::Journal.eq(journal))
+        .order_by_asc(db_invoice::Column::Number)
+        .all(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            row.number
+                .unwrap_or_else(|| panic!("{t:?}: a row left unnumbered"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn raw_sql_insert_many_and_the_derive_number_the_same_sequence() {
+    for t in connect_all(4).await {
+        let journal = fresh("J");
+        // Raw SQL, number omitted.
+        raw(
+            &t.db,
+            "INSERT INTO db_invoice (journal, issued_on) VALUES (?, ?)",
+            vec![journal.clone().into(), date("2026-03-01").into()],
+        )
+        .await
+        .unwrap();
+        // Raw SQL, number NULL.
+        raw(
+            &t.db,
+            "INSERT INTO db_invoice (journal, issued_on, number) VALUES (?, ?, NULL)",
+            vec![journal.clone().into(), date("2026-03-02").into()],
+        )
+        .await
+        .unwrap();
+        // The derive, in a transaction: the library takes the next value.
+        let txn = t.db.begin().await.unwrap();
+        let model = db_invoice::ActiveModel {
+            journal: Set(journal.clone()),
+            issued_on: Set(date("2026-03-03")),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(model.number, Some(3), "{t:?}");
+        // insert_many with no hook and no fill_gapless_many.
+        let many: Vec<db_invoice::ActiveModel> = (4..=6)
+            .map(|day| db_invoice::ActiveModel {
+                journal: Set(journal.clone()),
+                issued_on: Set(date(&format!("2026-03-0{day}"))),
+                ..Default::default()
+            })
+            .collect();
+        db_invoice::Entity::insert_many(many)
+            .exec(&t.db)
+            .await
+            .unwrap();
+        // A row inserted with its number set keeps it (a legacy import).
+        let kept = Sequence::new(format!("dbinv-{journal}@2026"));
+        let txn = t.db.begin().await.unwrap();
+        let next = kept.next_value(&txn).await.unwrap();
+        raw(
+            &txn,
+            "INSERT INTO db_invoice (journal, issued_on, number) VALUES (?, ?, ?)",
+            vec![
+                journal.clone().into(),
+                date("2026-03-07").into(),
+                next.into(),
+            ],
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        let numbers = invoice_numbers(&t, &journal).await;
+        assert_gapless(&format!("{t:?}"), &numbers, 1, Some(7));
+        assert_eq!(kept.last_value(&t.db).await.unwrap(), Some(7), "{t:?}");
+
+        // SeaORM sees the number the database gave: RETURNING on
+        // PostgreSQL, the re-read on MariaDB.
+        if t.backend != Backend::Sqlite {
+            let inserted = db_invoice::Entity::insert(db_invoice::ActiveModel {
+                journal: Set(journal.clone()),
+                issued_on: Set(date("2026-03-08")),
+                number: NotSet,
+                ..Default::default()
+            })
+            .exec_with_returning(&t.db)
+            .await
+            .unwrap();
+            assert_eq!(inserted.number, Some(8), "{t:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_database_prints_formats_and_periods_as_the_library() {
+    for t in connect_all(2).await {
+        let book = fresh("B");
+        for (day, by_database) in [
+            ("2025-12-31", true),
+            ("2026-01-01", false),
+            ("2026-06-15", true),
+            ("2026-12-31", true),
+            ("2027-01-01", true),
+        ] {
+            if by_database {
+                raw(
+                    &t.db,
+                    "INSERT INTO db_doc (book, issued_on) VALUES (?, ?)",
+                    vec![book.clone().into(), date(day).into()],
+                )
+                .await
+                .unwrap();
+            } else {
+                let txn = t.db.begin().await.unwrap();
+                db_doc::ActiveModel {
+                    book: Set(book.clone()),
+                    issued_on: Set(date(day)),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await
+                .unwrap();
+                txn.commit().await.unwrap();
+            }
+        }
+        let rows = db_doc::Entity::find()
+            .filter(db_doc::Column::Book.eq(&book))
+            .order_by_asc(db_doc::Column::Id)
+            .all(&t.db)
+            .await
+            .unwrap();
+        let got: Vec<(Option<String>, Option<i64>)> =
+            rows.into_iter().map(|r| (r.reference, r.raw)).collect();
+        let want = [
+            (format!("{book}/2025/0001"), 1),
+            (format!("{book}/2026/0001"), 1),
+            (format!("{book}/2026/0002"), 2),
+            (format!("{book}/2026/0003"), 3),
+            (format!("{book}/2027/0001"), 1),
+        ];
+        let want: Vec<(Option<String>, Option<i64>)> =
+            want.into_iter().map(|(r, v)| (Some(r), Some(v))).collect();
+        assert_eq!(got, want, "{t:?}");
+        let audit = Audit::new(db_doc::Column::Reference)
+            .format("{book}/{year}/{value:04}")
+            .scope([db_doc::Column::Book])
+            .sequence("dbdoc-{book}")
+            .period(sequences_core::Period::Year)
+            .filter(db_doc::Column::Book.eq(&book))
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert!(audit.is_clean(), "{t:?}: {audit:?}");
+    }
+}
+
+#[tokio::test]
+async fn refusals_come_back_typed_and_take_nothing() {
+    for t in connect_all(2).await {
+        let journal = fresh("R");
+        let insert = |day: &'static str| {
+            let journal = journal.clone();
+            let db = t.db.clone();
+            async move {
+                raw(
+                    &db,
+                    "INSERT INTO db_invoice (journal, issued_on) VALUES (?, ?)",
+                    vec![journal.into(), date(day).into()],
+                )
+                .await
+            }
+        };
+        insert("2026-05-10").await.unwrap();
+        // Date order: an earlier date is refused, nothing taken.
+        let error = refusal(&t, insert("2026-05-01").await.unwrap_err());
+        assert!(
+            matches!(&error, SequenceError::OutOfOrder { name, day, latest }
+                if *name == format!("dbinv-{journal}@2026")
+                    && *day == Day::from(date("2026-05-01"))
+                    && *latest == Day::from(date("2026-05-10"))),
+            "{t:?}: {error}"
+        );
+        // A closed period.
+        let sequence = Sequence::new(format!("dbinv-{journal}@2026"));
+        sequence.close(&t.db).await.unwrap();
+        let error = refusal(&t, insert("2026-06-01").await.unwrap_err());
+        assert!(
+            matches!(&error, SequenceError::Closed { .. }),
+            "{t:?}: {error}"
+        );
+        sequence.reopen(&t.db).await.unwrap();
+        insert("2026-06-01").await.unwrap();
+        assert_eq!(invoice_numbers(&t, &journal).await, [1, 2], "{t:?}");
+        // A missing placeholder (SQLite checks the NOT NULL column before
+        // its AFTER trigger runs: refused all the same).
+        let error = raw(
+            &t.db,
+            "INSERT INTO db_invoice (journal, issued_on) VALUES (?, NULL)",
+            vec![journal.clone().into()],
+        )
+        .await
+        .unwrap_err();
+        if t.backend != Backend::Sqlite {
+            assert!(
+                matches!(refusal(&t, error), SequenceError::MissingPlaceholder { field, .. } if field == "issued_on"),
+                "{t:?}"
+            );
+        }
+        assert_eq!(invoice_numbers(&t, &journal).await, [1, 2], "{t:?}");
+
+        // The end of a declared range: five slots, then refused.
+        let kind = fresh("K");
+        for _ in 0..5 {
+            raw(
+                &t.db,
+                "INSERT INTO db_slot (kind) VALUES (?)",
+                vec![kind.clone().into()],
+            )
+            .await
+            .unwrap();
+        }
+        let error = raw(
+            &t.db,
+            "INSERT INTO db_slot (kind) VALUES (?)",
+            vec![kind.clone().into()],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                refusal(&t, error),
+                SequenceError::Exhausted {
+                    max_value: 5,
+                    last: 5,
+                    ..
+                }
+            ),
+            "{t:?}"
+        );
+        assert_eq!(
+            Sequence::new(format!("dbslot-{kind}"))
+                .last_value(&t.db)
+                .await
+                .unwrap(),
+            Some(5),
+            "{t:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn raw_delete_and_update_obey_the_policies() {
+    for t in connect_all(2).await {
+        // void: the delete goes through and the number is recorded void.
+        let journal = fresh("V");
+        for day in ["2026-01-01", "2026-01-02"] {
+            raw(
+                &t.db,
+                "INSERT INTO db_invoice (journal, issued_on) VALUES (?, ?)",
+                vec![journal.clone().into(), date(day).into()],
+            )
+            .await
+            .unwrap();
+        }
+        let deleted = raw(
+            &t.db,
+            "DELETE FROM db_invoice WHERE journal = ? AND number = 1",
+            vec![journal.clone().into()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(deleted, 1, "{t:?}");
+        let audit = Audit::new(db_invoice::Column::Number)
+            .scope([db_invoice::Column::Journal])
+            .sequence("dbinv-{journal}@2026")
+            .filter(db_invoice::Column::Journal.eq(&journal))
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert!(
+            audit.is_clean(),
+            "{t:?}: the void explains the gap: {audit:?}"
+        );
+        assert_eq!(audit.groups[0].voided, [1], "{t:?}");
+
+        // refuse: a raw DELETE and delete_many are refused, nothing deleted.
+        let book = fresh("D");
+        raw(
+            &t.db,
+            "INSERT INTO db_doc (book, issued_on) VALUES (?, ?)",
+            vec![book.clone().into(), date("2026-02-02").into()],
+        )
+        .await
+        .unwrap();
+        let error = db_doc::Entity::delete_many()
+            .filter(db_doc::Column::Book.eq(&book))
+            .exec(&t.db)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refusal(&t, error), SequenceError::DeleteRefused { value: 1, name, target }
+                if name == format!("dbdoc-{book}@2026") && target == "db_doc.reference"),
+            "{t:?}"
+        );
+        // An UPDATE of the number, or of its raw value, is refused.
+        for sql in [
+            "UPDATE db_doc SET reference = 'X' WHERE book = ?",
+            "UPDATE db_doc SET raw = 7 WHERE book = ?",
+            "UPDATE db_doc SET reference = NULL WHERE book = ?",
+        ] {
+            let error = raw(&t.db, sql, vec![book.clone().into()])
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(refusal(&t, error), SequenceError::NumberChanged { target, .. } if target == "db_doc.reference"),
+                "{t:?}: {sql}"
+            );
+        }
+        // Other columns stay editable.
+        raw(
+            &t.db,
+            "UPDATE db_doc SET issued_on = ? WHERE book = ?",
+            vec![date("2026-02-03").into(), book.clone().into()],
+        )
+        .await
+        .unwrap();
+
+        // revert_if_last: only the last slot goes, and its number is taken again.
+        let kind = fresh("S");
+        for _ in 0..3 {
+            raw(
+                &t.db,
+                "INSERT INTO db_slot (kind) VALUES (?)",
+                vec![kind.clone().into()],
+            )
+            .await
+            .unwrap();
+        }
+        let error = raw(
+            &t.db,
+            "DELETE FROM db_slot WHERE kind = ? AND number = 2",
+            vec![kind.clone().into()],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                refusal(&t, error),
+                SequenceError::NotLast {
+                    value: 2,
+                    last: Some(3),
+                    ..
+                }
+            ),
+            "{t:?}"
+        );
+        raw(
+            &t.db,
+            "DELETE FROM db_slot WHERE kind = ? AND number = 3",
+            vec![kind.clone().into()],
+        )
+        .await
+        .unwrap();
+        raw(
+            &t.db,
+            "INSERT INTO db_slot (kind) VALUES (?)",
+            vec![kind.clone().into()],
+        )
+        .await
+        .unwrap();
+        let slots: Vec<i32> = db_slot::Entity::find()
+            .filter(db_slot::Column::Kind.eq(&kind))
+            .order_by_asc(db_slot::Column::Number)
+            .all(&t.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.number)
+            .collect();
+        assert_eq!(slots, [1, 2, 3], "{t:?}");
+        // Deleting two rows in one statement: the first refusal undoes the statement.
+        let error = raw(
+            &t.db,
+            "DELETE FROM db_slot WHERE kind = ?",
+            vec![kind.clone().into()],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(refusal(&t, error), SequenceError::NotLast { .. }),
+            "{t:?}"
+        );
+        let left = db_slot::Entity::find()
+            .filter(db_slot::Column::Kind.eq(&kind))
+            .all(&t.db)
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(left, 3, "{t:?}: nothing deleted");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_raw_and_derive_writers_with_rollbacks_stay_gapless() {
+    for t in connect_all(8).await {
+        let journal = fresh("C");
+        let mut tasks = Vec::new();
+        for writer in 0..6 {
+            let db = t.db.clone();
+            let journal = journal.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut committed = 0u32;
+                for _ in 0..15 {
+                    let (rollback, through_derive) = {
+                        let mut rng = rand::rng();
+                        (rng.random_bool(0.3), writer % 2 == 0)
+                    };
+                    let txn = db.begin().await.unwrap();
+                    let result = if through_derive {
+                        db_invoice::ActiveModel {
+                            journal: Set(journal.clone()),
+                            issued_on: Set(date("2026-04-01")),
+                            ..Default::default()
+                        }
+                        .insert(&txn)
+                        .await
+                        .map(drop)
+                    } else {
+                        raw(
+                            &txn,
+                            "INSERT INTO db_invoice (journal, issued_on) VALUES (?, ?)",
+                            vec![journal.clone().into(), date("2026-04-01").into()],
+                        )
+                        .await
+                        .map(drop)
+                    };
+                    match result {
+                        Ok(()) if rollback => txn.rollback().await.unwrap(),
+                        Ok(()) => {
+                            txn.commit().await.unwrap();
+                            committed += 1;
+                        }
+                        // A deadlock (MariaDB, when the transaction that
+                        // created the counter rolls back) is a rollback the
+                        // caller retries; nothing is taken.
+                        Err(error) if sequences_core::is_retryable(&error) => {
+                            let _ = txn.rollback().await;
+                        }
+                        Err(error) => panic!("writer {writer}: {error}"),
+                    }
+                }
+                committed
+            }));
+        }
+        let mut committed = 0;
+        for task in tasks {
+            committed += task.await.unwrap();
+        }
+        let numbers = invoice_numbers(&t, &journal).await;
+        assert_eq!(numbers.len() as u32, committed, "{t:?}");
+        assert_gapless(&format!("{t:?}"), &numbers, 1, Some(i64::from(committed)));
+    }
+}
+
+#[tokio::test]
+async fn postgres_numbers_deferred_rows_at_commit_for_any_client() {
+    for t in connect_all(8).await {
+        if t.backend != Backend::Postgres {
+            // Refused before anything is installed, naming the option.
+            let error = db_deferred::ActiveModel::gapless_numbering()
+                .install_triggers(&t.db)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&error, SequenceError::InvalidNumbering { reason, .. } if reason.starts_with("deferred")),
+                "{t:?}: {error}"
+            );
+            continue;
+        }
+        let journal = fresh("P");
+        let mut tasks = Vec::new();
+        for writer in 0..6 {
+            let db = t.db.clone();
+            let journal = journal.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut committed = 0u32;
+                for _ in 0..10 {
+                    let rollback = rand::rng().random_bool(0.3);
+                    let txn = db.begin().await.unwrap();
+                    for _ in 0..2 {
+                        raw(
+                            &txn,
+                            "INSERT INTO db_deferred (journal) VALUES (?)",
+                            vec![journal.clone().into()],
+                        )
+                        .await
+                        .unwrap();
+                    }
+                    // Still unnumbered inside the transaction: the lock waits for COMMIT.
+                    let unnumbered = txn
+                        .query_one_raw(statement(
+                            DbBackend::Postgres,
+                            "SELECT COUNT(*) FROM db_deferred WHERE journal = ? AND number IS NULL",
+                            vec![journal.clone().into()],
+                        ))
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .try_get_by_index::<i64>(0)
+                        .unwrap();
+                    assert!(unnumbered >= 2, "writer {writer}");
+                    if rollback {
+                        txn.rollback().await.unwrap();
+                    } else {
+                        txn.commit().await.unwrap();
+                        committed += 2;
+                    }
+                }
+                committed
+            }));
+        }
+        let mut committed = 0;
+        for task in tasks {
+            committed += task.await.unwrap();
+        }
+        let numbers: Vec<i64> = db_deferred::Entity::find()
+            .filter(db_deferred::Column::Journal.eq(&journal))
+            .order_by_asc(db_deferred::Column::Number)
+            .all(&t.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.number.expect("numbered at COMMIT"))
+            .collect();
+        assert_eq!(numbers.len() as u32, committed);
+        assert_gapless(
+            "deferred by PostgreSQL",
+            &numbers,
+            1,
+            Some(i64::from(committed)),
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_audit_reports_triggers_dropped_disabled_or_outdated() {
+    for t in connect_all(2).await {
+        // Installed by the migrator, as the derive describes them.
+        let states = db_invoice::ActiveModel::gapless_numbering()
+            .check_triggers(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            states,
+            [("db_invoice.number".to_owned(), TriggerState::Intact)],
+            "{t:?}"
+        );
+        let audit = Audit::new(db_slot::Column::Number)
+            .scope([db_slot::Column::Kind])
+            .sequence("dbslot-{kind}")
+            .run(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(audit.triggers, Some(TriggerState::Intact), "{t:?}");
+    }
+}
