@@ -625,3 +625,223 @@ async fn the_audit_reports_triggers_dropped_disabled_or_outdated() {
         assert_eq!(audit.triggers, Some(TriggerState::Intact), "{t:?}");
     }
 }
+
+/// A client in another language (psql, the mariadb client, the sqlite3
+/// shell, which runs SQLite 3.40 here) inserts rows that come out numbered,
+/// and sees a refusal as an error.
+#[tokio::test]
+async fn another_client_inserts_numbered_rows() {
+    for t in connect_all(2).await {
+        let journal = fresh("L");
+        let run = |sql: String| {
+            let mut command = match t.backend {
+                Backend::Postgres => {
+                    let mut c = std::process::Command::new("psql");
+                    c.args([t.url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", &sql]);
+                    c
+                }
+                Backend::MySql => {
+                    let url = t.url.strip_prefix("mysql://").expect("a mysql URL");
+                    let (user_host, database) = url.rsplit_once('/').expect("a database");
+                    let (user, host) = user_host.split_once('@').expect("user@host");
+                    let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+                    let mut c = std::process::Command::new("mariadb");
+                    c.args([
+                        "--protocol=tcp",
+                        &format!("--host={host}"),
+                        &format!("--port={port}"),
+                        &format!("--user={user}"),
+                        database,
+                        "-e",
+                        &sql,
+                    ]);
+                    c
+                }
+                Backend::Sqlite => {
+                    let path = t
+                        .url
+                        .strip_prefix("sqlite://")
+                        .and_then(|u| u.split('?').next())
+                        .expect("a sqlite URL");
+                    let mut c = std::process::Command::new("sqlite3");
+                    c.args(["-cmd", ".timeout 10000", path, &sql]);
+                    c
+                }
+            };
+            command.output().expect("the database's own client runs")
+        };
+        for day in ["2026-09-01", "2026-09-02", "2026-09-03"] {
+            let output = run(format!(
+                "INSERT INTO db_invoice (journal, issued_on) VALUES ('{journal}', '{day}')"
+            ));
+            assert!(
+                output.status.success(),
+                "{t:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert_eq!(invoice_numbers(&t, &journal).await, [1, 2, 3], "{t:?}");
+        // Out of date order: the client sees the refusal, nothing is taken.
+        let output = run(format!(
+            "INSERT INTO db_invoice (journal, issued_on) VALUES ('{journal}', '2026-08-01')"
+        ));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains("sequences:out_of_order:20260801:20260903:"),
+            "{t:?}: {stderr}"
+        );
+        assert_eq!(invoice_numbers(&t, &journal).await, [1, 2, 3], "{t:?}");
+    }
+}
+
+/// The audit and `check_triggers` against someone who drops, disables,
+/// replaces or reinstalls a table's triggers behind the library's back, on
+/// a database of its own (the other tests keep their triggers).
+#[tokio::test]
+async fn the_trigger_checks_are_not_fooled() {
+    use sequences_core::{NumberedField, Numbering, OnDelete};
+    use sequences_tests::Scratch;
+    for t in connect_all(2).await {
+        let scratch = Scratch::new(&t, "guards").await;
+        sequences_tests::migrate(&scratch.url).await;
+        let db = sequences_tests::open(&scratch.url, 1).await;
+        let numbering = db_slot::ActiveModel::gapless_numbering();
+        let state = || async {
+            let checked = numbering.check_triggers(&db).await.unwrap();
+            let audited = Audit::new(db_slot::Column::Number)
+                .scope([db_slot::Column::Kind])
+                .sequence("dbslot-{kind}")
+                .run(&db)
+                .await
+                .unwrap();
+            (checked[0].1.clone(), audited)
+        };
+        let (checked, audited) = state().await;
+        assert_eq!(checked, TriggerState::Intact, "{t:?}");
+        assert!(audited.is_clean(), "{t:?}");
+
+        // Dropped by hand.
+        let on_table = if t.backend == Backend::Postgres { " ON db_slot" } else { "" };
+        db.execute_unprepared(&format!("DROP TRIGGER sq_db_slot_number_del{on_table}"))
+            .await
+            .unwrap();
+        let (checked, audited) = state().await;
+        let missing = TriggerState::Missing {
+            triggers: vec!["sq_db_slot_number_del".into()],
+        };
+        assert_eq!(checked, missing, "{t:?}");
+        assert_eq!(audited.triggers, Some(missing), "{t:?}");
+        assert!(!audited.is_clean(), "{t:?}");
+        numbering.install_triggers(&db).await.unwrap();
+        assert_eq!(state().await.0, TriggerState::Intact, "{t:?}");
+
+        // Replaced by one that numbers nothing, under the same name.
+        let replace = match t.backend {
+            Backend::Postgres => "CREATE OR REPLACE FUNCTION sq_db_slot_number_ins() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$".to_owned(),
+            Backend::MySql | Backend::Sqlite => {
+                db.execute_unprepared("DROP TRIGGER sq_db_slot_number_ins").await.unwrap();
+                let body = if t.backend == Backend::MySql { "SET @x = 1;" } else { "SELECT 1;" };
+                format!("CREATE TRIGGER sq_db_slot_number_ins AFTER INSERT ON db_slot FOR EACH ROW BEGIN {body} END")
+            }
+        };
+        db.execute_unprepared(&replace).await.unwrap();
+        let (checked, audited) = state().await;
+        assert_eq!(checked, TriggerState::Altered, "{t:?}");
+        assert!(!audited.is_clean(), "{t:?}");
+        numbering.install_triggers(&db).await.unwrap();
+
+        // Disabled (PostgreSQL can switch a trigger off without dropping it).
+        if t.backend == Backend::Postgres {
+            db.execute_unprepared("ALTER TABLE db_slot DISABLE TRIGGER sq_db_slot_number_upd")
+                .await
+                .unwrap();
+            let (checked, audited) = state().await;
+            assert_eq!(checked, TriggerState::Altered, "{t:?}");
+            assert!(!audited.is_clean(), "{t:?}");
+            numbering.install_triggers(&db).await.unwrap();
+        }
+
+        // Installed from another description: check_triggers, which knows
+        // the current one, calls it outdated.
+        let older = Numbering::new().field_with(
+            NumberedField::new(
+                db_slot::Column::Number,
+                Sequence::new("dbslot-{kind}").max_value(9),
+            )
+            .on_delete(OnDelete::RevertIfLast),
+        );
+        older.install_triggers(&db).await.unwrap();
+        assert_eq!(state().await.0, TriggerState::Outdated, "{t:?}");
+        numbering.install_triggers(&db).await.unwrap();
+        assert_eq!(state().await.0, TriggerState::Intact, "{t:?}");
+
+        // Removed: no longer guarded, and the description says it should be.
+        numbering.remove_triggers(&db).await.unwrap();
+        let (checked, audited) = state().await;
+        assert_eq!(checked, TriggerState::NotInstalled, "{t:?}");
+        assert_eq!(audited.triggers, None, "{t:?}");
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
+
+/// The two paths on the same random dates: the references the database
+/// prints for one book are the library's for another, book aside.
+#[tokio::test]
+async fn the_two_paths_agree_on_random_dates() {
+    for t in connect_all(2).await {
+        let (by_library, by_database) = (fresh("A"), fresh("Z"));
+        let days: Vec<Date> = {
+            let mut rng = rand::rng();
+            (0..40)
+                .map(|_| {
+                    let start = date("2023-01-01");
+                    start + chrono::Duration::days(rng.random_range(0..1500))
+                })
+                .collect()
+        };
+        for day in &days {
+            let txn = t.db.begin().await.unwrap();
+            db_doc::ActiveModel {
+                book: Set(by_library.clone()),
+                issued_on: Set(*day),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .unwrap();
+            txn.commit().await.unwrap();
+            raw(
+                &t.db,
+                "INSERT INTO db_doc (book, issued_on) VALUES (?, ?)",
+                vec![by_database.clone().into(), (*day).into()],
+            )
+            .await
+            .unwrap();
+        }
+        let references = |book: String| {
+            let db = t.db.clone();
+            async move {
+                db_doc::Entity::find()
+                    .filter(db_doc::Column::Book.eq(&book))
+                    .order_by_asc(db_doc::Column::Id)
+                    .all(&db)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.reference.unwrap().replacen(&book, "BOOK", 1),
+                            r.raw.unwrap(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            references(by_database).await,
+            references(by_library).await,
+            "{t:?}: {days:?}"
+        );
+    }
+}
