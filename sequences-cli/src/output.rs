@@ -372,6 +372,10 @@ impl Render for Audit<'_> {
                 report.unreadable
             ));
         }
+        if let Some(triggers) = &report.triggers {
+            // A column numbered by the database: its guards, as installed or not.
+            lines.push(triggers.to_string());
+        }
         lines.push(
             if report.is_clean() && self.rows_only {
                 "clean among the rows (compared with no counter: numbers deleted after the last \
