@@ -134,6 +134,13 @@ async fn run(args: Args) -> Result<(), String> {
                     .map_err(|e| e.to_string())?,
             );
         }
+        let n = scenarios::verify_database_numbering(&backend.db)
+            .await
+            .map_err(|e| format!("{}: {e}", backend.name))?;
+        println!(
+            "  verified {}: {n} rows numbered 1..={n} by the database, no gap, no duplicate",
+            Scenario::InsertDatabase.name()
+        );
     }
 
     println!("\n{}", report::table(&rows));
@@ -257,9 +264,18 @@ async fn query_string(db: &DatabaseConnection, sql: &str) -> Result<String, DbEr
     row.try_get_by_index(0)
 }
 
-/// Empties the benchmark tables and creates every sequence the scenarios use,
-/// so that no measurement includes a sequence's creation.
+/// Empties the benchmark tables, creates every sequence the scenarios use,
+/// so that no measurement includes a sequence's creation, and installs the
+/// triggers of "insert (database)".
 async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> Result<(), DbErr> {
+    let numbering = schema::db_invoice::ActiveModel::gapless_numbering();
+    // The triggers refuse a DELETE of a numbered row (the derive's default
+    // policy): taken off while the table is emptied, installed again below.
+    numbering
+        .remove_triggers(db)
+        .await
+        .map_err(|e| DbErr::Custom(format!("remove_triggers: {e}")))?;
+    schema::db_invoice::Entity::delete_many().exec(db).await?;
     schema::invoice::Entity::delete_many().exec(db).await?;
     schema::plain::Entity::delete_many().exec(db).await?;
     schema::deferred::Entity::delete_many().exec(db).await?;
@@ -273,11 +289,25 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
         }
     }
     scenarios::raw_upsert(db, scenarios::DEFERRED_HOT, 1).await?;
+    // At 0, so that the rows are numbered from 1 (checked after the run).
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        match db.get_database_backend() {
+            DbBackend::Postgres => "INSERT INTO sequences (name, last) VALUES ($1, 0)",
+            _ => "INSERT INTO sequences (name, last) VALUES (?, 0)",
+        },
+        [scenarios::DATABASE_HOT.into()],
+    ))
+    .await?;
+    numbering
+        .install_triggers(db)
+        .await
+        .map_err(|e| DbErr::Custom(format!("install_triggers: {e}")))?;
     Ok(())
 }
 
-/// Measures every variant of `scenario` `runs` times, back to back (the order
-/// rotates between runs), and aggregates by median.
+/// Measures every variant of `scenario` and of its companions `runs` times,
+/// back to back (the order rotates between runs), and aggregates by median.
 async fn measure(
     backend: &Backend,
     scenario: Scenario,
@@ -287,15 +317,19 @@ async fn measure(
     many: u32,
     lines: usize,
 ) -> Vec<Row> {
-    let variants = scenario.variants();
-    let mut samples: Vec<Vec<measure::Sample>> = vec![Vec::new(); variants.len()];
+    let arms: Vec<(Scenario, Variant)> = std::iter::once(scenario)
+        .chain(scenario.companions().iter().copied())
+        .flat_map(|s| s.variants().iter().map(move |&v| (s, v)))
+        .collect();
+    let mut samples: Vec<Vec<measure::Sample>> = vec![Vec::new(); arms.len()];
     for run in 0..runs {
-        for k in 0..variants.len() {
-            let i = (k + run) % variants.len();
+        for k in 0..arms.len() {
+            let i = (k + run) % arms.len();
+            let (arm_scenario, variant) = arms[i];
             let s = measure::sample(
                 &backend.db,
-                scenario,
-                variants[i],
+                arm_scenario,
+                variant,
                 connections,
                 sample,
                 many,
@@ -305,22 +339,34 @@ async fn measure(
             samples[i].push(s);
         }
     }
-    let rows: Vec<Row> = variants
+    // The median over runs of this arm / another, measured in the same run.
+    let ratio = |i: usize, j: usize| {
+        measure::median(
+            &mut samples[i]
+                .iter()
+                .zip(&samples[j])
+                .map(|(s, r)| s.ops_per_sec / r.ops_per_sec)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let rows: Vec<Row> = arms
         .iter()
         .enumerate()
-        .map(|(i, &variant)| {
-            let raw = variants
+        .map(|(i, &(scenario, variant))| {
+            // The by-hand baseline of the same scenario, or of the group.
+            let raw = arms
                 .iter()
-                .position(|&v| v == variant.baseline())
+                .position(|&a| a == (scenario, variant.baseline()))
+                .or_else(|| arms.iter().position(|&(_, v)| v == variant.baseline()))
                 .expect("every scenario has its by-hand baseline");
+            let compared = scenario.compared_to(variant).map(|other| {
+                arms.iter()
+                    .position(|&a| a == other)
+                    .expect("a compared variant is measured in the same group")
+            });
             let med = |f: &dyn Fn(&measure::Sample) -> f64| {
                 measure::median(&mut samples[i].iter().map(f).collect::<Vec<_>>())
             };
-            let mut ratios: Vec<f64> = samples[i]
-                .iter()
-                .zip(&samples[raw])
-                .map(|(s, r)| s.ops_per_sec / r.ops_per_sec)
-                .collect();
             Row {
                 backend: backend.name,
                 scenario,
@@ -329,32 +375,40 @@ async fn measure(
                 ops_per_sec: med(&|s| s.ops_per_sec),
                 p50_ms: med(&|s| s.p50.as_secs_f64() * 1000.0),
                 p99_ms: med(&|s| s.p99.as_secs_f64() * 1000.0),
-                ratio_to_raw: measure::median(&mut ratios),
+                ratio_to_raw: ratio(i, raw),
+                ratio_to_derive: compared.map(|j| ratio(i, j)),
                 errors: samples[i].iter().map(|s| s.errors).sum(),
             }
         })
         .collect();
     for r in &rows {
         println!(
-            "  {:<19} x{:<2} {:<15} {:>9.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  vs raw {:.3}",
-            scenario.name(),
+            "  {:<19} x{:<2} {:<15} {:>9.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  vs raw {:.3}{}",
+            r.scenario.name(),
             connections,
             r.variant.name(),
             r.ops_per_sec,
             r.p50_ms,
             r.p99_ms,
-            r.ratio_to_raw
+            r.ratio_to_raw,
+            r.ratio_to_derive
+                .map_or(String::new(), |x| format!("  vs derive {x:.3}"))
         );
     }
     rows
 }
 
 /// Statements per numbered-insert transaction on MariaDB, from the server's
-/// own `Questions` counter on one connection: library and raw SQL.
+/// own `Questions` counter on one connection: library, raw SQL and the
+/// database's trigger (the statements the client sends).
 async fn statements_per_transaction(backend: &Backend) -> Result<String, DbErr> {
     const N: u64 = 20;
     let mut counts = Vec::new();
-    for variant in [Variant::Library, Variant::Raw] {
+    for (scenario, variant) in [
+        (Scenario::Insert, Variant::Library),
+        (Scenario::Insert, Variant::Raw),
+        (Scenario::InsertDatabase, Variant::Database),
+    ] {
         let db = Database::connect(
             ConnectOptions::new(&backend.url)
                 .max_connections(1)
@@ -362,17 +416,17 @@ async fn statements_per_transaction(backend: &Backend) -> Result<String, DbErr> 
                 .to_owned(),
         )
         .await?;
-        scenarios::run(Scenario::Insert, variant, &db, 0, 1, 0).await?; // warm the statement cache
+        scenarios::run(scenario, variant, &db, 0, 1, 0).await?; // warm the statement cache
         let before = questions(&db).await?;
         for _ in 0..N {
-            scenarios::run(Scenario::Insert, variant, &db, 0, 1, 0).await?;
+            scenarios::run(scenario, variant, &db, 0, 1, 0).await?;
         }
         let after = questions(&db).await?;
         counts.push((after - before - 1) as f64 / N as f64);
     }
     Ok(format!(
-        "MariaDB statements per numbered insert transaction (server's Questions counter): library {:.1}, raw SQL {:.1}",
-        counts[0], counts[1]
+        "MariaDB statements per numbered insert transaction (server's Questions counter): library {:.1}, raw SQL {:.1}, database trigger {:.1}",
+        counts[0], counts[1], counts[2]
     ))
 }
 

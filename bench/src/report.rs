@@ -21,6 +21,9 @@ pub struct Row {
     /// Median over runs of (this variant / its by-hand baseline, see
     /// `Variant::baseline`) measured back to back.
     pub ratio_to_raw: f64,
+    /// "insert (database)": median over runs of (this / "insert (derive)"
+    /// by the library) measured back to back; `None` for the other rows.
+    pub ratio_to_derive: Option<f64>,
     pub errors: u64,
 }
 
@@ -45,13 +48,22 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:<19} {:>5} {:<15} {:>10} {:>8} {:>8} {:>9} {:>6}",
-        "backend", "scenario", "conns", "variant", "ops/s", "p50 ms", "p99 ms", "vs raw", "errors"
+        "{:<10} {:<19} {:>5} {:<15} {:>10} {:>8} {:>8} {:>9} {:>6} {:>9}",
+        "backend",
+        "scenario",
+        "conns",
+        "variant",
+        "ops/s",
+        "p50 ms",
+        "p99 ms",
+        "vs raw",
+        "errors",
+        "vs derive"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{:<10} {:<19} {:>5} {:<15} {:>10.0} {:>8.2} {:>8.2} {:>9.3} {:>6}",
+            "{:<10} {:<19} {:>5} {:<15} {:>10.0} {:>8.2} {:>8.2} {:>9.3} {:>6} {:>9}",
             r.backend,
             r.scenario.name(),
             r.connections,
@@ -60,7 +72,9 @@ pub fn table(rows: &[Row]) -> String {
             r.p50_ms,
             r.p99_ms,
             r.ratio_to_raw,
-            r.errors
+            r.errors,
+            r.ratio_to_derive
+                .map_or(String::new(), |x| format!("{x:.3}"))
         );
     }
     out
@@ -79,6 +93,7 @@ pub fn write_csv(rows: &[Row], path: &Path) -> std::io::Result<()> {
         "p99_ms",
         "ratio_to_raw",
         "errors",
+        "ratio_to_derive",
     ])?;
     for r in rows {
         out.write_record([
@@ -91,6 +106,8 @@ pub fn write_csv(rows: &[Row], path: &Path) -> std::io::Result<()> {
             format!("{:.3}", r.p99_ms),
             format!("{:.4}", r.ratio_to_raw),
             r.errors.to_string(),
+            r.ratio_to_derive
+                .map_or(String::new(), |x| format!("{x:.4}")),
         ])?;
     }
     out.flush()
@@ -116,6 +133,27 @@ pub fn targets(
                         r.ratio_to_raw >= 0.95,
                     ));
                 }
+            }
+        }
+        for &c in connections {
+            if let Some(r) = find(
+                rows,
+                backend,
+                Scenario::InsertDatabase,
+                c,
+                Variant::Database,
+            ) && let Some(x) = r.ratio_to_derive
+            {
+                // The goal at one connection; measured at the others.
+                let (text, ok) = if c == 1 {
+                    ("(target >= 1.2)", x >= 1.2)
+                } else {
+                    ("(measured)", true)
+                };
+                out.push((
+                    format!("{backend} insert (database) / insert (derive) x{c} = {x:.3} {text}"),
+                    ok,
+                ));
             }
         }
         if backend != "SQLite"
@@ -194,7 +232,7 @@ pub fn chart(
     title: &str,
     path: &Path,
 ) -> Result<(), String> {
-    let series: [(Scenario, Variant, RGBColor); 9] = [
+    let series: [(Scenario, Variant, RGBColor); 10] = [
         (
             Scenario::NextValue,
             Variant::Library,
@@ -207,6 +245,11 @@ pub fn chart(
             Scenario::Insert,
             Variant::AutoIncrement,
             RGBColor(127, 127, 127),
+        ),
+        (
+            Scenario::InsertDatabase,
+            Variant::Database,
+            RGBColor(255, 127, 14),
         ),
         (Scenario::Distinct, Variant::Library, RGBColor(44, 160, 44)),
         (Scenario::Bulk, Variant::Library, RGBColor(148, 103, 189)),

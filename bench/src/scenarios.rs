@@ -4,6 +4,10 @@
 //! library: the same single-statement upsert (without the library's overflow
 //! guard), sent through the same SeaORM pool, and the same SeaORM insert with
 //! the number set by hand.
+//!
+//! "insert (database)" is the derive's insert with the number taken by the
+//! database's triggers instead of the library: measured back to back with
+//! "insert (derive)" (see `Scenario::companions`).
 
 use rand::Rng;
 use sea_orm::{
@@ -12,7 +16,7 @@ use sea_orm::{
 };
 use sequences_core::Sequence;
 
-use crate::schema::{deferred, invoice, line, plain, plain_deferred};
+use crate::schema::{db_invoice, deferred, invoice, line, plain, plain_deferred};
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,6 +36,10 @@ pub enum Scenario {
     /// Begin, an invoice and its lines (`--lines`), commit; one hot sequence.
     /// Numbered first (immediate) or just before COMMIT (deferred).
     Lines,
+    /// As `Insert`, but the row is inserted with its number omitted and the
+    /// database's triggers number it (its own table and hot sequence).
+    /// Measured with `Insert`, not alone.
+    InsertDatabase,
 }
 
 impl Scenario {
@@ -55,6 +63,7 @@ impl Scenario {
             Scenario::Distinct => "insert, own sequence",
             Scenario::Many => "many sequences",
             Scenario::Lines => "invoice + lines",
+            Scenario::InsertDatabase => "insert (database)",
         }
     }
 
@@ -70,7 +79,28 @@ impl Scenario {
                 Variant::Deferred,
                 Variant::RawDeferred,
             ],
+            Scenario::InsertDatabase => &[Variant::Database],
             _ => &[Variant::Library, Variant::Raw],
+        }
+    }
+
+    /// The scenarios whose variants are measured back to back with this
+    /// one's, in the same rotation, so that their ratios are taken run by run.
+    pub fn companions(self) -> &'static [Scenario] {
+        match self {
+            Scenario::Insert => &[Scenario::InsertDatabase],
+            _ => &[],
+        }
+    }
+
+    /// The (scenario, variant) a variant of this scenario is also compared
+    /// with (`Row::ratio_to_derive`), beside its by-hand baseline.
+    pub fn compared_to(self, variant: Variant) -> Option<(Scenario, Variant)> {
+        match (self, variant) {
+            (Scenario::InsertDatabase, Variant::Database) => {
+                Some((Scenario::Insert, Variant::Library))
+            }
+            _ => None,
         }
     }
 }
@@ -89,6 +119,8 @@ pub enum Variant {
     /// Deferred by hand: the row inserted without its number, the number
     /// taken and set by an UPDATE as the last statements before COMMIT.
     RawDeferred,
+    /// The database's triggers (`Numbering::install_triggers`).
+    Database,
 }
 
 impl Variant {
@@ -99,6 +131,7 @@ impl Variant {
             Variant::AutoIncrement => "auto-increment",
             Variant::Deferred => "library, deferred",
             Variant::RawDeferred => "raw, deferred",
+            Variant::Database => "db trigger",
         }
     }
 
@@ -127,6 +160,9 @@ pub fn sequence_name(scenario: Scenario, task: usize, many: u32) -> String {
 
 /// The hot sequence of the deferred variants.
 pub const DEFERRED_HOT: &str = "bench-deferred-hot";
+
+/// The hot sequence of "insert (database)" (`db_invoice`: `bench-db-{series}`).
+pub const DATABASE_HOT: &str = "bench-db-hot";
 
 /// Runs one operation; `lines`: the lines of an invoice (`Scenario::Lines`).
 pub async fn run(
@@ -235,6 +271,19 @@ pub async fn run(
             plain_invoice(0, amount).insert(&txn).await?;
             txn.commit().await?;
         }
+        (Scenario::InsertDatabase, Variant::Database) => {
+            let txn = db.begin().await?;
+            // `Entity::insert` runs no hook: the number is left out of the
+            // INSERT and the trigger takes it.
+            db_invoice::Entity::insert(db_invoice::ActiveModel {
+                series: Set(HOT.to_owned()),
+                amount_cents: Set(amount),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?;
+            txn.commit().await?;
+        }
         (Scenario::Bulk, Variant::Library) => {
             let txn = db.begin().await?;
             let models = (0..BATCH)
@@ -263,7 +312,11 @@ pub async fn run(
             txn.commit().await?;
         }
         (Scenario::Lines, Variant::AutoIncrement)
-        | (_, Variant::Deferred | Variant::RawDeferred | Variant::AutoIncrement) => {
+        | (Scenario::InsertDatabase, _)
+        | (
+            _,
+            Variant::Deferred | Variant::RawDeferred | Variant::AutoIncrement | Variant::Database,
+        ) => {
             unreachable!("no {variant:?} variant for {scenario:?}")
         }
     }
@@ -347,4 +400,58 @@ pub async fn seed_many(db: &DatabaseConnection, count: u32) -> Result<(), DbErr>
         ),
     };
     db.execute_unprepared(&sql).await.map(drop)
+}
+
+/// Checks that "insert (database)" numbered its rows 1..=n, with no gap, no
+/// duplicate and no row left unnumbered, and that its counter is at n;
+/// returns n.
+pub async fn verify_database_numbering(db: &DatabaseConnection) -> Result<i64, String> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*), COUNT(number), COUNT(DISTINCT number), MIN(number), MAX(number) \
+             FROM bench_db_invoice",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no row")?;
+    let get = |i| {
+        row.try_get_by_index::<Option<i64>>(i)
+            .map_err(|e| e.to_string())
+    };
+    let (rows, numbered, distinct, min, max) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
+    let counter = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            match backend {
+                DbBackend::Postgres => "SELECT last FROM sequences WHERE name = $1",
+                _ => "SELECT last FROM sequences WHERE name = ?",
+            },
+            [DATABASE_HOT.into()],
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let n = rows.unwrap_or(0);
+    let found = format!(
+        "{n} rows, {} numbered, {} distinct numbers, from {min:?} to {max:?}, counter {counter:?}",
+        numbered.unwrap_or(0),
+        distinct.unwrap_or(0)
+    );
+    let ok = n > 0
+        && numbered == Some(n)
+        && distinct == Some(n)
+        && min == Some(1)
+        && max == Some(n)
+        && counter == Some(n);
+    if ok {
+        Ok(n)
+    } else {
+        Err(format!(
+            "insert (database) is not numbered 1..=n without gap or duplicate: {found}"
+        ))
+    }
 }

@@ -1,6 +1,7 @@
 //! The benchmark's tables: an invoice numbered by the derive, the same
-//! invoice without it (numbered by hand, or by its auto-increment key), and
-//! the migrator that creates them beside the bundled `sequences` table.
+//! invoice without it (numbered by hand, or by its auto-increment key), one
+//! numbered by the database's triggers, and the migrator that creates them
+//! beside the bundled `sequences` table.
 
 use sea_orm_migration::prelude::*;
 
@@ -82,6 +83,32 @@ pub mod plain_deferred {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Numbered by the database: the same field as `invoice`'s (sequence
+/// `bench-db-{series}`, its own counter), whose description
+/// (`ActiveModel::gapless_numbering()`) is installed as triggers
+/// (`Numbering::install_triggers`) at setup. The benchmark inserts with
+/// `Entity::insert`, which runs no hook, the number omitted: the trigger
+/// numbers the row. Nullable, as SQLite's trigger numbers the row just after
+/// its insert (PostgreSQL's and MariaDB's number it before).
+pub mod db_invoice {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "bench_db_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        #[gapless(sequence = "bench-db-{series}")]
+        pub number: Option<i64>,
+        pub amount_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
 /// The lines of every invoice scenario: the work a real invoice transaction
 /// does after (immediate) or before (deferred) taking its number.
 pub mod line {
@@ -110,6 +137,7 @@ impl MigratorTrait for Migrator {
         let mut all = sequences_migration::migrations();
         all.push(Box::new(CreateTables));
         all.push(Box::new(CreateLineTables));
+        all.push(Box::new(CreateDatabaseNumberedTable));
         all
     }
 }
@@ -160,5 +188,30 @@ impl MigrationTrait for CreateLineTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The table of the "insert (database)" scenario (its triggers are installed
+/// by the benchmark's setup, after emptying it).
+struct CreateDatabaseNumberedTable;
+
+impl MigrationName for CreateDatabaseNumberedTable {
+    fn name(&self) -> &str {
+        "m20261202_000202_create_bench_db_invoice_table"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDatabaseNumberedTable {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(db_invoice::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -525,3 +525,32 @@ pub mod db_deferred {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// Numbered and hash-chained by the database (PostgreSQL and MariaDB, which
+/// have SHA-256), side by side with the derive.
+pub mod db_chained {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "db_chained")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub company_id: i32,
+        pub customer: Option<String>,
+        pub amount_cents: i64,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "dbchain-{company_id}",
+            chain = "hash",
+            chain_covers = "company_id, customer, amount_cents, issued_on",
+            on_delete = "void"
+        )]
+        pub number: Option<i64>,
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

@@ -4,7 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    chained_deferred, chained_doc, db_deferred, db_doc, db_invoice, db_slot, deferred_invoice,
+    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_slot, deferred_invoice,
     deferred_line, document, failover_deferred, failover_invoice, fiscal_doc, keyed_doc,
     ledger_entry, proof_doc, register_doc, zoned_receipt,
 };
@@ -119,6 +119,11 @@ impl MigratorTrait for Migrator {
                 .named("m20261202_000024_db_slot_numbered_by_database"),
             ),
             Box::new(DeferredByPostgres),
+            Box::new(CreateEntityTable {
+                name: "m20261202_000026_create_db_chained",
+                table: |schema| schema.create_table_from_entity(db_chained::Entity),
+            }),
+            Box::new(ChainedByServers),
         ];
         all.extend(tables);
         all
@@ -234,6 +239,28 @@ impl MigrationTrait for DeferredByPostgres {
             return Ok(());
         }
         Ok(db_deferred::ActiveModel::gapless_numbering()
+            .install_triggers(manager.get_connection())
+            .await?)
+    }
+}
+
+/// PostgreSQL and MariaDB chain records by themselves (SHA-256); SQLite
+/// refuses, as a test checks.
+struct ChainedByServers;
+
+impl MigrationName for ChainedByServers {
+    fn name(&self) -> &str {
+        "m20261202_000027_db_chained_numbered_by_servers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ChainedByServers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            return Ok(());
+        }
+        Ok(db_chained::ActiveModel::gapless_numbering()
             .install_triggers(manager.get_connection())
             .await?)
     }

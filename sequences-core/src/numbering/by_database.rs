@@ -10,7 +10,7 @@ use sea_orm::{
 use super::*;
 use crate::triggers::catalog::{self, Entry};
 use crate::triggers::{
-    self, DateKind, DayPlan, End, FieldPlan, FmtPiece, Move, TextKind, TriggerState,
+    self, ChainPlan, DateKind, DayPlan, End, FieldPlan, FmtPiece, Move, TextKind, TriggerState,
 };
 
 impl<K: ColumnTrait> Numbering<K>
@@ -385,11 +385,12 @@ where
                  number this field itself; number it in the library"
             ));
         }
-        if self.chain.is_some() {
-            return refuse(format!(
-                "chain: a hash-chained field is not numbered by the database ({db}) in this \
-                 version; number it in the library"
-            ));
+        if self.chain.is_some() && dialect == Dialect::Sqlite {
+            return refuse(
+                "chain: SQLite has no SHA-256, so its triggers cannot chain the records; number \
+                 this field in the library"
+                    .into(),
+            );
         }
         if self.deferred && dialect != Dialect::Postgres {
             return refuse(format!(
@@ -561,6 +562,16 @@ where
                 .collect(),
             on_delete: self.on_delete,
             deferred: self.deferred,
+            chain: match &self.chain {
+                None => None,
+                Some((hash, covers)) => Some(ChainPlan {
+                    hash: hash.as_str().to_owned(),
+                    covers: covers
+                        .iter()
+                        .map(|&column| Ok((column.as_str().to_owned(), printable(column, "chain_covers")?)))
+                        .collect::<Result<Vec<_>, SequenceError>>()?,
+                }),
+            },
             name_collation: None,
         })
     }

@@ -298,3 +298,49 @@ impl Expr<'_> {
         concat(d, &pieces)
     }
 }
+
+/// The length of a text in bytes (its UTF-8 encoding).
+fn octet_length(d: Dialect, e: &str) -> String {
+    match d {
+        Dialect::MySql => format!("LENGTH({e})"),
+        Dialect::Postgres | Dialect::Sqlite => format!("octet_length({e})"),
+    }
+}
+
+/// One item of the chain's canonical encoding: `<byte length>:<bytes>;`.
+fn item(d: Dialect, e: &str) -> String {
+    concat(
+        d,
+        &[int_text(d, &octet_length(d, e)), lit(d, ":"), e.to_owned(), lit(d, ";")],
+    )
+}
+
+impl Expr<'_> {
+    /// The keyless link hash of `crate::chain::link_hash`: lowercase hex
+    /// SHA-256 over the canonical encoding (version 1), from `previous`, the
+    /// sequence `name` and the number `value`, and the covered columns.
+    pub(super) fn link_hash(&self, chain: &super::ChainPlan, previous: &str, name: &str, value: &str) -> String {
+        let d = self.d;
+        let mut items = vec![
+            item(d, &lit(d, "sequences-chain-v1")),
+            item(d, previous),
+            item(d, name),
+            item(d, &int_text(d, value)),
+        ];
+        for (column, kind) in &chain.covers {
+            items.push(item(d, &lit(d, column)));
+            items.push(format!(
+                "CASE WHEN {} IS NULL THEN {} ELSE {} END",
+                self.col(column),
+                item(d, &lit(d, "n")),
+                item(d, &concat(d, &[lit(d, "v"), self.text(column, *kind)]))
+            ));
+        }
+        let encoded = concat(d, &items);
+        match d {
+            Dialect::Postgres => format!("encode(sha256(convert_to({encoded}, 'UTF8')), 'hex')"),
+            Dialect::MySql => format!("SHA2({encoded}, 256)"),
+            Dialect::Sqlite => unreachable!("SQLite has no SHA-256: refused before"),
+        }
+    }
+}

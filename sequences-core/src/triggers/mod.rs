@@ -84,6 +84,13 @@ pub(crate) struct End {
     pub(crate) cap: Option<(String, &'static str)>,
 }
 
+/// A keyless hash chain: the hash column and the covered columns, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainPlan {
+    pub(crate) hash: String,
+    pub(crate) covers: Vec<(String, TextKind)>,
+}
+
 /// One numbered field, as the database numbers and guards it.
 #[derive(Debug, Clone)]
 pub(crate) struct FieldPlan {
@@ -110,6 +117,7 @@ pub(crate) struct FieldPlan {
     pub(crate) raw_values: Vec<String>,
     pub(crate) on_delete: OnDelete,
     pub(crate) deferred: bool,
+    pub(crate) chain: Option<ChainPlan>,
     /// MariaDB/MySQL: the collation of the counter's `name` column, which
     /// the trigger's name variable takes (read when installing).
     pub(crate) name_collation: Option<String>,
@@ -131,6 +139,20 @@ impl FieldPlan {
             }
             _ => 1,
         }
+    }
+
+    /// The columns an UPDATE of a numbered row must not change: the number,
+    /// its raw values and, for a chained field, the hash and what it covers.
+    pub(crate) fn frozen_columns(&self) -> Vec<&str> {
+        let mut frozen: Vec<&str> = std::iter::once(self.column.as_str())
+            .chain(self.raw_values.iter().map(String::as_str))
+            .collect();
+        if let Some(chain) = &self.chain {
+            frozen.push(&chain.hash);
+            frozen.extend(chain.covers.iter().map(|(c, _)| c.as_str()));
+        }
+        frozen.dedup();
+        frozen
     }
 
     /// The columns whose NULL leaves the sequence name (or the reference)

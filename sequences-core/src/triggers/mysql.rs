@@ -26,7 +26,7 @@ fn declare(field: &FieldPlan) -> String {
         .map(|c| format!(" COLLATE {c}"))
         .unwrap_or_default();
     format!(
-        "  DECLARE v_day DATE;\n  DECLARE v_day_number INT;\n  DECLARE v_name VARCHAR(512) CHARACTER SET utf8mb4{collate};\n  DECLARE v_value BIGINT;\n  DECLARE v_last BIGINT;\n  DECLARE v_closed BOOLEAN;\n  DECLARE v_last_day INT;\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n"
+        "  DECLARE v_day DATE;\n  DECLARE v_day_number INT;\n  DECLARE v_name VARCHAR(512) CHARACTER SET utf8mb4{collate};\n  DECLARE v_value BIGINT;\n  DECLARE v_last BIGINT;\n  DECLARE v_closed BOOLEAN;\n  DECLARE v_last_day INT;\n  DECLARE v_head CHAR(64);\n  DECLARE v_hash CHAR(64);\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n"
     )
 }
 
@@ -133,6 +133,13 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
     out += &format!(
         "    SET v_value = {new_last};\n    UPDATE {t} SET `last` = v_value, `last_day` = COALESCE(GREATEST(`last_day`, v_day_number), `last_day`, v_day_number){range} WHERE `name` = v_name;\n"
     );
+    if let Some(chain) = &field.chain {
+        // The next link, under the row lock taken above.
+        out += &format!(
+            "    SELECT `chain_head` INTO v_head FROM {t} WHERE `name` = v_name;\n    SET v_hash = {};\n    UPDATE {t} SET `chain_head` = v_hash WHERE `name` = v_name;\n",
+            e.link_hash(chain, &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS), "v_name", "v_value")
+        );
+    }
     out
 }
 
@@ -154,6 +161,9 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         let r = ident(D, raw);
         sets += &format!("    SET NEW.{r} = COALESCE(NEW.{r}, v_value);\n");
     }
+    if let Some(chain) = &field.chain {
+        sets += &format!("    SET NEW.{} = v_hash;\n", ident(D, &chain.hash));
+    }
     install.push(format!(
         "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  IF NEW.{col} IS NULL THEN\n{}{sets}  END IF;\nEND",
         ident(D, &names.insert),
@@ -171,10 +181,10 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     }
 
     let mut checks = String::new();
-    for column in std::iter::once(&field.column).chain(&field.raw_values) {
+    for column in field.frozen_columns() {
         let c = ident(D, column);
         checks += &format!(
-            "  IF OLD.{c} IS NOT NULL AND NOT (NEW.{c} <=> OLD.{c}) THEN {} END IF;\n",
+            "  IF OLD.{col} IS NOT NULL AND NOT (NEW.{c} <=> OLD.{c}) THEN {} END IF;\n",
             signal(
                 Kind::NumberChanged,
                 &[lit(D, column), lit(D, &field.target)]
@@ -213,9 +223,11 @@ fn delete_body(field: &FieldPlan) -> String {
                 &[value_text, lit(D, &field.target), "v_name".into()]
             )
         ),
+        // A chained record's void keeps its hash, so the chain runs on.
         OnDelete::Void => format!(
-            "    INSERT INTO {} (`sequence`, `value`, `reason`, `chain_hash`, `voided_at`) VALUES (v_name, v_value, 'deleted', NULL, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ')) ON DUPLICATE KEY UPDATE `sequence` = `sequence`;\n",
-            ident(D, VOIDS_TABLE)
+            "    INSERT INTO {} (`sequence`, `value`, `reason`, `chain_hash`, `voided_at`) VALUES (v_name, v_value, 'deleted', {}, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ')) ON DUPLICATE KEY UPDATE `sequence` = `sequence`;\n",
+            ident(D, VOIDS_TABLE),
+            field.chain.as_ref().map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
         ),
         OnDelete::RevertIfLast => format!(
             "    SELECT `last` INTO v_last FROM {t} WHERE `name` = v_name FOR UPDATE;\n    IF v_last IS NULL OR v_last <> v_value THEN {} END IF;\n    UPDATE {t} SET `last` = `last` - 1 WHERE `name` = v_name;\n",

@@ -26,7 +26,7 @@ fn function(name: &str, declare: &str, body: &str) -> String {
     )
 }
 
-const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;";
+const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_head text;\n  v_hash text;";
 
 /// Checks the row's columns, computes the sequence name and takes the value
 /// into `v_value`, with the guards and refusals of the library's allocation.
@@ -126,6 +126,13 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
             ]
         ),
     );
+    if let Some(chain) = &field.chain {
+        // The next link, under the row lock the allocation holds.
+        out += &format!(
+            "  SELECT \"chain_head\" INTO v_head FROM {t} WHERE \"name\" = v_name;\n  v_hash := {};\n  UPDATE {t} SET \"chain_head\" = v_hash WHERE \"name\" = v_name;\n",
+            e.link_hash(chain, &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS), "v_name", "v_value")
+        );
+    }
     out
 }
 
@@ -139,6 +146,9 @@ fn assignments(field: &FieldPlan, e: &Expr) -> Vec<(String, String)> {
     let mut out = vec![(field.column.clone(), e.number(field, "v_value", day))];
     for raw in &field.raw_values {
         out.push((raw.clone(), format!("COALESCE({}, v_value)", e.col(raw))));
+    }
+    if let Some(chain) = &field.chain {
+        out.push((chain.hash.clone(), "v_hash".to_owned()));
     }
     out
 }
@@ -208,10 +218,10 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     }
 
     let mut checks = String::new();
-    for column in std::iter::once(&field.column).chain(&field.raw_values) {
+    for column in field.frozen_columns() {
         let c = ident(D, column);
         checks += &format!(
-            "  IF OLD.{c} IS NOT NULL AND NEW.{c} IS DISTINCT FROM OLD.{c} THEN\n    {}\n  END IF;\n",
+            "  IF OLD.{col} IS NOT NULL AND NEW.{c} IS DISTINCT FROM OLD.{c} THEN\n    {}\n  END IF;\n",
             raise(
                 Kind::NumberChanged,
                 &[lit(D, column), lit(D, &field.target)]
@@ -261,9 +271,11 @@ fn delete_body(field: &FieldPlan) -> String {
                 &[value_text, lit(D, &field.target), "v_name".into()]
             )
         ),
+        // A chained record's void keeps its hash, so the chain runs on.
         OnDelete::Void => format!(
-            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") VALUES (v_name, v_value, 'deleted', NULL, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ON CONFLICT DO NOTHING;\n",
-            ident(D, VOIDS_TABLE)
+            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") VALUES (v_name, v_value, 'deleted', {}, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ON CONFLICT DO NOTHING;\n",
+            ident(D, VOIDS_TABLE),
+            field.chain.as_ref().map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
         ),
         OnDelete::RevertIfLast => format!(
             "  SELECT \"last\" INTO v_last FROM {t} WHERE \"name\" = v_name FOR UPDATE;\n  IF v_last IS DISTINCT FROM v_value THEN\n    {}\n  END IF;\n  UPDATE {t} SET \"last\" = \"last\" - 1 WHERE \"name\" = v_name;\n",

@@ -183,12 +183,12 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     }
 
     let mut checks = String::new();
-    for column in std::iter::once(&field.column).chain(&field.raw_values) {
+    for column in field.frozen_columns() {
         let c = ident(D, column);
         checks += &raise(
             Kind::NumberChanged,
             &[column, &field.target],
-            &format!("OLD.{c} IS NOT NULL AND NEW.{c} IS NOT OLD.{c}"),
+            &format!("OLD.{col} IS NOT NULL AND NEW.{c} IS NOT OLD.{c}"),
         );
     }
     install.push(format!(

@@ -845,3 +845,98 @@ async fn the_two_paths_agree_on_random_dates() {
         );
     }
 }
+
+/// The chain on insert, by PostgreSQL's `sha256()` and MariaDB's `SHA2()`,
+/// links the same chain as the library: raw inserts between the derive's,
+/// a raw DELETE voided with its hash, and the chain audit intact; an edit of
+/// a covered field is refused.
+#[tokio::test]
+async fn the_database_chains_records_as_the_library() {
+    use sequences_core::ChainAudit;
+    use sequences_tests::entities::db_chained::{self, Column};
+    for t in connect_all(2).await {
+        if t.backend == Backend::Sqlite {
+            let error = db_chained::ActiveModel::gapless_numbering()
+                .install_triggers(&t.db)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&error, SequenceError::InvalidNumbering { reason, .. } if reason.starts_with("chain")),
+                "{error}"
+            );
+            continue;
+        }
+        let company = sequences_tests::fresh_company();
+        for i in 0..6i64 {
+            let (customer, day) = (
+                (i % 3 != 0).then(|| format!("client é{i}")),
+                date(&format!("2026-10-0{}", i + 1)),
+            );
+            if i % 2 == 0 {
+                raw(
+                    &t.db,
+                    "INSERT INTO db_chained (company_id, customer, amount_cents, issued_on) VALUES (?, ?, ?, ?)",
+                    vec![company.into(), customer.into(), (100 * i).into(), day.into()],
+                )
+                .await
+                .unwrap();
+            } else {
+                let txn = t.db.begin().await.unwrap();
+                db_chained::ActiveModel {
+                    company_id: Set(company),
+                    customer: Set(customer),
+                    amount_cents: Set(100 * i),
+                    issued_on: Set(day),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await
+                .unwrap();
+                txn.commit().await.unwrap();
+            }
+        }
+        let audit = || async {
+            ChainAudit::new(Column::Number, Column::Hash)
+                .covers([Column::CompanyId, Column::Customer, Column::AmountCents, Column::IssuedOn])
+                .scope([Column::CompanyId])
+                .sequence("dbchain-{company_id}")
+                .run(&t.db)
+                .await
+                .unwrap()
+        };
+        let report = audit().await;
+        let ours = report
+            .chains
+            .iter()
+            .find(|c| c.sequence == format!("dbchain-{company}"))
+            .unwrap_or_else(|| panic!("{t:?}: {report:?}"));
+        assert!(ours.breaks.is_empty() && ours.unnumbered == 0 && ours.links == 6, "{t:?}: {ours:?}");
+
+        // An edit of a covered field is refused; the hash too.
+        for sql in [
+            "UPDATE db_chained SET amount_cents = 1 WHERE company_id = ? AND number = 2",
+            "UPDATE db_chained SET hash = 'x' WHERE company_id = ? AND number = 2",
+        ] {
+            let error = raw(&t.db, sql, vec![company.into()]).await.unwrap_err();
+            assert!(
+                matches!(refusal(&t, error), SequenceError::NumberChanged { .. }),
+                "{t:?}: {sql}"
+            );
+        }
+        // A raw DELETE is voided with the record's hash: the chain runs on.
+        raw(
+            &t.db,
+            "DELETE FROM db_chained WHERE company_id = ? AND number = 3",
+            vec![company.into()],
+        )
+        .await
+        .unwrap();
+        let report = audit().await;
+        let ours = report
+            .chains
+            .iter()
+            .find(|c| c.sequence == format!("dbchain-{company}"))
+            .unwrap();
+        assert!(ours.breaks.is_empty() && ours.ends_at == Some(6), "{t:?}: {ours:?}");
+    }
+}
