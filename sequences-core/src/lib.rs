@@ -103,6 +103,11 @@ pub use triggers::TriggerState;
 /// - `on_delete = "refuse" | "void" | "revert_if_last" | "allow"`: what
 ///   `ActiveModel::delete` does to a numbered row (see [`OnDelete`]; default
 ///   `refuse`). A chained field cannot `revert_if_last`.
+/// - `by_database`: the database numbers the field itself, its triggers
+///   installed by a migration (`Numbering::install_triggers`,
+///   `sequences_migration::numbered_by_database`): `before_save` leaves it
+///   unset, and the model `insert` returns carries the number the database
+///   gave (see [`NumberedField::by_database`]).
 /// - `chain = "hash_field", chain_covers = "a, b"`: a hash chain (see
 ///   [`chain`]); `chain_key_env = "VAR"` keys it (HMAC-SHA-256) with the key
 ///   held in environment variable `VAR`, read at every fill.

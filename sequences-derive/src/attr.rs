@@ -41,6 +41,8 @@ pub struct FieldAttrs {
     pub chronological: Option<syn::Path>,
     /// `deferred`, a flag.
     pub deferred: Option<syn::Path>,
+    /// `by_database`, a flag.
+    pub by_database: Option<syn::Path>,
 }
 
 /// An integer literal, possibly negative, with its tokens.
@@ -98,6 +100,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             fiscal_year_start: None,
             chronological: None,
             deferred: None,
+            by_database: None,
         };
         attr.parse_nested_meta(|meta| {
             let slot_name = meta
@@ -106,11 +109,11 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match slot_name.as_str() {
-                "chronological" | "deferred" => {
-                    let slot = if slot_name == "deferred" {
-                        &mut parsed.deferred
-                    } else {
-                        &mut parsed.chronological
+                "chronological" | "deferred" | "by_database" => {
+                    let slot = match slot_name.as_str() {
+                        "deferred" => &mut parsed.deferred,
+                        "by_database" => &mut parsed.by_database,
+                        _ => &mut parsed.chronological,
                     };
                     if slot.is_some() {
                         return Err(meta.error(format!("duplicate `{slot_name}`")));
@@ -155,8 +158,8 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                         "unknown gapless option; expected `sequence`, `initial_value`, \
                          `max_value`, `warn_at`, \
                          `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
-                         `chronological`, `deferred`, `format`, `on_delete`, `chain`, `chain_covers`, \
-                         `chain_key_env` or `value_of`",
+                         `chronological`, `deferred`, `by_database`, `format`, `on_delete`, `chain`, \
+                         `chain_covers`, `chain_key_env` or `value_of`",
                     ));
                 }
             }

@@ -35,6 +35,8 @@ pub struct Numbered<'a> {
     pub on_delete: Option<OnDelete>,
     /// `deferred`: numbered at commit.
     pub deferred: bool,
+    /// `by_database`: numbered by the database's triggers.
+    pub by_database: bool,
     /// `chain = "..."`: the hash field and the fields it covers.
     pub chain: Option<(&'a Ident, Vec<&'a Ident>)>,
     /// `chain_key_env = "..."`: the keyed chain's environment variable.
@@ -163,6 +165,7 @@ fn raw_field<'a>(
         || attrs.fiscal_year_start.is_some()
         || attrs.chronological.is_some()
         || attrs.deferred.is_some()
+        || attrs.by_database.is_some()
         || attrs.chain.is_some()
         || attrs.chain_covers.is_some()
         || attrs.chain_key_env.is_some();
@@ -277,6 +280,8 @@ fn numbered_field<'a>(
         .map(|name| (name, name.parse::<chrono_tz::Tz>().is_ok()));
     spec.revert_if_last = on_delete == Some(OnDelete::RevertIfLast);
     spec.deferred = attrs.deferred.is_some();
+    spec.by_database = attrs.by_database.is_some();
+    spec.delete_guarded = on_delete != Some(OnDelete::Allow);
     spec.chain = chain.as_deref();
     spec.chain_covers = covers.as_deref().map(|covers| {
         covers
@@ -332,6 +337,7 @@ fn numbered_field<'a>(
         time_zone: attrs.time_zone.clone(),
         on_delete,
         deferred: attrs.deferred.is_some(),
+        by_database: attrs.by_database.is_some(),
         chain,
         chain_key_env: attrs.chain_key_env.clone(),
     })
@@ -374,6 +380,7 @@ fn spanned(
         At::TimeZone => at(text(&attrs.time_zone)),
         At::OnDelete => at(text(&attrs.on_delete)),
         At::Deferred => at(path(&attrs.deferred)),
+        At::ByDatabase => at(path(&attrs.by_database)),
         At::Chain => at(text(&attrs.chain)),
         At::ChainCovers => at(text(&attrs.chain_covers)),
         At::ChainKey => at(text(&attrs.chain_key_env)),

@@ -101,6 +101,12 @@ const TWINS: &[(&str, Twin)] = &[
             .date(Column::IssuedOn)
             .time_zone("Europe/Pariss"))
     }),
+    ("by_database_formatted_without_raw", || {
+        one(field(Column::Reference, "receipt-{journal}")
+            .format("R-{value:03}")
+            .by_database()
+            .on_delete(OnDelete::Void))
+    }),
     ("chain_covers_unprintable_type", || {
         one(field(Column::Number, "invoice").chain(Column::Hash, [Column::Amount]))
     }),

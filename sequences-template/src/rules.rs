@@ -60,6 +60,11 @@ pub struct FieldSpec<'a> {
     pub revert_if_last: bool,
     /// `deferred`.
     pub deferred: bool,
+    /// `by_database`: the database numbers the field itself (its triggers
+    /// installed), so the application leaves it unset at insert.
+    pub by_database: bool,
+    /// A delete policy that guards deletes (any but `on_delete = "allow"`).
+    pub delete_guarded: bool,
     /// `chain`: the hash field.
     pub chain: Option<&'a str>,
     /// `chain_covers`: the fields the chain covers (`None`: not given).
@@ -95,6 +100,8 @@ impl<'a> FieldSpec<'a> {
             time_zone: None,
             revert_if_last: false,
             deferred: false,
+            by_database: false,
+            delete_guarded: true,
             chain: None,
             chain_covers: None,
             chain_key: false,
@@ -203,6 +210,8 @@ pub enum At {
     OnDelete,
     /// `deferred`.
     Deferred,
+    /// `by_database`.
+    ByDatabase,
     /// `chain`.
     Chain,
     /// `chain_covers`.
@@ -247,6 +256,37 @@ pub struct Checked {
     pub format: Option<Format>,
     /// Where the day comes from, if the field needs one.
     pub day: Option<DaySource>,
+}
+
+/// Why the database's triggers cannot number and guard the field, whatever
+/// the database (what only one database lacks is its own refusal, when the
+/// triggers are installed): a keyed chain, whose key must stay out of the
+/// database; a delete policy that needs a stored row's number or period
+/// where the row cannot say it.
+pub fn database_refusal(spec: &FieldSpec<'_>) -> Option<Broken> {
+    if spec.chain_key {
+        return Some(broken(
+            At::ChainKey,
+            "a keyed chain's key must stay out of the database, so the database cannot number \
+             this field itself; number it in the library",
+        ));
+    }
+    if spec.delete_guarded && spec.format.is_some() && spec.raw_values.is_empty() {
+        return Some(broken(
+            At::OnDelete,
+            "numbered by the database, the delete policy reads a deleted row's number from a raw \
+             value field; give the formatted field one (`value_of`, `raw_value`), or \
+             `on_delete = \"allow\"`",
+        ));
+    }
+    if spec.delete_guarded && spec.period.is_some() && spec.date.is_none() {
+        return Some(broken(
+            At::OnDelete,
+            "numbered by the database, the delete policy reads a deleted row's period from its \
+             date field; give the periodic field a `date`, or `on_delete = \"allow\"`",
+        ));
+    }
+    None
 }
 
 /// Checks every rule, in a fixed order; the first one broken.
@@ -407,6 +447,11 @@ pub fn check(spec: &FieldSpec<'_>) -> Result<Checked, Broken> {
     chain(spec)?;
     raw_values(spec, format.is_some())?;
     ranges(spec)?;
+    if spec.by_database
+        && let Some(broken) = database_refusal(spec)
+    {
+        return Err(broken);
+    }
     Ok(Checked { name, format, day })
 }
 

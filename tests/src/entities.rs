@@ -554,3 +554,49 @@ pub mod db_chained {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// Numbered by the database in `ActiveModel::insert` too (`by_database`):
+/// the application leaves the number to the triggers.
+pub mod db_receipt {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "db_receipt")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub till: String,
+        #[gapless(
+            sequence = "dbrec-{till}",
+            format = "R-{till}-{value:03}",
+            by_database,
+            on_delete = "allow"
+        )]
+        pub reference: Option<String>,
+        #[gapless(value_of = "reference")]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// `by_database` on a table whose triggers were never installed: every
+/// insert through the model is refused after the fact.
+pub mod db_unguarded {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "db_unguarded")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[gapless(sequence = "dbunguarded", by_database)]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

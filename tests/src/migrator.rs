@@ -4,7 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_slot, deferred_invoice,
+    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_receipt, db_slot, db_unguarded, deferred_invoice,
     deferred_line, document, failover_deferred, failover_invoice, fiscal_doc, keyed_doc,
     ledger_entry, proof_doc, register_doc, zoned_receipt,
 };
@@ -124,6 +124,20 @@ impl MigratorTrait for Migrator {
                 table: |schema| schema.create_table_from_entity(db_chained::Entity),
             }),
             Box::new(ChainedByServers),
+            Box::new(CreateEntityTable {
+                name: "m20261202_000028_create_db_receipt",
+                table: |schema| schema.create_table_from_entity(db_receipt::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261202_000029_create_db_unguarded",
+                table: |schema| schema.create_table_from_entity(db_unguarded::Entity),
+            }),
+            Box::new(
+                sequences_migration::numbered_by_database(
+                    db_receipt::ActiveModel::gapless_numbering(),
+                )
+                .named("m20261202_000030_db_receipt_numbered_by_database"),
+            ),
         ];
         all.extend(tables);
         all

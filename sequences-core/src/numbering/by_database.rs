@@ -37,16 +37,23 @@ where
     /// `sequences_guards` (created if missing), for [`check_triggers`](Self::check_triggers)
     /// and the audit.
     ///
+    /// A [`chain`](NumberedField::chain) is extended on insert by
+    /// PostgreSQL's `sha256()` and MariaDB's `SHA2()`, with the library's
+    /// encoding and the same `chain_head`; an UPDATE of a covered column or
+    /// of the hash of a numbered row is refused.
+    ///
     /// Refused before anything is installed ([`SequenceError::InvalidNumbering`],
-    /// naming the option and the database): a hash chain; a time zone on
+    /// naming the option and the database): a keyed chain (its key must stay
+    /// out of the database); a chain on SQLite (no SHA-256); a time zone on
     /// SQLite (or on MariaDB/MySQL without its time zone tables); deferred
-    /// numbering off PostgreSQL; a placeholder column of a type the database
-    /// cannot print as the library does (floats); a delete policy that needs
-    /// the stored row's number or period where the row cannot say it (a
-    /// formatted field needs a [`raw_value`](NumberedField::raw_value)
-    /// column, a periodic field a [`date`](NumberedField::date) column); on
-    /// SQLite, a numbered column declared NOT NULL (its trigger numbers the
-    /// row just after the insert).
+    /// numbering off PostgreSQL; a placeholder or covered column of a type
+    /// the database cannot print as the library does (floats); a delete
+    /// policy that needs the stored row's number or period where the row
+    /// cannot say it (a formatted field needs a
+    /// [`raw_value`](NumberedField::raw_value) column, a periodic field a
+    /// [`date`](NumberedField::date) column); on SQLite, a numbered column
+    /// declared NOT NULL (its trigger numbers the row just after the
+    /// insert).
     ///
     /// Call it from a migration (`sequences_migration::numbered_by_database`).
     /// PostgreSQL and SQLite install everything in one transaction; MariaDB
@@ -379,11 +386,8 @@ where
     fn plan(&self, dialect: Dialect) -> Result<FieldPlan, SequenceError> {
         let db = backend_name(dialect);
         let refuse = |reason: String| Err(self.invalid(reason));
-        if self.chain_key.is_some() {
-            return refuse(format!(
-                "chain_key: a keyed chain's key must stay out of the database, so {db} cannot \
-                 number this field itself; number it in the library"
-            ));
+        if let Some(reason) = &self.database_refusal {
+            return refuse(reason.clone());
         }
         if self.chain.is_some() && dialect == Dialect::Sqlite {
             return refuse(
@@ -405,28 +409,6 @@ where
                  one; number this field in the library"
                     .into(),
             );
-        }
-        if self.on_delete != OnDelete::Allow {
-            let policy = match self.on_delete {
-                OnDelete::Refuse => "refuse",
-                OnDelete::Void => "void",
-                OnDelete::RevertIfLast => "revert_if_last",
-                OnDelete::Allow => "allow",
-            };
-            if self.format.is_some() && self.raw_values.is_empty() {
-                return refuse(format!(
-                    "on_delete = \"{policy}\": the database reads a deleted row's number from a \
-                     raw value column; give the formatted field one (raw_value, value_of in the \
-                     derive), or on_delete = \"allow\""
-                ));
-            }
-            if self.period.is_some() && !matches!(self.day, Some(DaySource::Column(_))) {
-                return refuse(format!(
-                    "on_delete = \"{policy}\": the database reads a deleted row's period from \
-                     its date column; give the periodic field a date column, or on_delete = \
-                     \"allow\""
-                ));
-            }
         }
         self.plan_of()
     }
@@ -574,5 +556,52 @@ where
             },
             name_collation: None,
         })
+    }
+}
+
+impl<K: ColumnTrait> Numbering<K> {
+    /// After an insert: a [`by_database`](NumberedField::by_database) field
+    /// that came back NULL (SQLite's `RETURNING` does not show what its
+    /// AFTER trigger wrote) is read back, with the whole row; one still NULL
+    /// means no trigger numbered it, which is refused.
+    pub(super) async fn read_database_numbers<M, D>(
+        &self,
+        mut model: M,
+        db: &D,
+    ) -> Result<M, DbErr>
+    where
+        M: ModelTrait<Entity: EntityTrait<Column = K>>,
+        D: ConnectionTrait,
+    {
+        use sea_orm::QueryFilter;
+        let fields = self.checked()?;
+        let unnumbered = |model: &M, field: &&Prepared<K>| {
+            let value = ModelTrait::get(model, field.column);
+            field.by_database && !field.deferred && value == value.as_null()
+        };
+        if !fields.iter().any(|field| unnumbered(&model, field)) {
+            return Ok(model);
+        }
+        let mut query = <M::Entity as EntityTrait>::find();
+        for key in <<M::Entity as EntityTrait>::PrimaryKey as Iterable>::iter() {
+            let column = key.into_column();
+            query = query.filter(column.eq(ModelTrait::get(&model, column)));
+        }
+        if let Some(stored) = query.one(db).await? {
+            for column in K::iter() {
+                model.set(column, ModelTrait::get(&stored, column));
+            }
+        }
+        match fields.iter().find(|field| unnumbered(&model, field)) {
+            Some(field) => Err(field
+                .invalid(
+                    "numbered by the database (`by_database`), but the row came back without a \
+                     number: the table's triggers are not installed; run the migration that \
+                     installs them (sequences_migration::numbered_by_database)"
+                        .into(),
+                )
+                .into()),
+            None => Ok(model),
+        }
     }
 }

@@ -126,6 +126,7 @@ pub struct NumberedField<K: ColumnTrait> {
     time_zone: Option<String>,
     on_delete: OnDelete,
     deferred: bool,
+    by_database: bool,
     chain: Option<(K, Vec<K>)>,
     chain_key: Option<ChainKey>,
 }
@@ -169,9 +170,23 @@ impl<K: ColumnTrait> NumberedField<K> {
             time_zone: None,
             on_delete: OnDelete::default(),
             deferred: false,
+            by_database: false,
             chain: None,
             chain_key: None,
         }
+    }
+
+    /// The database numbers the field itself: its triggers are installed
+    /// ([`Numbering::install_triggers`], from a migration), so `before_save`
+    /// and the fills leave it unset and the INSERT saves one round trip. The
+    /// model `ActiveModel::insert` returns carries the number the database
+    /// gave: `after_save` reads it back where the database does not return
+    /// it (SQLite), and refuses a row that came back unnumbered (the
+    /// triggers are missing). A description the database cannot take is
+    /// [`SequenceError::InvalidNumbering`] at the first fill.
+    pub fn by_database(mut self) -> Self {
+        self.by_database = true;
+        self
     }
 
     /// A tamper-evident chain (see [`crate::chain`]): string column `hash`
@@ -420,10 +435,11 @@ impl<K: ColumnTrait> Numbering<K> {
         M: ModelTrait<Entity: EntityTrait<Column = K>>,
         D: ConnectionTrait,
     {
-        if insert {
-            self.defer_many(std::slice::from_ref(&model), db).await?;
+        if !insert {
+            return Ok(model);
         }
-        Ok(model)
+        self.defer_many(std::slice::from_ref(&model), db).await?;
+        self.read_database_numbers(model, db).await
     }
 
     /// The bulk path of deferred numbering: records rows already inserted
@@ -438,7 +454,7 @@ impl<K: ColumnTrait> Numbering<K> {
     {
         let fields = self.checked()?;
         for model in models {
-            for field in fields.iter().filter(|f| f.deferred) {
+            for field in fields.iter().filter(|f| f.deferred && !f.by_database) {
                 let value = ModelTrait::get(model, field.column);
                 if value != value.as_null() {
                     continue; // numbered already (set by the caller)
@@ -522,6 +538,10 @@ struct Prepared<K: ColumnTrait> {
     chronological: bool,
     on_delete: OnDelete,
     deferred: bool,
+    by_database: bool,
+    /// Why the database's triggers cannot take the field, whatever the
+    /// database (`rules::database_refusal`).
+    database_refusal: Option<String>,
     chain: Option<(K, Vec<K>)>,
     chain_key: Option<ChainKey>,
     format: Option<Format<K>>,
@@ -605,6 +625,8 @@ impl<K: ColumnTrait> Prepared<K> {
         spec.time_zone = zone.as_ref().map(|(name, parsed)| (*name, parsed.is_ok()));
         spec.revert_if_last = field.on_delete == OnDelete::RevertIfLast;
         spec.deferred = field.deferred;
+        spec.by_database = field.by_database;
+        spec.delete_guarded = field.on_delete != OnDelete::Allow;
         spec.chain = field.chain.as_ref().map(|(hash, _)| hash.as_str());
         spec.chain_covers = field
             .chain
@@ -613,6 +635,7 @@ impl<K: ColumnTrait> Prepared<K> {
         spec.chain_key = field.chain_key.is_some();
         spec.raw_values = field.raw_values.iter().map(|c| c.as_str()).collect();
         let checked = rules::check(&spec).map_err(|broken| invalid(broken.message))?;
+        let database_refusal = rules::database_refusal(&spec).map(|broken| broken.message);
 
         // The rules checked that every name resolves and every type fits.
         let column = |name: &str| K::from_str(name).ok().expect("checked by the rules");
@@ -664,6 +687,8 @@ impl<K: ColumnTrait> Prepared<K> {
             chronological: field.chronological,
             on_delete: field.on_delete,
             deferred: field.deferred,
+            by_database: field.by_database,
+            database_refusal,
             chain: field.chain,
             chain_key: field.chain_key,
             format,

@@ -940,3 +940,52 @@ async fn the_database_chains_records_as_the_library() {
         assert!(ours.breaks.is_empty() && ours.ends_at == Some(6), "{t:?}: {ours:?}");
     }
 }
+
+/// `by_database`: `ActiveModel::insert` leaves the number to the database
+/// (no transaction needed, the number commits with the row) and returns the
+/// model with it, on SQLite too; with no triggers, the insert is refused.
+#[tokio::test]
+async fn by_database_models_come_back_numbered() {
+    use sequences_tests::entities::{db_receipt, db_unguarded};
+    for t in connect_all(2).await {
+        let till = fresh("T");
+        for n in 1..=3i64 {
+            let model = db_receipt::ActiveModel {
+                till: Set(till.clone()),
+                ..Default::default()
+            }
+            .insert(&t.db)
+            .await
+            .unwrap();
+            assert_eq!(model.reference, Some(format!("R-{till}-{n:03}")), "{t:?}");
+            assert_eq!(model.number, Some(n), "{t:?}");
+        }
+        // insert_many: numbered too, in order.
+        let many = (0..2).map(|_| db_receipt::ActiveModel {
+            till: Set(till.clone()),
+            ..Default::default()
+        });
+        db_receipt::Entity::insert_many(many).exec(&t.db).await.unwrap();
+        let numbers: Vec<i64> = db_receipt::Entity::find()
+            .filter(db_receipt::Column::Till.eq(&till))
+            .order_by_asc(db_receipt::Column::Id)
+            .all(&t.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.number.unwrap())
+            .collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5], "{t:?}");
+
+        let txn = t.db.begin().await.unwrap();
+        let error = <db_unguarded::ActiveModel as Default>::default()
+            .insert(&txn)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(SequenceError::from_database(&error), Some(SequenceError::InvalidNumbering { reason, .. }) if reason.contains("triggers are not installed")),
+            "{t:?}: {error}"
+        );
+        txn.rollback().await.unwrap();
+    }
+}
