@@ -4,9 +4,9 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_receipt, db_slot, db_unguarded, deferred_invoice,
-    deferred_line, document, failover_deferred, failover_invoice, fiscal_doc, keyed_doc,
-    ledger_entry, proof_doc, register_doc, zoned_receipt,
+    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_receipt,
+    db_slot, db_unguarded, deferred_invoice, deferred_line, document, failover_deferred,
+    failover_invoice, fiscal_doc, keyed_doc, ledger_entry, proof_doc, register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
 

@@ -550,7 +550,12 @@ where
                     hash: hash.as_str().to_owned(),
                     covers: covers
                         .iter()
-                        .map(|&column| Ok((column.as_str().to_owned(), printable(column, "chain_covers")?)))
+                        .map(|&column| {
+                            Ok((
+                                column.as_str().to_owned(),
+                                printable(column, "chain_covers")?,
+                            ))
+                        })
                         .collect::<Result<Vec<_>, SequenceError>>()?,
                 }),
             },
@@ -564,11 +569,7 @@ impl<K: ColumnTrait> Numbering<K> {
     /// that came back NULL (SQLite's `RETURNING` does not show what its
     /// AFTER trigger wrote) is read back, with the whole row; one still NULL
     /// means no trigger numbered it, which is refused.
-    pub(super) async fn read_database_numbers<M, D>(
-        &self,
-        mut model: M,
-        db: &D,
-    ) -> Result<M, DbErr>
+    pub(super) async fn read_database_numbers<M, D>(&self, mut model: M, db: &D) -> Result<M, DbErr>
     where
         M: ModelTrait<Entity: EntityTrait<Column = K>>,
         D: ConnectionTrait,

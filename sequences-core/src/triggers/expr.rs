@@ -311,7 +311,12 @@ fn octet_length(d: Dialect, e: &str) -> String {
 fn item(d: Dialect, e: &str) -> String {
     concat(
         d,
-        &[int_text(d, &octet_length(d, e)), lit(d, ":"), e.to_owned(), lit(d, ";")],
+        &[
+            int_text(d, &octet_length(d, e)),
+            lit(d, ":"),
+            e.to_owned(),
+            lit(d, ";"),
+        ],
     )
 }
 
@@ -319,7 +324,13 @@ impl Expr<'_> {
     /// The keyless link hash of `crate::chain::link_hash`: lowercase hex
     /// SHA-256 over the canonical encoding (version 1), from `previous`, the
     /// sequence `name` and the number `value`, and the covered columns.
-    pub(super) fn link_hash(&self, chain: &super::ChainPlan, previous: &str, name: &str, value: &str) -> String {
+    pub(super) fn link_hash(
+        &self,
+        chain: &super::ChainPlan,
+        previous: &str,
+        name: &str,
+        value: &str,
+    ) -> String {
         let d = self.d;
         let mut items = vec![
             item(d, &lit(d, "sequences-chain-v1")),

@@ -137,7 +137,12 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
         // The next link, under the row lock taken above.
         out += &format!(
             "    SELECT `chain_head` INTO v_head FROM {t} WHERE `name` = v_name;\n    SET v_hash = {};\n    UPDATE {t} SET `chain_head` = v_hash WHERE `name` = v_name;\n",
-            e.link_hash(chain, &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS), "v_name", "v_value")
+            e.link_hash(
+                chain,
+                &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS),
+                "v_name",
+                "v_value"
+            )
         );
     }
     out
@@ -227,7 +232,10 @@ fn delete_body(field: &FieldPlan) -> String {
         OnDelete::Void => format!(
             "    INSERT INTO {} (`sequence`, `value`, `reason`, `chain_hash`, `voided_at`) VALUES (v_name, v_value, 'deleted', {}, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ')) ON DUPLICATE KEY UPDATE `sequence` = `sequence`;\n",
             ident(D, VOIDS_TABLE),
-            field.chain.as_ref().map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
+            field
+                .chain
+                .as_ref()
+                .map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
         ),
         OnDelete::RevertIfLast => format!(
             "    SELECT `last` INTO v_last FROM {t} WHERE `name` = v_name FOR UPDATE;\n    IF v_last IS NULL OR v_last <> v_value THEN {} END IF;\n    UPDATE {t} SET `last` = `last` - 1 WHERE `name` = v_name;\n",

@@ -130,7 +130,12 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
         // The next link, under the row lock the allocation holds.
         out += &format!(
             "  SELECT \"chain_head\" INTO v_head FROM {t} WHERE \"name\" = v_name;\n  v_hash := {};\n  UPDATE {t} SET \"chain_head\" = v_hash WHERE \"name\" = v_name;\n",
-            e.link_hash(chain, &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS), "v_name", "v_value")
+            e.link_hash(
+                chain,
+                &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS),
+                "v_name",
+                "v_value"
+            )
         );
     }
     out
@@ -275,7 +280,10 @@ fn delete_body(field: &FieldPlan) -> String {
         OnDelete::Void => format!(
             "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") VALUES (v_name, v_value, 'deleted', {}, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ON CONFLICT DO NOTHING;\n",
             ident(D, VOIDS_TABLE),
-            field.chain.as_ref().map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
+            field
+                .chain
+                .as_ref()
+                .map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
         ),
         OnDelete::RevertIfLast => format!(
             "  SELECT \"last\" INTO v_last FROM {t} WHERE \"name\" = v_name FOR UPDATE;\n  IF v_last IS DISTINCT FROM v_value THEN\n    {}\n  END IF;\n  UPDATE {t} SET \"last\" = \"last\" - 1 WHERE \"name\" = v_name;\n",

@@ -687,7 +687,8 @@ async fn another_client_inserts_numbered_rows() {
         ));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
-            !output.status.success() && stderr.contains("sequences:out_of_order:20260801:20260903:"),
+            !output.status.success()
+                && stderr.contains("sequences:out_of_order:20260801:20260903:"),
             "{t:?}: {stderr}"
         );
         assert_eq!(invoice_numbers(&t, &journal).await, [1, 2, 3], "{t:?}");
@@ -721,7 +722,11 @@ async fn the_trigger_checks_are_not_fooled() {
         assert!(audited.is_clean(), "{t:?}");
 
         // Dropped by hand.
-        let on_table = if t.backend == Backend::Postgres { " ON db_slot" } else { "" };
+        let on_table = if t.backend == Backend::Postgres {
+            " ON db_slot"
+        } else {
+            ""
+        };
         db.execute_unprepared(&format!("DROP TRIGGER sq_db_slot_number_del{on_table}"))
             .await
             .unwrap();
@@ -897,7 +902,12 @@ async fn the_database_chains_records_as_the_library() {
         }
         let audit = || async {
             ChainAudit::new(Column::Number, Column::Hash)
-                .covers([Column::CompanyId, Column::Customer, Column::AmountCents, Column::IssuedOn])
+                .covers([
+                    Column::CompanyId,
+                    Column::Customer,
+                    Column::AmountCents,
+                    Column::IssuedOn,
+                ])
                 .scope([Column::CompanyId])
                 .sequence("dbchain-{company_id}")
                 .run(&t.db)
@@ -910,7 +920,10 @@ async fn the_database_chains_records_as_the_library() {
             .iter()
             .find(|c| c.sequence == format!("dbchain-{company}"))
             .unwrap_or_else(|| panic!("{t:?}: {report:?}"));
-        assert!(ours.breaks.is_empty() && ours.unnumbered == 0 && ours.links == 6, "{t:?}: {ours:?}");
+        assert!(
+            ours.breaks.is_empty() && ours.unnumbered == 0 && ours.links == 6,
+            "{t:?}: {ours:?}"
+        );
 
         // An edit of a covered field is refused; the hash too.
         for sql in [
@@ -937,7 +950,10 @@ async fn the_database_chains_records_as_the_library() {
             .iter()
             .find(|c| c.sequence == format!("dbchain-{company}"))
             .unwrap();
-        assert!(ours.breaks.is_empty() && ours.ends_at == Some(6), "{t:?}: {ours:?}");
+        assert!(
+            ours.breaks.is_empty() && ours.ends_at == Some(6),
+            "{t:?}: {ours:?}"
+        );
     }
 }
 
@@ -965,7 +981,10 @@ async fn by_database_models_come_back_numbered() {
             till: Set(till.clone()),
             ..Default::default()
         });
-        db_receipt::Entity::insert_many(many).exec(&t.db).await.unwrap();
+        db_receipt::Entity::insert_many(many)
+            .exec(&t.db)
+            .await
+            .unwrap();
         let numbers: Vec<i64> = db_receipt::Entity::find()
             .filter(db_receipt::Column::Till.eq(&till))
             .order_by_asc(db_receipt::Column::Id)
