@@ -363,7 +363,6 @@ async fn mysql_binary_collation(manager: &SchemaManager<'_>) -> Result<String, D
 /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// #     pub enum Relation {}
 /// # }
-/// # use sea_orm_migration::sea_orm;
 /// use sea_orm_migration::prelude::*;
 ///
 /// fn migrations() -> Vec<Box<dyn MigrationTrait>> {
