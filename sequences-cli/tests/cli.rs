@@ -716,3 +716,61 @@ async fn audit_without_a_counter_says_so() {
     let text = ok(&url, &compared, 1);
     assert!(text.contains("DEFECT"), "{text}");
 }
+
+/// `sequences audit` of a column numbered by the database: its triggers
+/// reported intact, then a trigger dropped by hand is a defect (exit 1),
+/// named in the JSON and in the operator's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_reports_a_guarded_columns_triggers() {
+    for t in connect_all(2).await {
+        let scratch = Scratch::new(&t, "sequences_cli_guards").await;
+        migrate(&scratch.url).await;
+        let db = open(&scratch.url, 1).await;
+        let url = scratch.url.as_str();
+        for kind in ["a", "a", "b"] {
+            sql(
+                &db,
+                &format!("INSERT INTO db_slot (kind) VALUES ('{kind}')"),
+            )
+            .await;
+        }
+        let audit = [
+            "--json",
+            "audit",
+            "--table",
+            "db_slot",
+            "--column",
+            "number",
+            "--scope",
+            "kind",
+            "--sequence",
+            "dbslot-{kind}",
+        ];
+        let report = json(&ok(url, &audit, 0));
+        assert_eq!(report["clean"], true, "{t:?}: {report}");
+        assert_eq!(report["triggers"], "Intact", "{t:?}: {report}");
+        let on_table = if t.backend == Backend::Postgres {
+            " ON db_slot"
+        } else {
+            ""
+        };
+        sql(
+            &db,
+            &format!("DROP TRIGGER sq_db_slot_number_del{on_table}"),
+        )
+        .await;
+        let report = json(&ok(url, &audit, 1));
+        assert_eq!(report["clean"], false, "{t:?}: {report}");
+        assert_eq!(
+            report["triggers"]["Missing"]["triggers"][0], "sq_db_slot_number_del",
+            "{t:?}: {report}"
+        );
+        let human = ok(url, &audit[1..], 1);
+        assert!(
+            human.contains("triggers MISSING (sq_db_slot_number_del)") && human.contains("DEFECTS"),
+            "{t:?}: {human}"
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
