@@ -600,3 +600,27 @@ pub mod db_unguarded {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// A table for the property test of numbering by the database: each case
+/// installs triggers of a random description on it (in a database of its
+/// own), and the library numbers it through `Numbering::fill`.
+pub mod db_prop {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "db_prop")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub book: String,
+        pub issued_on: Date,
+        pub at: DateTimeUtc,
+        pub reference: Option<String>,
+        pub raw: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -4,9 +4,10 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_receipt,
-    db_slot, db_unguarded, deferred_invoice, deferred_line, document, failover_deferred,
-    failover_invoice, fiscal_doc, keyed_doc, ledger_entry, proof_doc, register_doc, zoned_receipt,
+    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_prop,
+    db_receipt, db_slot, db_unguarded, deferred_invoice, deferred_line, document,
+    failover_deferred, failover_invoice, fiscal_doc, keyed_doc, ledger_entry, proof_doc,
+    register_doc, zoned_receipt,
 };
 use crate::generated::generated_invoice;
 
@@ -138,6 +139,10 @@ impl MigratorTrait for Migrator {
                 )
                 .named("m20261202_000030_db_receipt_numbered_by_database"),
             ),
+            Box::new(CreateEntityTable {
+                name: "m20261202_000031_create_db_prop",
+                table: |schema| schema.create_table_from_entity(db_prop::Entity),
+            }),
         ];
         all.extend(tables);
         all

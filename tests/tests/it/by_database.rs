@@ -1008,3 +1008,214 @@ async fn by_database_models_come_back_numbered() {
         txn.rollback().await.unwrap();
     }
 }
+
+/// A random description: its period, date column, time zone and format.
+#[derive(Debug, Clone)]
+struct Case {
+    period: Option<sequences_core::Period>,
+    instant: bool,
+    zone: Option<&'static str>,
+    format: String,
+    days: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+fn random_case(rng: &mut impl Rng, zones: bool) -> Case {
+    use sequences_core::Period;
+    let period = match rng.random_range(0..5) {
+        0 => None,
+        1 => Some(Period::Year),
+        2 => Some(Period::Month),
+        3 => Some(Period::Day),
+        _ => Some(Period::FiscalYear {
+            start_month: rng.random_range(2..=12),
+        }),
+    };
+    let sep = ["-", "/", ".", "", "_"];
+    fn pick(rng: &mut impl Rng, options: &[&'static str]) -> &'static str {
+        options[rng.random_range(0..options.len())]
+    }
+    let mut parts: Vec<String> = vec![pick(rng, &["INV", "F", "", "№", "a'b", "x\\y"]).to_owned()];
+    if pick(rng, &["book", ""]) == "book" {
+        parts.push("{book}".into());
+    }
+    let period_parts: &[&str] = match period {
+        None => &[],
+        Some(Period::Year) => &["{year}", "{yy}"],
+        Some(Period::Month) => &["{year}{month}", "{yy}.{month}"],
+        Some(Period::Day) => &["{year}-{month}-{day}", "{day}{month}{yy}"],
+        Some(_) => &["{fy}", "{fy_start}/{fy_end}", "{fy_start}"],
+    };
+    if !period_parts.is_empty() {
+        parts.push(pick(rng, period_parts).to_owned());
+    }
+    let width = rng.random_range(0..7usize);
+    parts.push(if width == 0 {
+        "{value}".into()
+    } else {
+        format!("{{value:0{width}}}")
+    });
+    let joiner = pick(rng, &sep);
+    let format = parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(joiner);
+    let instant = rng.random_bool(0.5);
+    let zone = (zones && instant && rng.random_bool(0.6)).then(|| {
+        ["Europe/Paris", "Pacific/Kiritimati", "America/Los_Angeles"][rng.random_range(0..3)]
+    });
+    let start = chrono::DateTime::parse_from_rfc3339("2024-12-25T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let days = (0..8)
+        .map(|_| {
+            start
+                + chrono::Duration::hours(rng.random_range(0..24 * 500))
+                + chrono::Duration::minutes(rng.random_range(0..60))
+        })
+        .collect();
+    Case {
+        period,
+        instant,
+        zone,
+        format,
+        days,
+    }
+}
+
+fn numbering_of(
+    case: &Case,
+) -> sequences_core::Numbering<sequences_tests::entities::db_prop::Column> {
+    use sequences_core::{NumberedField, Numbering, OnDelete};
+    use sequences_tests::entities::db_prop::Column;
+    let mut field = NumberedField::new(Column::Reference, Sequence::new("prop-{book}"))
+        .format(case.format.clone())
+        .raw_value(Column::Raw)
+        .on_delete(OnDelete::Allow)
+        .date(if case.instant {
+            Column::At
+        } else {
+            Column::IssuedOn
+        });
+    if let Some(period) = case.period {
+        field = field.period(period);
+    }
+    if let Some(zone) = case.zone {
+        field = field.time_zone(zone);
+    }
+    Numbering::new().field_with(field)
+}
+
+/// The property: for random periods, date columns, time zones and formats
+/// on random dates, the references the database prints are the library's,
+/// row for row (the two paths number two books, the book aside).
+#[tokio::test]
+async fn the_two_paths_agree_on_random_descriptions() {
+    use sequences_tests::Scratch;
+    use sequences_tests::entities::db_prop;
+    for t in connect_all(2).await {
+        let scratch = Scratch::new(&t, "by_database_prop").await;
+        sequences_tests::migrate(&scratch.url).await;
+        let db = sequences_tests::open(&scratch.url, 1).await;
+        let mut rng = rand::rng();
+        let mut cases = 0;
+        while cases < 16 {
+            let case = random_case(&mut rng, t.backend == Backend::Postgres);
+            let numbering = numbering_of(&case);
+            if numbering.validate().is_err() {
+                continue; // a description the rules refuse: not a case
+            }
+            cases += 1;
+            numbering
+                .install_triggers(&db)
+                .await
+                .unwrap_or_else(|e| panic!("{t:?}: {case:?}: {e}"));
+            let (library, database) = (fresh("L"), fresh("D"));
+            for at in &case.days {
+                let row = |book: &str| db_prop::ActiveModel {
+                    book: Set(book.to_owned()),
+                    issued_on: Set(at.date_naive()),
+                    at: Set(*at),
+                    ..Default::default()
+                };
+                let txn = db.begin().await.unwrap();
+                let filled = numbering.fill(row(&library), &txn).await.unwrap();
+                db_prop::Entity::insert(filled).exec(&txn).await.unwrap();
+                txn.commit().await.unwrap();
+                db_prop::Entity::insert(row(&database))
+                    .exec(&db)
+                    .await
+                    .unwrap_or_else(|e| panic!("{t:?}: {case:?}: {e}"));
+            }
+            let references = |book: String| {
+                let db = db.clone();
+                async move {
+                    db_prop::Entity::find()
+                        .filter(db_prop::Column::Book.eq(&book))
+                        .order_by_asc(db_prop::Column::Id)
+                        .all(&db)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|r| (r.reference.map(|s| s.replace(&book, "BOOK")), r.raw))
+                        .collect::<Vec<_>>()
+                }
+            };
+            assert_eq!(
+                references(database).await,
+                references(library).await,
+                "{t:?}: {case:?}"
+            );
+        }
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
+
+/// A time zone where the database has none (SQLite), or does not know the
+/// zone (MariaDB without its time zone tables, as here), is refused before
+/// anything is installed, naming the option and the database.
+#[tokio::test]
+async fn a_time_zone_the_database_lacks_is_refused() {
+    use sequences_core::{NumberedField, Numbering, OnDelete};
+    use sequences_tests::entities::db_prop::Column;
+    for t in connect_all(1).await {
+        let numbering = Numbering::new().field_with(
+            NumberedField::new(Column::Raw, Sequence::new("zoned-{book}"))
+                .period(sequences_core::Period::Year)
+                .date(Column::At)
+                .time_zone("Europe/Paris")
+                .on_delete(OnDelete::Allow),
+        );
+        let result = numbering.install_triggers(&t.db).await;
+        match t.backend {
+            Backend::Postgres => {
+                result.unwrap();
+                numbering.remove_triggers(&t.db).await.unwrap();
+            }
+            backend => {
+                let error = result.unwrap_err();
+                let database = if backend == Backend::Sqlite {
+                    "SQLite"
+                } else {
+                    "MariaDB/MySQL"
+                };
+                assert!(
+                    matches!(&error, SequenceError::InvalidNumbering { reason, .. }
+                        if reason.starts_with("time_zone") && reason.contains(database)),
+                    "{t:?}: {error}"
+                );
+                let installed =
+                    t.db.query_one_raw(Statement::from_string(
+                        t.db.get_database_backend(),
+                        "SELECT COUNT(*) FROM sequences_guards WHERE table_name = 'db_prop'",
+                    ))
+                    .await;
+                // Nothing recorded (the register may not even exist yet).
+                if let Ok(Some(row)) = installed {
+                    assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 0, "{t:?}");
+                }
+            }
+        }
+    }
+}
