@@ -59,7 +59,7 @@ pub(crate) type PendingFormat = (Pattern, String, Vec<(String, String)>);
 type Updates<'p> = BTreeMap<(&'p str, Vec<&'p str>), Vec<(usize, Vec<Value>)>>;
 
 /// One number to assign: a row inserted with its numbered column NULL.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pending {
     /// The row: its table and primary key.
     pub(crate) table: &'static str,
@@ -173,7 +173,9 @@ pub(crate) async fn assign<C: ConnectionTrait>(
     trace::traced(&span, assign_all(db, pending, lock_timeout)).await
 }
 
-async fn assign_all<C: ConnectionTrait>(
+/// Takes and writes the numbers of `pending`, in its order within each
+/// sequence: what [`assign`] runs at COMMIT, and a numberer after it.
+pub(crate) async fn assign_all<C: ConnectionTrait>(
     db: &C,
     pending: Vec<Pending>,
     lock_timeout: Option<Duration>,

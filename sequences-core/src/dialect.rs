@@ -565,6 +565,83 @@ impl Dialect {
         Statement::from_string(self.backend(), sql)
     }
 
+    /// Takes the lock that numberers of one table take turns through: a row
+    /// of `sequences` (created with nothing handed out), locked by an upsert
+    /// that changes nothing; on SQLite, the database's write lock.
+    pub(crate) fn lock_numberer(self, name: &str) -> Statement {
+        let t = TABLE_NAME;
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, 0) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last""#
+            ),
+            Self::MySql => format!(
+                "INSERT INTO `{t}` (`name`, `last`) VALUES (?, 0) ON DUPLICATE KEY UPDATE `last` = `last`"
+            ),
+            Self::Sqlite => format!(
+                r#"INSERT INTO "{t}" ("name", "last") VALUES (?, 0) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last""#
+            ),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+    }
+
+    /// Records a row a numberer refused, with the database's UTC time; a
+    /// row already recorded keeps its first reason.
+    pub(crate) fn insert_refusal(
+        self,
+        table: &str,
+        column: &str,
+        key: &str,
+        reason: &str,
+    ) -> Statement {
+        let r = crate::entity::REFUSALS_TABLE;
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at") VALUES ($1, $2, $3, $4, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ON CONFLICT DO NOTHING"#
+            ),
+            Self::MySql => format!(
+                "INSERT INTO `{r}` (`table_name`, `column_name`, `row_key`, `reason`, `refused_at`) VALUES (?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ')) ON DUPLICATE KEY UPDATE `row_key` = `row_key`"
+            ),
+            Self::Sqlite => format!(
+                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at") VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ON CONFLICT DO NOTHING"#
+            ),
+        };
+        Statement::from_sql_and_values(
+            self.backend(),
+            sql,
+            [table.into(), column.into(), key.into(), reason.into()],
+        )
+    }
+
+    /// The rows of `table.column` a numberer refused: key and reason.
+    pub(crate) fn refusals(self, table: &str, column: &str) -> Statement {
+        let r = crate::entity::REFUSALS_TABLE;
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2"#
+            ),
+            Self::MySql => format!(
+                "SELECT `row_key`, `reason` FROM `{r}` WHERE `table_name` = ? AND `column_name` = ?"
+            ),
+            Self::Sqlite => format!(
+                r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = ? AND "column_name" = ?"#
+            ),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [table.into(), column.into()])
+    }
+
+    /// PostgreSQL: the condition that a row of `table` was written by a
+    /// transaction older than every transaction still running (its `xmin`
+    /// precedes the snapshot's): no transaction that could still commit a
+    /// row before it is in flight. `None` elsewhere.
+    pub(crate) fn settled(self, table: &str) -> Option<String> {
+        match self {
+            Self::Postgres => Some(format!(
+                r#"age("{table}"."xmin") > age(CAST(CAST(txid_snapshot_xmin(txid_current_snapshot()) % 4294967296 AS TEXT) AS xid))"#
+            )),
+            Self::MySql | Self::Sqlite => None,
+        }
+    }
+
     /// Takes the row lock without waiting, before the allocation (`nowait`).
     /// SQLite has no row locks: `None`, the allocation itself takes the database lock.
     pub(crate) fn lock_nowait(self, name: &str) -> Option<Statement> {

@@ -14,6 +14,9 @@ pub const TABLE_NAME: &str = "sequences";
 /// The table of voided numbers (see [`void`]).
 pub const VOIDS_TABLE: &str = "sequence_voids";
 
+/// The table of rows a numberer refused (see [`refusal`]).
+pub const REFUSALS_TABLE: &str = "sequence_refusals";
+
 /// The longest sequence name, in characters (the `name` column is `VARCHAR(100)`).
 pub const MAX_NAME_LENGTH: usize = 100;
 
@@ -88,7 +91,60 @@ impl ActiveModelBehavior for ActiveModel {}
 /// On MariaDB and MySQL 8 the `name` column gets its binary collation from
 /// the entity (see [`Model::name`]).
 pub fn register(builder: SchemaBuilder) -> SchemaBuilder {
-    builder.register(Entity).register(void::Entity)
+    builder
+        .register(Entity)
+        .register(void::Entity)
+        .register(refusal::Entity)
+}
+
+/// The `sequence_refusals` table: rows of an
+/// [`after_commit`](crate::NumberedField::after_commit) field that a
+/// numberer could not number (dated before a number already given, in a
+/// closed period, at the end of the range), left unnumbered and reported
+/// here, so the numberer goes on with the rows after them and the audit and
+/// `wait_for_number` can say why. Deleting a row here lets the numberer try
+/// it again.
+pub mod refusal {
+    use sea_orm::entity::prelude::*;
+
+    /// One refused row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sequence_refusals")]
+    pub struct Model {
+        /// The numbered row's table.
+        #[sea_orm(
+            primary_key,
+            auto_increment = false,
+            column_type = "String(StringLen::N(100))"
+        )]
+        pub table_name: String,
+        /// The numbered column.
+        #[sea_orm(
+            primary_key,
+            auto_increment = false,
+            column_type = "String(StringLen::N(100))"
+        )]
+        pub column_name: String,
+        /// The row's primary key, as text.
+        #[sea_orm(
+            primary_key,
+            auto_increment = false,
+            column_type = "String(StringLen::N(100))"
+        )]
+        pub row_key: String,
+        /// Why, as the library's error says it.
+        #[sea_orm(column_type = "Text")]
+        pub reason: String,
+        /// When, in UTC, as `YYYY-MM-DDTHH:MM:SSZ` (the database's clock).
+        #[sea_orm(column_type = "String(StringLen::N(24))")]
+        pub refused_at: String,
+    }
+
+    /// The table has no relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }
 
 /// The `sequence_voids` table: numbers that were handed out and are void

@@ -378,6 +378,39 @@ pub enum SequenceError {
         column: String,
     },
 
+    /// A numberer refused to number this row of an
+    /// [`after_commit`](crate::NumberedField::after_commit) field (dated
+    /// before a number already given, a closed period, the end of the
+    /// range): it stays unnumbered, recorded in `sequence_refusals`.
+    #[error("{target}: the numberer refused row {key}, which stays unnumbered: {reason}")]
+    NumberRefused {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// The row's primary key, as text.
+        key: String,
+        /// Why, as the numberer's error said it.
+        reason: String,
+    },
+
+    /// [`wait_for_number`](crate::Numbering::wait_for_number) waited its
+    /// whole timeout and the row has no number yet: no numberer is running,
+    /// or it is behind (or, `exists == false`, no such row is committed).
+    #[error(
+        "{target}: row {key} has no number after {waited:?} ({}); is a numberer running \
+         (Numberer, `sequences number --follow`)?",
+        if *exists { "it waits" } else { "no such row is committed" }
+    )]
+    NotNumberedYet {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// The row's primary key, as text.
+        key: String,
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// Whether the row exists (committed and visible).
+        exists: bool,
+    },
+
     /// The database lacks a table or column this version of the crate uses:
     /// a bundled migration is not applied.
     #[error(
@@ -432,6 +465,8 @@ impl SequenceError {
             | Self::SchemaOutdated { name, .. }
             | Self::Chained { name, .. }
             | Self::NumberChanged { target: name, .. }
+            | Self::NumberRefused { target: name, .. }
+            | Self::NotNumberedYet { target: name, .. }
             | Self::Exhausted { name, .. }
             | Self::AdoptRefused { name, .. }
             | Self::Database { name, .. } => name,

@@ -43,6 +43,8 @@ pub struct FieldAttrs {
     pub deferred: Option<syn::Path>,
     /// `by_database`, a flag.
     pub by_database: Option<syn::Path>,
+    /// `after_commit`, a flag.
+    pub after_commit: Option<syn::Path>,
 }
 
 /// An integer literal, possibly negative, with its tokens.
@@ -101,6 +103,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             chronological: None,
             deferred: None,
             by_database: None,
+            after_commit: None,
         };
         attr.parse_nested_meta(|meta| {
             let slot_name = meta
@@ -109,10 +112,11 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match slot_name.as_str() {
-                "chronological" | "deferred" | "by_database" => {
+                "chronological" | "deferred" | "by_database" | "after_commit" => {
                     let slot = match slot_name.as_str() {
                         "deferred" => &mut parsed.deferred,
                         "by_database" => &mut parsed.by_database,
+                        "after_commit" => &mut parsed.after_commit,
                         _ => &mut parsed.chronological,
                     };
                     if slot.is_some() {
@@ -158,7 +162,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                         "unknown gapless option; expected `sequence`, `initial_value`, \
                          `max_value`, `warn_at`, \
                          `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
-                         `chronological`, `deferred`, `by_database`, `format`, `on_delete`, `chain`, \
+                         `chronological`, `deferred`, `by_database`, `after_commit`, `format`, `on_delete`, `chain`, \
                          `chain_covers`, `chain_key_env` or `value_of`",
                     ));
                 }

@@ -193,6 +193,7 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     let chronological = numbered.chronological.then(|| quote!(.chronological()));
     let deferred = numbered.deferred.then(|| quote!(.deferred()));
     let by_database = numbered.by_database.then(|| quote!(.by_database()));
+    let after_commit = numbered.after_commit.then(|| quote!(.after_commit()));
     let chain = numbered.chain.as_ref().map(|(hash, covers)| {
         let hash = column(hash);
         let covers = covers.iter().map(|c| column(c));
@@ -217,6 +218,6 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     });
     quote! {
         #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset #max #warn)
-            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred #by_database #chain #chain_key
+            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred #by_database #after_commit #chain #chain_key
     }
 }

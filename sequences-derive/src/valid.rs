@@ -37,6 +37,8 @@ pub struct Numbered<'a> {
     pub deferred: bool,
     /// `by_database`: numbered by the database's triggers.
     pub by_database: bool,
+    /// `after_commit`: numbered by a numberer, after COMMIT.
+    pub after_commit: bool,
     /// `chain = "..."`: the hash field and the fields it covers.
     pub chain: Option<(&'a Ident, Vec<&'a Ident>)>,
     /// `chain_key_env = "..."`: the keyed chain's environment variable.
@@ -166,6 +168,7 @@ fn raw_field<'a>(
         || attrs.chronological.is_some()
         || attrs.deferred.is_some()
         || attrs.by_database.is_some()
+        || attrs.after_commit.is_some()
         || attrs.chain.is_some()
         || attrs.chain_covers.is_some()
         || attrs.chain_key_env.is_some();
@@ -281,6 +284,7 @@ fn numbered_field<'a>(
     spec.revert_if_last = on_delete == Some(OnDelete::RevertIfLast);
     spec.deferred = attrs.deferred.is_some();
     spec.by_database = attrs.by_database.is_some();
+    spec.after_commit = attrs.after_commit.is_some();
     spec.delete_guarded = on_delete != Some(OnDelete::Allow);
     spec.chain = chain.as_deref();
     spec.chain_covers = covers.as_deref().map(|covers| {
@@ -338,6 +342,7 @@ fn numbered_field<'a>(
         on_delete,
         deferred: attrs.deferred.is_some(),
         by_database: attrs.by_database.is_some(),
+        after_commit: attrs.after_commit.is_some(),
         chain,
         chain_key_env: attrs.chain_key_env.clone(),
     })
@@ -381,6 +386,7 @@ fn spanned(
         At::OnDelete => at(text(&attrs.on_delete)),
         At::Deferred => at(path(&attrs.deferred)),
         At::ByDatabase => at(path(&attrs.by_database)),
+        At::AfterCommit => at(path(&attrs.after_commit)),
         At::Chain => at(text(&attrs.chain)),
         At::ChainCovers => at(text(&attrs.chain_covers)),
         At::ChainKey => at(text(&attrs.chain_key_env)),

@@ -37,6 +37,9 @@
 //!    so that `sequences list` marks a sequence near the end of its range.
 //!    Only sequences that declare a range need it (the same refusal until
 //!    then).
+//! 5. [`AfterCommitMigration`] creates `sequence_refusals`: the rows of an
+//!    `after_commit` field a numberer could not number, and why. Only
+//!    `after_commit` fields need it.
 //!
 //! On MariaDB/MySQL name columns use a binary, no-pad utf8mb4 collation, so
 //! `Invoice`, `invoice` and `invoice ` are three sequences there too, as on
@@ -54,6 +57,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(RegisterMigration),
         Box::new(KeyedChainMigration),
         Box::new(RangeMigration),
+        Box::new(AfterCommitMigration),
     ]
 }
 
@@ -253,6 +257,45 @@ impl MigrationTrait for RangeMigration {
             RANGE_COLUMNS.map(|c| (sequences_core::TABLE_NAME, c)),
         )
         .await
+    }
+}
+
+/// Creates (`up`) or drops (`down`) `sequence_refusals`: the rows of an
+/// `after_commit` field a numberer could not number, and why. Only
+/// `after_commit` fields need it: until it is applied, their numberer fails
+/// with `SequenceError::SchemaOutdated`, which names it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AfterCommitMigration;
+
+impl MigrationName for AfterCommitMigration {
+    fn name(&self) -> &str {
+        "m20261203_000005_sequence_refusals"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AfterCommitMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm_migration::sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(sequences_core::entity::refusal::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new(sequences_core::entity::REFUSALS_TABLE))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
     }
 }
 

@@ -63,6 +63,9 @@ pub struct FieldSpec<'a> {
     /// `by_database`: the database numbers the field itself (its triggers
     /// installed), so the application leaves it unset at insert.
     pub by_database: bool,
+    /// `after_commit`: the row commits unnumbered and a numberer gives the
+    /// number afterwards.
+    pub after_commit: bool,
     /// A delete policy that guards deletes (any but `on_delete = "allow"`).
     pub delete_guarded: bool,
     /// `chain`: the hash field.
@@ -101,6 +104,7 @@ impl<'a> FieldSpec<'a> {
             revert_if_last: false,
             deferred: false,
             by_database: false,
+            after_commit: false,
             delete_guarded: true,
             chain: None,
             chain_covers: None,
@@ -212,6 +216,8 @@ pub enum At {
     Deferred,
     /// `by_database`.
     ByDatabase,
+    /// `after_commit`.
+    AfterCommit,
     /// `chain`.
     Chain,
     /// `chain_covers`.
@@ -443,6 +449,21 @@ pub fn check(spec: &FieldSpec<'_>) -> Result<Checked, Broken> {
             "a `deferred` field is NULL until COMMIT: make it nullable, an `Option` such as \
              `Option<i64>`",
         ));
+    }
+    if spec.after_commit {
+        let broken_by = |message: &str| Err(broken(At::AfterCommit, message));
+        if !spec.nullable {
+            return broken_by(
+                "an `after_commit` field is NULL until a numberer numbers it: make it nullable, \
+                 an `Option` such as `Option<i64>`",
+            );
+        }
+        if spec.deferred || spec.by_database {
+            return broken_by(
+                "`after_commit` is a moment of its own: the number comes after COMMIT, not at \
+                 COMMIT (`deferred`) nor from the insert (`by_database`); keep one",
+            );
+        }
     }
     chain(spec)?;
     raw_values(spec, format.is_some())?;

@@ -624,3 +624,54 @@ pub mod db_prop {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Numbered after COMMIT by a numberer (`after_commit`): till receipts,
+/// inserted unnumbered by any client with no lock on the counter.
+pub mod ac_receipt {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "ac_receipt")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub till: String,
+        #[gapless(sequence = "acr-{till}", after_commit, on_delete = "allow")]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Numbered after COMMIT in date order: a row dated before a number already
+/// given is refused by the numberer and stays unnumbered, recorded.
+pub mod ac_doc {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "ac_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub book: String,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "acd-{book}",
+            period = "year",
+            date = "issued_on",
+            chronological,
+            format = "{book}-{year}-{value:04}",
+            after_commit,
+            on_delete = "allow"
+        )]
+        pub reference: Option<String>,
+        #[gapless(value_of = "reference")]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

@@ -4,8 +4,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::entities::{
-    chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice, db_prop,
-    db_receipt, db_slot, db_unguarded, deferred_invoice, deferred_line, document,
+    ac_doc, ac_receipt, chained_deferred, chained_doc, db_chained, db_deferred, db_doc, db_invoice,
+    db_prop, db_receipt, db_slot, db_unguarded, deferred_invoice, deferred_line, document,
     failover_deferred, failover_invoice, fiscal_doc, keyed_doc, ledger_entry, proof_doc,
     register_doc, zoned_receipt,
 };
@@ -142,6 +142,15 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEntityTable {
                 name: "m20261202_000031_create_db_prop",
                 table: |schema| schema.create_table_from_entity(db_prop::Entity),
+            }),
+            // Numbered after COMMIT.
+            Box::new(CreateEntityTable {
+                name: "m20261203_000032_create_ac_receipt",
+                table: |schema| schema.create_table_from_entity(ac_receipt::Entity),
+            }),
+            Box::new(CreateEntityTable {
+                name: "m20261203_000033_create_ac_doc",
+                table: |schema| schema.create_table_from_entity(ac_doc::Entity),
             }),
         ];
         all.extend(tables);

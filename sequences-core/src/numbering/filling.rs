@@ -23,8 +23,8 @@ impl<K: ColumnTrait> Numbering<K> {
         let mut expected = Vec::new();
         for (index, model) in models.iter().enumerate() {
             for (number, field) in fields.iter().enumerate() {
-                if !model.is_not_set(field.column) || field.by_database {
-                    continue; // set by the caller, or numbered by the database
+                if !model.is_not_set(field.column) || field.by_database || field.after_commit {
+                    continue; // set by the caller, numbered by the database or after COMMIT
                 }
                 if let Some(format) = &field.format {
                     for (name, column) in &format.fields {

@@ -22,6 +22,7 @@ use crate::{Sequence, SequenceError, trace};
 use sequences_template::Template;
 use sequences_template::rules::{self, Facts, FieldSpec, IntType, Kind, PeriodKind};
 
+mod after_commit;
 mod by_database;
 mod deleting;
 mod filling;
@@ -127,6 +128,7 @@ pub struct NumberedField<K: ColumnTrait> {
     on_delete: OnDelete,
     deferred: bool,
     by_database: bool,
+    after_commit: bool,
     chain: Option<(K, Vec<K>)>,
     chain_key: Option<ChainKey>,
 }
@@ -171,9 +173,24 @@ impl<K: ColumnTrait> NumberedField<K> {
             on_delete: OnDelete::default(),
             deferred: false,
             by_database: false,
+            after_commit: false,
             chain: None,
             chain_key: None,
         }
+    }
+
+    /// The number is given after COMMIT: the row is inserted and committed
+    /// with the column NULL (so it must be nullable), by any client, with no
+    /// lock on the counter, and a numberer ([`Numbering::number_pending`],
+    /// the [`Numberer`](crate::Numberer) task, `sequences number --follow`)
+    /// numbers the committed rows in batches, in the order they became
+    /// visible. Everything else applies when the number is given: periods
+    /// (from the row's date, or the database's date then), formats, date
+    /// order (a row that would break it is left unnumbered and reported),
+    /// closed periods, the chain. Writers never wait for each other.
+    pub fn after_commit(mut self) -> Self {
+        self.after_commit = true;
+        self
     }
 
     /// The database numbers the field itself: its triggers are installed
@@ -455,6 +472,7 @@ impl<K: ColumnTrait> Numbering<K> {
         let fields = self.checked()?;
         for model in models {
             for field in fields.iter().filter(|f| f.deferred && !f.by_database) {
+                // (`after_commit` and `deferred` never go together: the rules refuse it.)
                 let value = ModelTrait::get(model, field.column);
                 if value != value.as_null() {
                     continue; // numbered already (set by the caller)
@@ -539,6 +557,7 @@ struct Prepared<K: ColumnTrait> {
     on_delete: OnDelete,
     deferred: bool,
     by_database: bool,
+    after_commit: bool,
     /// Why the database's triggers cannot take the field, whatever the
     /// database (`rules::database_refusal`).
     database_refusal: Option<String>,
@@ -626,6 +645,7 @@ impl<K: ColumnTrait> Prepared<K> {
         spec.revert_if_last = field.on_delete == OnDelete::RevertIfLast;
         spec.deferred = field.deferred;
         spec.by_database = field.by_database;
+        spec.after_commit = field.after_commit;
         spec.delete_guarded = field.on_delete != OnDelete::Allow;
         spec.chain = field.chain.as_ref().map(|(hash, _)| hash.as_str());
         spec.chain_covers = field
@@ -688,6 +708,7 @@ impl<K: ColumnTrait> Prepared<K> {
             on_delete: field.on_delete,
             deferred: field.deferred,
             by_database: field.by_database,
+            after_commit: field.after_commit,
             database_refusal,
             chain: field.chain,
             chain_key: field.chain_key,

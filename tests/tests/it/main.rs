@@ -14,6 +14,7 @@
 //! worker processes and kills one, `restart` stops PostgreSQL under every
 //! other test's feet, `patroni` and `galera` build and remove clusters.
 
+mod after_commit;
 mod attack;
 mod audit;
 mod by_database;

@@ -80,9 +80,9 @@ async fn the_second_migration_keeps_live_counters() {
             "{t:?}"
         );
 
-        // And back down (the range's migration, the keyed chain's, then the
+        // And back down (the refusals' migration, the range's, the keyed chain's, then the
         // register's), then up again: the counters survive both ways.
-        Upgraded::down(&db, Some(3)).await.unwrap();
+        Upgraded::down(&db, Some(4)).await.unwrap();
         let error = invoice.next_value(&db).await.unwrap_err();
         assert!(
             matches!(&error, SequenceError::SchemaOutdated { name, .. } if name == invoice.name()),
@@ -167,12 +167,12 @@ async fn the_register_migration_applies_only_what_is_missing() {
         );
         allocates_and_voids(&db, &format!("{t:?}: half-applied")).await;
         // `down` too drops only what is there: here `chain_head` is gone already
-        // (three steps: the range's migration, the keyed chain's, then the
+        // (four steps: the refusals' migration, the range's, the keyed chain's, then the
         // register's).
         db.execute_unprepared("ALTER TABLE sequences DROP COLUMN chain_head")
             .await
             .unwrap();
-        Upgraded::down(&db, Some(3))
+        Upgraded::down(&db, Some(4))
             .await
             .unwrap_or_else(|e| panic!("{t:?}: down with a column gone: {e}"));
         Upgraded::up(&db, None).await.unwrap();

@@ -1,0 +1,459 @@
+//! Numbering after COMMIT: the committed rows an
+//! [`after_commit`](NumberedField::after_commit) field left NULL, numbered
+//! in batches by a numberer (`number_pending`), read back in number order
+//! (`read_after`), waited for (`wait_for_number`).
+//!
+//! A batch runs in one transaction: the numberers of the table take turns
+//! through one lock (a row of `sequences`), the batch's rows are read and
+//! locked in the order they became visible, their numbers taken in one
+//! allocation per sequence and written in one UPDATE, then committed. So a
+//! batch is numbered whole or not at all, and since batches commit one after
+//! the other, a reader of `number > n` never sees `n + 2` before `n + 1`.
+
+use std::time::Duration;
+
+use sea_orm::{
+    Condition, ConnectionTrait, Iterable, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect,
+    TransactionSession, TransactionTrait, Value,
+};
+
+use super::*;
+
+/// How many rows one batch numbers at most.
+pub(crate) const BATCH: u64 = 500;
+
+/// What one batch did.
+struct Batch {
+    /// Rows read (a full batch means more may wait).
+    read: u64,
+    /// Rows numbered.
+    numbered: u64,
+}
+
+impl<K: ColumnTrait> Numbering<K>
+where
+    K::EntityName: EntityTrait<Column = K>,
+{
+    /// One pass of the numberer: numbers every committed row whose
+    /// [`after_commit`](NumberedField::after_commit) field waits, in batches
+    /// of up to 500 (one transaction each), and returns how many it
+    /// numbered. Run it from several processes if you like: they take turns.
+    ///
+    /// On PostgreSQL only rows written by transactions older than every
+    /// transaction still running are taken, so a slow transaction is never
+    /// overtaken by a later one. A row the sequence refuses (dated before a
+    /// number already given, a closed period, the end of the range) is left
+    /// unnumbered and recorded in `sequence_refusals` (`AfterCommitMigration`)
+    /// with the reason; the rows after it are numbered.
+    pub async fn number_pending<C>(&self, db: &C) -> Result<u64, SequenceError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let fields: Vec<&Prepared<K>> = self
+            .checked()?
+            .into_iter()
+            .filter(|field| field.after_commit)
+            .collect();
+        let mut total = 0;
+        for field in fields {
+            loop {
+                let batch = field.number_batch(db, BATCH).await?;
+                total += batch.numbered;
+                if batch.read < BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// The rows numbered after `last_seen`, in number order, at most
+    /// `limit`: a feed whose reader never skips a row. Numbers are given in
+    /// batches that commit one after the other, so what a read returns is
+    /// always `last_seen + 1, last_seen + 2, ...` with no hole. For a field
+    /// with placeholders (one sequence per scope), use
+    /// [`read_after_where`](Self::read_after_where) with the scope.
+    pub async fn read_after<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        last_seen: i64,
+        limit: u64,
+    ) -> Result<Vec<<K::EntityName as EntityTrait>::Model>, SequenceError> {
+        self.read_after_where(db, Condition::all(), last_seen, limit)
+            .await
+    }
+
+    /// [`read_after`](Self::read_after) among the rows `filter` keeps (one
+    /// scope: `Column::CompanyId.eq(7)`).
+    pub async fn read_after_where<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        filter: impl Into<Condition>,
+        last_seen: i64,
+        limit: u64,
+    ) -> Result<Vec<<K::EntityName as EntityTrait>::Model>, SequenceError> {
+        let field = self.first_after_commit()?;
+        let number = field.number_column()?;
+        <K::EntityName as EntityTrait>::find()
+            .filter(filter.into())
+            .filter(number.gt(last_seen))
+            .order_by_asc(number)
+            .limit(limit)
+            .all(db)
+            .await
+            .map_err(|source| SequenceError::Database {
+                name: field.target.clone(),
+                source,
+            })
+    }
+
+    /// Waits until the row whose primary key is `key` has its number, and
+    /// returns it (the column's value: an integer, or the reference); polls
+    /// every few milliseconds. A row the numberer refused is
+    /// [`SequenceError::NumberRefused`] with the reason; no number within
+    /// `timeout` (is a numberer running?) is [`SequenceError::NotNumberedYet`].
+    pub async fn wait_for_number<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        key: impl Into<Value>,
+        timeout: Duration,
+    ) -> Result<Value, SequenceError> {
+        let field = self.first_after_commit()?;
+        let key = key.into();
+        let key_text = key_text(&key).ok_or_else(|| field.invalid(NOT_A_KEY.into()))?;
+        let pk = field.single_key()?;
+        let failed = |source| SequenceError::Database {
+            name: field.target.clone(),
+            source,
+        };
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let row = <K::EntityName as EntityTrait>::find()
+                .filter(pk.eq(key.clone()))
+                .one(db)
+                .await
+                .map_err(failed)?;
+            if let Some(row) = &row {
+                let value = ModelTrait::get(row, field.column);
+                if value != value.as_null() {
+                    return Ok(value);
+                }
+            }
+            if let Some(reason) = field.refusal_of(db, &key_text).await? {
+                return Err(SequenceError::NumberRefused {
+                    target: field.target.clone(),
+                    key: key_text,
+                    reason,
+                });
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(SequenceError::NotNumberedYet {
+                    target: field.target.clone(),
+                    key: key_text,
+                    waited,
+                    exists: row.is_some(),
+                });
+            }
+            tokio::time::sleep(pause.min(timeout - waited)).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    fn first_after_commit(&self) -> Result<&Prepared<K>, SequenceError> {
+        self.checked()?
+            .into_iter()
+            .find(|field| field.after_commit)
+            .ok_or_else(|| SequenceError::InvalidNumbering {
+                target: entity_name::<K>().to_owned(),
+                reason: "no field is numbered after_commit".into(),
+            })
+    }
+}
+
+impl<K: ColumnTrait> Prepared<K>
+where
+    K::EntityName: EntityTrait<Column = K>,
+{
+    /// The one-column primary key a numberer finds rows by.
+    fn single_key(&self) -> Result<K, SequenceError> {
+        let keys: Vec<K> = <<K::EntityName as EntityTrait>::PrimaryKey as Iterable>::iter()
+            .map(|key| key.into_column())
+            .collect();
+        match keys.as_slice() {
+            [key] => Ok(*key),
+            _ => Err(self.invalid(
+                "after_commit needs a one-column primary key, which the numberer and \
+                 wait_for_number find rows by"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The integer column the number is read from: the field, or its first
+    /// raw value beside a reference.
+    fn number_column(&self) -> Result<K, SequenceError> {
+        match (&self.format, self.raw_values.first()) {
+            (None, _) => Ok(self.column),
+            (Some(_), Some(&(raw, _))) => Ok(raw),
+            (Some(_), None) => Err(self.invalid(
+                "reading in number order needs an integer column: give the formatted field a \
+                 raw_value column"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Why the numberer refused the row `key`, if it did.
+    async fn refusal_of<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        key: &str,
+    ) -> Result<Option<String>, SequenceError> {
+        Ok(self
+            .refusals(db)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, reason)| reason))
+    }
+
+    /// Every row of this field the numberer refused: key and reason.
+    async fn refusals<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Vec<(String, String)>, SequenceError> {
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
+        let rows = db
+            .query_all_raw(dialect.refusals(entity_name::<K>(), self.column.as_str()))
+            .await
+            .map_err(|source| self.schema(source, dialect))?;
+        rows.into_iter()
+            .map(|row| {
+                Ok((
+                    row.try_get_by_index::<String>(0)?,
+                    row.try_get_by_index::<String>(1)?,
+                ))
+            })
+            .collect::<Result<_, DbErr>>()
+            .map_err(|source| self.failed(source))
+    }
+
+    fn failed(&self, source: DbErr) -> SequenceError {
+        SequenceError::Database {
+            name: self.target.clone(),
+            source,
+        }
+    }
+
+    /// A missing `sequence_refusals` is the migration to apply.
+    fn schema(&self, source: DbErr, dialect: Dialect) -> SequenceError {
+        match dialect.classify(&source) {
+            crate::db_error::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+                name: self.target.clone(),
+                source,
+            },
+            _ => self.failed(source),
+        }
+    }
+
+    /// One batch, in one transaction.
+    async fn number_batch<C>(&self, db: &C, limit: u64) -> Result<Batch, SequenceError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
+        let pk = self.single_key()?;
+        let table = entity_name::<K>();
+        let txn = db.begin().await.map_err(|source| self.failed(source))?;
+        let result = async {
+            // Numberers of this table take turns here.
+            txn.execute_raw(dialect.lock_numberer(&format!("numberer:{table}")))
+                .await
+                .map_err(|source| self.failed(source))?;
+            let refused: Vec<String> = self
+                .refusals(&txn)
+                .await?
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect();
+            let mut query = <K::EntityName as EntityTrait>::find()
+                .filter(self.column.is_null())
+                .order_by_asc(pk)
+                .limit(limit);
+            if let Some(settled) = dialect.settled(table) {
+                query = query.filter(sea_orm::sea_query::Expr::cust(settled));
+            }
+            if !refused.is_empty() {
+                // Keys are compared as text: the refusals table keeps them so.
+                let as_text = sea_orm::sea_query::Expr::cust(format!(
+                    "CAST({} AS {})",
+                    quoted(dialect, table, pk.as_str()),
+                    dialect.audit_cast_types().1
+                ));
+                query = query.filter(sea_orm::sea_query::ExprTrait::is_not_in(as_text, refused));
+            }
+            // PostgreSQL locks the rows it read (rows of transactions still
+            // running are not in its snapshot). InnoDB's locking read would
+            // wait on every insert still in flight: MariaDB reads its
+            // snapshot, and the UPDATE below changes only rows still NULL.
+            if dialect == Dialect::Postgres {
+                query = query.lock_exclusive();
+            }
+            let rows = query
+                .all(&txn)
+                .await
+                .map_err(|source| self.failed(source))?;
+            let read = rows.len() as u64;
+            let mut pending = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let keys = vec![(pk.as_str(), ModelTrait::get(row, pk))];
+                match self.pending(&|c| Some(ModelTrait::get(row, c)), keys) {
+                    Ok(one) => pending.push(one),
+                    // A placeholder left NULL: this row waits, recorded.
+                    Err(error) if refuses_rows(&error) => {
+                        let key = key_text(&ModelTrait::get(row, pk))
+                            .ok_or_else(|| self.invalid(NOT_A_KEY.into()))?;
+                        self.refuse(&txn, dialect, &key, &error).await?;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            let numbered = self.assign_or_refuse(&txn, dialect, pending).await?;
+            Ok::<_, SequenceError>(Batch { read, numbered })
+        }
+        .await;
+        match result {
+            Ok(batch) => {
+                txn.commit().await.map_err(|source| self.failed(source))?;
+                Ok(batch)
+            }
+            Err(error) => {
+                let _ = txn.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Numbers the batch whole; when the sequence refuses it, row by row,
+    /// each in a savepoint, recording the rows it refuses.
+    async fn assign_or_refuse<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        dialect: Dialect,
+        pending: Vec<deferred::Pending>,
+    ) -> Result<u64, SequenceError> {
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let count = pending.len() as u64;
+        filling::savepoint(txn, "SAVEPOINT sequences_batch", &self.target).await?;
+        let whole = deferred::assign_all(txn, pending.clone(), None).await;
+        match whole {
+            Ok(()) => {
+                filling::savepoint(txn, "RELEASE SAVEPOINT sequences_batch", &self.target).await?;
+                return Ok(count);
+            }
+            Err(error) if !refuses_rows(&error) => return Err(error),
+            Err(_) => {
+                filling::savepoint(txn, "ROLLBACK TO SAVEPOINT sequences_batch", &self.target)
+                    .await?;
+            }
+        }
+        let mut numbered = 0;
+        for row in pending {
+            let key = row
+                .keys
+                .first()
+                .and_then(|(_, value)| key_text(value))
+                .ok_or_else(|| self.invalid(NOT_A_KEY.into()))?;
+            filling::savepoint(txn, "SAVEPOINT sequences_row", &self.target).await?;
+            match deferred::assign_all(txn, vec![row], None).await {
+                Ok(()) => {
+                    filling::savepoint(txn, "RELEASE SAVEPOINT sequences_row", &self.target)
+                        .await?;
+                    numbered += 1;
+                }
+                Err(error) if refuses_rows(&error) => {
+                    filling::savepoint(txn, "ROLLBACK TO SAVEPOINT sequences_row", &self.target)
+                        .await?;
+                    self.refuse(txn, dialect, &key, &error).await?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(numbered)
+    }
+}
+
+impl<K: ColumnTrait> Prepared<K> {
+    /// Records that the row `key` stays unnumbered, and why.
+    async fn refuse<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        dialect: Dialect,
+        key: &str,
+        error: &SequenceError,
+    ) -> Result<(), SequenceError> {
+        tracing::warn!(
+            target: "sequences",
+            field = %self.target,
+            key = %key,
+            reason = %error,
+            "a row numbered after COMMIT was refused and stays unnumbered",
+        );
+        txn.execute_raw(dialect.insert_refusal(
+            entity_name::<K>(),
+            self.column.as_str(),
+            key,
+            &error.to_string(),
+        ))
+        .await
+        .map(drop)
+        .map_err(|source| match dialect.classify(&source) {
+            crate::db_error::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+                name: self.target.clone(),
+                source,
+            },
+            _ => SequenceError::Database {
+                name: self.target.clone(),
+                source,
+            },
+        })
+    }
+}
+
+const NOT_A_KEY: &str = "after_commit needs a primary key that is an integer or a string";
+
+/// A primary key's value as the refusals table keeps it.
+fn key_text(value: &Value) -> Option<String> {
+    match column_value::text(Some(value.clone())) {
+        Read::Value(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// The refusals that concern rows, not the numberer: the row waits, recorded.
+fn refuses_rows(error: &SequenceError) -> bool {
+    matches!(
+        error,
+        SequenceError::OutOfOrder { .. }
+            | SequenceError::Closed { .. }
+            | SequenceError::Exhausted { .. }
+            | SequenceError::ValueOutOfRange { .. }
+            | SequenceError::Overflow { .. }
+            | SequenceError::InvalidName { .. }
+            | SequenceError::MissingPlaceholder { .. }
+    )
+}
+
+/// `"table"."column"` as the backend quotes it.
+fn quoted(dialect: Dialect, table: &str, column: &str) -> String {
+    match dialect {
+        Dialect::MySql => format!("`{table}`.`{column}`"),
+        Dialect::Postgres | Dialect::Sqlite => format!("\"{table}\".\"{column}\""),
+    }
+}

@@ -1,0 +1,342 @@
+//! Numbering after COMMIT (`after_commit`), on the three databases: writers
+//! that never wait for each other, with random rollbacks, and several
+//! numberers at once; the order on PostgreSQL with a slow transaction; the
+//! gapless feed read by concurrent readers; `wait_for_number`; rows the
+//! date order refuses, left unnumbered and reported.
+
+use std::time::Duration;
+
+use rand::Rng;
+use sea_orm::prelude::Date;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use sequences_core::{Numberer, SequenceError};
+use sequences_tests::entities::{ac_doc, ac_receipt};
+use sequences_tests::{Backend, assert_gapless, connect_all, unique_name};
+
+fn fresh(prefix: &str) -> String {
+    unique_name(prefix).replace('-', "")
+}
+
+fn date(text: &str) -> Date {
+    text.parse().expect("a YYYY-MM-DD date")
+}
+
+async fn receipts<C: ConnectionTrait>(db: &C, till: &str) -> Vec<ac_receipt::Model> {
+    ac_receipt::Entity::find()
+        .filter(ac_receipt::Column::Till.eq(till))
+        .order_by_asc(ac_receipt::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn writers_and_several_numberers_stay_gapless() {
+    for t in connect_all(8).await {
+        let till = fresh("W");
+        // Three numberers, each with its own pool, as three processes would.
+        let mut numberers = Vec::new();
+        for _ in 0..3 {
+            let pool = sequences_tests::open(&t.url, 2).await;
+            numberers.push(Numberer::spawn(
+                ac_receipt::ActiveModel::gapless_numbering(),
+                pool,
+            ));
+        }
+        let mut writers = Vec::new();
+        for _ in 0..4 {
+            let db = t.db.clone();
+            let till = till.clone();
+            writers.push(tokio::spawn(async move {
+                let mut committed = 0u64;
+                for _ in 0..25 {
+                    let rollback = rand::rng().random_bool(0.3);
+                    let txn = db.begin().await.unwrap();
+                    ac_receipt::ActiveModel {
+                        till: Set(till.clone()),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await
+                    .unwrap();
+                    if rollback {
+                        txn.rollback().await.unwrap();
+                    } else {
+                        txn.commit().await.unwrap();
+                        committed += 1;
+                    }
+                }
+                committed
+            }));
+        }
+        let mut committed = 0;
+        for writer in writers {
+            committed += writer.await.unwrap();
+        }
+        // Every committed row gets its number within a few milliseconds.
+        let mut waited = 0;
+        loop {
+            let rows = receipts(&t.db, &till).await;
+            if rows.iter().all(|r| r.number.is_some()) {
+                break;
+            }
+            waited += 1;
+            assert!(waited < 500, "{t:?}: rows still unnumbered after 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut total = 0;
+        for numberer in numberers {
+            total += numberer.shutdown().await;
+        }
+        let rows = receipts(&t.db, &till).await;
+        assert_eq!(rows.len() as u64, committed, "{t:?}");
+        assert!(
+            total >= committed,
+            "{t:?}: {total} numbered, {committed} committed"
+        );
+        let mut numbers: Vec<i64> = rows.iter().map(|r| r.number.unwrap()).collect();
+        numbers.sort_unstable();
+        assert_gapless(&format!("{t:?}"), &numbers, 1, Some(committed as i64));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_transaction_is_never_overtaken_on_postgres() {
+    for t in connect_all(4).await {
+        if t.backend == Backend::Sqlite {
+            continue; // one writer at a time: rows commit in key order
+        }
+        let till = fresh("O");
+        let insert = |db| {
+            let till = till.clone();
+            async move {
+                ac_receipt::ActiveModel {
+                    till: Set(till),
+                    ..Default::default()
+                }
+                .insert(db)
+                .await
+                .unwrap()
+            }
+        };
+        let slow = t.db.begin().await.unwrap();
+        let first = insert(&slow).await;
+        let autocommit = t.db.begin().await.unwrap();
+        let later = insert(&autocommit).await; // committed at once, a larger key
+        autocommit.commit().await.unwrap();
+        assert!(later.id > first.id);
+        let numbering = ac_receipt::ActiveModel::gapless_numbering();
+        numbering.number_pending(&t.db).await.unwrap();
+        let numbered = receipts(&t.db, &till).await;
+        match t.backend {
+            // Not before the slow transaction has ended.
+            Backend::Postgres => assert_eq!(numbered[0].number, None, "{t:?}"),
+            // MariaDB numbers what is committed: the later row goes first.
+            _ => assert_eq!(numbered[0].number, Some(1), "{t:?}"),
+        }
+        slow.commit().await.unwrap();
+        // Other tests' transactions, still running, hold PostgreSQL's
+        // horizon back for a moment: pass again until both are numbered.
+        let mut rows = receipts(&t.db, &till).await;
+        for _ in 0..500 {
+            if rows.iter().all(|r| r.number.is_some()) {
+                break;
+            }
+            numbering.number_pending(&t.db).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            rows = receipts(&t.db, &till).await;
+        }
+        let numbers: Vec<Option<i64>> = rows.iter().map(|r| r.number).collect();
+        match t.backend {
+            Backend::Postgres => assert_eq!(numbers, [Some(1), Some(2)], "{t:?}: key order"),
+            _ => assert_eq!(
+                numbers,
+                [Some(2), Some(1)],
+                "{t:?}: overtaken, as documented"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn readers_of_the_feed_never_skip_a_number() {
+    for t in connect_all(8).await {
+        let till = fresh("F");
+        let numberer = Numberer::spawn(
+            ac_receipt::ActiveModel::gapless_numbering(),
+            sequences_tests::open(&t.url, 2).await,
+        );
+        let writers: Vec<_> = (0..3)
+            .map(|_| {
+                let db = t.db.clone();
+                let till = till.clone();
+                tokio::spawn(async move {
+                    let mut committed = 0i64;
+                    for _ in 0..30 {
+                        let txn = db.begin().await.unwrap();
+                        ac_receipt::ActiveModel {
+                            till: Set(till.clone()),
+                            ..Default::default()
+                        }
+                        .insert(&txn)
+                        .await
+                        .unwrap();
+                        if rand::rng().random_bool(0.25) {
+                            txn.rollback().await.unwrap();
+                        } else {
+                            txn.commit().await.unwrap();
+                            committed += 1;
+                        }
+                    }
+                    committed
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let db = t.db.clone();
+                let till = till.clone();
+                tokio::spawn(async move {
+                    let mut last_seen = 0;
+                    let mut reads = 0;
+                    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                    while std::time::Instant::now() < deadline {
+                        let rows = ac_receipt::ActiveModel::gapless_numbering()
+                            .read_after_where(
+                                &db,
+                                ac_receipt::Column::Till.eq(till.clone()),
+                                last_seen,
+                                7,
+                            )
+                            .await
+                            .unwrap();
+                        for row in &rows {
+                            let number = row.number.unwrap();
+                            assert_eq!(number, last_seen + 1, "the feed skipped a number");
+                            last_seen = number;
+                        }
+                        reads += 1;
+                        if rows.is_empty() {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        if last_seen >= 60 {
+                            break;
+                        }
+                    }
+                    (last_seen, reads)
+                })
+            })
+            .collect();
+        let mut committed = 0;
+        for writer in writers {
+            committed += writer.await.unwrap();
+        }
+        for reader in readers {
+            let (last_seen, reads) = reader.await.unwrap();
+            assert!(
+                last_seen >= committed.min(60),
+                "{t:?}: read {last_seen} in {reads} reads"
+            );
+        }
+        numberer.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn wait_for_number_returns_the_number_or_the_refusal() {
+    for t in connect_all(4).await {
+        let numbering = ac_receipt::ActiveModel::gapless_numbering();
+        let till = fresh("N");
+        let row = ac_receipt::ActiveModel {
+            till: Set(till.clone()),
+            ..Default::default()
+        }
+        .insert(&t.db)
+        .await
+        .unwrap();
+        // No numberer: it says so after its timeout.
+        let error = numbering
+            .wait_for_number(&t.db, row.id, Duration::from_millis(30))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SequenceError::NotNumberedYet { exists: true, .. }),
+            "{t:?}: {error}"
+        );
+        let numberer = Numberer::spawn(numbering, sequences_tests::open(&t.url, 2).await);
+        let number = numbering
+            .wait_for_number(&t.db, row.id, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(number, sea_orm::Value::BigInt(Some(1)), "{t:?}");
+
+        // A row dated before a number already given: refused, recorded,
+        // and the rows after it are numbered.
+        let docs = ac_doc::ActiveModel::gapless_numbering();
+        let book = fresh("B");
+        let mut ids = Vec::new();
+        for day in ["2026-05-10", "2026-05-01", "2026-05-11"] {
+            let doc = ac_doc::ActiveModel {
+                book: Set(book.clone()),
+                issued_on: Set(date(day)),
+                ..Default::default()
+            }
+            .insert(&t.db)
+            .await
+            .unwrap();
+            ids.push(doc.id);
+        }
+        // Passes until the three rows are settled (numbered or refused).
+        for _ in 0..500 {
+            docs.number_pending(&t.db).await.unwrap();
+            let numbered = ac_doc::Entity::find()
+                .filter(ac_doc::Column::Book.eq(&book))
+                .filter(ac_doc::Column::Number.is_not_null())
+                .all(&t.db)
+                .await
+                .unwrap()
+                .len();
+            if numbered == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let refs: Vec<(Option<String>, Option<i64>)> = ac_doc::Entity::find()
+            .filter(ac_doc::Column::Book.eq(&book))
+            .order_by_asc(ac_doc::Column::Id)
+            .all(&t.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.reference, d.number))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                (Some(format!("{book}-2026-0001")), Some(1)),
+                (None, None),
+                (Some(format!("{book}-2026-0002")), Some(2)),
+            ],
+            "{t:?}"
+        );
+        let error = docs
+            .wait_for_number(&t.db, ids[1], Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SequenceError::NumberRefused { reason, .. } if reason.contains("chronological")),
+            "{t:?}: {error}"
+        );
+        assert_eq!(
+            docs.wait_for_number(&t.db, ids[2], Duration::from_secs(1))
+                .await
+                .unwrap(),
+            sea_orm::Value::String(Some(format!("{book}-2026-0002"))),
+            "{t:?}"
+        );
+        numberer.shutdown().await;
+    }
+}
