@@ -218,6 +218,10 @@ pub struct AuditArgs {
     /// back or deleted (with its rows) since is a defect.
     #[arg(long, value_name = "FILE")]
     pub against: Vec<PathBuf>,
+    /// The column is numbered by the database: triggers missing, or never
+    /// recorded (their record deleted with them), are a defect.
+    #[arg(long)]
+    pub guarded: bool,
 }
 
 #[derive(clap::Args)]

@@ -81,6 +81,38 @@ pub(crate) fn is_transient(error: &DbErr) -> bool {
     matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03"))
 }
 
+/// The message of a refusal raised by the crate's own triggers (see
+/// `triggers::refusal`), told by its SQLSTATE or vendor number first: on
+/// PostgreSQL SQLSTATE `SQ001`, on MariaDB/MySQL a `SIGNAL` (1644, SQLSTATE
+/// `45000`), on SQLite a `RAISE` (a constraint error) or the JSON path error
+/// its triggers raise with the row's values, unquoted. The message starts
+/// with `sequences:`; any other error (one that merely echoes such a text,
+/// as a failed cast does) is `None`.
+pub(crate) fn trigger_message(error: &DbErr) -> Option<String> {
+    let db = database_error(error)?;
+    let message = db.message();
+    let text = if let Some(number) = mysql_number(db) {
+        (number == 1644).then(|| message.to_owned())?
+    } else if let Some(code) = sqlite_code(db) {
+        match code {
+            // SQLITE_CONSTRAINT: RAISE(ABORT, '<literal>').
+            19 => message.to_owned(),
+            // SQLITE_ERROR: json_extract's path error, the path quoted as
+            // SQL quotes it (`%Q`: a quote doubled).
+            1 => ["bad JSON path: '", "JSON path error near '"]
+                .iter()
+                .find_map(|prefix| message.strip_prefix(prefix))?
+                .strip_suffix('\'')?
+                .replace("''", "'"),
+            _ => return None,
+        }
+    } else {
+        (db.code().as_deref() == Some(crate::triggers::refusal::PG_SQLSTATE))
+            .then(|| message.to_owned())?
+    };
+    text.starts_with("sequences:").then_some(text)
+}
+
 /// SQLite's primary result code (the low byte of the extended code), if the
 /// error is SQLite's: its code is a number of at most four digits, where a
 /// SQLSTATE has five characters.

@@ -59,6 +59,9 @@ pub async fn audit(
     if let Some(date) = &args.date {
         audit = audit.date(named_column(db, &args.table, date).await?);
     }
+    if args.guarded {
+        audit = audit.guarded();
+    }
     let report = audit.run(db).await?;
     out.print(&output::Audit {
         report: &report,

@@ -82,6 +82,7 @@ pub struct Audit<C> {
     key: Vec<C>,
     filtered: bool,
     checkpoints: Vec<crate::chain::Checkpoint>,
+    guarded: bool,
 }
 
 impl<C: AuditColumn> Audit<C> {
@@ -98,6 +99,7 @@ impl<C: AuditColumn> Audit<C> {
             period: None,
             date: None,
             key: Vec::new(),
+            guarded: false,
             filtered: false,
             checkpoints: Vec::new(),
         }
@@ -197,6 +199,16 @@ impl<C: AuditColumn> Audit<C> {
         self
     }
 
+    /// The column must be [numbered by the database](crate::Numbering::install_triggers):
+    /// a column whose triggers were never recorded (or whose record was
+    /// deleted with them) is [`TriggerState::NotInstalled`](crate::TriggerState::NotInstalled),
+    /// a defect. Without it, such a column reads as never guarded
+    /// (`triggers: None`), since nothing in the database says otherwise.
+    pub fn guarded(mut self) -> Self {
+        self.guarded = true;
+        self
+    }
+
     /// Runs the audit. Fails, before any query, when the column is not an
     /// integer or the template names a column that is not in the scope.
     pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<AuditReport, SequenceError> {
@@ -219,14 +231,18 @@ impl<C: AuditColumn> Audit<C> {
         db: &D,
     ) -> Result<Option<crate::TriggerState>, DbErr> {
         let dialect = Dialect::of(db.get_database_backend())?;
-        crate::triggers::catalog::state(
+        let state = crate::triggers::catalog::state(
             db,
             dialect,
             &self.value.table_name(),
             self.value.column_name(),
             None,
         )
-        .await
+        .await?;
+        Ok(match state {
+            None if self.guarded => Some(crate::TriggerState::NotInstalled),
+            state => state,
+        })
     }
 
     /// The audited column, as errors name it: `table.column`.

@@ -87,16 +87,20 @@ where
                         .await
                         .map_err(failed(plan))?;
                 }
-                let mut entry = entry(dialect, plan);
-                let names: Vec<&str> = entry.triggers.iter().map(String::as_str).collect();
-                let found = catalog::installed(&txn, dialect, &plan.table, &names)
-                    .await
-                    .map_err(failed(plan))?;
-                entry.installed = catalog::installed_digest(&found);
-                txn.execute_raw(catalog::record(dialect, &entry, &plan.table, &plan.column))
-                    .await
-                    .map_err(failed(plan))?;
+                txn.execute_raw(catalog::record(
+                    dialect,
+                    &entry(dialect, plan),
+                    &plan.table,
+                    &plan.column,
+                ))
+                .await
+                .map_err(failed(plan))?;
             }
+            // Every trigger of the table as it is now, for every guarded
+            // field of it: a trigger added, edited or disabled later shows.
+            catalog::seal(&txn, dialect, &plans[0].table)
+                .await
+                .map_err(failed(&plans[0]))?;
             Ok::<_, SequenceError>(())
         }
         .await;
@@ -142,6 +146,9 @@ where
                 db.execute_raw(catalog::forget(dialect, &plan.table, &plan.column))
                     .await
                     .map_err(failed)?;
+                catalog::seal(db, dialect, &plan.table)
+                    .await
+                    .map_err(failed)?;
             }
         }
         Ok(())
@@ -173,18 +180,32 @@ where
         let dialect = dialect_of(db, &self.description_target())?;
         let mut out = Vec::new();
         for mut plan in self.plans(dialect)? {
+            let target = plan.target.clone();
             let failed = |source| SequenceError::Database {
-                name: plan.target.clone(),
+                name: target.clone(),
                 source,
             };
-            if dialect == Dialect::MySql {
-                plan.name_collation = name_collation(db).await.map_err(failed)?;
-            }
+            read_setting(db, dialect, &mut plan).await.map_err(failed)?;
             let expected = entry(dialect, &plan);
-            let state = catalog::state(db, dialect, &plan.table, &plan.column, Some(&expected))
+            let mut state = catalog::state(db, dialect, &plan.table, &plan.column, Some(&expected))
                 .await
                 .map_err(failed)?
                 .unwrap_or(TriggerState::NotInstalled);
+            // The catalog against what this description installs, not only
+            // against the register (which whoever edits the triggers can
+            // edit too).
+            if matches!(state, TriggerState::Intact | TriggerState::Altered) {
+                let installed = catalog::bodies(db, dialect, &plan.table)
+                    .await
+                    .map_err(failed)?;
+                let ddl = triggers::ddl(dialect, &plan);
+                let differs = catalog::expected_bodies(dialect, &ddl.install)
+                    .into_iter()
+                    .any(|(name, body)| !installed.iter().any(|(n, b)| *n == name && *b == body));
+                if differs {
+                    state = TriggerState::Altered;
+                }
+            }
             out.push((plan.target.clone(), state));
         }
         Ok(out)
@@ -292,7 +313,6 @@ async fn prepare<C: ConnectionTrait>(
                     )));
                 }
             }
-            plan.name_collation = name_collation(db).await.map_err(failed)?;
         }
         Dialect::Sqlite => {
             let rows = db
@@ -322,6 +342,38 @@ async fn prepare<C: ConnectionTrait>(
             }
         }
         Dialect::Postgres => {}
+    }
+    let target = plan.target.clone();
+    read_setting(db, dialect, plan)
+        .await
+        .map_err(|source| SequenceError::Database {
+            name: target,
+            source,
+        })
+}
+
+/// What the triggers name from the database: the schema (PostgreSQL) or
+/// database (MariaDB) of the crate's tables, and MariaDB's collation of
+/// `sequences.name`.
+async fn read_setting<C: ConnectionTrait>(
+    db: &C,
+    dialect: Dialect,
+    plan: &mut FieldPlan,
+) -> Result<(), DbErr> {
+    let sql = match dialect {
+        Dialect::Postgres => "SELECT CAST(current_schema() AS TEXT)",
+        Dialect::MySql => "SELECT CAST(DATABASE() AS CHAR)",
+        Dialect::Sqlite => return Ok(()),
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(dialect.backend(), sql))
+        .await?;
+    plan.schema = match row {
+        Some(row) => row.try_get_by_index::<Option<String>>(0)?,
+        None => None,
+    };
+    if dialect == Dialect::MySql {
+        plan.name_collation = name_collation(db).await?;
     }
     Ok(())
 }
@@ -560,6 +612,7 @@ where
                 }),
             },
             name_collation: None,
+            schema: None,
         })
     }
 }

@@ -140,17 +140,20 @@ async fn register_exists<C: ConnectionTrait>(db: &C, d: Dialect) -> Result<bool,
         .is_some())
 }
 
-/// The catalog's text of each trigger of `table` named in `names` (with
-/// its function's source and enabled state on PostgreSQL), by name.
+/// The catalog's text of every trigger of `table` (on PostgreSQL with its
+/// enabled state, its function's source, settings, security, owner and
+/// schema), by name: ours and any other, so that a trigger added beside
+/// ours (one that rewrites the number after ours) shows too.
 pub(crate) async fn installed<C: ConnectionTrait>(
     db: &C,
     d: Dialect,
     table: &str,
-    names: &[&str],
 ) -> Result<Vec<(String, String)>, DbErr> {
     let sql = match d {
         Dialect::Postgres => {
             "SELECT CAST(t.tgname AS TEXT), CAST(t.tgenabled AS TEXT) || ' ' || pg_get_triggerdef(t.oid) || ' ' || p.prosrc \
+             || ' ' || COALESCE(array_to_string(p.proconfig, ','), '') || ' ' || CAST(p.prosecdef AS TEXT) \
+             || ' ' || CAST(p.proowner AS TEXT) || ' ' || CAST(p.pronamespace AS TEXT) \
              FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class c ON c.oid = t.tgrelid \
              WHERE c.relname = $1 AND pg_table_is_visible(c.oid) AND NOT t.tgisinternal"
         }
@@ -171,13 +174,98 @@ pub(crate) async fn installed<C: ConnectionTrait>(
         .await?;
     let mut found = Vec::new();
     for row in rows {
-        let name: String = row.try_get_by_index(0)?;
-        if names.contains(&name.as_str()) {
-            found.push((name, row.try_get_by_index(1)?));
-        }
+        found.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
     }
     found.sort();
     Ok(found)
+}
+
+/// Records, for every guarded field of `table`, the digest of the table's
+/// triggers as they are now.
+pub(crate) async fn seal<C: ConnectionTrait>(db: &C, d: Dialect, table: &str) -> Result<(), DbErr> {
+    let digest = installed_digest(&installed(db, d, table).await?);
+    let sql = match d {
+        Dialect::MySql => {
+            format!("UPDATE `{GUARDS_TABLE}` SET `installed` = ? WHERE `table_name` = ?")
+        }
+        Dialect::Postgres => {
+            format!("UPDATE \"{GUARDS_TABLE}\" SET \"installed\" = $1 WHERE \"table_name\" = $2")
+        }
+        Dialect::Sqlite => {
+            format!("UPDATE \"{GUARDS_TABLE}\" SET \"installed\" = ? WHERE \"table_name\" = ?")
+        }
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        d.backend(),
+        sql,
+        [digest.into(), table.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The bodies of `table`'s triggers as the catalog keeps them verbatim
+/// (PostgreSQL: each function's source; MariaDB: each trigger's statement;
+/// SQLite: each trigger's `CREATE` text), by trigger (or function) name.
+pub(crate) async fn bodies<C: ConnectionTrait>(
+    db: &C,
+    d: Dialect,
+    table: &str,
+) -> Result<Vec<(String, String)>, DbErr> {
+    let sql = match d {
+        Dialect::Postgres => {
+            "SELECT CAST(p.proname AS TEXT), p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid \
+             JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relname = $1 AND pg_table_is_visible(c.oid) AND NOT t.tgisinternal"
+        }
+        Dialect::MySql => {
+            "SELECT CAST(TRIGGER_NAME AS CHAR), CAST(ACTION_STATEMENT AS CHAR) FROM information_schema.TRIGGERS \
+             WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?"
+        }
+        Dialect::Sqlite => {
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            d.backend(),
+            sql,
+            [table.into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+        .collect()
+}
+
+/// The bodies the install statements give, as [`bodies`] reads them back.
+pub(crate) fn expected_bodies(d: Dialect, install: &[String]) -> Vec<(String, String)> {
+    let name_after = |statement: &str, keyword: &str| -> Option<String> {
+        let rest = &statement[statement.find(keyword)? + keyword.len()..];
+        let quote = if d == Dialect::MySql { '`' } else { '"' };
+        let rest = rest.trim_start().strip_prefix(quote)?;
+        Some(rest[..rest.find(quote)?].to_owned())
+    };
+    install
+        .iter()
+        .filter_map(|statement| match d {
+            Dialect::Postgres if statement.starts_with("CREATE OR REPLACE FUNCTION") => {
+                let body = statement
+                    .split_once("$sequences$")?
+                    .1
+                    .rsplit_once("$sequences$")?
+                    .0;
+                Some((name_after(statement, "FUNCTION")?, body.to_owned()))
+            }
+            Dialect::MySql if statement.starts_with("CREATE TRIGGER") => Some((
+                name_after(statement, "TRIGGER")?,
+                statement.split_once("FOR EACH ROW\n")?.1.to_owned(),
+            )),
+            Dialect::Sqlite if statement.starts_with("CREATE TRIGGER") => {
+                Some((name_after(statement, "TRIGGER")?, statement.clone()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The state of a field's triggers: what the register recorded, against
@@ -195,8 +283,7 @@ pub(crate) async fn state<C: ConnectionTrait>(
     let Some(entry) = recorded(db, d, table, column).await? else {
         return Ok(expected.map(|_| TriggerState::NotInstalled));
     };
-    let names: Vec<&str> = entry.triggers.iter().map(String::as_str).collect();
-    let found = installed(db, d, table, &names).await?;
+    let found = installed(db, d, table).await?;
     let missing: Vec<String> = entry
         .triggers
         .iter()

@@ -18,7 +18,7 @@ use crate::period::Period;
 use sequences_template::Template;
 
 pub(crate) mod catalog;
-mod expr;
+pub(crate) mod expr;
 mod mysql;
 mod postgres;
 pub(crate) mod refusal;
@@ -121,6 +121,10 @@ pub(crate) struct FieldPlan {
     /// MariaDB/MySQL: the collation of the counter's `name` column, which
     /// the trigger's name variable takes (read when installing).
     pub(crate) name_collation: Option<String>,
+    /// The schema (PostgreSQL) or database (MariaDB) of the crate's tables,
+    /// read when installing: the triggers name `sequences` with it, so that
+    /// a session's temporary table of that name is never the counter.
+    pub(crate) schema: Option<String>,
 }
 
 impl FieldPlan {
@@ -142,17 +146,46 @@ impl FieldPlan {
     }
 
     /// The columns an UPDATE of a numbered row must not change: the number,
-    /// its raw values and, for a chained field, the hash and what it covers.
+    /// its raw values, what names its sequence and period and what its
+    /// reference prints (placeholders, date, format fields) and, for a
+    /// chained field, the hash and what it covers.
     pub(crate) fn frozen_columns(&self) -> Vec<&str> {
         let mut frozen: Vec<&str> = std::iter::once(self.column.as_str())
             .chain(self.raw_values.iter().map(String::as_str))
+            .chain(
+                self.placeholders
+                    .iter()
+                    .map(|(_, column, _)| column.as_str()),
+            )
             .collect();
+        if let Some(DayPlan::Column { name, .. }) = &self.day {
+            frozen.push(name);
+        }
+        for piece in self.format.iter().flatten() {
+            if let FmtPiece::Field(column, _) = piece {
+                frozen.push(column);
+            }
+        }
         if let Some(chain) = &self.chain {
             frozen.push(&chain.hash);
             frozen.extend(chain.covers.iter().map(|(c, _)| c.as_str()));
         }
-        frozen.dedup();
+        let mut seen = Vec::new();
+        frozen.retain(|c| {
+            let new = !seen.contains(c);
+            seen.push(*c);
+            new
+        });
         frozen
+    }
+
+    /// One of the crate's tables, qualified by the schema read when
+    /// installing.
+    pub(crate) fn crate_table(&self, d: Dialect, table: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", expr::ident(d, schema), expr::ident(d, table)),
+            None => expr::ident(d, table),
+        }
     }
 
     /// The columns whose NULL leaves the sequence name (or the reference)
@@ -191,6 +224,8 @@ impl FieldPlan {
             commit: format!("{base}_com"),
             delete: format!("{base}_del"),
             update: format!("{base}_upd"),
+            truncate: format!("{base}_trn"),
+            replace: format!("{base}_rep"),
         }
     }
 }
@@ -202,11 +237,22 @@ pub(crate) struct Names {
     pub(crate) commit: String,
     pub(crate) delete: String,
     pub(crate) update: String,
+    /// PostgreSQL: the TRUNCATE guard.
+    pub(crate) truncate: String,
+    /// SQLite: the `INSERT OR REPLACE` guard.
+    pub(crate) replace: String,
 }
 
 impl Names {
-    pub(crate) fn all(&self) -> [&str; 4] {
-        [&self.insert, &self.commit, &self.delete, &self.update]
+    pub(crate) fn all(&self) -> [&str; 6] {
+        [
+            &self.insert,
+            &self.commit,
+            &self.delete,
+            &self.update,
+            &self.truncate,
+            &self.replace,
+        ]
     }
 }
 

@@ -69,7 +69,7 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
         "    IF CHAR_LENGTH(v_name) > 100 THEN {} END IF;\n",
         signal(Kind::InvalidName, &["v_name".into()])
     );
-    let t = ident(D, TABLE_NAME);
+    let t = field.crate_table(D, TABLE_NAME);
     // Creates the counter with nothing handed out, or locks the existing one.
     out += &format!(
         "    INSERT INTO {t} (`name`, `last`) VALUES (v_name, {}) ON DUPLICATE KEY UPDATE `name` = `name`;\n    SELECT `last`, `closed`, `last_day` INTO v_last, v_closed, v_last_day FROM {t} WHERE `name` = v_name FOR UPDATE;\n",
@@ -169,10 +169,24 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     if let Some(chain) = &field.chain {
         sets += &format!("    SET NEW.{} = v_hash;\n", ident(D, &chain.hash));
     }
+    // A row whose key is taken will not be inserted (an error, or INSERT
+    // IGNORE and ON DUPLICATE KEY UPDATE skipping it): it takes no number.
+    let keys: Vec<String> = field
+        .keys
+        .iter()
+        .map(|k| format!("NEW.{} IS NOT NULL", ident(D, k)))
+        .collect();
+    let key_match: Vec<String> = field
+        .keys
+        .iter()
+        .map(|k| format!("{} = NEW.{}", ident(D, k), ident(D, k)))
+        .collect();
     install.push(format!(
-        "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  IF NEW.{col} IS NULL THEN\n{}{sets}  END IF;\nEND",
+        "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  IF NEW.{col} IS NULL AND NOT ({} AND EXISTS (SELECT 1 FROM {table} WHERE {})) THEN\n{}{sets}  END IF;\nEND",
         ident(D, &names.insert),
         declare(field),
+        keys.join(" AND "),
+        key_match.join(" AND "),
         allocate(field, &e)
     ));
 
@@ -189,7 +203,8 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     for column in field.frozen_columns() {
         let c = ident(D, column);
         checks += &format!(
-            "  IF OLD.{col} IS NOT NULL AND NOT (NEW.{c} <=> OLD.{c}) THEN {} END IF;\n",
+            // BINARY: the column's collation may ignore case and trailing spaces.
+            "  IF OLD.{col} IS NOT NULL AND NOT (BINARY NEW.{c} <=> BINARY OLD.{c}) THEN {} END IF;\n",
             signal(
                 Kind::NumberChanged,
                 &[lit(D, column), lit(D, &field.target)]
@@ -218,7 +233,7 @@ fn delete_body(field: &FieldPlan) -> String {
         "    SET v_name = COALESCE({}, '');\n",
         e.name(field, day.as_ref().map(|_| "v_day"))
     );
-    let t = ident(D, TABLE_NAME);
+    let t = field.crate_table(D, TABLE_NAME);
     let value_text = "COALESCE(CAST(v_value AS CHAR), '')".to_owned();
     out + &match field.on_delete {
         OnDelete::Refuse => format!(

@@ -67,7 +67,7 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
         "  IF char_length(v_name) > 100 THEN\n    {}\n  END IF;\n",
         raise(Kind::InvalidName, &["v_name".into()])
     );
-    let t = ident(D, TABLE_NAME);
+    let t = field.crate_table(D, TABLE_NAME);
     let (set, guard) = match field.step {
         Move::Add { max_last } => (
             format!("{t}.\"last\" + 1"),
@@ -204,7 +204,13 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             .into_iter()
             .map(|(column, value)| format!("  NEW.{} := {value};\n", ident(D, &column)))
             .collect();
-        let body = format!("{}{sets}  RETURN NEW;", allocate(field, &e));
+        // A row whose key is taken will not be inserted (an error, or ON
+        // CONFLICT skipping it): it takes no number.
+        let body = format!(
+            "  IF {} THEN\n    RETURN NEW;\n  END IF;\n{}{sets}  RETURN NEW;",
+            key_taken(field, &table),
+            allocate(field, &e)
+        );
         install.push(function(&names.insert, DECLARE, &body));
         install.push(format!(
             "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW WHEN (NEW.{col} IS NULL) EXECUTE FUNCTION {}()",
@@ -214,7 +220,21 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     }
 
     if field.on_delete != OnDelete::Allow {
-        install.push(function(&names.delete, DECLARE, &delete_body(field)));
+        install.push(function(&names.delete, DECLARE, &delete_body(field, "OLD")));
+        // TRUNCATE deletes every row at once, with no row trigger.
+        install.push(function(
+            &names.truncate,
+            &format!("  r {table}%ROWTYPE;\n{DECLARE}"),
+            &format!(
+                "  SELECT * INTO r FROM {table} WHERE {col} IS NOT NULL LIMIT 1;\n  IF FOUND THEN\n{}  END IF;\n  RETURN NULL;",
+                delete_body(field, "r").replace("  RETURN r;", "").replace("\n  ", "\n    ")
+            ),
+        ));
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+            ident(D, &names.truncate),
+            ident(D, &names.truncate)
+        ));
         install.push(format!(
             "CREATE TRIGGER {} BEFORE DELETE ON {table} FOR EACH ROW WHEN (OLD.{col} IS NOT NULL) EXECUTE FUNCTION {}()",
             ident(D, &names.delete),
@@ -251,8 +271,8 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
 
 /// The delete policy on the stored row (`numbering::deleting`), in the
 /// DELETE's own statement.
-fn delete_body(field: &FieldPlan) -> String {
-    let e = Expr { d: D, row: "OLD" };
+fn delete_body(field: &FieldPlan, row: &str) -> String {
+    let e = Expr { d: D, row };
     let value = match field.raw_values.first() {
         Some(raw) if field.format.is_some() => e.col(raw),
         _ => e.col(&field.column),
@@ -266,9 +286,15 @@ fn delete_body(field: &FieldPlan) -> String {
         "  v_name := COALESCE({}, '');\n",
         e.name(field, day.as_ref().map(|_| "v_day"))
     );
-    let t = ident(D, TABLE_NAME);
+    let t = field.crate_table(D, TABLE_NAME);
     let value_text = "COALESCE(CAST(v_value AS TEXT), '')".to_owned();
-    out += &match field.on_delete {
+    // TRUNCATE (`row` is a record then) can neither void nor give back.
+    let policy = if row == "OLD" {
+        field.on_delete
+    } else {
+        OnDelete::Refuse
+    };
+    out += &match policy {
         OnDelete::Refuse => format!(
             "  {}\n",
             raise(
@@ -299,7 +325,21 @@ fn delete_body(field: &FieldPlan) -> String {
         ),
         OnDelete::Allow => String::new(),
     };
-    out + "  RETURN OLD;"
+    out + &format!("  RETURN {row};")
+}
+
+/// Whether a row with the new row's primary key exists already.
+fn key_taken(field: &FieldPlan, table: &str) -> String {
+    let keys: Vec<String> = field
+        .keys
+        .iter()
+        .map(|k| format!("NEW.{} IS NOT NULL", ident(D, k)))
+        .collect();
+    format!(
+        "{} AND EXISTS (SELECT 1 FROM {table} WHERE {})",
+        keys.join(" AND "),
+        key_match(field, "NEW")
+    )
 }
 
 fn remove(names: &Names, table: &str) -> Vec<String> {

@@ -180,6 +180,37 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             ident(D, &names.delete),
             delete_body(field)
         ));
+        // INSERT OR REPLACE deletes the row it replaces without its DELETE
+        // trigger (unless recursive_triggers is on): refused when numbered.
+        let e = Expr {
+            d: D,
+            row: "OLD_ROW",
+        };
+        let value = match field.raw_values.first() {
+            Some(raw) if field.format.is_some() => e.col(raw),
+            _ => e.col(&field.column),
+        };
+        let day = e.day(field);
+        let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
+        let keys = field
+            .keys
+            .iter()
+            .map(|k| format!("OLD_ROW.{} = NEW.{}", ident(D, k), ident(D, k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}END",
+            ident(D, &names.replace),
+            refuse(
+                Kind::DeleteRefused,
+                &[
+                    format!("COALESCE(CAST({value} AS TEXT), '')"),
+                    lit(D, &field.target),
+                    name
+                ],
+                &format!(" FROM {table} AS OLD_ROW WHERE {keys} AND OLD_ROW.{col} IS NOT NULL"),
+            )
+        ));
     }
 
     let mut checks = String::new();

@@ -377,14 +377,20 @@ async fn raw_delete_and_update_obey_the_policies() {
                 "{t:?}: {sql}"
             );
         }
-        // Other columns stay editable.
-        raw(
-            &t.db,
-            "UPDATE db_doc SET issued_on = ? WHERE book = ?",
-            vec![date("2026-02-03").into(), book.clone().into()],
-        )
-        .await
-        .unwrap();
+        // So is a change of what names its sequence and period (the date,
+        // a placeholder), which would move the number to another sequence.
+        for sql in [
+            "UPDATE db_doc SET issued_on = '2027-02-03' WHERE book = ?",
+            "UPDATE db_doc SET book = 'elsewhere' WHERE book = ?",
+        ] {
+            let error = raw(&t.db, sql, vec![book.clone().into()])
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(refusal(&t, error), SequenceError::NumberChanged { .. }),
+                "{t:?}: {sql}"
+            );
+        }
 
         // revert_if_last: only the last slot goes, and its number is taken again.
         let kind = fresh("S");
