@@ -596,6 +596,7 @@ where
                 .collect(),
             on_delete: self.on_delete,
             deferred: self.deferred,
+            after_commit: self.after_commit,
             chain: match &self.chain {
                 None => None,
                 Some((hash, covers)) => Some(ChainPlan {

@@ -117,6 +117,9 @@ pub(crate) struct FieldPlan {
     pub(crate) raw_values: Vec<String>,
     pub(crate) on_delete: OnDelete,
     pub(crate) deferred: bool,
+    /// Numbered after COMMIT by a numberer: the triggers guard the field
+    /// but number nothing at insert.
+    pub(crate) after_commit: bool,
     pub(crate) chain: Option<ChainPlan>,
     /// MariaDB/MySQL: the collation of the counter's `name` column, which
     /// the trigger's name variable takes (read when installing).

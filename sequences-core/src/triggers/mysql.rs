@@ -181,14 +181,17 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         .iter()
         .map(|k| format!("{} = NEW.{}", ident(D, k), ident(D, k)))
         .collect();
-    install.push(format!(
-        "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  IF NEW.{col} IS NULL AND NOT ({} AND EXISTS (SELECT 1 FROM {table} WHERE {})) THEN\n{}{sets}  END IF;\nEND",
-        ident(D, &names.insert),
-        declare(field),
-        keys.join(" AND "),
-        key_match.join(" AND "),
-        allocate(field, &e)
-    ));
+    // After COMMIT, a numberer numbers the rows: nothing at insert.
+    if !field.after_commit {
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  IF NEW.{col} IS NULL AND NOT ({} AND EXISTS (SELECT 1 FROM {table} WHERE {})) THEN\n{}{sets}  END IF;\nEND",
+            ident(D, &names.insert),
+            declare(field),
+            keys.join(" AND "),
+            key_match.join(" AND "),
+            allocate(field, &e)
+        ));
+    }
 
     if field.on_delete != OnDelete::Allow {
         install.push(format!(

@@ -174,7 +174,9 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     let mut install = remove(&names, &table);
     let remove_all = install.clone();
 
-    if field.deferred {
+    if field.after_commit {
+        // A numberer numbers the committed rows: nothing at insert.
+    } else if field.deferred {
         // Numbered at COMMIT, in the order of the inserts, as
         // `sequences_core::transaction` numbers its deferred rows.
         let e = Expr { d: D, row: "r" };

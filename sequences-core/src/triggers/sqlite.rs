@@ -169,10 +169,13 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         sets.join(", "),
         key_match(field, "NEW")
     );
-    install.push(format!(
-        "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW WHEN NEW.{col} IS NULL\nBEGIN\n{body}END",
-        ident(D, &names.insert)
-    ));
+    // After COMMIT, a numberer numbers the rows: nothing at insert.
+    if !field.after_commit {
+        install.push(format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW WHEN NEW.{col} IS NULL\nBEGIN\n{body}END",
+            ident(D, &names.insert)
+        ));
+    }
 
     if field.on_delete != OnDelete::Allow {
         install.push(format!(

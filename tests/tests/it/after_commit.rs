@@ -340,3 +340,46 @@ async fn wait_for_number_returns_the_number_or_the_refusal() {
         numberer.shutdown().await;
     }
 }
+
+/// The database's triggers on an `after_commit` field guard it (a number,
+/// once given, stays) but number nothing at insert: the numberer does.
+#[tokio::test]
+async fn triggers_guard_an_after_commit_field_without_numbering_it() {
+    use sequences_tests::Scratch;
+    for t in connect_all(1).await {
+        let scratch = Scratch::new(&t, "after_commit_guards").await;
+        sequences_tests::migrate(&scratch.url).await;
+        let db = sequences_tests::open(&scratch.url, 1).await;
+        let numbering = ac_receipt::ActiveModel::gapless_numbering();
+        numbering.install_triggers(&db).await.unwrap();
+        let row = ac_receipt::ActiveModel {
+            till: Set("T".into()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        assert_eq!(row.number, None, "{t:?}: not numbered at insert");
+        for _ in 0..500 {
+            if numbering.number_pending(&db).await.unwrap() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let numbered = receipts(&db, "T").await;
+        assert_eq!(numbered[0].number, Some(1), "{t:?}");
+        let error = db
+            .execute_unprepared("UPDATE ac_receipt SET number = 7")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                SequenceError::from_database(&error),
+                Some(SequenceError::NumberChanged { .. })
+            ),
+            "{t:?}: {error}"
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
