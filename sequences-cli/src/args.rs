@@ -222,6 +222,11 @@ pub struct AuditArgs {
     /// recorded (their record deleted with them), are a defect.
     #[arg(long)]
     pub guarded: bool,
+    /// The column is numbered after COMMIT: rows whose number is NULL wait for
+    /// a numberer, a defect only when none ran within SECONDS; rows it refused
+    /// are listed as defects.
+    #[arg(long, value_name = "SECONDS")]
+    pub pending: Option<u64>,
 }
 
 #[derive(clap::Args)]

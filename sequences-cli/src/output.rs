@@ -372,6 +372,21 @@ impl Render for Audit<'_> {
                 report.unreadable
             ));
         }
+        if let Some(pending) = &report.pending {
+            // After COMMIT: rows waiting for a numberer, and rows it refused.
+            let idle = match pending.numberer_idle {
+                Some(idle) => format!("a numberer ran {}s ago", idle.as_secs()),
+                None => "no numberer ever ran".to_owned(),
+            };
+            lines.push(format!(
+                "{} row(s) waiting for their number ({idle}; at most {}s allowed)",
+                pending.waiting,
+                pending.max_wait.as_secs()
+            ));
+            for (key, reason) in pending.refused.iter().take(20) {
+                lines.push(format!("REFUSED row {key}: {reason}"));
+            }
+        }
         if let Some(triggers) = &report.triggers {
             // A column numbered by the database: its guards, as installed or not.
             lines.push(triggers.to_string());

@@ -566,22 +566,47 @@ impl Dialect {
     }
 
     /// Takes the lock that numberers of one table take turns through: a row
-    /// of `sequences` (created with nothing handed out), locked by an upsert
-    /// that changes nothing; on SQLite, the database's write lock.
+    /// of `sequences` named `numberer:<table>`, locked by an upsert that
+    /// stamps its `last` with the database's clock (seconds since 1970), so
+    /// the audit can tell how long ago a numberer last ran; on SQLite, the
+    /// database's write lock.
     pub(crate) fn lock_numberer(self, name: &str) -> Statement {
         let t = TABLE_NAME;
+        let now = self.epoch_seconds();
         let sql = match self {
             Self::Postgres => format!(
-                r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, 0) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last""#
+                r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, {now}) ON CONFLICT ("name") DO UPDATE SET "last" = EXCLUDED."last""#
             ),
             Self::MySql => format!(
-                "INSERT INTO `{t}` (`name`, `last`) VALUES (?, 0) ON DUPLICATE KEY UPDATE `last` = `last`"
+                "INSERT INTO `{t}` (`name`, `last`) VALUES (?, {now}) ON DUPLICATE KEY UPDATE `last` = VALUES(`last`)"
             ),
             Self::Sqlite => format!(
-                r#"INSERT INTO "{t}" ("name", "last") VALUES (?, 0) ON CONFLICT ("name") DO UPDATE SET "last" = "{t}"."last""#
+                r#"INSERT INTO "{t}" ("name", "last") VALUES (?, {now}) ON CONFLICT ("name") DO UPDATE SET "last" = excluded."last""#
             ),
         };
         Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+    }
+
+    /// How many seconds ago the numberer of `name` last took its lock; no
+    /// row when none ever ran.
+    pub(crate) fn numberer_idle(self, name: &str) -> Statement {
+        let t = TABLE_NAME;
+        let now = self.epoch_seconds();
+        let sql = match self {
+            Self::Postgres => format!(r#"SELECT {now} - "last" FROM "{t}" WHERE "name" = $1"#),
+            Self::MySql => format!("SELECT {now} - `last` FROM `{t}` WHERE `name` = ?"),
+            Self::Sqlite => format!(r#"SELECT {now} - "last" FROM "{t}" WHERE "name" = ?"#),
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+    }
+
+    /// The database's clock, in whole seconds since 1970, as a SQL expression.
+    fn epoch_seconds(self) -> &'static str {
+        match self {
+            Self::Postgres => "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) AS BIGINT)",
+            Self::MySql => "CAST(UNIX_TIMESTAMP() AS SIGNED)",
+            Self::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
+        }
     }
 
     /// Records a row a numberer refused, with the database's UTC time; a

@@ -188,6 +188,13 @@ pub mod void {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The row of `sequences` the numberers of `table` take turns through
+/// (`after_commit` fields); its `last` is when one last ran, in seconds
+/// since 1970.
+pub(crate) fn numberer_lock(table: &str) -> String {
+    format!("numberer:{table}")
+}
+
 /// Names starting with `prefix`, compared as text (`SUBSTR(name, 1, n) =
 /// prefix`), not with `LIKE`, whose wildcards and escape character (`\` on
 /// PostgreSQL and MariaDB) a prefix may contain.

@@ -26,7 +26,7 @@ mod transaction;
 mod triggers;
 
 pub use adopt::Adoption;
-pub use audit::{Audit, AuditReport, DateInversion, GroupAudit};
+pub use audit::{Audit, AuditReport, DateInversion, GroupAudit, PendingRows};
 pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
 pub use column::{AuditColumn, NamedColumn};
 pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};

@@ -62,6 +62,9 @@ pub async fn audit(
     if args.guarded {
         audit = audit.guarded();
     }
+    if let Some(seconds) = args.pending {
+        audit = audit.pending(std::time::Duration::from_secs(seconds));
+    }
     let report = audit.run(db).await?;
     out.print(&output::Audit {
         report: &report,

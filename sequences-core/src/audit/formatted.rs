@@ -143,6 +143,7 @@ impl<C: AuditColumn> Audit<C> {
             groups: audited,
             unreadable,
             triggers: None,
+            pending: None,
         })
     }
 

@@ -21,7 +21,7 @@ mod formatted;
 mod report;
 mod sql;
 
-pub use report::{AuditReport, DateInversion, GroupAudit};
+pub use report::{AuditReport, DateInversion, GroupAudit, PendingRows};
 
 /// Audits a numbered column: which numbers are missing, which appear twice,
 /// and whether the highest one agrees with its sequence's `last`.
@@ -83,6 +83,7 @@ pub struct Audit<C> {
     filtered: bool,
     checkpoints: Vec<crate::chain::Checkpoint>,
     guarded: bool,
+    pending: Option<std::time::Duration>,
 }
 
 impl<C: AuditColumn> Audit<C> {
@@ -100,6 +101,7 @@ impl<C: AuditColumn> Audit<C> {
             date: None,
             key: Vec::new(),
             guarded: false,
+            pending: None,
             filtered: false,
             checkpoints: Vec::new(),
         }
@@ -199,6 +201,16 @@ impl<C: AuditColumn> Audit<C> {
         self
     }
 
+    /// The column is numbered [`after_commit`](crate::NumberedField::after_commit):
+    /// rows whose number is NULL wait for a numberer, and are reported in
+    /// [`AuditReport::pending`] rather than as unnumbered. They are a defect
+    /// only when no numberer ran within `max_wait` (none running), and the
+    /// rows a numberer refused (`sequence_refusals`) are listed as defects.
+    pub fn pending(mut self, max_wait: std::time::Duration) -> Self {
+        self.pending = Some(max_wait);
+        self
+    }
+
     /// The column must be [numbered by the database](crate::Numbering::install_triggers):
     /// a column whose triggers were never recorded (or whose record was
     /// deleted with them) is [`TriggerState::NotInstalled`](crate::TriggerState::NotInstalled),
@@ -221,7 +233,50 @@ impl<C: AuditColumn> Audit<C> {
             .triggers(db)
             .await
             .map_err(|error| SequenceError::of_audit(&self.target(), error))?;
+        if let Some(max_wait) = self.pending {
+            report.pending = Some(
+                self.pending_rows(db, &mut report, max_wait)
+                    .await
+                    .map_err(|error| SequenceError::of_audit(&self.target(), error))?,
+            );
+        }
         Ok(report)
+    }
+
+    /// The unnumbered rows of the report, as rows waiting for a numberer
+    /// (taken out of the groups) and rows it refused.
+    async fn pending_rows<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        report: &mut AuditReport,
+        max_wait: std::time::Duration,
+    ) -> Result<PendingRows, DbErr> {
+        let dialect = Dialect::of(db.get_database_backend())?;
+        let table = self.value.table_name();
+        let refused: Vec<(String, String)> = db
+            .query_all_raw(dialect.refusals(&table, self.value.column_name()))
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+            .collect::<Result<_, DbErr>>()?;
+        let mut unnumbered = 0;
+        for group in &mut report.groups {
+            unnumbered += group.unnumbered;
+            group.unnumbered = 0;
+            group.unnumbered_keys.clear();
+        }
+        let idle = db
+            .query_one_raw(dialect.numberer_idle(&crate::entity::numberer_lock(&table)))
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .map(|seconds| std::time::Duration::from_secs(seconds.max(0) as u64));
+        Ok(PendingRows {
+            waiting: unnumbered.saturating_sub(refused.len() as u64),
+            refused,
+            numberer_idle: idle,
+            max_wait,
+        })
     }
 
     /// The state of the column's triggers, if it was ever numbered by the
@@ -425,6 +480,7 @@ impl<C: AuditColumn> Audit<C> {
             groups: groups.into_values().collect(),
             unreadable: 0,
             triggers: None,
+            pending: None,
         })
     }
 

@@ -14,6 +14,10 @@ pub struct AuditReport {
     pub groups: Vec<GroupAudit>,
     /// With [`Audit::format`]: texts that do not match the format.
     pub unreadable: u64,
+    /// With [`Audit::pending`] (a field numbered
+    /// [`after_commit`](crate::NumberedField::after_commit)): the rows
+    /// waiting for their number, counted here and not as unnumbered.
+    pub pending: Option<PendingRows>,
     /// When the column is [numbered by the database](crate::Numbering::install_triggers)
     /// (recorded in `sequences_guards`): whether its triggers are still
     /// there as installed. `None`: the column was never guarded.
@@ -31,6 +35,7 @@ impl AuditReport {
                 .triggers
                 .as_ref()
                 .is_none_or(crate::TriggerState::is_intact)
+            && self.pending.as_ref().is_none_or(PendingRows::is_fine)
     }
 
     /// Missing numbers, over all groups.
@@ -47,6 +52,30 @@ impl AuditReport {
     /// Rows audited, over all groups.
     pub fn rows(&self) -> u64 {
         self.groups.iter().map(|g| g.rows).sum()
+    }
+}
+
+/// The rows of an `after_commit` field still waiting for their number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct PendingRows {
+    /// Rows whose number is NULL and that no numberer refused: they wait.
+    pub waiting: u64,
+    /// Rows a numberer refused (row key, reason): they stay unnumbered, a
+    /// defect an auditor must see (`sequence_refusals`).
+    pub refused: Vec<(String, String)>,
+    /// How long ago a numberer of the table last ran (`None`: never).
+    pub numberer_idle: Option<std::time::Duration>,
+    /// The longest a row may wait ([`Audit::pending`]).
+    pub max_wait: std::time::Duration,
+}
+
+impl PendingRows {
+    /// No row refused, and rows waiting only while a numberer runs: one ran
+    /// within `max_wait`.
+    pub fn is_fine(&self) -> bool {
+        self.refused.is_empty()
+            && (self.waiting == 0 || self.numberer_idle.is_some_and(|idle| idle <= self.max_wait))
     }
 }
 

@@ -271,7 +271,7 @@ where
         let txn = db.begin().await.map_err(|source| self.failed(source))?;
         let result = async {
             // Numberers of this table take turns here.
-            txn.execute_raw(dialect.lock_numberer(&format!("numberer:{table}")))
+            txn.execute_raw(dialect.lock_numberer(&crate::entity::numberer_lock(table)))
                 .await
                 .map_err(|source| self.failed(source))?;
             let refused: Vec<String> = self

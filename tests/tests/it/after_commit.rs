@@ -383,3 +383,94 @@ async fn triggers_guard_an_after_commit_field_without_numbering_it() {
         scratch.remove().await;
     }
 }
+
+/// The audit counts rows waiting for their number as pending, not as gaps
+/// or unnumbered rows, while a numberer runs; with none running (or a row
+/// refused), they are a defect.
+#[tokio::test]
+async fn the_audit_tells_pending_rows_from_defects() {
+    use sequences_core::Audit;
+    use sequences_tests::Scratch;
+    for t in connect_all(1).await {
+        let scratch = Scratch::new(&t, "after_commit_audit").await;
+        sequences_tests::migrate(&scratch.url).await;
+        let db = sequences_tests::open(&scratch.url, 1).await;
+        let audit = || async {
+            Audit::new(ac_receipt::Column::Number)
+                .scope([ac_receipt::Column::Till])
+                .sequence("acr-{till}")
+                .pending(Duration::from_secs(60))
+                .run(&db)
+                .await
+                .unwrap()
+        };
+        let insert = || async {
+            ac_receipt::ActiveModel {
+                till: Set("T".into()),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap()
+        };
+        insert().await;
+        insert().await;
+        // No numberer ever ran: two rows wait, a defect.
+        let report = audit().await;
+        let pending = report.pending.clone().unwrap();
+        assert_eq!((pending.waiting, pending.numberer_idle), (2, None), "{t:?}");
+        assert!(!report.is_clean(), "{t:?}");
+        assert_eq!(report.groups.iter().map(|g| g.unnumbered).sum::<u64>(), 0);
+        // A numberer runs: the rows are numbered, and a new one waits a moment.
+        let numbering = ac_receipt::ActiveModel::gapless_numbering();
+        while numbering.number_pending(&db).await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        insert().await;
+        let report = audit().await;
+        let pending = report.pending.clone().unwrap();
+        assert_eq!(pending.waiting, 1, "{t:?}");
+        assert!(
+            pending
+                .numberer_idle
+                .is_some_and(|idle| idle < Duration::from_secs(60))
+        );
+        assert!(report.is_clean(), "{t:?}: {report:?}");
+
+        // A row the numberer refused is listed, a defect.
+        let docs = ac_doc::ActiveModel::gapless_numbering();
+        for day in ["2026-05-10", "2026-05-01"] {
+            ac_doc::ActiveModel {
+                book: Set("B".into()),
+                issued_on: Set(date(day)),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+        }
+        let mut listed = false;
+        for _ in 0..100 {
+            docs.number_pending(&db).await.unwrap();
+            let report = Audit::new(ac_doc::Column::Number)
+                .scope([ac_doc::Column::Book])
+                .pending(Duration::from_secs(60))
+                .run(&db)
+                .await
+                .unwrap();
+            let pending = report.pending.clone().unwrap();
+            if pending.refused.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            assert_eq!(pending.refused.len(), 1, "{t:?}");
+            assert!(pending.refused[0].1.contains("chronological"), "{t:?}");
+            assert!(!report.is_clean(), "{t:?}");
+            listed = true;
+            break;
+        }
+        assert!(listed, "{t:?}: the refused row was never listed");
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
