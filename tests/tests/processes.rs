@@ -101,3 +101,67 @@ async fn sigkill_mid_transaction_loses_nothing() {
         );
     }
 }
+
+/// Two numberer processes number rows committed unnumbered (`after_commit`);
+/// one is killed with SIGKILL while it numbers: its batch, numbered whole or
+/// not at all, rolls back, and the other numbers every row once, gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_numberer_killed_mid_batch_leaves_nothing_half_numbered() {
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+    use sequences_tests::entities::ac_receipt;
+    for t in connect_all(2).await {
+        let till = unique_name("K").replace('-', "");
+        // 1,200 rows committed unnumbered, in a few transactions.
+        for _ in 0..4 {
+            let rows = (0..300).map(|_| ac_receipt::ActiveModel {
+                till: Set(till.clone()),
+                ..Default::default()
+            });
+            ac_receipt::Entity::insert_many(rows)
+                .exec(&t.db)
+                .await
+                .unwrap();
+        }
+        let start = || {
+            let mut child = Command::new(WORKER)
+                .args(["--url", &t.url, "--sequence", "unused", "number"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start a numberer process");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "NUMBERING", "{t:?}");
+            child
+        };
+        let mut doomed = start();
+        let mut survivor = start();
+        // Killed while the two take turns batch after batch.
+        tokio::time::sleep(Duration::from_millis(rand::random_range(5..60))).await;
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+        let mut numbers = Vec::new();
+        for _ in 0..600 {
+            let rows = ac_receipt::Entity::find()
+                .filter(ac_receipt::Column::Till.eq(&till))
+                .all(&t.db)
+                .await
+                .unwrap();
+            if rows.iter().all(|r| r.number.is_some()) {
+                numbers = rows.into_iter().map(|r| r.number.unwrap()).collect();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        survivor.kill().unwrap();
+        survivor.wait().unwrap();
+        assert_eq!(
+            numbers.len(),
+            1200,
+            "{t:?}: every row numbered by the survivor"
+        );
+        numbers.sort_unstable();
+        assert_gapless(&format!("{t:?} numberer killed"), &numbers, 1, Some(1200));
+    }
+}

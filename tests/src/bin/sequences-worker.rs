@@ -1,6 +1,6 @@
 //! A separate OS process for the process-level tests: runs a write load on
 //! one sequence with its own pool, or takes a value and holds its transaction
-//! open until it is killed.
+//! open until it is killed, or numbers rows after COMMIT until it is killed.
 
 use std::io::Write;
 
@@ -38,6 +38,9 @@ enum Command {
     /// Take a value, insert its row, print `HOLDING <value>` and wait forever
     /// inside the transaction.
     Hold,
+    /// Run a numberer of `ac_receipt` (numbered after COMMIT), print
+    /// `NUMBERING`, and keep numbering until killed.
+    Number,
 }
 
 #[tokio::main]
@@ -68,6 +71,16 @@ async fn main() {
                 .await
                 .expect("insert");
             println!("HOLDING {value}");
+            std::io::stdout().flush().expect("stdout");
+            std::future::pending::<()>().await;
+        }
+        Command::Number => {
+            let db = open(&args.url, 2).await;
+            let _numberer = sequences_core::Numberer::spawn(
+                sequences_tests::entities::ac_receipt::ActiveModel::gapless_numbering(),
+                db,
+            );
+            println!("NUMBERING");
             std::io::stdout().flush().expect("stdout");
             std::future::pending::<()>().await;
         }
