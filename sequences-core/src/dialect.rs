@@ -637,21 +637,44 @@ impl Dialect {
         )
     }
 
-    /// The rows of `table.column` a numberer refused: key and reason.
-    pub(crate) fn refusals(self, table: &str, column: &str) -> Statement {
+    /// The rows of `table.column` a numberer refused (with `column: None`,
+    /// of any numbered column of `table`: an audit of a raw value column):
+    /// key and reason.
+    pub(crate) fn refusals(self, table: &str, column: Option<&str>) -> Statement {
         let r = crate::entity::REFUSALS_TABLE;
-        let sql = match self {
-            Self::Postgres => format!(
-                r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2"#
+        let (sql, values): (String, Vec<Value>) = match (self, column) {
+            (Self::Postgres, Some(column)) => (
+                format!(
+                    r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2"#
+                ),
+                vec![table.into(), column.into()],
             ),
-            Self::MySql => format!(
-                "SELECT `row_key`, `reason` FROM `{r}` WHERE `table_name` = ? AND `column_name` = ?"
+            (Self::Postgres, None) => (
+                format!(r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = $1"#),
+                vec![table.into()],
             ),
-            Self::Sqlite => format!(
-                r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = ? AND "column_name" = ?"#
+            (Self::MySql, Some(column)) => (
+                format!(
+                    "SELECT `row_key`, `reason` FROM `{r}` WHERE `table_name` = ? AND `column_name` = ?"
+                ),
+                vec![table.into(), column.into()],
+            ),
+            (Self::MySql, None) => (
+                format!("SELECT `row_key`, `reason` FROM `{r}` WHERE `table_name` = ?"),
+                vec![table.into()],
+            ),
+            (Self::Sqlite, Some(column)) => (
+                format!(
+                    r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = ? AND "column_name" = ?"#
+                ),
+                vec![table.into(), column.into()],
+            ),
+            (Self::Sqlite, None) => (
+                format!(r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = ?"#),
+                vec![table.into()],
             ),
         };
-        Statement::from_sql_and_values(self.backend(), sql, [table.into(), column.into()])
+        Statement::from_sql_and_values(self.backend(), sql, values)
     }
 
     /// PostgreSQL: the condition that a row of `table` was written by a

@@ -101,6 +101,9 @@ const TWINS: &[(&str, Twin)] = &[
             .date(Column::IssuedOn)
             .time_zone("Europe/Pariss"))
     }),
+    ("after_commit_not_option", || {
+        one(field(Column::Number, "receipt").after_commit())
+    }),
     ("by_database_formatted_without_raw", || {
         one(field(Column::Reference, "receipt-{journal}")
             .format("R-{value:03}")

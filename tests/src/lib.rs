@@ -308,10 +308,9 @@ impl Scratch {
     }
 }
 
-/// Runs `sql`, written with `?` placeholders, on any backend (`$1`, `$2`...
-/// on PostgreSQL): raw SQL behind the library's back.
-pub async fn execute<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
-    let backend = db.get_database_backend();
+/// `sql`, written with `?` placeholders, as a statement of `backend` (`$1`,
+/// `$2`... on PostgreSQL).
+pub fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
     let mut numbered = String::new();
     let mut n = 0;
     for c in sql.chars() {
@@ -322,12 +321,27 @@ pub async fn execute<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm:
             numbered.push(c);
         }
     }
-    db.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend, numbered, values,
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    .rows_affected()
+    sea_orm::Statement::from_sql_and_values(backend, numbered, values)
+}
+
+/// Runs `sql` (see [`statement`]) on any backend: raw SQL behind the
+/// library's back. The rows it affected, or the database's error.
+pub async fn try_execute<C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(statement(db.get_database_backend(), sql, values))
+        .await?
+        .rows_affected())
+}
+
+/// [`try_execute`], which must succeed.
+pub async fn execute<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
+    try_execute(db, sql, values)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// How a test's transaction fails: the database, or a rollback the test

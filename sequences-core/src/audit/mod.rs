@@ -205,7 +205,8 @@ impl<C: AuditColumn> Audit<C> {
     /// rows whose number is NULL wait for a numberer, and are reported in
     /// [`AuditReport::pending`] rather than as unnumbered. They are a defect
     /// only when no numberer ran within `max_wait` (none running), and the
-    /// rows a numberer refused (`sequence_refusals`) are listed as defects.
+    /// rows a numberer refused (`sequence_refusals`, any numbered column of
+    /// the table) are listed as defects.
     pub fn pending(mut self, max_wait: std::time::Duration) -> Self {
         self.pending = Some(max_wait);
         self
@@ -254,7 +255,8 @@ impl<C: AuditColumn> Audit<C> {
         let dialect = Dialect::of(db.get_database_backend())?;
         let table = self.value.table_name();
         let refused: Vec<(String, String)> = db
-            .query_all_raw(dialect.refusals(&table, self.value.column_name()))
+            // Of the table: the audited column may be a reference's raw value.
+            .query_all_raw(dialect.refusals(&table, None))
             .await?
             .into_iter()
             .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))

@@ -227,7 +227,7 @@ where
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
         let rows = db
-            .query_all_raw(dialect.refusals(entity_name::<K>(), self.column.as_str()))
+            .query_all_raw(dialect.refusals(entity_name::<K>(), Some(self.column.as_str())))
             .await
             .map_err(|source| self.schema(source, dialect))?;
         rows.into_iter()

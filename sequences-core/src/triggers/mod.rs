@@ -192,22 +192,30 @@ impl FieldPlan {
     }
 
     /// The columns whose NULL leaves the sequence name (or the reference)
-    /// unknown: the placeholders', the format's fields, the date column.
-    fn needed_columns(&self) -> Vec<(String, String)> {
-        let mut needed: Vec<(String, String)> = self
+    /// unknown, each with the placeholder and the template a
+    /// [`MissingPlaceholder`](crate::SequenceError::MissingPlaceholder)
+    /// names: the name's placeholders (in the name template), the format's
+    /// fields and the date column (in the format, or the name template).
+    fn needed_columns(&self) -> Vec<(String, String, String)> {
+        let other = self.format_text.as_ref().unwrap_or(&self.template);
+        let mut needed: Vec<(String, String, String)> = self
             .placeholders
             .iter()
-            .map(|(name, column, _)| (column.clone(), name.clone()))
+            .map(|(name, column, _)| (column.clone(), name.clone(), self.template.clone()))
             .collect();
+        let mut add = |column: &String| {
+            if !needed.iter().any(|(c, _, _)| c == column) {
+                needed.push((column.clone(), column.clone(), other.clone()));
+            }
+        };
         for piece in self.format.iter().flatten() {
             if let FmtPiece::Field(column, _) = piece {
-                needed.push((column.clone(), column.clone()));
+                add(column);
             }
         }
         if let Some(DayPlan::Column { name, .. }) = &self.day {
-            needed.push((name.clone(), name.clone()));
+            add(name);
         }
-        needed.dedup();
         needed
     }
 

@@ -32,15 +32,7 @@ fn declare(field: &FieldPlan) -> String {
 
 fn allocate(field: &FieldPlan, e: &Expr) -> String {
     let mut out = String::new();
-    for (column, placeholder) in field.needed_columns() {
-        let template = if field.placeholders.iter().any(|(_, c, _)| *c == column) {
-            field.template.clone()
-        } else {
-            field
-                .format_text
-                .clone()
-                .unwrap_or_else(|| field.template.clone())
-        };
+    for (column, placeholder, template) in field.needed_columns() {
         out += &format!(
             "    IF {} IS NULL THEN {} END IF;\n",
             e.col(&column),

@@ -46,15 +46,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
 
     let e = Expr { d: D, row: "NEW" };
     let mut body = String::new();
-    for (column, placeholder) in field.needed_columns() {
-        let template = if field.placeholders.iter().any(|(_, c, _)| *c == column) {
-            field.template.clone()
-        } else {
-            field
-                .format_text
-                .clone()
-                .unwrap_or_else(|| field.template.clone())
-        };
+    for (column, placeholder, template) in field.needed_columns() {
         body += &raise(
             Kind::MissingPlaceholder,
             &[&placeholder, &field.target, &template],

@@ -450,7 +450,9 @@ async fn the_audit_tells_pending_rows_from_defects() {
             .unwrap();
         }
         let mut listed = false;
-        for _ in 0..100 {
+        // PostgreSQL waits for every older transaction of the server (other
+        // tests' too) before it numbers: up to 20 s.
+        for _ in 0..1000 {
             docs.number_pending(&db).await.unwrap();
             let report = Audit::new(ac_doc::Column::Number)
                 .scope([ac_doc::Column::Book])
@@ -460,7 +462,7 @@ async fn the_audit_tells_pending_rows_from_defects() {
                 .unwrap();
             let pending = report.pending.clone().unwrap();
             if pending.refused.is_empty() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
             assert_eq!(pending.refused.len(), 1, "{t:?}");

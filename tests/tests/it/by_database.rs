@@ -13,7 +13,9 @@ use sea_orm::{
 };
 use sequences_core::{Audit, Day, Sequence, SequenceError, TriggerState};
 use sequences_tests::entities::{db_deferred, db_doc, db_invoice, db_slot};
-use sequences_tests::{Backend, TestDb, assert_gapless, connect_all, unique_name};
+use sequences_tests::{
+    Backend, TestDb, assert_gapless, connect_all, statement, try_execute as raw, unique_name,
+};
 
 fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
@@ -22,32 +24,6 @@ fn date(text: &str) -> Date {
 /// A journal (or book, kind) no other test uses.
 fn fresh(prefix: &str) -> String {
     unique_name(prefix).replace('-', "")
-}
-
-/// `sql` with `?` placeholders, as `$n` on PostgreSQL.
-fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    let mut numbered = String::new();
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' && backend == DbBackend::Postgres {
-            n += 1;
-            numbered.push_str(&format!("${n}"));
-        } else {
-            numbered.push(c);
-        }
-    }
-    Statement::from_sql_and_values(backend, numbered, values)
-}
-
-async fn raw<C: ConnectionTrait>(
-    db: &C,
-    sql: &str,
-    values: Vec<sea_orm::Value>,
-) -> Result<u64, DbErr> {
-    Ok(db
-        .execute_raw(statement(db.get_database_backend(), sql, values))
-        .await?
-        .rows_affected())
 }
 
 /// The refusal a database error carries, or a panic naming the error.
