@@ -629,6 +629,15 @@ impl<K: ColumnTrait> Numbering<K> {
         D: ConnectionTrait,
     {
         use sea_orm::QueryFilter;
+        // Every insert through the derive passes here: nothing to do unless
+        // a field is numbered by the database.
+        if !self
+            .fields
+            .iter()
+            .any(|field| field.as_ref().is_ok_and(|f| f.by_database))
+        {
+            return Ok(model);
+        }
         let fields = self.checked()?;
         let unnumbered = |model: &M, field: &&Prepared<K>| {
             let value = ModelTrait::get(model, field.column);

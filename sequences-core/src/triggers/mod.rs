@@ -182,6 +182,15 @@ impl FieldPlan {
         frozen
     }
 
+    /// The column a stored row's number is read from: the field, or the
+    /// raw value beside a reference (the delete guards need an integer).
+    pub(crate) fn stored_number(&self) -> &str {
+        match self.raw_values.first() {
+            Some(raw) if self.format.is_some() => raw,
+            _ => &self.column,
+        }
+    }
+
     /// One of the crate's tables, qualified by the schema read when
     /// installing.
     pub(crate) fn crate_table(&self, d: Dialect, table: &str) -> String {

@@ -215,10 +215,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
 
 fn delete_body(field: &FieldPlan) -> String {
     let e = Expr { d: D, row: "OLD" };
-    let value = match field.raw_values.first() {
-        Some(raw) if field.format.is_some() => e.col(raw),
-        _ => e.col(&field.column),
-    };
+    let value = e.col(field.stored_number());
     let mut out = format!("    SET v_value = {value};\n");
     let day = e.day(field);
     if let Some(day) = &day {

@@ -214,14 +214,18 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     }
 
     if field.on_delete != OnDelete::Allow {
-        install.push(function(&names.delete, DECLARE, &delete_body(field, "OLD")));
+        install.push(function(
+            &names.delete,
+            DECLARE,
+            &(delete_body(field, "OLD") + "  RETURN OLD;"),
+        ));
         // TRUNCATE deletes every row at once, with no row trigger.
         install.push(function(
             &names.truncate,
             &format!("  r {table}%ROWTYPE;\n{DECLARE}"),
             &format!(
                 "  SELECT * INTO r FROM {table} WHERE {col} IS NOT NULL LIMIT 1;\n  IF FOUND THEN\n{}  END IF;\n  RETURN NULL;",
-                delete_body(field, "r").replace("  RETURN r;", "").replace("\n  ", "\n    ")
+                delete_body(field, "r")
             ),
         ));
         install.push(format!(
@@ -267,10 +271,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
 /// DELETE's own statement.
 fn delete_body(field: &FieldPlan, row: &str) -> String {
     let e = Expr { d: D, row };
-    let value = match field.raw_values.first() {
-        Some(raw) if field.format.is_some() => e.col(raw),
-        _ => e.col(&field.column),
-    };
+    let value = e.col(field.stored_number());
     let mut out = format!("  v_value := {value};\n");
     let day = e.day(field);
     if let Some(day) = &day {
@@ -319,7 +320,7 @@ fn delete_body(field: &FieldPlan, row: &str) -> String {
         ),
         OnDelete::Allow => String::new(),
     };
-    out + &format!("  RETURN {row};")
+    out
 }
 
 /// Whether a row with the new row's primary key exists already.

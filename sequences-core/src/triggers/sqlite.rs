@@ -181,10 +181,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             d: D,
             row: "OLD_ROW",
         };
-        let value = match field.raw_values.first() {
-            Some(raw) if field.format.is_some() => e.col(raw),
-            _ => e.col(&field.column),
-        };
+        let value = e.col(field.stored_number());
         let day = e.day(field);
         let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
         let keys = field
@@ -235,10 +232,7 @@ fn key_match(field: &FieldPlan, row: &str) -> String {
 
 fn delete_body(field: &FieldPlan) -> String {
     let e = Expr { d: D, row: "OLD" };
-    let value = match field.raw_values.first() {
-        Some(raw) if field.format.is_some() => e.col(raw),
-        _ => e.col(&field.column),
-    };
+    let value = e.col(field.stored_number());
     let day = e.day(field);
     let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
     let t = ident(D, TABLE_NAME);
