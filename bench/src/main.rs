@@ -70,6 +70,9 @@ struct Backend {
     name: &'static str,
     url: String,
     db: DatabaseConnection,
+    /// Two connections beside the writers': the numberer's and the feed
+    /// reader's ("insert (after COMMIT)").
+    aux: DatabaseConnection,
     version: String,
     _dir: Option<tempfile::TempDir>,
 }
@@ -134,13 +137,26 @@ async fn run(args: Args) -> Result<(), String> {
                     .map_err(|e| e.to_string())?,
             );
         }
-        let n = scenarios::verify_database_numbering(&backend.db)
-            .await
-            .map_err(|e| format!("{}: {e}", backend.name))?;
-        println!(
-            "  verified {}: {n} rows numbered 1..={n} by the database, no gap, no duplicate",
-            Scenario::InsertDatabase.name()
-        );
+        for (scenario, table, sequence) in [
+            (
+                Scenario::InsertDatabase,
+                "bench_db_invoice",
+                scenarios::DATABASE_HOT,
+            ),
+            (
+                Scenario::InsertAfterCommit,
+                "bench_ac_invoice",
+                scenarios::AFTER_COMMIT_HOT,
+            ),
+        ] {
+            let n = scenarios::verify_numbering(&backend.db, scenario, table, sequence)
+                .await
+                .map_err(|e| format!("{}: {e}", backend.name))?;
+            println!(
+                "  verified {}: {n} rows numbered 1..={n}, no gap, no duplicate",
+                scenario.name()
+            );
+        }
     }
 
     println!("\n{}", report::table(&rows));
@@ -193,6 +209,7 @@ async fn connect_all(args: &Args, max_connections: u32) -> Result<Vec<Backend>, 
             let db = open(url, max_connections)
                 .await
                 .map_err(|e| format!("{name}: {e}"))?;
+            let aux = open(url, 2).await.map_err(|e| format!("{name}: {e}"))?;
             let version = query_string(&db, version)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -207,6 +224,7 @@ async fn connect_all(args: &Args, max_connections: u32) -> Result<Vec<Backend>, 
                 name,
                 url: url.clone(),
                 db,
+                aux,
                 version,
                 _dir: None,
             });
@@ -221,6 +239,7 @@ async fn connect_all(args: &Args, max_connections: u32) -> Result<Vec<Backend>, 
             dir.path().join("bench.db").display()
         );
         let db = open(&url, max_connections).await?;
+        let aux = open(&url, 2).await?;
         let version = query_string(&db, "SELECT sqlite_version()")
             .await
             .map_err(|e| e.to_string())?;
@@ -228,6 +247,7 @@ async fn connect_all(args: &Args, max_connections: u32) -> Result<Vec<Backend>, 
             name: "SQLite",
             url,
             db,
+            aux,
             version,
             _dir: Some(dir),
         });
@@ -276,6 +296,12 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
         .await
         .map_err(|e| DbErr::Custom(format!("remove_triggers: {e}")))?;
     schema::db_invoice::Entity::delete_many().exec(db).await?;
+    schema::ac_invoice::Entity::delete_many().exec(db).await?;
+    db.execute_unprepared(&format!(
+        "DELETE FROM {}",
+        sequences_core::entity::REFUSALS_TABLE
+    ))
+    .await?;
     schema::invoice::Entity::delete_many().exec(db).await?;
     schema::plain::Entity::delete_many().exec(db).await?;
     schema::deferred::Entity::delete_many().exec(db).await?;
@@ -290,15 +316,17 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
     }
     scenarios::raw_upsert(db, scenarios::DEFERRED_HOT, 1).await?;
     // At 0, so that the rows are numbered from 1 (checked after the run).
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        match db.get_database_backend() {
-            DbBackend::Postgres => "INSERT INTO sequences (name, last) VALUES ($1, 0)",
-            _ => "INSERT INTO sequences (name, last) VALUES (?, 0)",
-        },
-        [scenarios::DATABASE_HOT.into()],
-    ))
-    .await?;
+    for name in [scenarios::DATABASE_HOT, scenarios::AFTER_COMMIT_HOT] {
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            match db.get_database_backend() {
+                DbBackend::Postgres => "INSERT INTO sequences (name, last) VALUES ($1, 0)",
+                _ => "INSERT INTO sequences (name, last) VALUES (?, 0)",
+            },
+            [name.into()],
+        ))
+        .await?;
+    }
     numbering
         .install_triggers(db)
         .await
@@ -328,6 +356,7 @@ async fn measure(
             let (arm_scenario, variant) = arms[i];
             let s = measure::sample(
                 &backend.db,
+                &backend.aux,
                 arm_scenario,
                 variant,
                 connections,
@@ -378,21 +407,31 @@ async fn measure(
                 ratio_to_raw: ratio(i, raw),
                 ratio_to_derive: compared.map(|j| ratio(i, j)),
                 errors: samples[i].iter().map(|s| s.errors).sum(),
+                delay_ms: samples[i].iter().all(|s| s.delay.is_some()).then(|| {
+                    (
+                        med(&|s| s.delay.map_or(0.0, |d| d.0.as_secs_f64() * 1000.0)),
+                        med(&|s| s.delay.map_or(0.0, |d| d.1.as_secs_f64() * 1000.0)),
+                    )
+                }),
             }
         })
         .collect();
     for r in &rows {
         println!(
-            "  {:<19} x{:<2} {:<15} {:>9.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  vs raw {:.3}{}",
+            "  {:<21} x{:<2} {:<15} {:>9.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  vs {} {:.3}{}{}",
             r.scenario.name(),
             connections,
             r.variant.name(),
             r.ops_per_sec,
             r.p50_ms,
             r.p99_ms,
+            r.variant.baseline().name(),
             r.ratio_to_raw,
             r.ratio_to_derive
-                .map_or(String::new(), |x| format!("  vs derive {x:.3}"))
+                .map_or(String::new(), |x| format!("  vs derive {x:.3}")),
+            r.delay_ms.map_or(String::new(), |(p50, p99)| format!(
+                "  COMMIT->number p50 {p50:.2} ms p99 {p99:.2} ms"
+            ))
         );
     }
     rows
@@ -416,10 +455,10 @@ async fn statements_per_transaction(backend: &Backend) -> Result<String, DbErr> 
                 .to_owned(),
         )
         .await?;
-        scenarios::run(scenario, variant, &db, 0, 1, 0).await?; // warm the statement cache
+        scenarios::run(scenario, variant, &db, 0, 1, 0, &Default::default()).await?; // warm the statement cache
         let before = questions(&db).await?;
         for _ in 0..N {
-            scenarios::run(scenario, variant, &db, 0, 1, 0).await?;
+            scenarios::run(scenario, variant, &db, 0, 1, 0, &Default::default()).await?;
         }
         let after = questions(&db).await?;
         counts.push((after - before - 1) as f64 / N as f64);

@@ -1,10 +1,17 @@
-//! Timing: `connections` tasks repeat one operation until a deadline.
+//! Timing: `connections` tasks repeat one operation until a deadline. For
+//! numbering after COMMIT, a numberer and a reader of the feed run beside
+//! them, on their own connections.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sequences_core::Numberer;
 
-use crate::scenarios::{self, Scenario, Variant};
+use crate::scenarios::{self, Commits, Scenario, Variant};
+use crate::schema::ac_invoice;
 
 /// One timed run.
 #[derive(Debug, Clone)]
@@ -15,14 +22,22 @@ pub struct Sample {
     pub p50: Duration,
     /// 99th percentile latency.
     pub p99: Duration,
-    /// Operations that failed (they do not count in `ops_per_sec`).
+    /// Operations that failed (they do not count in `ops_per_sec`); for
+    /// numbering after COMMIT, also every row the feed's reader saw out of
+    /// order and every row left unnumbered.
     pub errors: u64,
+    /// Numbering after COMMIT: from COMMIT to the number, as the feed's
+    /// reader sees it, p50 and p99 over the rows committed in the window.
+    pub delay: Option<(Duration, Duration)>,
 }
 
 /// Runs `scenario` by `variant` on `connections` concurrent tasks for
-/// `duration`, after a warm-up of a fifth of it.
+/// `duration`, after a warm-up of a fifth of it. `aux` (two connections of
+/// their own): the numberer and the feed's reader of "insert (after COMMIT)".
+#[allow(clippy::too_many_arguments)]
 pub async fn sample(
     db: &DatabaseConnection,
+    aux: &DatabaseConnection,
     scenario: Scenario,
     variant: Variant,
     connections: usize,
@@ -30,12 +45,18 @@ pub async fn sample(
     many: u32,
     lines: usize,
 ) -> Sample {
+    let feed = match variant {
+        Variant::AfterCommit => Some(Feed::start(aux).await),
+        _ => None,
+    };
+    let commits: Arc<Commits> = Arc::default();
     let warm_up = duration / 5;
     let started = Instant::now();
     let (measure_from, deadline) = (started + warm_up, started + warm_up + duration);
     let mut tasks = Vec::new();
     for task in 0..connections {
         let db = db.clone();
+        let commits = commits.clone();
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0u64);
             loop {
@@ -43,7 +64,8 @@ pub async fn sample(
                 if begun >= deadline {
                     break;
                 }
-                let result = scenarios::run(scenario, variant, &db, task, many, lines).await;
+                let result =
+                    scenarios::run(scenario, variant, &db, task, many, lines, &commits).await;
                 if begun >= measure_from {
                     match result {
                         Ok(()) => latencies.push(begun.elapsed()),
@@ -69,18 +91,152 @@ pub async fn sample(
     // of the last ones (they may end after the deadline).
     let window = Instant::now().duration_since(measure_from);
     latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
+    let ops_per_sec = latencies.len() as f64 / window.as_secs_f64();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    let delay = match feed {
+        Some(feed) => {
+            let commits = std::mem::take(&mut *commits.lock().expect("the writers are done"));
+            let (delay, defects) = feed.finish(commits, measure_from).await;
+            errors += defects;
+            Some(delay)
+        }
+        None => None,
     };
     Sample {
-        ops_per_sec: latencies.len() as f64 / window.as_secs_f64(),
-        p50: at(0.5),
-        p99: at(0.99),
+        ops_per_sec,
+        p50,
+        p99,
         errors,
+        delay,
     }
+}
+
+/// The numberer and the feed's reader of one "insert (after COMMIT)" sample.
+struct Feed {
+    numberer: Numberer,
+    reader: tokio::task::JoinHandle<Vec<(i64, Instant)>>,
+    /// Rows the reader has seen.
+    seen: Arc<AtomicU64>,
+    /// Rows it saw out of order (a number not `last + 1`).
+    skipped: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Feed {
+    /// Starts a numberer and a reader that follows the feed from the
+    /// highest number already given (earlier samples are numbered whole).
+    async fn start(aux: &DatabaseConnection) -> Self {
+        let numbering = ac_invoice::ActiveModel::gapless_numbering();
+        let numberer = Numberer::spawn(numbering, aux.clone());
+        let mut last = highest_number(aux).await;
+        let (seen, skipped, stop) = (
+            Arc::<AtomicU64>::default(),
+            Arc::<AtomicU64>::default(),
+            Arc::<AtomicBool>::default(),
+        );
+        let reader = {
+            let (aux, seen, skipped, stop) =
+                (aux.clone(), seen.clone(), skipped.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut read = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let rows = match numbering.read_after(&aux, last, 1000).await {
+                        Ok(rows) => rows,
+                        Err(error) => {
+                            eprintln!("the feed's reader: {error}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let now = Instant::now();
+                    for row in &rows {
+                        let number = row.number.expect("the feed returns numbered rows");
+                        if number != last + 1 {
+                            skipped.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("the feed skipped: {number} after {last}");
+                        }
+                        last = number;
+                        read.push((row.id, now));
+                    }
+                    seen.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    if rows.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                read
+            })
+        };
+        Self {
+            numberer,
+            reader,
+            seen,
+            skipped,
+            stop,
+        }
+    }
+
+    /// Waits (a minute at most) until the reader has seen every committed
+    /// row numbered, stops both, and returns the delays from COMMIT to the
+    /// number of the rows begun in the window, and the defects: rows skipped
+    /// by the feed or never numbered.
+    async fn finish(
+        self,
+        commits: Vec<(i64, Instant)>,
+        measure_from: Instant,
+    ) -> ((Duration, Duration), u64) {
+        let waited = Instant::now();
+        while self.seen.load(Ordering::Relaxed) < commits.len() as u64
+            && waited.elapsed() < Duration::from_secs(60)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        self.numberer.shutdown().await;
+        let seen: HashMap<i64, Instant> = self
+            .reader
+            .await
+            .expect("the feed's reader panicked")
+            .into_iter()
+            .collect();
+        let mut missing = 0;
+        let mut delays: Vec<Duration> = Vec::new();
+        for (id, committed) in &commits {
+            match seen.get(id) {
+                Some(numbered) if *committed >= measure_from => {
+                    delays.push(numbered.saturating_duration_since(*committed))
+                }
+                Some(_) => {}
+                None => missing += 1,
+            }
+        }
+        if missing > 0 {
+            eprintln!("{missing} rows committed were not numbered within a minute");
+        }
+        delays.sort_unstable();
+        let delay = (percentile(&delays, 0.5), percentile(&delays, 0.99));
+        (delay, missing + self.skipped.load(Ordering::Relaxed))
+    }
+}
+
+/// The highest number "insert (after COMMIT)" has given.
+async fn highest_number(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COALESCE(MAX(number), 0) FROM bench_ac_invoice",
+        ))
+        .await
+        .expect("the highest number")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("an integer")
+}
+
+/// The `q` quantile of `sorted` (zero when empty).
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
 }
 
 /// The median of `values` (the mean of the middle two for an even count).

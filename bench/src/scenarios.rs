@@ -6,8 +6,13 @@
 //! the number set by hand.
 //!
 //! "insert (database)" is the derive's insert with the number taken by the
-//! database's triggers instead of the library: measured back to back with
-//! "insert (derive)" (see `Scenario::companions`).
+//! database's triggers instead of the library, and "insert (after COMMIT)"
+//! the derive's insert of a row numbered after COMMIT by a numberer running
+//! beside the writers: both measured back to back with "insert (derive)" and
+//! its auto-increment baseline (see `Scenario::companions`).
+
+use std::sync::Mutex;
+use std::time::Instant;
 
 use rand::Rng;
 use sea_orm::{
@@ -16,7 +21,7 @@ use sea_orm::{
 };
 use sequences_core::Sequence;
 
-use crate::schema::{db_invoice, deferred, invoice, line, plain, plain_deferred};
+use crate::schema::{ac_invoice, db_invoice, deferred, invoice, line, plain, plain_deferred};
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,6 +45,11 @@ pub enum Scenario {
     /// database's triggers number it (its own table and hot sequence).
     /// Measured with `Insert`, not alone.
     InsertDatabase,
+    /// As `Insert`, but the row commits with its number NULL and a numberer
+    /// numbers it after COMMIT (its own table and hot sequence). Measured
+    /// with `Insert`, not alone; also reports the delay from COMMIT to the
+    /// number, as a reader of the feed sees it.
+    InsertAfterCommit,
 }
 
 impl Scenario {
@@ -64,6 +74,7 @@ impl Scenario {
             Scenario::Many => "many sequences",
             Scenario::Lines => "invoice + lines",
             Scenario::InsertDatabase => "insert (database)",
+            Scenario::InsertAfterCommit => "insert (after COMMIT)",
         }
     }
 
@@ -80,6 +91,7 @@ impl Scenario {
                 Variant::RawDeferred,
             ],
             Scenario::InsertDatabase => &[Variant::Database],
+            Scenario::InsertAfterCommit => &[Variant::AfterCommit],
             _ => &[Variant::Library, Variant::Raw],
         }
     }
@@ -88,7 +100,7 @@ impl Scenario {
     /// one's, in the same rotation, so that their ratios are taken run by run.
     pub fn companions(self) -> &'static [Scenario] {
         match self {
-            Scenario::Insert => &[Scenario::InsertDatabase],
+            Scenario::Insert => &[Scenario::InsertDatabase, Scenario::InsertAfterCommit],
             _ => &[],
         }
     }
@@ -97,7 +109,8 @@ impl Scenario {
     /// with (`Row::ratio_to_derive`), beside its by-hand baseline.
     pub fn compared_to(self, variant: Variant) -> Option<(Scenario, Variant)> {
         match (self, variant) {
-            (Scenario::InsertDatabase, Variant::Database) => {
+            (Scenario::InsertDatabase, Variant::Database)
+            | (Scenario::InsertAfterCommit, Variant::AfterCommit) => {
                 Some((Scenario::Insert, Variant::Library))
             }
             _ => None,
@@ -121,6 +134,8 @@ pub enum Variant {
     RawDeferred,
     /// The database's triggers (`Numbering::install_triggers`).
     Database,
+    /// Numbered after COMMIT by a `Numberer`.
+    AfterCommit,
 }
 
 impl Variant {
@@ -132,13 +147,17 @@ impl Variant {
             Variant::Deferred => "library, deferred",
             Variant::RawDeferred => "raw, deferred",
             Variant::Database => "db trigger",
+            Variant::AfterCommit => "numberer",
         }
     }
 
-    /// What this variant's ratio is measured against: the same shape by hand.
+    /// What this variant's ratio is measured against: the same shape by
+    /// hand, or for numbering after COMMIT, the auto-increment insert it
+    /// means to match.
     pub fn baseline(self) -> Variant {
         match self {
             Variant::Deferred | Variant::RawDeferred => Variant::RawDeferred,
+            Variant::AfterCommit => Variant::AutoIncrement,
             _ => Variant::Raw,
         }
     }
@@ -164,7 +183,15 @@ pub const DEFERRED_HOT: &str = "bench-deferred-hot";
 /// The hot sequence of "insert (database)" (`db_invoice`: `bench-db-{series}`).
 pub const DATABASE_HOT: &str = "bench-db-hot";
 
-/// Runs one operation; `lines`: the lines of an invoice (`Scenario::Lines`).
+/// The hot sequence of "insert (after COMMIT)" (`ac_invoice`: `bench-ac-{series}`).
+pub const AFTER_COMMIT_HOT: &str = "bench-ac-hot";
+
+/// The rows "insert (after COMMIT)" committed: key and the instant COMMIT
+/// returned.
+pub type Commits = Mutex<Vec<(i64, Instant)>>;
+
+/// Runs one operation; `lines`: the lines of an invoice (`Scenario::Lines`);
+/// `commits`: where "insert (after COMMIT)" records its rows.
 pub async fn run(
     scenario: Scenario,
     variant: Variant,
@@ -172,6 +199,7 @@ pub async fn run(
     task: usize,
     many: u32,
     lines: usize,
+    commits: &Commits,
 ) -> Result<(), DbErr> {
     let name = sequence_name(scenario, task, many);
     let amount = 4711;
@@ -284,6 +312,23 @@ pub async fn run(
             .await?;
             txn.commit().await?;
         }
+        (Scenario::InsertAfterCommit, Variant::AfterCommit) => {
+            let txn = db.begin().await?;
+            // The derive's insert: the number stays NULL, no counter is touched.
+            let saved = ac_invoice::ActiveModel {
+                series: Set(HOT.to_owned()),
+                amount_cents: Set(amount),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+            txn.commit().await?;
+            let committed = Instant::now();
+            commits
+                .lock()
+                .expect("no writer panics holding the list")
+                .push((saved.id, committed));
+        }
         (Scenario::Bulk, Variant::Library) => {
             let txn = db.begin().await?;
             let models = (0..BATCH)
@@ -312,10 +357,14 @@ pub async fn run(
             txn.commit().await?;
         }
         (Scenario::Lines, Variant::AutoIncrement)
-        | (Scenario::InsertDatabase, _)
+        | (Scenario::InsertDatabase | Scenario::InsertAfterCommit, _)
         | (
             _,
-            Variant::Deferred | Variant::RawDeferred | Variant::AutoIncrement | Variant::Database,
+            Variant::Deferred
+            | Variant::RawDeferred
+            | Variant::AutoIncrement
+            | Variant::Database
+            | Variant::AfterCommit,
         ) => {
             unreachable!("no {variant:?} variant for {scenario:?}")
         }
@@ -402,16 +451,23 @@ pub async fn seed_many(db: &DatabaseConnection, count: u32) -> Result<(), DbErr>
     db.execute_unprepared(&sql).await.map(drop)
 }
 
-/// Checks that "insert (database)" numbered its rows 1..=n, with no gap, no
-/// duplicate and no row left unnumbered, and that its counter is at n;
-/// returns n.
-pub async fn verify_database_numbering(db: &DatabaseConnection) -> Result<i64, String> {
+/// Checks that a scenario numbered the rows of `table` 1..=n from the
+/// sequence `sequence`, with no gap, no duplicate and no row left
+/// unnumbered, and that its counter is at n; returns n.
+pub async fn verify_numbering(
+    db: &DatabaseConnection,
+    scenario: Scenario,
+    table: &str,
+    sequence: &str,
+) -> Result<i64, String> {
     let backend = db.get_database_backend();
     let row = db
         .query_one_raw(Statement::from_string(
             backend,
-            "SELECT COUNT(*), COUNT(number), COUNT(DISTINCT number), MIN(number), MAX(number) \
-             FROM bench_db_invoice",
+            format!(
+                "SELECT COUNT(*), COUNT(number), COUNT(DISTINCT number), MIN(number), MAX(number) \
+                 FROM {table}"
+            ),
         ))
         .await
         .map_err(|e| e.to_string())?
@@ -428,7 +484,7 @@ pub async fn verify_database_numbering(db: &DatabaseConnection) -> Result<i64, S
                 DbBackend::Postgres => "SELECT last FROM sequences WHERE name = $1",
                 _ => "SELECT last FROM sequences WHERE name = ?",
             },
-            [DATABASE_HOT.into()],
+            [sequence.into()],
         ))
         .await
         .map_err(|e| e.to_string())?
@@ -451,7 +507,8 @@ pub async fn verify_database_numbering(db: &DatabaseConnection) -> Result<i64, S
         Ok(n)
     } else {
         Err(format!(
-            "insert (database) is not numbered 1..=n without gap or duplicate: {found}"
+            "{} is not numbered 1..=n without gap or duplicate: {found}",
+            scenario.name()
         ))
     }
 }

@@ -109,6 +109,28 @@ pub mod db_invoice {
     pub enum Relation {}
 }
 
+/// Numbered after COMMIT (`after_commit`): inserted with its number NULL,
+/// with no lock on the counter, and numbered by a [`sequences_core::Numberer`]
+/// running beside the writers (sequence `bench-ac-{series}`).
+pub mod ac_invoice {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "bench_ac_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        #[gapless(sequence = "bench-ac-{series}", after_commit, on_delete = "allow")]
+        pub number: Option<i64>,
+        pub amount_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
 /// The lines of every invoice scenario: the work a real invoice transaction
 /// does after (immediate) or before (deferred) taking its number.
 pub mod line {
@@ -138,6 +160,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateTables));
         all.push(Box::new(CreateLineTables));
         all.push(Box::new(CreateDatabaseNumberedTable));
+        all.push(Box::new(CreateAfterCommitTable));
         all
     }
 }
@@ -209,6 +232,30 @@ impl MigrationTrait for CreateDatabaseNumberedTable {
             .create_table(
                 schema
                     .create_table_from_entity(db_invoice::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The table of the "insert (after COMMIT)" scenario.
+struct CreateAfterCommitTable;
+
+impl MigrationName for CreateAfterCommitTable {
+    fn name(&self) -> &str {
+        "m20261203_000203_create_bench_ac_invoice_table"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAfterCommitTable {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(ac_invoice::Entity)
                     .if_not_exists()
                     .to_owned(),
             )

@@ -268,34 +268,28 @@ where
             Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
         let pk = self.single_key()?;
         let table = entity_name::<K>();
+        // A look without a transaction or a lock first: an idle numberer
+        // costs two reads, not a write.
+        let refused = self.refused_keys(db).await?;
+        let waiting = self
+            .waiting(dialect, pk, &refused, 1)
+            .one(db)
+            .await
+            .map_err(|source| self.failed(source))?;
+        if waiting.is_none() {
+            return Ok(Batch {
+                read: 0,
+                numbered: 0,
+            });
+        }
         let txn = db.begin().await.map_err(|source| self.failed(source))?;
         let result = async {
             // Numberers of this table take turns here.
             txn.execute_raw(dialect.lock_numberer(&crate::entity::numberer_lock(table)))
                 .await
                 .map_err(|source| self.failed(source))?;
-            let refused: Vec<String> = self
-                .refusals(&txn)
-                .await?
-                .into_iter()
-                .map(|(key, _)| key)
-                .collect();
-            let mut query = <K::EntityName as EntityTrait>::find()
-                .filter(self.column.is_null())
-                .order_by_asc(pk)
-                .limit(limit);
-            if let Some(settled) = dialect.settled(table) {
-                query = query.filter(sea_orm::sea_query::Expr::cust(settled));
-            }
-            if !refused.is_empty() {
-                // Keys are compared as text: the refusals table keeps them so.
-                let as_text = sea_orm::sea_query::Expr::cust(format!(
-                    "CAST({} AS {})",
-                    quoted(dialect, table, pk.as_str()),
-                    dialect.audit_cast_types().1
-                ));
-                query = query.filter(sea_orm::sea_query::ExprTrait::is_not_in(as_text, refused));
-            }
+            let refused = self.refused_keys(&txn).await?;
+            let mut query = self.waiting(dialect, pk, &refused, limit);
             // PostgreSQL locks the rows it read (rows of transactions still
             // running are not in its snapshot). InnoDB's locking read would
             // wait on every insert still in flight: MariaDB reads its
@@ -336,6 +330,48 @@ where
                 Err(error)
             }
         }
+    }
+
+    /// The keys of the rows the numberer refused.
+    async fn refused_keys<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<String>, SequenceError> {
+        Ok(self
+            .refusals(db)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// The rows that wait for a number, in key order, at most `limit`: NULL,
+    /// settled (PostgreSQL), not refused.
+    fn waiting(
+        &self,
+        dialect: Dialect,
+        pk: K,
+        refused: &[String],
+        limit: u64,
+    ) -> sea_orm::Select<K::EntityName> {
+        let table = entity_name::<K>();
+        let mut query = <K::EntityName as EntityTrait>::find()
+            .filter(self.column.is_null())
+            .order_by_asc(pk)
+            .limit(limit);
+        if let Some(settled) = dialect.settled(table) {
+            query = query.filter(sea_orm::sea_query::Expr::cust(settled));
+        }
+        if !refused.is_empty() {
+            // Keys are compared as text: the refusals table keeps them so.
+            let as_text = sea_orm::sea_query::Expr::cust(format!(
+                "CAST({} AS {})",
+                quoted(dialect, table, pk.as_str()),
+                dialect.audit_cast_types().1
+            ));
+            query = query.filter(sea_orm::sea_query::ExprTrait::is_not_in(
+                as_text,
+                refused.to_vec(),
+            ));
+        }
+        query
     }
 
     /// Numbers the batch whole; when the sequence refuses it, row by row,

@@ -16,6 +16,11 @@ use sequences_core::{Numberer, SequenceError};
 use sequences_tests::entities::{ac_doc, ac_receipt};
 use sequences_tests::{Backend, assert_gapless, connect_all, unique_name};
 
+/// A numberer numbers every waiting row of its table, whichever test wrote
+/// it: the tests of this module share `ac_receipt` and `ac_doc`, so they
+/// take turns (one test's numberer would number another's "unnumbered" row).
+static TABLES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn fresh(prefix: &str) -> String {
     unique_name(prefix).replace('-', "")
 }
@@ -35,6 +40,7 @@ async fn receipts<C: ConnectionTrait>(db: &C, till: &str) -> Vec<ac_receipt::Mod
 
 #[tokio::test]
 async fn writers_and_several_numberers_stay_gapless() {
+    let _turn = TABLES.lock().await;
     for t in connect_all(8).await {
         let till = fresh("W");
         // Three numberers, each with its own pool, as three processes would.
@@ -105,6 +111,7 @@ async fn writers_and_several_numberers_stay_gapless() {
 
 #[tokio::test]
 async fn a_slow_transaction_is_never_overtaken_on_postgres() {
+    let _turn = TABLES.lock().await;
     for t in connect_all(4).await {
         if t.backend == Backend::Sqlite {
             continue; // one writer at a time: rows commit in key order
@@ -163,6 +170,7 @@ async fn a_slow_transaction_is_never_overtaken_on_postgres() {
 
 #[tokio::test]
 async fn readers_of_the_feed_never_skip_a_number() {
+    let _turn = TABLES.lock().await;
     for t in connect_all(8).await {
         let till = fresh("F");
         let numberer = Numberer::spawn(
@@ -247,6 +255,7 @@ async fn readers_of_the_feed_never_skip_a_number() {
 
 #[tokio::test]
 async fn wait_for_number_returns_the_number_or_the_refusal() {
+    let _turn = TABLES.lock().await;
     for t in connect_all(4).await {
         let numbering = ac_receipt::ActiveModel::gapless_numbering();
         let till = fresh("N");
@@ -345,6 +354,7 @@ async fn wait_for_number_returns_the_number_or_the_refusal() {
 /// once given, stays) but number nothing at insert: the numberer does.
 #[tokio::test]
 async fn triggers_guard_an_after_commit_field_without_numbering_it() {
+    let _turn = TABLES.lock().await;
     use sequences_tests::Scratch;
     for t in connect_all(1).await {
         let scratch = Scratch::new(&t, "after_commit_guards").await;
@@ -389,6 +399,7 @@ async fn triggers_guard_an_after_commit_field_without_numbering_it() {
 /// refused), they are a defect.
 #[tokio::test]
 async fn the_audit_tells_pending_rows_from_defects() {
+    let _turn = TABLES.lock().await;
     use sequences_core::Audit;
     use sequences_tests::Scratch;
     for t in connect_all(1).await {
