@@ -331,6 +331,12 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
         .install_triggers(db)
         .await
         .map_err(|e| DbErr::Custom(format!("install_triggers: {e}")))?;
+    // The after-COMMIT table's guards, and on PostgreSQL the notification
+    // that wakes its numberer at each insert's COMMIT.
+    schema::ac_invoice::ActiveModel::gapless_numbering()
+        .install_triggers(db)
+        .await
+        .map_err(|e| DbErr::Custom(format!("install_triggers: {e}")))?;
     Ok(())
 }
 

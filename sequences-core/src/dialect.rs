@@ -587,6 +587,24 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [name.into()])
     }
 
+    /// PostgreSQL: records that a numberer sleeps until notified (`asleep`,
+    /// the row `name` of `entity::numberer_asleep`), or that it woke. The
+    /// insert trigger of an after_commit table notifies only while the row
+    /// exists, so busy writers never pay for NOTIFY, whose commits
+    /// PostgreSQL takes one at a time.
+    #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+    pub(crate) fn numberer_asleep(self, name: &str, asleep: bool) -> Statement {
+        let t = TABLE_NAME;
+        let sql = if asleep {
+            format!(
+                r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, 0) ON CONFLICT ("name") DO NOTHING"#
+            )
+        } else {
+            format!(r#"DELETE FROM "{t}" WHERE "name" = $1"#)
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+    }
+
     /// How many seconds ago the numberer of `name` last took its lock; no
     /// row when none ever ran.
     pub(crate) fn numberer_idle(self, name: &str) -> Statement {

@@ -195,6 +195,12 @@ pub(crate) fn numberer_lock(table: &str) -> String {
     format!("numberer:{table}")
 }
 
+/// The row of `sequences` that exists while a numberer of `table` sleeps
+/// until notified (PostgreSQL): the table's insert trigger notifies only then.
+pub(crate) fn numberer_asleep(table: &str) -> String {
+    format!("numberer-asleep:{table}")
+}
+
 /// Names starting with `prefix`, compared as text (`SUBSTR(name, 1, n) =
 /// prefix`), not with `LIKE`, whose wildcards and escape character (`\` on
 /// PostgreSQL and MariaDB) a prefix may contain.

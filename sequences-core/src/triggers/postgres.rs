@@ -167,7 +167,25 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     let remove_all = install.clone();
 
     if field.after_commit {
-        // A numberer numbers the committed rows: nothing at insert.
+        // A numberer numbers the committed rows. The insert only wakes it
+        // when it sleeps: a notification delivered at COMMIT (none at a
+        // rollback), collapsed per transaction. A busy numberer polls, and
+        // its writers' commits are not serialized by NOTIFY.
+        install.push(function(
+            &names.insert,
+            "",
+            &format!(
+                "  IF EXISTS (SELECT 1 FROM {} WHERE \"name\" = {}) THEN\n    PERFORM pg_notify({}, TG_TABLE_NAME);\n  END IF;\n  RETURN NULL;",
+                ident(D, TABLE_NAME),
+                lit(D, &crate::entity::numberer_asleep(&field.table)),
+                lit(D, crate::numberer::CHANNEL)
+            ),
+        ));
+        install.push(format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+            ident(D, &names.insert),
+            ident(D, &names.insert)
+        ));
     } else if field.deferred {
         // Numbered at COMMIT, in the order of the inserts, as
         // `sequences_core::transaction` numbers its deferred rows.

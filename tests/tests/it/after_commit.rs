@@ -394,6 +394,71 @@ async fn triggers_guard_an_after_commit_field_without_numbering_it() {
     }
 }
 
+/// PostgreSQL: a numberer idle for a second sleeps until an insert notifies
+/// it (LISTEN/NOTIFY through the table's trigger). It polls only every 30 s
+/// here, so a number within 300 ms of COMMIT, three times, is the
+/// notification's doing; once stopped, it asks for no notification.
+#[tokio::test]
+async fn a_sleeping_numberer_wakes_on_the_insert_notification_on_postgres() {
+    let _turn = TABLES.lock().await;
+    use sequences_tests::Scratch;
+    for t in connect_all(1).await {
+        if t.backend != Backend::Postgres {
+            continue;
+        }
+        let scratch = Scratch::new(&t, "after_commit_notify").await;
+        sequences_tests::migrate(&scratch.url).await;
+        let db = sequences_tests::open(&scratch.url, 2).await;
+        let numbering = ac_receipt::ActiveModel::gapless_numbering();
+        numbering.install_triggers(&db).await.unwrap();
+        let numberer = Numberer::spawn_with(
+            numbering,
+            sequences_tests::open(&scratch.url, 2).await,
+            Duration::from_secs(30),
+        );
+        let asleep = || async {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT COUNT(*) FROM sequences WHERE name = 'numberer-asleep:ac_receipt'",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0).unwrap() == 1
+        };
+        for round in 1..=3 {
+            // Asleep, and a while into its sleep (its next look is seconds away).
+            let mut waited = 0;
+            while !asleep().await {
+                waited += 1;
+                assert!(waited < 500, "{t:?}: the numberer never went to sleep");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let row = ac_receipt::ActiveModel {
+                till: Set("T".into()),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+            let number = numbering
+                .wait_for_number(&db, row.id, Duration::from_millis(300))
+                .await
+                .unwrap_or_else(|error| panic!("{t:?}, round {round}: {error}"));
+            assert_eq!(number, sea_orm::Value::BigInt(Some(round)), "{t:?}");
+        }
+        assert_eq!(numberer.shutdown().await, 3, "{t:?}");
+        assert!(
+            !asleep().await,
+            "{t:?}: a stopped numberer asks for nothing"
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
+
 /// The audit counts rows waiting for their number as pending, not as gaps
 /// or unnumbered rows, while a numberer runs; with none running (or a row
 /// refused), they are a defect.
