@@ -62,6 +62,10 @@ pub enum Command {
     Holders(HoldersArgs),
     /// Verify the hash chains of a numbered column.
     Verify(VerifyArgs),
+    /// Number the committed rows of a column numbered after COMMIT
+    /// (`after_commit`): one pass, or --follow to keep numbering as rows
+    /// commit. The numbering is described as the application describes it.
+    Number(NumberArgs),
     /// Print (or write) each sequence's last value and chain head, with the time: a
     /// checkpoint to sign, send or archive outside the database, for
     /// `verify --against` and `audit --against`.
@@ -227,6 +231,53 @@ pub struct AuditArgs {
     /// are listed as defects.
     #[arg(long, value_name = "SECONDS")]
     pub pending: Option<u64>,
+}
+
+#[derive(clap::Args)]
+pub struct NumberArgs {
+    #[arg(long)]
+    pub table: String,
+    /// The numbered column, NULL until numbered (the application's
+    /// `after_commit` field). The table needs a one-column primary key.
+    #[arg(long)]
+    pub column: String,
+    /// The sequence name template, as the application's, such as
+    /// 'receipt-{till}' ({column} takes the row's value).
+    #[arg(long)]
+    pub sequence: String,
+    /// The sequences' first value.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub initial: i64,
+    /// The sequences' last value: a row past it is refused (left unnumbered,
+    /// reported).
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_value: Option<i64>,
+    /// The references' format, such as '{till}-{year}-{value:05}' (a text column).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// With --format: an integer column that also receives the number.
+    #[arg(long)]
+    pub raw_value: Vec<String>,
+    /// year, month, day, or fiscal_year:M: one sequence per period.
+    #[arg(long, value_parser = parse_period)]
+    pub period: Option<Period>,
+    /// The row's date column, for --period, --format's date fields and --chronological.
+    #[arg(long)]
+    pub date: Option<String>,
+    /// The time zone the database's date is taken in, such as 'Europe/Paris'.
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// Dates never go backwards: a row dated before one already numbered is
+    /// refused (left unnumbered, reported).
+    #[arg(long)]
+    pub chronological: bool,
+    /// Keep numbering as rows commit, until interrupted (Ctrl-C, SIGTERM);
+    /// on PostgreSQL it wakes on the inserts' notification.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: when idle, look again at most this often.
+    #[arg(long, value_name = "DURATION", default_value = "20ms", value_parser = parse_duration, requires = "follow")]
+    pub idle: Duration,
 }
 
 #[derive(clap::Args)]

@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, QuerySelect,
-    RuntimeErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QuerySelect, RuntimeErr, Statement,
 };
 use sequences_cli::connect::probe;
 use sequences_cli::redact::Secrets;
 use sequences_core::entity::{self, void};
 
 use crate::error::{CliError, KEYED_FIX, Kind, schema_outdated};
+use crate::table::CatalogColumn;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -130,4 +131,51 @@ fn raised_by_the_server(error: &DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+/// The columns of `table` as the catalog lists them, in the table's order;
+/// an empty list when there is no such table.
+pub async fn catalog_columns(
+    db: &DatabaseConnection,
+    table: &str,
+) -> Result<Vec<CatalogColumn>, CliError> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT CAST(a.attname AS TEXT), format_type(a.atttypid, a.atttypmod), \
+                    CAST(CAST(NOT a.attnotnull AS INTEGER) AS BIGINT), \
+                    CAST(CAST(EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid \
+                                 AND i.indisprimary AND a.attnum = ANY(i.indkey)) AS INTEGER) AS BIGINT) \
+             FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 \
+               AND NOT a.attisdropped \
+             ORDER BY a.attnum"
+        }
+        DbBackend::MySql => {
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR), \
+                    CAST(IS_NULLABLE = 'YES' AS SIGNED), CAST(COLUMN_KEY = 'PRI' AS SIGNED) \
+             FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION"
+        }
+        _ => {
+            "SELECT name, type, CAST(\"notnull\" = 0 AS INTEGER), CAST(pk > 0 AS INTEGER) \
+             FROM pragma_table_info(?) ORDER BY cid"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [table.into()]))
+        .await
+        .map_err(|e| CliError::database(&e))?;
+    rows.iter()
+        .map(|row| {
+            Ok(CatalogColumn {
+                name: row.try_get_by_index(0)?,
+                type_name: row.try_get_by_index(1)?,
+                nullable: row.try_get_by_index::<i64>(2)? != 0,
+                primary_key: row.try_get_by_index::<i64>(3)? != 0,
+            })
+        })
+        .collect::<Result<_, DbErr>>()
+        .map_err(|e| CliError::database(&e))
 }

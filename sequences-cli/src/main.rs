@@ -10,6 +10,7 @@ mod commands;
 mod database;
 mod error;
 mod output;
+mod table;
 mod write;
 
 use std::process::ExitCode;

@@ -774,3 +774,195 @@ async fn audit_reports_a_guarded_columns_triggers() {
         scratch.remove().await;
     }
 }
+
+/// `sequences number`: rows committed unnumbered by any client (raw SQL
+/// here) are numbered by the command as the application's description
+/// says, with the library's own code: the same counters (the library goes on
+/// with the command's series), the same refusals (recorded, reported by
+/// `wait_for_number`). `--follow` numbers rows as they commit until SIGTERM.
+/// A description the rules refuse numbers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_numbers_what_any_client_committed() {
+    use sequences_core::SequenceError;
+    use sequences_tests::entities::{ac_doc, ac_receipt};
+    use std::time::Duration;
+
+    for t in connect_all(2).await {
+        let scratch = Scratch::new(&t, "sequences_cli_number").await;
+        migrate(&scratch.url).await;
+        let db = open(&scratch.url, 2).await;
+        let url = scratch.url.as_str();
+        sql(
+            &db,
+            "INSERT INTO ac_doc (book, issued_on) VALUES ('B', '2026-03-01'), \
+             ('B', '2026-03-02'), ('B', '2026-01-15'), ('C', '2026-03-02')",
+        )
+        .await;
+        let doc = [
+            "--json",
+            "number",
+            "--table",
+            "ac_doc",
+            "--column",
+            "reference",
+            "--sequence",
+            "acd-{book}",
+            "--period",
+            "year",
+            "--date",
+            "issued_on",
+            "--chronological",
+            "--format",
+            "{book}-{year}-{value:04}",
+            "--raw-value",
+            "number",
+        ];
+        let done = json(&ok(url, &doc, 0));
+        assert_eq!(done["numbered"], 3, "{t:?}: {done}");
+        let references = |rows: Vec<ac_doc::Model>| -> Vec<(i32, Option<String>, Option<i64>)> {
+            rows.into_iter()
+                .map(|r| (r.id, r.reference, r.number))
+                .collect()
+        };
+        use sea_orm::{EntityTrait, QueryOrder};
+        let rows = ac_doc::Entity::find()
+            .order_by_asc(ac_doc::Column::Id)
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(
+            references(rows),
+            vec![
+                (1, Some("B-2026-0001".into()), Some(1)),
+                (2, Some("B-2026-0002".into()), Some(2)),
+                (3, None, None),
+                (4, Some("C-2026-0001".into()), Some(1)),
+            ],
+            "{t:?}"
+        );
+        // The refusal is the library's: `wait_for_number` reports it.
+        let numbering = ac_doc::ActiveModel::gapless_numbering();
+        let refused = numbering
+            .wait_for_number(&db, 3, Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, SequenceError::NumberRefused { .. }),
+            "{t:?}: {refused}"
+        );
+        // The library goes on with the command's series.
+        sql(
+            &db,
+            "INSERT INTO ac_doc (book, issued_on) VALUES ('B', '2026-04-01')",
+        )
+        .await;
+        assert_eq!(numbering.number_pending(&db).await.unwrap(), 1, "{t:?}");
+        let fifth = ac_doc::Entity::find_by_id(5)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fifth.reference.as_deref(), Some("B-2026-0003"), "{t:?}");
+        // Nothing left: a second pass numbers nothing.
+        assert_eq!(json(&ok(url, &doc, 0))["numbered"], 0, "{t:?}");
+
+        // Refused before any row is read.
+        fails(
+            url,
+            &[
+                "number",
+                "--table",
+                "nope",
+                "--column",
+                "number",
+                "--sequence",
+                "x",
+            ],
+            "not_found",
+            "no table `nope`",
+        );
+        fails(
+            url,
+            &[
+                "number",
+                "--table",
+                "ac_doc",
+                "--column",
+                "numbr",
+                "--sequence",
+                "x",
+            ],
+            "not_found",
+            "has no column `numbr`",
+        );
+        sql(&db, "INSERT INTO ac_receipt (till) VALUES ('T')").await;
+        fails(
+            url,
+            &[
+                "number",
+                "--table",
+                "ac_receipt",
+                "--column",
+                "id",
+                "--sequence",
+                "acr-{till}",
+            ],
+            "refused",
+            "after_commit",
+        );
+        let receipts = ac_receipt::Entity::find().all(&db).await.unwrap();
+        assert!(
+            receipts.iter().all(|r| r.number.is_none()),
+            "{t:?}: nothing numbered"
+        );
+
+        // --follow: a numberer process, stopped by SIGTERM between batches.
+        let follower = Command::new(BIN)
+            .args([
+                "number",
+                "--table",
+                "ac_receipt",
+                "--column",
+                "number",
+                "--sequence",
+                "acr-{till}",
+                "--follow",
+            ])
+            .env("DATABASE_URL", url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run sequences number --follow");
+        for _ in 0..4 {
+            sql(&db, "INSERT INTO ac_receipt (till) VALUES ('T')").await;
+        }
+        let mut waited = 0;
+        loop {
+            let rows = ac_receipt::Entity::find().all(&db).await.unwrap();
+            if rows.iter().all(|r| r.number.is_some()) {
+                let mut numbers: Vec<i64> = rows.iter().map(|r| r.number.unwrap()).collect();
+                numbers.sort_unstable();
+                assert_eq!(numbers, vec![1, 2, 3, 4, 5], "{t:?}");
+                break;
+            }
+            waited += 1;
+            assert!(waited < 500, "{t:?}: --follow numbered nothing in 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let killed = Command::new("kill")
+            .args(["-TERM", &follower.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let output = follower.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{t:?}: {stdout}");
+        assert_eq!(
+            stdout.trim(),
+            "numbered 5 rows of ac_receipt.number",
+            "{t:?}"
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}

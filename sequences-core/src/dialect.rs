@@ -592,6 +592,27 @@ impl Dialect {
     /// insert trigger of an after_commit table notifies only while the row
     /// exists, so busy writers never pay for NOTIFY, whose commits
     /// PostgreSQL takes one at a time.
+    /// An idle numberer's pass: stamps `last` of the numberer's row `name`
+    /// with the database's clock, at most once a second (the statement
+    /// changes nothing, and writes nothing, within the same second), so the
+    /// audit can tell a live numberer with nothing to do from none.
+    pub(crate) fn numberer_heartbeat(self, name: &str) -> Statement {
+        let t = TABLE_NAME;
+        let now = self.epoch_seconds();
+        let sql = match self {
+            Self::Postgres => {
+                format!(r#"UPDATE "{t}" SET "last" = {now} WHERE "name" = $1 AND "last" < {now}"#)
+            }
+            Self::MySql => {
+                format!("UPDATE `{t}` SET `last` = {now} WHERE `name` = ? AND `last` < {now}")
+            }
+            Self::Sqlite => {
+                format!(r#"UPDATE "{t}" SET "last" = {now} WHERE "name" = ? AND "last" < {now}"#)
+            }
+        };
+        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+    }
+
     #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
     pub(crate) fn numberer_asleep(self, name: &str, asleep: bool) -> Statement {
         let t = TABLE_NAME;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod holders;
+mod number;
 mod sequences;
 
 use std::process::ExitCode;
@@ -46,6 +47,7 @@ pub async fn run(args: Args, out: &Out) -> Result<Outcome, CliError> {
         Command::Verify(verify) => audit::verify(&db, out, verify).await,
         Command::Checkpoint(checkpoint) => audit::checkpoint(&db, out, checkpoint).await,
         Command::Holders(holders) => holders::holders(&db, out, holders).await,
+        Command::Number(number) => number::number(&db, out, number).await,
     };
     // The command's own error first; closing is a courtesy.
     let _ = db.close().await;

@@ -269,7 +269,7 @@ where
         let pk = self.single_key()?;
         let table = entity_name::<K>();
         // A look without a transaction or a lock first: an idle numberer
-        // costs two reads, not a write.
+        // reads, and writes its heartbeat once a second at most.
         let refused = self.refused_keys(db).await?;
         let waiting = self
             .waiting(dialect, pk, &refused, 1)
@@ -277,6 +277,9 @@ where
             .await
             .map_err(|source| self.failed(source))?;
         if waiting.is_none() {
+            db.execute_raw(dialect.numberer_heartbeat(&crate::entity::numberer_lock(table)))
+                .await
+                .map_err(|source| self.failed(source))?;
             return Ok(Batch {
                 read: 0,
                 numbered: 0,

@@ -512,6 +512,28 @@ async fn the_audit_tells_pending_rows_from_defects() {
                 .is_some_and(|idle| idle < Duration::from_secs(60))
         );
         assert!(report.is_clean(), "{t:?}: {report:?}");
+        // A numberer with nothing to do still says it runs (its pass stamps
+        // a heartbeat, once a second): a row that just arrived is pending,
+        // not a defect, even under a one-second wait.
+        while numbering.number_pending(&db).await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        assert_eq!(numbering.number_pending(&db).await.unwrap(), 0, "{t:?}");
+        insert().await;
+        let report = Audit::new(ac_receipt::Column::Number)
+            .scope([ac_receipt::Column::Till])
+            .sequence("acr-{till}")
+            .pending(Duration::from_secs(1))
+            .run(&db)
+            .await
+            .unwrap();
+        let pending = report.pending.clone().unwrap();
+        assert_eq!(pending.waiting, 1, "{t:?}");
+        assert!(
+            report.is_clean(),
+            "{t:?}: an idle numberer is alive: {report:?}"
+        );
 
         // A row the numberer refused is listed, a defect.
         let docs = ac_doc::ActiveModel::gapless_numbering();
