@@ -46,7 +46,14 @@ pub async fn sample(
     lines: usize,
 ) -> Sample {
     let feed = match variant {
-        Variant::AfterCommit => Some(Feed::start(aux).await),
+        Variant::AfterCommit => {
+            let feed = Feed::start(aux).await;
+            // As in an application, the numberer runs before the writers
+            // start: its connection to LISTEN on is open (a new backend on
+            // PostgreSQL, slow to start on a loaded machine).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Some(feed)
+        }
         _ => None,
     };
     let commits: Arc<Commits> = Arc::default();

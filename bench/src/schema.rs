@@ -122,6 +122,8 @@ pub mod ac_invoice {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub series: String,
+        /// Indexed, as README asks: the numberer looks for `number IS NULL`.
+        #[sea_orm(indexed)]
         #[gapless(sequence = "bench-ac-{series}", after_commit, on_delete = "allow")]
         pub number: Option<i64>,
         pub amount_cents: i64,
@@ -259,6 +261,10 @@ impl MigrationTrait for CreateAfterCommitTable {
                     .if_not_exists()
                     .to_owned(),
             )
-            .await
+            .await?;
+        for index in schema.create_index_from_entity(ac_invoice::Entity) {
+            manager.create_index(index).await?;
+        }
+        Ok(())
     }
 }

@@ -729,6 +729,28 @@ impl Dialect {
         }
     }
 
+    /// The rows of `table` the numberer has not refused (no row of
+    /// `sequence_refusals` for the column and the row's key, compared as
+    /// text), as a condition with two values (`$1`, `$2` on PostgreSQL, `?`
+    /// elsewhere, as `Expr::cust_with_values` takes them): the table's and
+    /// the column's names.
+    pub(crate) fn not_refused(self, table: &str, key: &str) -> String {
+        let r = crate::entity::REFUSALS_TABLE;
+        let text = self.audit_cast_types().1;
+        match self {
+            Self::MySql => format!(
+                "NOT EXISTS (SELECT 1 FROM `{r}` WHERE `{r}`.`table_name` = ? AND `{r}`.`column_name` = ? \
+                 AND `{r}`.`row_key` = CAST(`{table}`.`{key}` AS {text}))"
+            ),
+            Self::Postgres => format!(
+                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = $1 AND "{r}"."column_name" = $2 AND "{r}"."row_key" = CAST("{table}"."{key}" AS {text}))"#
+            ),
+            Self::Sqlite => format!(
+                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = ? AND "{r}"."column_name" = ? AND "{r}"."row_key" = CAST("{table}"."{key}" AS {text}))"#
+            ),
+        }
+    }
+
     /// Takes the row lock without waiting, before the allocation (`nowait`).
     /// SQLite has no row locks: `None`, the allocation itself takes the database lock.
     pub(crate) fn lock_nowait(self, name: &str) -> Option<Statement> {

@@ -56,11 +56,24 @@ where
             .collect();
         let mut total = 0;
         for field in fields {
+            // A look without a transaction or a lock first: an idle
+            // numberer reads, and writes its heartbeat once a second at most.
+            if !field.anything_waits(db).await? {
+                continue;
+            }
+            let mut careful = false;
             loop {
-                let batch = field.number_batch(db, BATCH).await?;
-                total += batch.numbered;
-                if batch.read < BATCH {
-                    break;
+                match field.number_batch(db, BATCH, careful).await? {
+                    Some(batch) => {
+                        total += batch.numbered;
+                        careful = false;
+                        if batch.read < BATCH {
+                            break;
+                        }
+                    }
+                    // The sequence refused a row of the batch, rolled back:
+                    // the same rows again, one by one.
+                    None => careful = true,
                 }
             }
         }
@@ -259,8 +272,34 @@ where
         }
     }
 
-    /// One batch, in one transaction.
-    async fn number_batch<C>(&self, db: &C, limit: u64) -> Result<Batch, SequenceError>
+    /// Whether a row waits (settled, not refused); stamps the numberer's
+    /// heartbeat when none does.
+    async fn anything_waits<C: ConnectionTrait>(&self, db: &C) -> Result<bool, SequenceError> {
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
+        let waiting = self
+            .waiting(dialect, self.single_key()?, 1)
+            .one(db)
+            .await
+            .map_err(|source| self.schema(source, dialect))?;
+        if waiting.is_none() {
+            let lock = crate::entity::numberer_lock(entity_name::<K>());
+            db.execute_raw(dialect.numberer_heartbeat(&lock))
+                .await
+                .map_err(|source| self.failed(source))?;
+        }
+        Ok(waiting.is_some())
+    }
+
+    /// One batch, in one transaction: `None` when the sequence refused one
+    /// of its rows and it was rolled back, to be run again `careful`ly (each
+    /// row in a savepoint, the refused ones recorded).
+    async fn number_batch<C>(
+        &self,
+        db: &C,
+        limit: u64,
+        careful: bool,
+    ) -> Result<Option<Batch>, SequenceError>
     where
         C: ConnectionTrait + TransactionTrait,
     {
@@ -268,31 +307,13 @@ where
             Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
         let pk = self.single_key()?;
         let table = entity_name::<K>();
-        // A look without a transaction or a lock first: an idle numberer
-        // reads, and writes its heartbeat once a second at most.
-        let refused = self.refused_keys(db).await?;
-        let waiting = self
-            .waiting(dialect, pk, &refused, 1)
-            .one(db)
-            .await
-            .map_err(|source| self.failed(source))?;
-        if waiting.is_none() {
-            db.execute_raw(dialect.numberer_heartbeat(&crate::entity::numberer_lock(table)))
-                .await
-                .map_err(|source| self.failed(source))?;
-            return Ok(Batch {
-                read: 0,
-                numbered: 0,
-            });
-        }
         let txn = db.begin().await.map_err(|source| self.failed(source))?;
         let result = async {
             // Numberers of this table take turns here.
             txn.execute_raw(dialect.lock_numberer(&crate::entity::numberer_lock(table)))
                 .await
                 .map_err(|source| self.failed(source))?;
-            let refused = self.refused_keys(&txn).await?;
-            let mut query = self.waiting(dialect, pk, &refused, limit);
+            let mut query = self.waiting(dialect, pk, limit);
             // PostgreSQL locks the rows it read (rows of transactions still
             // running are not in its snapshot). InnoDB's locking read would
             // wait on every insert still in flight: MariaDB reads its
@@ -303,7 +324,7 @@ where
             let rows = query
                 .all(&txn)
                 .await
-                .map_err(|source| self.failed(source))?;
+                .map_err(|source| self.schema(source, dialect))?;
             let read = rows.len() as u64;
             let mut pending = Vec::with_capacity(rows.len());
             for row in &rows {
@@ -319,14 +340,27 @@ where
                     Err(error) => return Err(error),
                 }
             }
-            let numbered = self.assign_or_refuse(&txn, dialect, pending).await?;
-            Ok::<_, SequenceError>(Batch { read, numbered })
+            let numbered = if careful {
+                self.assign_one_by_one(&txn, dialect, pending).await?
+            } else {
+                let count = pending.len() as u64;
+                match deferred::assign_all(&txn, pending, None).await {
+                    Ok(()) => count,
+                    Err(error) if refuses_rows(&error) => return Ok(None),
+                    Err(error) => return Err(error),
+                }
+            };
+            Ok::<_, SequenceError>(Some(Batch { read, numbered }))
         }
         .await;
         match result {
-            Ok(batch) => {
+            Ok(Some(batch)) => {
                 txn.commit().await.map_err(|source| self.failed(source))?;
-                Ok(batch)
+                Ok(Some(batch))
+            }
+            Ok(None) => {
+                let _ = txn.rollback().await;
+                Ok(None)
             }
             Err(error) => {
                 let _ = txn.rollback().await;
@@ -335,73 +369,32 @@ where
         }
     }
 
-    /// The keys of the rows the numberer refused.
-    async fn refused_keys<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<String>, SequenceError> {
-        Ok(self
-            .refusals(db)
-            .await?
-            .into_iter()
-            .map(|(key, _)| key)
-            .collect())
-    }
-
     /// The rows that wait for a number, in key order, at most `limit`: NULL,
     /// settled (PostgreSQL), not refused.
-    fn waiting(
-        &self,
-        dialect: Dialect,
-        pk: K,
-        refused: &[String],
-        limit: u64,
-    ) -> sea_orm::Select<K::EntityName> {
+    fn waiting(&self, dialect: Dialect, pk: K, limit: u64) -> sea_orm::Select<K::EntityName> {
         let table = entity_name::<K>();
         let mut query = <K::EntityName as EntityTrait>::find()
             .filter(self.column.is_null())
+            .filter(sea_orm::sea_query::Expr::cust_with_values(
+                dialect.not_refused(table, pk.as_str()),
+                [table, self.column.as_str()],
+            ))
             .order_by_asc(pk)
             .limit(limit);
         if let Some(settled) = dialect.settled(table) {
             query = query.filter(sea_orm::sea_query::Expr::cust(settled));
         }
-        if !refused.is_empty() {
-            // Keys are compared as text: the refusals table keeps them so.
-            let as_text = sea_orm::sea_query::Expr::cust(format!(
-                "CAST({} AS {})",
-                quoted(dialect, table, pk.as_str()),
-                dialect.audit_cast_types().1
-            ));
-            query = query.filter(sea_orm::sea_query::ExprTrait::is_not_in(
-                as_text,
-                refused.to_vec(),
-            ));
-        }
         query
     }
 
-    /// Numbers the batch whole; when the sequence refuses it, row by row,
-    /// each in a savepoint, recording the rows it refuses.
-    async fn assign_or_refuse<C: ConnectionTrait>(
+    /// Numbers the rows one by one, each in a savepoint, recording the
+    /// rows the sequence refuses.
+    async fn assign_one_by_one<C: ConnectionTrait>(
         &self,
         txn: &C,
         dialect: Dialect,
         pending: Vec<deferred::Pending>,
     ) -> Result<u64, SequenceError> {
-        if pending.is_empty() {
-            return Ok(0);
-        }
-        let count = pending.len() as u64;
-        filling::savepoint(txn, "SAVEPOINT sequences_batch", &self.target).await?;
-        let whole = deferred::assign_all(txn, pending.clone(), None).await;
-        match whole {
-            Ok(()) => {
-                filling::savepoint(txn, "RELEASE SAVEPOINT sequences_batch", &self.target).await?;
-                return Ok(count);
-            }
-            Err(error) if !refuses_rows(&error) => return Err(error),
-            Err(_) => {
-                filling::savepoint(txn, "ROLLBACK TO SAVEPOINT sequences_batch", &self.target)
-                    .await?;
-            }
-        }
         let mut numbered = 0;
         for row in pending {
             let key = row
@@ -487,12 +480,4 @@ fn refuses_rows(error: &SequenceError) -> bool {
             | SequenceError::InvalidName { .. }
             | SequenceError::MissingPlaceholder { .. }
     )
-}
-
-/// `"table"."column"` as the backend quotes it.
-fn quoted(dialect: Dialect, table: &str, column: &str) -> String {
-    match dialect {
-        Dialect::MySql => format!("`{table}`.`{column}`"),
-        Dialect::Postgres | Dialect::Sqlite => format!("\"{table}\".\"{column}\""),
-    }
 }

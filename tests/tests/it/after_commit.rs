@@ -459,6 +459,43 @@ async fn a_sleeping_numberer_wakes_on_the_insert_notification_on_postgres() {
     }
 }
 
+/// A database without `AfterCommitMigration`'s table: the numberer says
+/// which migration to apply, and numbers nothing.
+#[tokio::test]
+async fn a_numberer_without_the_refusals_table_names_the_migration() {
+    let _turn = TABLES.lock().await;
+    use sequences_tests::Scratch;
+    for t in connect_all(1).await {
+        let scratch = Scratch::new(&t, "after_commit_outdated").await;
+        sequences_tests::migrate(&scratch.url).await;
+        let db = sequences_tests::open(&scratch.url, 1).await;
+        db.execute_unprepared("DROP TABLE sequence_refusals")
+            .await
+            .unwrap();
+        ac_receipt::ActiveModel {
+            till: Set("T".into()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let error = ac_receipt::ActiveModel::gapless_numbering()
+            .number_pending(&db)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SequenceError::SchemaOutdated { .. })
+                && error
+                    .to_string()
+                    .contains("sequences_migration::migrations()"),
+            "{t:?}: {error}"
+        );
+        assert!(receipts(&db, "T").await[0].number.is_none(), "{t:?}");
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
+
 /// The audit counts rows waiting for their number as pending, not as gaps
 /// or unnumbered rows, while a numberer runs; with none running (or a row
 /// refused), they are a defect.
