@@ -29,6 +29,17 @@ fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
 }
 
+/// Inserts a receipt of `till` through the derive: it commits unnumbered.
+async fn receipt<C: ConnectionTrait>(db: &C, till: &str) -> ac_receipt::Model {
+    ac_receipt::ActiveModel {
+        till: Set(till.to_owned()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap()
+}
+
 async fn receipts<C: ConnectionTrait>(db: &C, till: &str) -> Vec<ac_receipt::Model> {
     ac_receipt::Entity::find()
         .filter(ac_receipt::Column::Till.eq(till))
@@ -61,13 +72,7 @@ async fn writers_and_several_numberers_stay_gapless() {
                 for _ in 0..25 {
                     let rollback = rand::rng().random_bool(0.3);
                     let txn = db.begin().await.unwrap();
-                    ac_receipt::ActiveModel {
-                        till: Set(till.clone()),
-                        ..Default::default()
-                    }
-                    .insert(&txn)
-                    .await
-                    .unwrap();
+                    receipt(&txn, &till).await;
                     if rollback {
                         txn.rollback().await.unwrap();
                     } else {
@@ -117,22 +122,10 @@ async fn a_slow_transaction_is_never_overtaken_on_postgres() {
             continue; // one writer at a time: rows commit in key order
         }
         let till = fresh("O");
-        let insert = |db| {
-            let till = till.clone();
-            async move {
-                ac_receipt::ActiveModel {
-                    till: Set(till),
-                    ..Default::default()
-                }
-                .insert(db)
-                .await
-                .unwrap()
-            }
-        };
         let slow = t.db.begin().await.unwrap();
-        let first = insert(&slow).await;
+        let first = receipt(&slow, &till).await;
         let autocommit = t.db.begin().await.unwrap();
-        let later = insert(&autocommit).await; // committed at once, a larger key
+        let later = receipt(&autocommit, &till).await; // committed at once, a larger key
         autocommit.commit().await.unwrap();
         assert!(later.id > first.id);
         let numbering = ac_receipt::ActiveModel::gapless_numbering();
@@ -185,13 +178,7 @@ async fn readers_of_the_feed_never_skip_a_number() {
                     let mut committed = 0i64;
                     for _ in 0..30 {
                         let txn = db.begin().await.unwrap();
-                        ac_receipt::ActiveModel {
-                            till: Set(till.clone()),
-                            ..Default::default()
-                        }
-                        .insert(&txn)
-                        .await
-                        .unwrap();
+                        receipt(&txn, &till).await;
                         if rand::rng().random_bool(0.25) {
                             txn.rollback().await.unwrap();
                         } else {
@@ -259,13 +246,7 @@ async fn wait_for_number_returns_the_number_or_the_refusal() {
     for t in connect_all(4).await {
         let numbering = ac_receipt::ActiveModel::gapless_numbering();
         let till = fresh("N");
-        let row = ac_receipt::ActiveModel {
-            till: Set(till.clone()),
-            ..Default::default()
-        }
-        .insert(&t.db)
-        .await
-        .unwrap();
+        let row = receipt(&t.db, &till).await;
         // No numberer: it says so after its timeout.
         let error = numbering
             .wait_for_number(&t.db, row.id, Duration::from_millis(30))
@@ -362,13 +343,7 @@ async fn triggers_guard_an_after_commit_field_without_numbering_it() {
         let db = sequences_tests::open(&scratch.url, 1).await;
         let numbering = ac_receipt::ActiveModel::gapless_numbering();
         numbering.install_triggers(&db).await.unwrap();
-        let row = ac_receipt::ActiveModel {
-            till: Set("T".into()),
-            ..Default::default()
-        }
-        .insert(&db)
-        .await
-        .unwrap();
+        let row = receipt(&db, "T").await;
         assert_eq!(row.number, None, "{t:?}: not numbered at insert");
         for _ in 0..500 {
             if numbering.number_pending(&db).await.unwrap() > 0 {
@@ -436,13 +411,7 @@ async fn a_sleeping_numberer_wakes_on_the_insert_notification_on_postgres() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let row = ac_receipt::ActiveModel {
-                till: Set("T".into()),
-                ..Default::default()
-            }
-            .insert(&db)
-            .await
-            .unwrap();
+            let row = receipt(&db, "T").await;
             let number = numbering
                 .wait_for_number(&db, row.id, Duration::from_millis(300))
                 .await
@@ -472,13 +441,7 @@ async fn a_numberer_without_the_refusals_table_names_the_migration() {
         db.execute_unprepared("DROP TABLE sequence_refusals")
             .await
             .unwrap();
-        ac_receipt::ActiveModel {
-            till: Set("T".into()),
-            ..Default::default()
-        }
-        .insert(&db)
-        .await
-        .unwrap();
+        receipt(&db, "T").await;
         let error = ac_receipt::ActiveModel::gapless_numbering()
             .number_pending(&db)
             .await
@@ -517,17 +480,8 @@ async fn the_audit_tells_pending_rows_from_defects() {
                 .await
                 .unwrap()
         };
-        let insert = || async {
-            ac_receipt::ActiveModel {
-                till: Set("T".into()),
-                ..Default::default()
-            }
-            .insert(&db)
-            .await
-            .unwrap()
-        };
-        insert().await;
-        insert().await;
+        receipt(&db, "T").await;
+        receipt(&db, "T").await;
         // No numberer ever ran: two rows wait, a defect.
         let report = audit().await;
         let pending = report.pending.clone().unwrap();
@@ -539,7 +493,7 @@ async fn the_audit_tells_pending_rows_from_defects() {
         while numbering.number_pending(&db).await.unwrap() == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        insert().await;
+        receipt(&db, "T").await;
         let report = audit().await;
         let pending = report.pending.clone().unwrap();
         assert_eq!(pending.waiting, 1, "{t:?}");
@@ -557,7 +511,7 @@ async fn the_audit_tells_pending_rows_from_defects() {
         }
         tokio::time::sleep(Duration::from_millis(2200)).await;
         assert_eq!(numbering.number_pending(&db).await.unwrap(), 0, "{t:?}");
-        insert().await;
+        receipt(&db, "T").await;
         let report = Audit::new(ac_receipt::Column::Number)
             .scope([ac_receipt::Column::Till])
             .sequence("acr-{till}")
