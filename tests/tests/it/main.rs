@@ -16,6 +16,7 @@
 
 mod after_commit;
 mod attack;
+mod attack_ac;
 mod attack_db;
 mod audit;
 mod by_database;
