@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use sea_orm::{
-    Condition, ConnectionTrait, Iterable, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect,
+    ConnectionTrait, Iterable, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect,
     TransactionSession, TransactionTrait, Value,
 };
 
@@ -83,32 +83,47 @@ where
     /// The rows numbered after `last_seen`, in number order, at most
     /// `limit`: a feed whose reader never skips a row. Numbers are given in
     /// batches that commit one after the other, so what a read returns is
-    /// always `last_seen + 1, last_seen + 2, ...` with no hole. For a field
-    /// with placeholders (one sequence per scope), use
-    /// [`read_after_where`](Self::read_after_where) with the scope.
+    /// always `last_seen + 1, last_seen + 2, ...` with no hole.
+    ///
+    /// A feed reads one sequence. A field with placeholders has one per
+    /// scope: read it with [`read_after_in`](Self::read_after_in). A field
+    /// with a period starts again each period, so its numbers do not order
+    /// its rows: it is refused ([`SequenceError::InvalidNumbering`]), as is
+    /// a field with placeholders here.
     pub async fn read_after<C: ConnectionTrait>(
         &self,
         db: &C,
         last_seen: i64,
         limit: u64,
     ) -> Result<Vec<<K::EntityName as EntityTrait>::Model>, SequenceError> {
-        self.read_after_where(db, Condition::all(), last_seen, limit)
+        self.read_after_in(db, std::iter::empty::<(K, Value)>(), last_seen, limit)
             .await
     }
 
-    /// [`read_after`](Self::read_after) among the rows `filter` keeps (one
-    /// scope: `Column::CompanyId.eq(7)`).
-    pub async fn read_after_where<C: ConnectionTrait>(
+    /// [`read_after`](Self::read_after) in the sequence of one scope: a
+    /// value for each column the sequence name's placeholders take
+    /// (`[(Column::Till, "A")]` for `receipt-{till}`), no more, no fewer, or
+    /// [`SequenceError::InvalidNumbering`].
+    pub async fn read_after_in<C, V>(
         &self,
         db: &C,
-        filter: impl Into<Condition>,
+        scope: impl IntoIterator<Item = (K, V)>,
         last_seen: i64,
         limit: u64,
-    ) -> Result<Vec<<K::EntityName as EntityTrait>::Model>, SequenceError> {
+    ) -> Result<Vec<<K::EntityName as EntityTrait>::Model>, SequenceError>
+    where
+        C: ConnectionTrait,
+        V: Into<Value>,
+    {
         let field = self.first_after_commit()?;
         let number = field.number_column()?;
-        <K::EntityName as EntityTrait>::find()
-            .filter(filter.into())
+        let scope: Vec<(K, Value)> = scope.into_iter().map(|(k, v)| (k, v.into())).collect();
+        field.one_sequence(&scope)?;
+        let mut query = <K::EntityName as EntityTrait>::find();
+        for (column, value) in scope {
+            query = query.filter(column.eq(value));
+        }
+        query
             .filter(number.gt(last_seen))
             .order_by_asc(number)
             .limit(limit)
@@ -202,6 +217,41 @@ where
                     .into(),
             )),
         }
+    }
+
+    /// Refuses a feed that would read more than one sequence: a period, or
+    /// a scope that is not exactly the placeholders' columns.
+    fn one_sequence(&self, scope: &[(K, Value)]) -> Result<(), SequenceError> {
+        if self.period.is_some() {
+            return Err(self.invalid(
+                "a feed reads one sequence, and this field's starts again each period (its \
+                 numbers do not order its rows): read_after takes fields without a period"
+                    .into(),
+            ));
+        }
+        let mut wanted: Vec<&str> = self.name_columns.iter().map(|c| c.as_str()).collect();
+        let mut given: Vec<&str> = scope.iter().map(|(c, _)| c.as_str()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        given.sort_unstable();
+        if wanted != given {
+            return Err(self.invalid(format!(
+                "a feed reads one sequence of `{}`: give read_after_in a value for each of its \
+                 placeholders' columns ({}), and no other column (given: {})",
+                self.template,
+                if wanted.is_empty() {
+                    "none".to_owned()
+                } else {
+                    wanted.join(", ")
+                },
+                if given.is_empty() {
+                    "none".to_owned()
+                } else {
+                    given.join(", ")
+                },
+            )));
+        }
+        Ok(())
     }
 
     /// The integer column the number is read from: the field, or its first
@@ -313,18 +363,36 @@ where
             txn.execute_raw(dialect.lock_numberer(&crate::entity::numberer_lock(table)))
                 .await
                 .map_err(|source| self.failed(source))?;
-            let mut query = self.waiting(dialect, pk, limit);
-            // PostgreSQL locks the rows it read (rows of transactions still
-            // running are not in its snapshot). InnoDB's locking read would
-            // wait on every insert still in flight: MariaDB reads its
-            // snapshot, and the UPDATE below changes only rows still NULL.
-            if dialect == Dialect::Postgres {
-                query = query.lock_exclusive();
+            let query = self.waiting(dialect, pk, limit);
+            // The rows are locked and read as they are now, so that no
+            // other client changes a placeholder or a date between this read
+            // and the UPDATE (the number would come from the wrong sequence).
+            // PostgreSQL locks what it reads (rows of transactions still
+            // running are not in its snapshot). InnoDB's locking read of the
+            // range would wait on every insert still in flight: MariaDB picks
+            // the rows from its snapshot, then locks them by key and reads
+            // their latest values.
+            let rows = match dialect {
+                Dialect::Postgres => query.lock_exclusive().all(&txn).await,
+                Dialect::MySql => {
+                    let keys: Vec<Value> = query
+                        .all(&txn)
+                        .await
+                        .map_err(|source| self.schema(source, dialect))?
+                        .iter()
+                        .map(|row| ModelTrait::get(row, pk))
+                        .collect();
+                    <K::EntityName as EntityTrait>::find()
+                        .filter(pk.is_in(keys))
+                        .filter(self.column.is_null())
+                        .order_by_asc(pk)
+                        .lock_exclusive()
+                        .all(&txn)
+                        .await
+                }
+                Dialect::Sqlite => query.all(&txn).await,
             }
-            let rows = query
-                .all(&txn)
-                .await
-                .map_err(|source| self.schema(source, dialect))?;
+            .map_err(|source| self.schema(source, dialect))?;
             let read = rows.len() as u64;
             let mut pending = Vec::with_capacity(rows.len());
             for row in &rows {

@@ -200,9 +200,9 @@ async fn readers_of_the_feed_never_skip_a_number() {
                     let deadline = std::time::Instant::now() + Duration::from_secs(20);
                     while std::time::Instant::now() < deadline {
                         let rows = ac_receipt::ActiveModel::gapless_numbering()
-                            .read_after_where(
+                            .read_after_in(
                                 &db,
-                                ac_receipt::Column::Till.eq(till.clone()),
+                                [(ac_receipt::Column::Till, till.clone())],
                                 last_seen,
                                 7,
                             )

@@ -433,7 +433,7 @@ async fn read_after_where_mixes_the_periods_of_one_scope() {
                 let db = db.clone();
                 async move {
                     Ok(numbering
-                        .read_after_where(&db, ac_doc::Column::Book.eq("X"), last_seen, limit)
+                        .read_after_in(&db, [(ac_doc::Column::Book, "X")], last_seen, limit)
                         .await?
                         .into_iter()
                         .map(|r| (r.id, r.number.unwrap()))
