@@ -656,60 +656,93 @@ impl Dialect {
         column: &str,
         key: &str,
         reason: &str,
+        digest: &str,
     ) -> Statement {
         let r = crate::entity::REFUSALS_TABLE;
         let sql = match self {
             Self::Postgres => format!(
-                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at") VALUES ($1, $2, $3, $4, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ON CONFLICT DO NOTHING"#
+                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at", "row_digest") VALUES ($1, $2, $3, $4, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), $5) ON CONFLICT ("table_name", "column_name", "row_key") DO UPDATE SET "reason" = EXCLUDED."reason", "refused_at" = EXCLUDED."refused_at", "row_digest" = EXCLUDED."row_digest""#
             ),
             Self::MySql => format!(
-                "INSERT INTO `{r}` (`table_name`, `column_name`, `row_key`, `reason`, `refused_at`) VALUES (?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ')) ON DUPLICATE KEY UPDATE `row_key` = `row_key`"
+                "INSERT INTO `{r}` (`table_name`, `column_name`, `row_key`, `reason`, `refused_at`, `row_digest`) VALUES (?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'), ?) ON DUPLICATE KEY UPDATE `reason` = VALUES(`reason`), `refused_at` = VALUES(`refused_at`), `row_digest` = VALUES(`row_digest`)"
             ),
             Self::Sqlite => format!(
-                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at") VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ON CONFLICT DO NOTHING"#
+                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at", "row_digest") VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?) ON CONFLICT ("table_name", "column_name", "row_key") DO UPDATE SET "reason" = excluded."reason", "refused_at" = excluded."refused_at", "row_digest" = excluded."row_digest""#
             ),
         };
         Statement::from_sql_and_values(
             self.backend(),
             sql,
-            [table.into(), column.into(), key.into(), reason.into()],
+            [
+                table.into(),
+                column.into(),
+                key.into(),
+                reason.into(),
+                digest.into(),
+            ],
         )
     }
 
-    /// The rows of `table.column` a numberer refused (with `column: None`,
-    /// of any numbered column of `table`: an audit of a raw value column):
-    /// key and reason.
+    /// Forgets the refusal of row `key` (it changed, or is gone).
+    pub(crate) fn delete_refusal(self, table: &str, column: &str, key: &str) -> Statement {
+        let r = crate::entity::REFUSALS_TABLE;
+        let sql = match self {
+            Self::Postgres => format!(
+                r#"DELETE FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2 AND "row_key" = $3"#
+            ),
+            Self::MySql => format!(
+                "DELETE FROM `{r}` WHERE `table_name` = ? AND `column_name` = ? AND `row_key` = ?"
+            ),
+            Self::Sqlite => format!(
+                r#"DELETE FROM "{r}" WHERE "table_name" = ? AND "column_name" = ? AND "row_key" = ?"#
+            ),
+        };
+        Statement::from_sql_and_values(
+            self.backend(),
+            sql,
+            [table.into(), column.into(), key.into()],
+        )
+    }
+
+    /// The refusals of `table` (of its `column` only, if given): the row's
+    /// key, the reason and the row's digest.
     pub(crate) fn refusals(self, table: &str, column: Option<&str>) -> Statement {
         let r = crate::entity::REFUSALS_TABLE;
         let (sql, values): (String, Vec<Value>) = match (self, column) {
             (Self::Postgres, Some(column)) => (
                 format!(
-                    r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2"#
+                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2"#
                 ),
                 vec![table.into(), column.into()],
             ),
             (Self::Postgres, None) => (
-                format!(r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = $1"#),
+                format!(
+                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = $1"#
+                ),
                 vec![table.into()],
             ),
             (Self::MySql, Some(column)) => (
                 format!(
-                    "SELECT `row_key`, `reason` FROM `{r}` WHERE `table_name` = ? AND `column_name` = ?"
+                    "SELECT `row_key`, `reason`, `row_digest` FROM `{r}` WHERE `table_name` = ? AND `column_name` = ?"
                 ),
                 vec![table.into(), column.into()],
             ),
             (Self::MySql, None) => (
-                format!("SELECT `row_key`, `reason` FROM `{r}` WHERE `table_name` = ?"),
+                format!(
+                    "SELECT `row_key`, `reason`, `row_digest` FROM `{r}` WHERE `table_name` = ?"
+                ),
                 vec![table.into()],
             ),
             (Self::Sqlite, Some(column)) => (
                 format!(
-                    r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = ? AND "column_name" = ?"#
+                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = ? AND "column_name" = ?"#
                 ),
                 vec![table.into(), column.into()],
             ),
             (Self::Sqlite, None) => (
-                format!(r#"SELECT "row_key", "reason" FROM "{r}" WHERE "table_name" = ?"#),
+                format!(
+                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = ?"#
+                ),
                 vec![table.into()],
             ),
         };
@@ -736,18 +769,27 @@ impl Dialect {
     /// the column's names.
     pub(crate) fn not_refused(self, table: &str, key: &str) -> String {
         let r = crate::entity::REFUSALS_TABLE;
-        let text = self.audit_cast_types().1;
+        let key = self.key_text(table, key);
         match self {
             Self::MySql => format!(
                 "NOT EXISTS (SELECT 1 FROM `{r}` WHERE `{r}`.`table_name` = ? AND `{r}`.`column_name` = ? \
-                 AND `{r}`.`row_key` = CAST(`{table}`.`{key}` AS {text}))"
+                 AND `{r}`.`row_key` = {key})"
             ),
             Self::Postgres => format!(
-                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = $1 AND "{r}"."column_name" = $2 AND "{r}"."row_key" = CAST("{table}"."{key}" AS {text}))"#
+                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = $1 AND "{r}"."column_name" = $2 AND "{r}"."row_key" = {key})"#
             ),
             Self::Sqlite => format!(
-                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = ? AND "{r}"."column_name" = ? AND "{r}"."row_key" = CAST("{table}"."{key}" AS {text}))"#
+                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = ? AND "{r}"."column_name" = ? AND "{r}"."row_key" = {key})"#
             ),
+        }
+    }
+
+    /// A row's key column as text, as `sequence_refusals` keeps it.
+    pub(crate) fn key_text(self, table: &str, key: &str) -> String {
+        let text = self.audit_cast_types().1;
+        match self {
+            Self::MySql => format!("CAST(`{table}`.`{key}` AS {text})"),
+            Self::Postgres | Self::Sqlite => format!(r#"CAST("{table}"."{key}" AS {text})"#),
         }
     }
 

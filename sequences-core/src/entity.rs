@@ -138,6 +138,12 @@ pub mod refusal {
         /// When, in UTC, as `YYYY-MM-DDTHH:MM:SSZ` (the database's clock).
         #[sea_orm(column_type = "String(StringLen::N(24))")]
         pub refused_at: String,
+        /// The digest (SHA-256, hex) of the values the numbering read from
+        /// the row when it refused it. A row whose values differ now (it
+        /// was corrected, or it is another row with the same key) is no
+        /// longer refused: the numberer tries it again.
+        #[sea_orm(column_type = "String(StringLen::N(64))", nullable)]
+        pub row_digest: Option<String>,
     }
 
     /// The table has no relations.

@@ -56,6 +56,7 @@ where
             .collect();
         let mut total = 0;
         for field in fields {
+            field.forget_changed_refusals(db).await?;
             // A look without a transaction or a lock first: an idle
             // numberer reads, and writes its heartbeat once a second at most.
             if !field.anything_waits(db).await? {
@@ -168,11 +169,20 @@ where
                     return Ok(value);
                 }
             }
-            if let Some(reason) = field.refusal_of(db, &key_text).await? {
+            // A refusal made for this row as it is now (a changed row, or
+            // another with its key, waits for the numberer's next try).
+            if let Some(row) = &row
+                && let Some(refusal) = field
+                    .refusals(db)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.key == key_text)
+                && refusal.digest == Some(field.digest(&|c| ModelTrait::get(row, c)))
+            {
                 return Err(SequenceError::NumberRefused {
                     target: field.target.clone(),
                     key: key_text,
-                    reason,
+                    reason: refusal.reason,
                 });
             }
             let waited = started.elapsed();
@@ -268,25 +278,8 @@ where
         }
     }
 
-    /// Why the numberer refused the row `key`, if it did.
-    async fn refusal_of<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        key: &str,
-    ) -> Result<Option<String>, SequenceError> {
-        Ok(self
-            .refusals(db)
-            .await?
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, reason)| reason))
-    }
-
-    /// Every row of this field the numberer refused: key and reason.
-    async fn refusals<C: ConnectionTrait>(
-        &self,
-        db: &C,
-    ) -> Result<Vec<(String, String)>, SequenceError> {
+    /// Every row of this field the numberer refused.
+    async fn refusals<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<Refusal>, SequenceError> {
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
         let rows = db
@@ -295,13 +288,88 @@ where
             .map_err(|source| self.schema(source, dialect))?;
         rows.into_iter()
             .map(|row| {
-                Ok((
-                    row.try_get_by_index::<String>(0)?,
-                    row.try_get_by_index::<String>(1)?,
-                ))
+                Ok(Refusal {
+                    key: row.try_get_by_index(0)?,
+                    reason: row.try_get_by_index(1)?,
+                    digest: row.try_get_by_index(2)?,
+                })
             })
             .collect::<Result<_, DbErr>>()
             .map_err(|source| self.failed(source))
+    }
+
+    /// The digest of the values the numbering reads from a row (`get`):
+    /// what a refusal was made for.
+    fn digest(&self, get: &dyn Fn(K) -> Value) -> String {
+        use sha2::{Digest, Sha256};
+        let read = std::cell::RefCell::new(Vec::new());
+        let recording = |column: K| {
+            let value = get(column);
+            let text = match column_value::text(Some(value.clone())) {
+                Read::Value(text) => format!("={text}"),
+                Read::Missing => " NULL".to_owned(),
+                Read::Unsupported(_) => format!("~{value:?}"),
+            };
+            read.borrow_mut().push(format!("{}{text}", column.as_str()));
+            Some(value)
+        };
+        // Its outcome does not matter: what it read does.
+        let _ = self.pending(&recording, Vec::new());
+        let mut read = read.into_inner();
+        read.sort_unstable();
+        read.dedup();
+        let mut hasher = Sha256::new();
+        for line in &read {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
+    /// Forgets the refusals whose row is gone, numbered, or changed since
+    /// (a date corrected, another row with the same key): the numberer
+    /// tries those rows again.
+    async fn forget_changed_refusals<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<(), SequenceError> {
+        let refusals = self.refusals(db).await?;
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
+        let table = entity_name::<K>();
+        let pk = self.single_key()?;
+        let keys: Vec<String> = refusals.iter().map(|r| r.key.clone()).collect();
+        let rows = <K::EntityName as EntityTrait>::find()
+            .filter(sea_orm::sea_query::ExprTrait::is_in(
+                sea_orm::sea_query::Expr::cust(dialect.key_text(table, pk.as_str())),
+                keys,
+            ))
+            .all(db)
+            .await
+            .map_err(|source| self.failed(source))?;
+        for refusal in refusals {
+            let row = rows
+                .iter()
+                .find(|row| key_text(&ModelTrait::get(*row, pk)).as_ref() == Some(&refusal.key));
+            let holds = row.is_some_and(|row| {
+                ModelTrait::get(row, self.column) == ModelTrait::get(row, self.column).as_null()
+                    && refusal.digest.as_deref()
+                        == Some(self.digest(&|c| ModelTrait::get(row, c)).as_str())
+            });
+            if !holds {
+                db.execute_raw(dialect.delete_refusal(table, self.column.as_str(), &refusal.key))
+                    .await
+                    .map_err(|source| self.failed(source))?;
+            }
+        }
+        Ok(())
     }
 
     fn failed(&self, source: DbErr) -> SequenceError {
@@ -395,21 +463,30 @@ where
             .map_err(|source| self.schema(source, dialect))?;
             let read = rows.len() as u64;
             let mut pending = Vec::with_capacity(rows.len());
+            // Careful, the digest of each row, for the refusals.
+            let mut digests = Vec::new();
             for row in &rows {
                 let keys = vec![(pk.as_str(), ModelTrait::get(row, pk))];
                 match self.pending(&|c| Some(ModelTrait::get(row, c)), keys) {
-                    Ok(one) => pending.push(one),
+                    Ok(one) => {
+                        pending.push(one);
+                        if careful {
+                            digests.push(self.digest(&|c| ModelTrait::get(row, c)));
+                        }
+                    }
                     // A placeholder left NULL: this row waits, recorded.
                     Err(error) if refuses_rows(&error) => {
                         let key = key_text(&ModelTrait::get(row, pk))
                             .ok_or_else(|| self.invalid(NOT_A_KEY.into()))?;
-                        self.refuse(&txn, dialect, &key, &error).await?;
+                        let digest = self.digest(&|c| ModelTrait::get(row, c));
+                        self.refuse(&txn, dialect, &key, &error, &digest).await?;
                     }
                     Err(error) => return Err(error),
                 }
             }
             let numbered = if careful {
-                self.assign_one_by_one(&txn, dialect, pending).await?
+                self.assign_one_by_one(&txn, dialect, pending.into_iter().zip(digests))
+                    .await?
             } else {
                 let count = pending.len() as u64;
                 match deferred::assign_all(&txn, pending, None).await {
@@ -461,10 +538,10 @@ where
         &self,
         txn: &C,
         dialect: Dialect,
-        pending: Vec<deferred::Pending>,
+        pending: impl IntoIterator<Item = (deferred::Pending, String)>,
     ) -> Result<u64, SequenceError> {
         let mut numbered = 0;
-        for row in pending {
+        for (row, digest) in pending {
             let key = row
                 .keys
                 .first()
@@ -480,7 +557,7 @@ where
                 Err(error) if refuses_rows(&error) => {
                     filling::savepoint(txn, "ROLLBACK TO SAVEPOINT sequences_row", &self.target)
                         .await?;
-                    self.refuse(txn, dialect, &key, &error).await?;
+                    self.refuse(txn, dialect, &key, &error, &digest).await?;
                 }
                 Err(error) => return Err(error),
             }
@@ -497,6 +574,7 @@ impl<K: ColumnTrait> Prepared<K> {
         dialect: Dialect,
         key: &str,
         error: &SequenceError,
+        digest: &str,
     ) -> Result<(), SequenceError> {
         tracing::warn!(
             target: "sequences",
@@ -510,6 +588,7 @@ impl<K: ColumnTrait> Prepared<K> {
             self.column.as_str(),
             key,
             &error.to_string(),
+            digest,
         ))
         .await
         .map(drop)
@@ -524,6 +603,15 @@ impl<K: ColumnTrait> Prepared<K> {
             },
         })
     }
+}
+
+/// A row the numberer refused, as `sequence_refusals` keeps it.
+struct Refusal {
+    key: String,
+    reason: String,
+    /// The digest of the row's values then (`None`: recorded before
+    /// digests were, never taken as current).
+    digest: Option<String>,
 }
 
 const NOT_A_KEY: &str = "after_commit needs a primary key that is an integer or a string";

@@ -327,6 +327,31 @@ async fn wait_for_number_returns_the_number_or_the_refusal() {
             sea_orm::Value::String(Some(format!("{book}-2026-0002"))),
             "{t:?}"
         );
+        // The refused row's date corrected (by any client): the refusal was
+        // made for the row as it was, so the numberer tries it again.
+        ac_doc::Entity::update_many()
+            .col_expr(
+                ac_doc::Column::IssuedOn,
+                sea_orm::sea_query::Expr::value(date("2026-05-20")),
+            )
+            .filter(ac_doc::Column::Id.eq(ids[1]))
+            .exec(&t.db)
+            .await
+            .unwrap();
+        // Passes (PostgreSQL waits for older transactions of the server).
+        for _ in 0..500 {
+            if docs.number_pending(&t.db).await.unwrap() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            docs.wait_for_number(&t.db, ids[1], Duration::from_secs(1))
+                .await
+                .unwrap(),
+            sea_orm::Value::String(Some(format!("{book}-2026-0003"))),
+            "{t:?}: a corrected row is numbered"
+        );
         numberer.shutdown().await;
     }
 }

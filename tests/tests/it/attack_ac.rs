@@ -139,7 +139,8 @@ async fn settled(db: &DatabaseConnection, id: i32) -> bool {
     scalar(db, &sql).await == Some(1)
 }
 
-/// DEFECT (MariaDB). The numberer reads the pending rows from its snapshot
+/// Was a defect (MariaDB), fixed: MariaDB now locks the rows a batch picked,
+/// by key, and reads them as they are. The numberer reads the pending rows from its snapshot
 /// without locking them, takes their numbers from the sequences their
 /// placeholders named then, and writes them with `WHERE key = k AND number
 /// IS NULL`, which does not look at the placeholder. A client that moves a
@@ -156,7 +157,7 @@ async fn settled(db: &DatabaseConnection, id: i32) -> bool {
 /// Correct: a row in till B is numbered from `acr-B` (or left for the next
 /// pass), and `acr-A` is not advanced for it.
 #[tokio::test]
-async fn a_placeholder_changed_under_the_numberer_takes_the_other_scopes_number() {
+async fn a_placeholder_changed_under_the_numberer_is_numbered_in_its_new_scope() {
     for t in connect_all(1).await {
         if t.backend == Backend::Sqlite {
             continue;
@@ -343,7 +344,9 @@ where
     panic!("the feed never ended");
 }
 
-/// DEFECT (all backends). `read_after` on a field whose sequence has a
+/// Was a defect (all backends), fixed: `read_after` refuses a field with
+/// placeholders; `read_after_in` takes the scope.
+/// `read_after` on a field whose sequence has a
 /// placeholder (`acr-{till}`: one series per till) orders every till's
 /// numbers together: two tills of two receipts each read as 1, 1, 2, 2. A
 /// consumer reading one row at a time delivers 1, then asks for numbers
@@ -356,7 +359,7 @@ where
 /// Correct: refuse (`InvalidNumbering`) a field with placeholders, or
 /// deliver every row.
 #[tokio::test]
-async fn read_after_on_a_scoped_sequence_skips_rows_silently() {
+async fn read_after_refuses_a_field_with_a_sequence_per_scope() {
     let mut lies = Vec::new();
     for t in connect_all(1).await {
         let (scratch, db) = scratch(&t, "attack_ac_feed", 2).await;
@@ -402,7 +405,8 @@ async fn read_after_on_a_scoped_sequence_skips_rows_silently() {
     assert!(lies.is_empty(), "{lies:#?}");
 }
 
-/// DEFECT (all backends). `read_after_where` with the scope the README
+/// Was a defect (all backends), fixed: a periodic field's feed is refused.
+/// `read_after_where` (now `read_after_in`) with the scope the README
 /// prescribes (one book) still mixes the periods of a per-year sequence
 /// (`acd-{book}`, `period = "year"`): 2025's numbers 1, 2 and 2026's 1 read
 /// as 1, 1, 2. A consumer reading one row at a time skips one of the two
@@ -411,7 +415,7 @@ async fn read_after_on_a_scoped_sequence_skips_rows_silently() {
 /// Correct: refuse a field with a period (or demand its period in the
 /// filter), or deliver every row.
 #[tokio::test]
-async fn read_after_where_mixes_the_periods_of_one_scope() {
+async fn read_after_in_refuses_a_field_with_a_sequence_per_period() {
     let mut lies = Vec::new();
     for t in connect_all(1).await {
         let (scratch, db) = scratch(&t, "attack_ac_period", 2).await;
@@ -457,7 +461,9 @@ async fn read_after_where_mixes_the_periods_of_one_scope() {
     assert!(lies.is_empty(), "{lies:#?}");
 }
 
-/// DEFECT (all backends). A refusal is keyed by the row's key only. The
+/// Was a defect (all backends), fixed: a refusal keeps the digest of the
+/// row's values, and is forgotten when the row changed or is another.
+/// A refusal was keyed by the row's key only. The
 /// refused row (dated before a number already given) is deleted, as an
 /// unnumbered row may be, and a new, valid row comes with the same key (a
 /// natural key sent again, an explicit id, a reused rowid): the numberer
@@ -468,7 +474,7 @@ async fn read_after_where_mixes_the_periods_of_one_scope() {
 /// Correct: the new row is numbered 2 (a refusal belongs to the row it
 /// was made for, and dies with it).
 #[tokio::test]
-async fn a_new_row_inherits_the_refusal_of_a_deleted_row_with_its_key() {
+async fn a_new_row_with_a_refused_rows_key_is_numbered() {
     let mut lies = Vec::new();
     for t in connect_all(1).await {
         let (scratch, db) = scratch(&t, "attack_ac_reuse", 2).await;
