@@ -40,11 +40,16 @@ where
     /// numbered. Run it from several processes if you like: they take turns.
     ///
     /// On PostgreSQL only rows written by transactions older than every
-    /// transaction still running are taken, so a slow transaction is never
-    /// overtaken by a later one. A row the sequence refuses (dated before a
-    /// number already given, a closed period, the end of the range) is left
-    /// unnumbered and recorded in `sequence_refusals` (`AfterCommitMigration`)
-    /// with the reason; the rows after it are numbered.
+    /// transaction still running are taken, so a slow transaction that has
+    /// written its row is never overtaken by a later one. A row the sequence
+    /// refuses (dated before a number already given, a closed period, the
+    /// end of the range) is left unnumbered and recorded in
+    /// `sequence_refusals` (`AfterCommitMigration`) with the reason and a
+    /// digest of its values; the rows after it are numbered. Once the row
+    /// changes (or is gone, or another row takes its key), the refusal is
+    /// forgotten and the row tried again.
+    ///
+    /// Index the column: the pass looks for it `IS NULL`, in key order.
     pub async fn number_pending<C>(&self, db: &C) -> Result<u64, SequenceError>
     where
         C: ConnectionTrait + TransactionTrait,
