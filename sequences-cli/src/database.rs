@@ -179,3 +179,27 @@ pub async fn catalog_columns(
         .collect::<Result<_, DbErr>>()
         .map_err(|e| CliError::database(&e))
 }
+
+/// A hash-chained sequence whose name starts with `prefix`, if any: the
+/// sequences a template may name (`receipt-` for `receipt-{till}`, with its
+/// periods), compared as text.
+pub async fn chained_sequence(
+    db: &DatabaseConnection,
+    prefix: &str,
+) -> Result<Option<String>, CliError> {
+    let table = Alias::new(entity::TABLE_NAME);
+    let query = Query::select()
+        .column((table.clone(), Alias::new("name")))
+        .from(table.clone())
+        .and_where(entity::name_starts_with(prefix))
+        .and_where(Expr::col((table, Alias::new("chain_head"))).is_not_null())
+        .limit(1)
+        .to_owned();
+    let row = db
+        .query_one_raw(db.get_database_backend().build(&query))
+        .await
+        .map_err(|e| CliError::database(&e))?;
+    row.map(|row| row.try_get_by_index::<String>(0))
+        .transpose()
+        .map_err(|e| CliError::database(&e))
+}

@@ -910,6 +910,27 @@ async fn number_numbers_what_any_client_committed() {
             "refused",
             "after_commit",
         );
+        // A chained sequence under the template: the command has no chain.
+        sql(
+            &db,
+            "INSERT INTO sequences (name, last, chain_head) VALUES ('acr-Z', 0, 'abc')",
+        )
+        .await;
+        fails(
+            url,
+            &[
+                "number",
+                "--table",
+                "ac_receipt",
+                "--column",
+                "number",
+                "--sequence",
+                "acr-{till}",
+            ],
+            "bad_input",
+            "is hash-chained",
+        );
+        sql(&db, "DELETE FROM sequences WHERE name = 'acr-Z'").await;
         let receipts = ac_receipt::Entity::find().all(&db).await.unwrap();
         assert!(
             receipts.iter().all(|r| r.number.is_none()),

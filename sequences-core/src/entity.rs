@@ -210,7 +210,7 @@ pub(crate) fn numberer_asleep(table: &str) -> String {
 /// Names starting with `prefix`, compared as text (`SUBSTR(name, 1, n) =
 /// prefix`), not with `LIKE`, whose wildcards and escape character (`\` on
 /// PostgreSQL and MariaDB) a prefix may contain.
-pub(crate) fn name_starts_with(prefix: &str) -> sea_orm::sea_query::SimpleExpr {
+pub fn name_starts_with(prefix: &str) -> sea_orm::sea_query::SimpleExpr {
     use sea_orm::sea_query::{Expr, ExprTrait, Func};
     let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
     Expr::expr(

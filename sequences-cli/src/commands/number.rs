@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Outcome;
 use crate::args::NumberArgs;
-use crate::database::catalog_columns;
+use crate::database::{catalog_columns, chained_sequence};
 use crate::error::CliError;
 use crate::output::{Done, Out};
 use crate::table::{self, Table};
@@ -23,6 +23,16 @@ pub async fn number(
     if columns.is_empty() {
         return Err(CliError::not_found(format!(
             "no table `{}` in this database",
+            args.table
+        )));
+    }
+    // The command has no chain options: numbering a chained sequence
+    // without its chain would leave rows without hashes.
+    let prefix = args.sequence.split('{').next().unwrap_or_default();
+    if let Some(name) = chained_sequence(db, prefix).await? {
+        return Err(CliError::bad_input(format!(
+            "sequence {name:?} is hash-chained, and the command numbers without a chain: number \
+             `{}` with the application's Numberer, whose description carries the chain",
             args.table
         )));
     }
