@@ -152,7 +152,9 @@ pub async fn catalog_columns(
              ORDER BY a.attnum"
         }
         DbBackend::MySql => {
-            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR), \
+            // A `timestamp` is UTC there (SeaORM's `DateTimeUtc`).
+            "SELECT CAST(COLUMN_NAME AS CHAR), \
+                    CAST(CASE WHEN DATA_TYPE = 'timestamp' THEN 'timestamp_utc' ELSE COLUMN_TYPE END AS CHAR), \
                     CAST(IS_NULLABLE = 'YES' AS SIGNED), CAST(COLUMN_KEY = 'PRI' AS SIGNED) \
              FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \

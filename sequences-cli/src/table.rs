@@ -50,6 +50,8 @@ pub enum Kind {
     Date,
     DateTime,
     DateTimeWithTimeZone,
+    /// MariaDB's `timestamp` (SeaORM's UTC date-time there).
+    DateTimeUtc,
 }
 
 impl Kind {
@@ -78,6 +80,7 @@ impl Kind {
             "date" | "date_text" => Kind::Date,
             "timestamp" if t.contains("with time zone") => Kind::DateTimeWithTimeZone,
             "timestamptz" | "timestamp_with_timezone_text" => Kind::DateTimeWithTimeZone,
+            "timestamp_utc" => Kind::DateTimeUtc,
             "timestamp" | "datetime" | "datetime_text" | "timestamp_text" => Kind::DateTime,
             _ => return None,
         })
@@ -94,7 +97,7 @@ impl Kind {
             Kind::Bool => ColumnType::Boolean,
             Kind::Date => ColumnType::Date,
             Kind::DateTime => ColumnType::DateTime,
-            Kind::DateTimeWithTimeZone => ColumnType::TimestampWithTimeZone,
+            Kind::DateTimeWithTimeZone | Kind::DateTimeUtc => ColumnType::TimestampWithTimeZone,
         }
     }
 
@@ -110,6 +113,7 @@ impl Kind {
             Kind::Date => ArrayType::ChronoDate,
             Kind::DateTime => ArrayType::ChronoDateTime,
             Kind::DateTimeWithTimeZone => ArrayType::ChronoDateTimeWithTimeZone,
+            Kind::DateTimeUtc => ArrayType::ChronoDateTimeUtc,
         }
     }
 
@@ -127,6 +131,7 @@ impl Kind {
             Kind::DateTimeWithTimeZone => {
                 Value::ChronoDateTimeWithTimeZone(row.try_get("", column)?)
             }
+            Kind::DateTimeUtc => Value::ChronoDateTimeUtc(row.try_get("", column)?),
         })
     }
 }

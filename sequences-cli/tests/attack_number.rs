@@ -108,7 +108,13 @@ async fn number_refuses_a_composite_key_with_a_column_it_cannot_read() {
         let output = sequences(
             url,
             &[
-                "--json", "number", "--table", "ck_doc", "--column", "number", "--sequence",
+                "--json",
+                "number",
+                "--table",
+                "ck_doc",
+                "--column",
+                "number",
+                "--sequence",
                 "ck",
             ],
         );
@@ -151,7 +157,13 @@ async fn follow_reports_the_error_the_single_pass_reports() {
         .await;
         sql(&db, "INSERT INTO ck2 (k1, k2) VALUES (1, 1), (1, 2)").await;
         let args = [
-            "number", "--table", "ck2", "--column", "number", "--sequence", "ck2",
+            "number",
+            "--table",
+            "ck2",
+            "--column",
+            "number",
+            "--sequence",
+            "ck2",
         ];
         // The single pass: a clear, typed refusal.
         let once = sequences(url, &args);
@@ -185,7 +197,11 @@ async fn follow_reports_the_error_the_single_pass_reports() {
             lies.push(format!(
                 "{t:?}: --follow should refuse what the single pass refuses; it ran {} \
                  until SIGTERM: {}",
-                if exited.is_some() { "and exited" } else { "2 s" },
+                if exited.is_some() {
+                    "and exited"
+                } else {
+                    "2 s"
+                },
                 text(&output)
             ));
         }
@@ -218,8 +234,24 @@ async fn audit_pending_is_not_clean_when_only_another_column_has_a_numberer() {
         )
         .await;
         sql(&db, "INSERT INTO hb_doc (id) VALUES (1), (2)").await;
-        let a = ["number", "--table", "hb_doc", "--column", "a", "--sequence", "hb-a"];
-        let b = ["number", "--table", "hb_doc", "--column", "b", "--sequence", "hb-b"];
+        let a = [
+            "number",
+            "--table",
+            "hb_doc",
+            "--column",
+            "a",
+            "--sequence",
+            "hb-a",
+        ];
+        let b = [
+            "number",
+            "--table",
+            "hb_doc",
+            "--column",
+            "b",
+            "--sequence",
+            "hb-b",
+        ];
         for args in [&a, &b] {
             let once = sequences(url, args);
             assert_eq!(once.status.code(), Some(0), "{t:?}: {}", text(&once));
@@ -430,7 +462,13 @@ async fn number_ignores_an_unnamed_utc_column() {
         let output = sequences(
             url,
             &[
-                "number", "--table", "ts_doc", "--column", "number", "--sequence", "ts",
+                "number",
+                "--table",
+                "ts_doc",
+                "--column",
+                "number",
+                "--sequence",
+                "ts",
             ],
         );
         let numbered = numbers(&db, "SELECT number FROM ts_doc ORDER BY id").await;
@@ -554,7 +592,10 @@ async fn a_busy_numberer_stops_the_notifications_a_killed_one_asked_for() {
         }
         signal(&child, "-KILL");
         let _ = child.wait_with_output();
-        assert!(asleep_row(&db).await, "{t:?}: the killed numberer's row stays");
+        assert!(
+            asleep_row(&db).await,
+            "{t:?}: the killed numberer's row stays"
+        );
 
         let numberer = Numberer::spawn(numbering, open(url, 2).await);
         let mut listener = PgListener::connect(url).await.unwrap();

@@ -566,7 +566,7 @@ impl Dialect {
     }
 
     /// Takes the lock that numberers of one table take turns through: a row
-    /// of `sequences` named `numberer:<table>`, locked by an upsert that
+    /// of `sequences` named `numberer:<table>.<column>`, locked by an upsert that
     /// stamps its `last` with the database's clock (seconds since 1970), so
     /// the audit can tell how long ago a numberer last ran; on SQLite, the
     /// database's write lock.

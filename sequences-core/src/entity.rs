@@ -197,8 +197,8 @@ pub mod void {
 /// The row of `sequences` the numberers of `table` take turns through
 /// (`after_commit` fields); its `last` is when one last ran, in seconds
 /// since 1970.
-pub(crate) fn numberer_lock(table: &str) -> String {
-    format!("numberer:{table}")
+pub(crate) fn numberer_lock(table: &str, column: &str) -> String {
+    format!("numberer:{table}.{column}")
 }
 
 /// The row of `sequences` that exists while a numberer of `table` sleeps

@@ -12,7 +12,7 @@ use crate::args::NumberArgs;
 use crate::database::{catalog_columns, chained_sequence};
 use crate::error::CliError;
 use crate::output::{Done, Out};
-use crate::table::{self, Table};
+use crate::table::{self, CatalogColumn, Table};
 
 pub async fn number(
     db: &DatabaseConnection,
@@ -36,21 +36,49 @@ pub async fn number(
             args.table
         )));
     }
+    // The numberer finds rows by a one-column key, which the command must
+    // read: a key column it leaves out would make several rows one.
+    let keys: Vec<&CatalogColumn> = columns.iter().filter(|c| c.primary_key).collect();
+    match keys.as_slice() {
+        [key] if table::Kind::of(&key.type_name).is_some() => {}
+        [key] => {
+            return Err(CliError::bad_input(format!(
+                "the primary key of `{}` is `{}` ({}), a type the command does not read: number \
+                 it with the application's Numberer",
+                args.table, key.name, key.type_name
+            )));
+        }
+        _ => {
+            return Err(CliError::bad_input(format!(
+                "after_commit needs a one-column primary key, which the numberer finds rows by; \
+                 `{}` has {}",
+                args.table,
+                if keys.is_empty() {
+                    "none".to_owned()
+                } else {
+                    keys.iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )));
+        }
+    }
     let table = Table::load(&args.table, columns);
     let numbering: &'static Numbering<table::Column> = Box::leak(Box::new(describe(table, &args)?));
     // Every rule of the application's description, before any row is read.
     numbering.validate()?;
     let target = format!("{}.{}", args.table, args.column);
-    let numbered = if args.follow {
+    // One pass first: what it refuses, --follow refuses too, at once.
+    let mut numbered = numbering.number_pending(db).await?;
+    if args.follow {
         out.warn(format!(
             "numbering {target} as rows commit; Ctrl-C (or SIGTERM) stops between two batches"
         ));
         let numberer = Numberer::spawn_with(numbering, db.clone(), args.idle);
         stopped().await;
-        numberer.shutdown().await
-    } else {
-        numbering.number_pending(db).await?
-    };
+        numbered += numberer.shutdown().await;
+    }
     out.print(&Done {
         text: format!("numbered {numbered} rows of {target}"),
         json: json!({ "table": args.table, "column": args.column, "numbered": numbered }),

@@ -268,7 +268,12 @@ impl<C: AuditColumn> Audit<C> {
             group.unnumbered_keys.clear();
         }
         let idle = db
-            .query_one_raw(dialect.numberer_idle(&crate::entity::numberer_lock(&table)))
+            // The numberer of this column (a reference's raw value is
+            // stamped with it), not another column's.
+            .query_one_raw(dialect.numberer_idle(&crate::entity::numberer_lock(
+                &table,
+                self.value.column_name(),
+            )))
             .await?
             .map(|row| row.try_get_by_index::<i64>(0))
             .transpose()?

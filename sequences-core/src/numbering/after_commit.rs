@@ -406,12 +406,24 @@ where
             .await
             .map_err(|source| self.schema(source, dialect))?;
         if waiting.is_none() {
-            let lock = crate::entity::numberer_lock(entity_name::<K>());
-            db.execute_raw(dialect.numberer_heartbeat(&lock))
-                .await
-                .map_err(|source| self.failed(source))?;
+            for name in self.numberer_rows() {
+                db.execute_raw(dialect.numberer_heartbeat(&name))
+                    .await
+                    .map_err(|source| self.failed(source))?;
+            }
         }
         Ok(waiting.is_some())
+    }
+
+    /// The rows of `sequences` that say when this field's numberer last ran:
+    /// its column's (the first, its lock) and its raw values' (a reference
+    /// is audited by its raw value).
+    fn numberer_rows(&self) -> Vec<String> {
+        let table = entity_name::<K>();
+        std::iter::once(self.column)
+            .chain(self.raw_values.iter().map(|&(column, _)| column))
+            .map(|column| crate::entity::numberer_lock(table, column.as_str()))
+            .collect()
     }
 
     /// One batch, in one transaction: `None` when the sequence refused one
@@ -429,13 +441,15 @@ where
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
         let pk = self.single_key()?;
-        let table = entity_name::<K>();
         let txn = db.begin().await.map_err(|source| self.failed(source))?;
         let result = async {
-            // Numberers of this table take turns here.
-            txn.execute_raw(dialect.lock_numberer(&crate::entity::numberer_lock(table)))
-                .await
-                .map_err(|source| self.failed(source))?;
+            // Numberers of this column take turns here; the stamp says
+            // when one last ran.
+            for name in self.numberer_rows() {
+                txn.execute_raw(dialect.lock_numberer(&name))
+                    .await
+                    .map_err(|source| self.failed(source))?;
+            }
             let query = self.waiting(dialect, pk, limit);
             // The rows are locked and read as they are now, so that no
             // other client changes a placeholder or a date between this read
