@@ -1,15 +1,14 @@
 //! Attacks on `sequences number`, the numberer's LISTEN/NOTIFY wake-up and
 //! its heartbeat (what the audit takes for "a numberer is alive").
 //!
-//! A test that fails today asserts the promised behaviour; its comment says
-//! what the library does instead.
+//! Each test asserts the promised behaviour; its comment says what the
+//! command did before it was fixed (all seven failed on the first run).
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use sequences_tests::{Backend, Scratch, connect_all, migrate, open};
-use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sequences");
 
@@ -47,10 +46,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 async fn sql(db: &DatabaseConnection, statement: &str) {

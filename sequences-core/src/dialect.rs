@@ -587,11 +587,6 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [name.into()])
     }
 
-    /// PostgreSQL: records that a numberer sleeps until notified (`asleep`,
-    /// the row `name` of `entity::numberer_asleep`), or that it woke. The
-    /// insert trigger of an after_commit table notifies only while the row
-    /// exists, so busy writers never pay for NOTIFY, whose commits
-    /// PostgreSQL takes one at a time.
     /// An idle numberer's pass: stamps `last` of the numberer's row `name`
     /// with the database's clock, at most once a second (the statement
     /// changes nothing, and writes nothing, within the same second), so the
@@ -613,15 +608,23 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [name.into()])
     }
 
+    /// PostgreSQL: records that a numberer sleeps until notified (`asleep`:
+    /// the row `name` of `entity::numberer_asleep`, its `last` the time, in
+    /// seconds since 1970, which a sleeper renews every second), or that it
+    /// woke (`last` 0). The insert trigger of an after_commit table notifies
+    /// only while the row was renewed within two seconds, so busy writers
+    /// never pay for NOTIFY (PostgreSQL commits notifying transactions one at
+    /// a time), and a numberer killed asleep stops costing them in seconds.
     #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
     pub(crate) fn numberer_asleep(self, name: &str, asleep: bool) -> Statement {
         let t = TABLE_NAME;
+        let now = self.epoch_seconds();
         let sql = if asleep {
             format!(
-                r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, 0) ON CONFLICT ("name") DO NOTHING"#
+                r#"INSERT INTO "{t}" ("name", "last") VALUES ($1, {now}) ON CONFLICT ("name") DO UPDATE SET "last" = EXCLUDED."last""#
             )
         } else {
-            format!(r#"DELETE FROM "{t}" WHERE "name" = $1"#)
+            format!(r#"UPDATE "{t}" SET "last" = 0 WHERE "name" = $1"#)
         };
         Statement::from_sql_and_values(self.backend(), sql, [name.into()])
     }
@@ -640,7 +643,7 @@ impl Dialect {
     }
 
     /// The database's clock, in whole seconds since 1970, as a SQL expression.
-    fn epoch_seconds(self) -> &'static str {
+    pub(crate) fn epoch_seconds(self) -> &'static str {
         match self {
             Self::Postgres => "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) AS BIGINT)",
             Self::MySql => "CAST(UNIX_TIMESTAMP() AS SIGNED)",
@@ -648,8 +651,9 @@ impl Dialect {
         }
     }
 
-    /// Records a row a numberer refused, with the database's UTC time; a
-    /// row already recorded keeps its first reason.
+    /// Records a row a numberer refused, with the database's UTC time and
+    /// the digest of its values; a row refused again gets the new reason,
+    /// time and digest.
     pub(crate) fn insert_refusal(
         self,
         table: &str,

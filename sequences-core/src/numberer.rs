@@ -72,9 +72,10 @@ impl Numberer {
     /// notification the table's triggers send at an insert's COMMIT
     /// ([`Numbering::install_triggers`]). A second after its last work it
     /// sleeps: it asks the inserts to notify it (a row in `sequences`,
-    /// `numberer-asleep:<table>`), wakes at the first, and otherwise looks
-    /// once a second. While it works, inserts do not notify (PostgreSQL
-    /// commits notifying transactions one at a time): it polls.
+    /// `numberer-asleep:<table>`, renewed at each look), wakes at the first,
+    /// and otherwise looks once a second. While it works, inserts do not
+    /// notify (PostgreSQL commits notifying transactions one at a time): it
+    /// polls. A request nobody renews lapses in two seconds.
     pub fn spawn<K>(numbering: &'static Numbering<K>, db: DatabaseConnection) -> Self
     where
         K: ColumnTrait + Send + Sync,
@@ -101,6 +102,11 @@ impl Numberer {
             let wake = Arc::new(Notify::new());
             let listener = listen::spawn(&db, table, wake.clone()).await;
             let asleep = crate::entity::numberer_asleep(table);
+            // A request left by a numberer killed asleep: withdrawn (another
+            // one asleep renews it within a second).
+            if listener.is_some() {
+                listen::ask(&db, &asleep, false).await;
+            }
             let mut sleeping = false;
             let mut total = 0;
             let first = Duration::from_millis(1).min(idle);
@@ -126,13 +132,18 @@ impl Numberer {
                 }
                 // Listening, with nothing to do for a while: it asks the
                 // inserts to notify it, looks once more (a row committed
-                // before they saw the request), then sleeps until notified.
+                // before they saw the request), then sleeps until notified,
+                // renewing the request at each look (other numberers of the
+                // table share it). Awake again, it withdraws it.
                 let long = listener.is_some() && worked.elapsed() > RECENT;
-                if long != sleeping && listen::ask(&db, &asleep, long).await {
-                    sleeping = long;
-                    if sleeping {
+                if long && listen::ask(&db, &asleep, true).await {
+                    let first_look = !sleeping;
+                    sleeping = true;
+                    if first_look {
                         continue;
                     }
+                } else if !long && sleeping && listen::ask(&db, &asleep, false).await {
+                    sleeping = false;
                 }
                 let cap = if sleeping {
                     LISTENING_IDLE.max(idle)
@@ -151,9 +162,8 @@ impl Numberer {
                 }
                 pause = (pause * 2).min(cap);
             }
-            if sleeping {
-                listen::ask(&db, &asleep, false).await;
-            }
+            // A request left on stopping lapses in two seconds; withdrawn,
+            // it would silence the inserts for another numberer asleep.
             if let Some(listener) = listener {
                 listener.abort();
             }

@@ -168,16 +168,18 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
 
     if field.after_commit {
         // A numberer numbers the committed rows. The insert only wakes it
-        // when it sleeps: a notification delivered at COMMIT (none at a
-        // rollback), collapsed per transaction. A busy numberer polls, and
-        // its writers' commits are not serialized by NOTIFY.
+        // when one sleeps (its row renewed within two seconds): a
+        // notification delivered at COMMIT (none at a rollback), collapsed
+        // per transaction. A busy numberer polls, and its writers' commits
+        // are not serialized by NOTIFY.
         install.push(function(
             &names.insert,
             "",
             &format!(
-                "  IF EXISTS (SELECT 1 FROM {} WHERE \"name\" = {}) THEN\n    PERFORM pg_notify({}, TG_TABLE_NAME);\n  END IF;\n  RETURN NULL;",
+                "  IF EXISTS (SELECT 1 FROM {} WHERE \"name\" = {} AND \"last\" >= {} - 2) THEN\n    PERFORM pg_notify({}, TG_TABLE_NAME);\n  END IF;\n  RETURN NULL;",
                 ident(D, TABLE_NAME),
                 lit(D, &crate::entity::numberer_asleep(&field.table)),
+                D.epoch_seconds(),
                 lit(D, crate::numberer::CHANNEL)
             ),
         ));
