@@ -147,7 +147,10 @@ impl Feed {
             tokio::spawn(async move {
                 let mut read = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let rows = match numbering.read_after(&aux, last, 1000).await {
+                    let rows = match numbering
+                        .read_after_in(&aux, [(ac_invoice::Column::Series, scenarios::HOT)], last, 1000)
+                        .await
+                    {
                         Ok(rows) => rows,
                         Err(error) => {
                             eprintln!("the feed's reader: {error}");

@@ -164,7 +164,7 @@ impl Variant {
 }
 
 /// The hot sequence's series (sequence `bench-hot`).
-const HOT: &str = "hot";
+pub const HOT: &str = "hot";
 const BATCH: u64 = 100;
 
 /// The sequence a scenario uses for task `task` (its immediate variants).
