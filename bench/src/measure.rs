@@ -148,7 +148,12 @@ impl Feed {
                 let mut read = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let rows = match numbering
-                        .read_after_in(&aux, [(ac_invoice::Column::Series, scenarios::HOT)], last, 1000)
+                        .read_after_in(
+                            &aux,
+                            [(ac_invoice::Column::Series, scenarios::HOT)],
+                            last,
+                            1000,
+                        )
                         .await
                     {
                         Ok(rows) => rows,
