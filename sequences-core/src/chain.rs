@@ -244,7 +244,8 @@ fn encode(
     }
 }
 
-fn hex(digest: &[u8]) -> String {
+/// Lower-case hexadecimal, as every digest of the crate is written.
+pub(crate) fn hex(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(64);
     for byte in digest {
         let _ = write!(hex, "{byte:02x}");

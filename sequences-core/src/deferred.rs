@@ -59,7 +59,7 @@ pub(crate) type PendingFormat = (Pattern, String, Vec<(String, String)>);
 type Updates<'p> = BTreeMap<(&'p str, Vec<&'p str>), Vec<(usize, Vec<Value>)>>;
 
 /// One number to assign: a row inserted with its numbered column NULL.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Pending {
     /// The row: its table and primary key.
     pub(crate) table: &'static str,

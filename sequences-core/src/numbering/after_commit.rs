@@ -328,11 +328,7 @@ where
             hasher.update(line.as_bytes());
             hasher.update(b"\n");
         }
-        hasher
-            .finalize()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        crate::chain::hex(&hasher.finalize())
     }
 
     /// Forgets the refusals whose row is gone, numbered, or changed since

@@ -12,6 +12,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::chain::hex;
 use crate::dialect::{DeclaredRange, Dialect};
 use crate::numbering::OnDelete;
 use crate::period::Period;
@@ -357,8 +358,4 @@ pub(crate) fn digest<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
         hasher.update(text.as_bytes());
     }
     hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
