@@ -20,6 +20,11 @@ pub const REFUSALS_TABLE: &str = "sequence_refusals";
 /// The longest sequence name, in characters (the `name` column is `VARCHAR(100)`).
 pub const MAX_NAME_LENGTH: usize = 100;
 
+/// SQLite: the numbered rows a statement is about to replace, noted by the
+/// triggers before the new row is written and checked once it is
+/// (`Numbering::install_triggers` creates it). Empty between statements.
+pub(crate) const REPLACED_TABLE: &str = "sequences_replaced";
+
 /// One sequence: its name and the last value it handed out.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sequences")]

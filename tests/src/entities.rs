@@ -675,3 +675,26 @@ pub mod ac_doc {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// A table with a unique code beside its key, numbered by the database
+/// under a description each test installs (`Numbering`): the statements
+/// that replace rows conflict on either. Its tests create it themselves,
+/// with the constraints they need, in a database of their own.
+pub mod db_code {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "db_code")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub code: String,
+        pub batch: String,
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -80,6 +80,11 @@ where
             txn.execute_raw(catalog::create_register(dialect))
                 .await
                 .map_err(failed(&plans[0]))?;
+            if let Some(create) = catalog::create_replaced(dialect) {
+                txn.execute_unprepared(create)
+                    .await
+                    .map_err(failed(&plans[0]))?;
+            }
             for plan in &plans {
                 let ddl = triggers::ddl(dialect, plan);
                 for statement in &ddl.install {
@@ -340,6 +345,16 @@ async fn prepare<C: ConnectionTrait>(
                     plan.column
                 )));
             }
+            if let Some(index) = sqlite_unwatchable(db, &plan.table).await.map_err(failed)? {
+                return Err(invalid(format!(
+                    "unique index `{index}` of `{}` is partial or on an expression: a \
+                     statement that replaces rows (INSERT OR REPLACE, UPDATE OR REPLACE) \
+                     would delete the numbered rows it conflicts with, which the triggers \
+                     cannot see; make it a plain unique index, or number this field in the \
+                     library",
+                    plan.table
+                )));
+            }
         }
         Dialect::Postgres => {}
     }
@@ -363,7 +378,10 @@ async fn read_setting<C: ConnectionTrait>(
     let sql = match dialect {
         Dialect::Postgres => "SELECT CAST(current_schema() AS TEXT)",
         Dialect::MySql => "SELECT CAST(DATABASE() AS CHAR)",
-        Dialect::Sqlite => return Ok(()),
+        Dialect::Sqlite => {
+            (plan.unique, plan.unique_collations) = sqlite_unique(db, &plan.table).await?;
+            return Ok(());
+        }
     };
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(dialect.backend(), sql))
@@ -375,7 +393,94 @@ async fn read_setting<C: ConnectionTrait>(
     if dialect == Dialect::MySql {
         plan.name_collation = name_collation(db).await?;
     }
+    if dialect == Dialect::Postgres {
+        plan.unique = postgres_unique(db, &plan.table).await?;
+    }
     Ok(())
+}
+
+/// PostgreSQL: the columns of the table's unique indexes other than its
+/// primary key, each index's in order. Partial and expression indexes are
+/// left out: the insert trigger cannot foresee their conflicts, and the
+/// statement-level check refuses what they make an `ON CONFLICT` skip.
+async fn postgres_unique<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+) -> Result<Vec<Vec<String>>, DbErr> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT CAST(i.indexrelid AS BIGINT), CAST(a.attname AS TEXT) FROM pg_index i \
+             CROSS JOIN LATERAL unnest(CAST(i.indkey AS int2[])) WITH ORDINALITY AS k(attnum, o) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indrelid = to_regclass(quote_ident($1)) AND i.indisunique AND NOT i.indisprimary \
+             AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1, k.o",
+            [table.into()],
+        ))
+        .await?;
+    let mut unique: Vec<(i64, Vec<String>)> = Vec::new();
+    for row in rows {
+        let index: i64 = row.try_get_by_index(0)?;
+        let column: String = row.try_get_by_index(1)?;
+        match unique.last_mut() {
+            Some((last, columns)) if *last == index => columns.push(column),
+            _ => unique.push((index, vec![column])),
+        }
+    }
+    Ok(unique.into_iter().map(|(_, columns)| columns).collect())
+}
+
+/// SQLite: the columns of the table's plain unique indexes (those its
+/// UNIQUE constraints made included) and their collations, each index's
+/// in order.
+async fn sqlite_unique<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+) -> Result<(Vec<Vec<String>>, Vec<Vec<Option<String>>>), DbErr> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT il.name, ii.name, ii.coll FROM pragma_index_list(?) AS il \
+             JOIN pragma_index_xinfo(il.name) AS ii WHERE il.\"unique\" AND ii.\"key\" \
+             AND NOT il.partial AND NOT EXISTS (SELECT 1 FROM pragma_index_xinfo(il.name) AS e \
+             WHERE e.\"key\" AND e.cid < 0) ORDER BY il.name, ii.seqno",
+            [table.into()],
+        ))
+        .await?;
+    let mut unique: Vec<(String, Vec<String>, Vec<Option<String>>)> = Vec::new();
+    for row in rows {
+        let index: String = row.try_get_by_index(0)?;
+        let column: String = row.try_get_by_index(1)?;
+        let collation: Option<String> = row.try_get_by_index(2)?;
+        match unique.last_mut() {
+            Some((last, columns, collations)) if *last == index => {
+                columns.push(column);
+                collations.push(collation);
+            }
+            _ => unique.push((index, vec![column], vec![collation])),
+        }
+    }
+    Ok(unique
+        .into_iter()
+        .map(|(_, columns, collations)| (columns, collations))
+        .unzip())
+}
+
+/// SQLite: a unique index of the table that is partial or on an
+/// expression, whose conflicts the triggers cannot tell.
+async fn sqlite_unwatchable<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+) -> Result<Option<String>, DbErr> {
+    db.query_one_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "SELECT il.name FROM pragma_index_list(?) AS il WHERE il.\"unique\" AND (il.partial \
+         OR EXISTS (SELECT 1 FROM pragma_index_xinfo(il.name) AS e WHERE e.\"key\" AND e.cid < 0))",
+        [table.into()],
+    ))
+    .await?
+    .map(|row| row.try_get_by_index(0))
+    .transpose()
 }
 
 /// MariaDB/MySQL: the collation of `sequences.name`.
@@ -570,6 +675,8 @@ where
         Ok(FieldPlan {
             table,
             keys,
+            unique: Vec::new(),
+            unique_collations: Vec::new(),
             column: self.column.as_str().to_owned(),
             target: self.target.clone(),
             template: self.template.clone(),

@@ -24,6 +24,15 @@ pub(crate) fn create_register(d: Dialect) -> Statement {
     Statement::from_string(d.backend(), sql)
 }
 
+/// SQLite: creates the table of rows a statement is about to replace
+/// (`entity::REPLACED_TABLE`), if it is missing.
+pub(crate) fn create_replaced(d: Dialect) -> Option<&'static str> {
+    (d == Dialect::Sqlite).then_some(
+        "CREATE TABLE IF NOT EXISTS \"sequences_replaced\" (\"target\" TEXT NOT NULL, \"op\" TEXT NOT NULL, \"value\" INTEGER, \"name\" TEXT NOT NULL); \
+         CREATE INDEX IF NOT EXISTS \"sequences_replaced_target\" ON \"sequences_replaced\" (\"target\", \"op\")",
+    )
+}
+
 /// Records (or replaces) a field's triggers and digests.
 pub(crate) fn record(d: Dialect, entry: &Entry, table: &str, column: &str) -> Statement {
     let sql = match d {
@@ -161,8 +170,13 @@ pub(crate) async fn installed<C: ConnectionTrait>(
             "SELECT CAST(TRIGGER_NAME AS CHAR), CAST(CONCAT(EVENT_MANIPULATION, ' ', ACTION_TIMING, ' ', ACTION_STATEMENT) AS CHAR) \
              FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?"
         }
+        // And its unique indexes: a REPLACE on one added since the
+        // triggers were installed deletes rows they do not watch.
         Dialect::Sqlite => {
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?"
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 \
+             UNION ALL SELECT 'unique index ' || il.name, COALESCE(m.sql, il.origin) \
+             FROM pragma_index_list(?1) AS il LEFT JOIN sqlite_master AS m ON m.name = il.name \
+             WHERE il.\"unique\""
         }
     };
     let rows = db

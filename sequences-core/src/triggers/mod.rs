@@ -97,6 +97,13 @@ pub(crate) struct ChainPlan {
 pub(crate) struct FieldPlan {
     pub(crate) table: String,
     pub(crate) keys: Vec<String>,
+    /// The table's other unique indexes and constraints (their columns),
+    /// read from the catalog when installing: a row that conflicts with one
+    /// is not inserted.
+    pub(crate) unique: Vec<Vec<String>>,
+    /// SQLite: the collation of each column of `unique` (`None`: the
+    /// column's own).
+    pub(crate) unique_collations: Vec<Vec<Option<String>>>,
     pub(crate) column: String,
     /// `table.column`.
     pub(crate) target: String,
@@ -247,6 +254,8 @@ impl FieldPlan {
             update: format!("{base}_upd"),
             truncate: format!("{base}_trn"),
             replace: format!("{base}_rep"),
+            settle: format!("{base}_set"),
+            replaced: format!("{base}_rpu"),
         }
     }
 }
@@ -260,12 +269,18 @@ pub(crate) struct Names {
     pub(crate) update: String,
     /// PostgreSQL: the TRUNCATE guard.
     pub(crate) truncate: String,
-    /// SQLite: the `INSERT OR REPLACE` guard.
+    /// SQLite: the guard of statements that replace rows.
     pub(crate) replace: String,
+    /// What runs once the row is in: PostgreSQL's statement-level check
+    /// that every row numbered was inserted, MariaDB's move of the counter.
+    pub(crate) settle: String,
+    /// SQLite: the check, once an UPDATE wrote its row, that it replaced
+    /// no numbered row.
+    pub(crate) replaced: String,
 }
 
 impl Names {
-    pub(crate) fn all(&self) -> [&str; 6] {
+    pub(crate) fn all(&self) -> [&str; 8] {
         [
             &self.insert,
             &self.commit,
@@ -273,6 +288,8 @@ impl Names {
             &self.update,
             &self.truncate,
             &self.replace,
+            &self.settle,
+            &self.replaced,
         ]
     }
 }

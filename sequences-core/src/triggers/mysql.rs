@@ -114,21 +114,11 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
             )
         }
     };
-    let range = match field.range {
-        None => String::new(),
-        Some(range) => format!(
-            ", `max_value` = {}, `warn_at` = {}",
-            range.max_value.map_or("NULL".into(), |v| v.to_string()),
-            range.warn_at.map_or("NULL".into(), |v| v.to_string())
-        ),
-    };
-    out += &format!(
-        "    SET v_value = {new_last};\n    UPDATE {t} SET `last` = v_value, `last_day` = COALESCE(GREATEST(`last_day`, v_day_number), `last_day`, v_day_number){range} WHERE `name` = v_name;\n"
-    );
+    out += &format!("    SET v_value = {new_last};\n");
     if let Some(chain) = &field.chain {
         // The next link, under the row lock taken above.
         out += &format!(
-            "    SELECT `chain_head` INTO v_head FROM {t} WHERE `name` = v_name;\n    SET v_hash = {};\n    UPDATE {t} SET `chain_head` = v_hash WHERE `name` = v_name;\n",
+            "    SELECT `chain_head` INTO v_head FROM {t} WHERE `name` = v_name;\n    SET v_hash = {};\n",
             e.link_hash(
                 chain,
                 &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS),
@@ -137,7 +127,76 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
             )
         );
     }
+    // The counter moves once the row is in (`settle`): a row that an
+    // INSERT IGNORE or ON DUPLICATE KEY UPDATE skips takes nothing.
+    let v = vars(field);
+    out += &format!(
+        "    SET {} = v_name, {} = v_value, {} = v_last, {} = v_day_number, {} = v_hash;\n",
+        v.name, v.value, v.last, v.day, v.hash
+    );
     out
+}
+
+/// The session variables through which the insert trigger hands the row's
+/// number to `settle`, which runs just after the row is written (MariaDB
+/// runs a row's BEFORE trigger, writes it, runs its AFTER trigger, then
+/// goes on with the next row).
+struct Vars {
+    name: String,
+    value: String,
+    last: String,
+    day: String,
+    hash: String,
+}
+
+fn vars(field: &FieldPlan) -> Vars {
+    use sha2::Digest;
+    let tag = &crate::chain::hex(&sha2::Sha256::digest(field.target.as_bytes()))[..12];
+    let var = |suffix: &str| format!("@sq_{tag}{suffix}");
+    Vars {
+        name: var(""),
+        value: var("_v"),
+        last: var("_p"),
+        day: var("_d"),
+        hash: var("_h"),
+    }
+}
+
+/// Once the row is written: moves the counter to the row's number (and its
+/// latest day, declared range and chain head), provided nothing moved it
+/// since the number was taken. Only the statement itself can have (a
+/// REPLACE whose deleted row gave its number back): refused.
+fn settle(field: &FieldPlan) -> String {
+    let t = field.crate_table(D, TABLE_NAME);
+    let v = vars(field);
+    let range = match field.range {
+        None => String::new(),
+        Some(range) => format!(
+            ", `max_value` = {}, `warn_at` = {}",
+            range.max_value.map_or("NULL".into(), |v| v.to_string()),
+            range.warn_at.map_or("NULL".into(), |v| v.to_string())
+        ),
+    };
+    let chain = if field.chain.is_some() {
+        format!(", `chain_head` = {}", v.hash)
+    } else {
+        String::new()
+    };
+    format!(
+        "  IF {name} IS NOT NULL THEN\n    SET v_name = {name};\n    SET {name} = NULL;\n    UPDATE {t} SET `last` = {value}, `last_day` = COALESCE(GREATEST(`last_day`, {day}), `last_day`, {day}){range}{chain} WHERE `name` = v_name AND `last` = {last};\n    IF ROW_COUNT() = 0 THEN {} END IF;\n  END IF;\n",
+        signal(
+            Kind::DeleteRefused,
+            &[
+                format!("CAST({} AS CHAR)", v.last),
+                lit(D, &field.target),
+                "v_name".into()
+            ]
+        ),
+        name = v.name,
+        value = v.value,
+        day = v.day,
+        last = v.last,
+    )
 }
 
 pub(super) fn ddl(field: &FieldPlan) -> Ddl {
@@ -161,27 +220,20 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     if let Some(chain) = &field.chain {
         sets += &format!("    SET NEW.{} = v_hash;\n", ident(D, &chain.hash));
     }
-    // A row whose key is taken will not be inserted (an error, or INSERT
-    // IGNORE and ON DUPLICATE KEY UPDATE skipping it): it takes no number.
-    let keys: Vec<String> = field
-        .keys
-        .iter()
-        .map(|k| format!("NEW.{} IS NOT NULL", ident(D, k)))
-        .collect();
-    let key_match: Vec<String> = field
-        .keys
-        .iter()
-        .map(|k| format!("{} = NEW.{}", ident(D, k), ident(D, k)))
-        .collect();
     // After COMMIT, a numberer numbers the rows: nothing at insert.
     if !field.after_commit {
         install.push(format!(
-            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  IF NEW.{col} IS NULL AND NOT ({} AND EXISTS (SELECT 1 FROM {table} WHERE {})) THEN\n{}{sets}  END IF;\nEND",
+            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  SET {} = NULL;\n  IF NEW.{col} IS NULL THEN\n{}{sets}  END IF;\nEND",
             ident(D, &names.insert),
             declare(field),
-            keys.join(" AND "),
-            key_match.join(" AND "),
+            vars(field).name,
             allocate(field, &e)
+        ));
+        install.push(format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW\nBEGIN\n{}{}END",
+            ident(D, &names.settle),
+            declare(field),
+            settle(field)
         ));
     }
 

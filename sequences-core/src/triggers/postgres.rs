@@ -2,6 +2,8 @@
 //! BEFORE INSERT and sets the row's number, so `RETURNING` shows it; a
 //! deferred field is numbered by a constraint trigger deferred to COMMIT.
 
+use sha2::Digest;
+
 use crate::dialect::Dialect;
 use crate::entity::{TABLE_NAME, VOIDS_TABLE};
 use crate::numbering::OnDelete;
@@ -190,7 +192,10 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         ));
     } else if field.deferred {
         // Numbered at COMMIT, in the order of the inserts, as
-        // `sequences_core::transaction` numbers its deferred rows.
+        // `sequences_core::transaction` numbers its deferred rows. The row
+        // is found by its key as the event saw it: an UPDATE of a waiting
+        // row (its key changed, say) queues an event of its own, with the
+        // row as it is then, so the last event of every row finds it.
         let e = Expr { d: D, row: "r" };
         let sets: Vec<String> = assignments(field, &e)
             .into_iter()
@@ -208,7 +213,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             &body,
         ));
         install.push(format!(
-            "CREATE CONSTRAINT TRIGGER {} AFTER INSERT ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.{col} IS NULL) EXECUTE FUNCTION {}()",
+            "CREATE CONSTRAINT TRIGGER {} AFTER INSERT OR UPDATE ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.{col} IS NULL) EXECUTE FUNCTION {}()",
             ident(D, &names.commit),
             ident(D, &names.commit)
         ));
@@ -218,18 +223,36 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             .into_iter()
             .map(|(column, value)| format!("  NEW.{} := {value};\n", ident(D, &column)))
             .collect();
-        // A row whose key is taken will not be inserted (an error, or ON
-        // CONFLICT skipping it): it takes no number.
+        // Every row goes through here: a row whose key (or other unique
+        // value) a row already holds will not be inserted and takes no
+        // number; the others are counted, numbered or not, so that the
+        // statement's end can tell that every row numbered here was
+        // inserted as numbered (`settle`).
         let body = format!(
-            "  IF {} THEN\n    RETURN NEW;\n  END IF;\n{}{sets}  RETURN NEW;",
-            key_taken(field, &table),
-            allocate(field, &e)
+            "{}  IF NEW.{col} IS NULL THEN\n{}{sets}    v_flag := '1';\n  END IF;\n{}  RETURN NEW;",
+            taken(field, &table),
+            indent(&allocate(field, &e)),
+            count(field, "NEW", "v_flag"),
         );
-        install.push(function(&names.insert, DECLARE, &body));
+        install.push(function(
+            &names.insert,
+            &format!("{DECLARE}\n  v_flag text := '0';\n  v_state text;"),
+            &body,
+        ));
         install.push(format!(
-            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW WHEN (NEW.{col} IS NULL) EXECUTE FUNCTION {}()",
+            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {}()",
             ident(D, &names.insert),
             ident(D, &names.insert)
+        ));
+        install.push(function(
+            &names.settle,
+            "  v_state text;\n  v_count bigint;\n  v_sum bigint;\n  v_null boolean;",
+            &settle(field),
+        ));
+        install.push(format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {table} REFERENCING NEW TABLE AS sq_inserted FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+            ident(D, &names.settle),
+            ident(D, &names.settle)
         ));
     }
 
@@ -343,18 +366,95 @@ fn delete_body(field: &FieldPlan, row: &str) -> String {
     out
 }
 
-/// Whether a row with the new row's primary key exists already.
-fn key_taken(field: &FieldPlan, table: &str) -> String {
-    let keys: Vec<String> = field
-        .keys
-        .iter()
-        .map(|k| format!("NEW.{} IS NOT NULL", ident(D, k)))
-        .collect();
+/// Returns the row unnumbered and uncounted when a row holding its key or
+/// another of its unique values is there: the insert will fail, or an
+/// `ON CONFLICT` skip it. The row found is locked (`FOR KEY SHARE`): a
+/// DELETE or a change of its key in flight is waited for, and a row it
+/// removed no longer counts. A conflict with a row inserted by a
+/// transaction still running is not seen here; `settle` refuses the
+/// statement it makes skip a numbered row.
+fn taken(field: &FieldPlan, table: &str) -> String {
+    let mut out = String::new();
+    for columns in std::iter::once(&field.keys).chain(field.unique.iter()) {
+        let present: Vec<String> = columns
+            .iter()
+            .map(|k| format!("NEW.{} IS NOT NULL", ident(D, k)))
+            .collect();
+        let matches: Vec<String> = columns
+            .iter()
+            .map(|k| format!("{} = NEW.{}", ident(D, k), ident(D, k)))
+            .collect();
+        out += &format!(
+            "  IF {} THEN\n    PERFORM 1 FROM {table} WHERE {} FOR KEY SHARE;\n    IF FOUND THEN\n      RETURN NEW;\n    END IF;\n  END IF;\n",
+            present.join(" AND "),
+            matches.join(" AND ")
+        );
+    }
+    out
+}
+
+/// The key of this statement's count (a setting local to the transaction,
+/// one per field and trigger depth).
+fn state_key(field: &FieldPlan) -> String {
     format!(
-        "{} AND EXISTS (SELECT 1 FROM {table} WHERE {})",
-        keys.join(" AND "),
-        key_match(field, "NEW")
+        "'sequences.s{}_' || pg_trigger_depth()",
+        &crate::chain::hex(&sha2::Sha256::digest(field.target.as_bytes()))[..12]
     )
+}
+
+/// How the number column reads in the count.
+fn counted(field: &FieldPlan, row: &str) -> String {
+    format!(
+        "hashtext(COALESCE(CAST({row}.{} AS TEXT), ''))",
+        ident(D, &field.column)
+    )
+}
+
+/// Adds the row `row` to the statement's count: rows, the sum of their
+/// numbers' hashes, whether one was numbered here (`flag`).
+fn count(field: &FieldPlan, row: &str, flag: &str) -> String {
+    let key = state_key(field);
+    format!(
+        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0:0:0');\n  PERFORM set_config({key}, CAST(CAST(split_part(v_state, ':', 1) AS BIGINT) + 1 AS TEXT) || ':' || CAST(CAST(split_part(v_state, ':', 2) AS BIGINT) + {} AS TEXT) || ':' || GREATEST(split_part(v_state, ':', 3), {flag}), true);\n",
+        counted(field, row)
+    )
+}
+
+/// At the end of the INSERT: the rows inserted must be the rows counted,
+/// with the numbers they were counted with. A numbered row that was not
+/// inserted (skipped by `ON CONFLICT` for a row a transaction still running
+/// inserted, cancelled or renumbered by another trigger) would be a gap,
+/// and a row inserted after it was found taken would stay unnumbered: the
+/// statement is refused as a serialization failure, and nothing is taken.
+fn settle(field: &FieldPlan) -> String {
+    let key = state_key(field);
+    let col = ident(D, &field.column);
+    let refuse = |what: &str| {
+        format!(
+            "RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = {}, HINT = 'raised by sea-orm-sequences'' triggers: run the statement (its transaction) again';",
+            lit(
+                D,
+                &format!(
+                    "sea-orm-sequences: {}: {what}; the statement is refused, nothing is numbered",
+                    field.target
+                )
+            )
+        )
+    };
+    format!(
+        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0:0:0');\n  PERFORM set_config({key}, '', true);\n  SELECT count(*), COALESCE(sum({}), 0), COALESCE(bool_or({col} IS NULL), false) INTO v_count, v_sum, v_null FROM sq_inserted;\n  IF v_null THEN\n    {}\n  END IF;\n  IF split_part(v_state, ':', 3) = '1' AND (v_count <> CAST(split_part(v_state, ':', 1) AS BIGINT) OR v_sum <> CAST(split_part(v_state, ':', 2) AS BIGINT)) THEN\n    {}\n  END IF;\n  RETURN NULL;",
+        counted(field, "sq_inserted"),
+        refuse(
+            "a row whose key looked taken was inserted unnumbered (the row holding it was removed meanwhile)"
+        ),
+        refuse(
+            "a row numbered by the insert trigger was not inserted as numbered (an ON CONFLICT skipped it for a row another transaction inserted meanwhile, or another trigger cancelled it or changed its number)"
+        ),
+    )
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  {line}\n")).collect()
 }
 
 fn remove(names: &Names, table: &str) -> Vec<String> {

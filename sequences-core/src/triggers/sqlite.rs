@@ -7,7 +7,7 @@
 //! still run).
 
 use crate::dialect::Dialect;
-use crate::entity::{TABLE_NAME, VOIDS_TABLE};
+use crate::entity::{REPLACED_TABLE, TABLE_NAME, VOIDS_TABLE};
 use crate::numbering::OnDelete;
 
 use super::expr::{Expr, day_number, ident, length, lit};
@@ -175,33 +175,29 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             ident(D, &names.delete),
             delete_body(field)
         ));
-        // INSERT OR REPLACE deletes the row it replaces without its DELETE
-        // trigger (unless recursive_triggers is on): refused when numbered.
-        let e = Expr {
-            d: D,
-            row: "OLD_ROW",
-        };
-        let value = e.col(field.stored_number());
-        let day = e.day(field);
-        let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
-        let keys = field
-            .keys
-            .iter()
-            .map(|k| format!("OLD_ROW.{} = NEW.{}", ident(D, k), ident(D, k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        // A statement that replaces rows (INSERT OR REPLACE, REPLACE,
+        // UPDATE OR REPLACE, a constraint declared ON CONFLICT REPLACE)
+        // deletes the rows its new row conflicts with, on the key or any
+        // other unique index, without their DELETE trigger (unless
+        // recursive_triggers is on). Before the row is written, the numbered
+        // rows it conflicts with are noted; once it is written, a note left
+        // means they were deleted: refused, or voided under `void`. An
+        // ignored or upserted row is never written, and its notes are
+        // cleared by the next statement.
         install.push(format!(
             "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}END",
             ident(D, &names.replace),
-            refuse(
-                Kind::DeleteRefused,
-                &[
-                    format!("COALESCE(CAST({value} AS TEXT), '')"),
-                    lit(D, &field.target),
-                    name
-                ],
-                &format!(" FROM {table} AS OLD_ROW WHERE {keys} AND OLD_ROW.{col} IS NOT NULL"),
-            )
+            note(field, "insert", None)
+        ));
+        install.push(format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW\nBEGIN\n{}END",
+            ident(D, &names.settle),
+            replaced(field, "insert")
+        ));
+        install.push(format!(
+            "CREATE TRIGGER {} AFTER UPDATE ON {table} FOR EACH ROW\nBEGIN\n{}END",
+            ident(D, &names.replaced),
+            replaced(field, "update")
         ));
     }
 
@@ -214,11 +210,102 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             &format!("OLD.{col} IS NOT NULL AND NEW.{c} IS NOT OLD.{c}"),
         );
     }
+    if field.on_delete != OnDelete::Allow {
+        checks += &note(field, "update", Some("OLD"));
+    }
     install.push(format!(
         "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW\nBEGIN\n{checks}END",
         ident(D, &names.update)
     ));
     Ddl { install, remove }
+}
+
+/// Notes the numbered rows the row `NEW` is about to replace: those holding
+/// its key or another of its unique values (`op`: the statement, `insert`
+/// or `update`; `other`: the row being updated, which does not count).
+fn note(field: &FieldPlan, op: &str, other: Option<&str>) -> String {
+    let table = ident(D, &field.table);
+    let notes = ident(D, REPLACED_TABLE);
+    let e = Expr {
+        d: D,
+        row: "OLD_ROW",
+    };
+    let value = e.col(field.stored_number());
+    let day = e.day(field);
+    let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
+    let sets: Vec<String> = std::iter::once((field.keys.as_slice(), Vec::new()))
+        .chain(
+            field
+                .unique_collations
+                .iter()
+                .zip(&field.unique)
+                .map(|(collations, columns)| (columns.as_slice(), collations.clone())),
+        )
+        .map(|(columns, collations)| {
+            let matches: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let collate = collations
+                        .get(i)
+                        .and_then(|c: &Option<String>| c.as_ref())
+                        .map(|c| format!(" COLLATE {}", ident(D, c)))
+                        .unwrap_or_default();
+                    format!("OLD_ROW.{} = NEW.{}{collate}", ident(D, c), ident(D, c))
+                })
+                .collect();
+            format!("({})", matches.join(" AND "))
+        })
+        .collect();
+    let itself = match other {
+        Some(row) => {
+            let keys: Vec<String> = field
+                .keys
+                .iter()
+                .map(|k| format!("OLD_ROW.{} = {row}.{}", ident(D, k), ident(D, k)))
+                .collect();
+            format!(" AND NOT ({})", keys.join(" AND "))
+        }
+        None => String::new(),
+    };
+    format!(
+        "  DELETE FROM {notes} WHERE \"target\" = {target} AND \"op\" = {op};\n  INSERT INTO {notes} (\"target\", \"op\", \"value\", \"name\") SELECT {target}, {op}, {value}, {name} FROM {table} AS OLD_ROW WHERE OLD_ROW.{col} IS NOT NULL AND ({}){itself};\n",
+        sets.join(" OR "),
+        target = lit(D, &field.target),
+        op = lit(D, op),
+        col = ident(D, &field.column),
+    )
+}
+
+/// Once the row is written: the numbered rows noted before were deleted
+/// by the statement's REPLACE; the delete policy applies to them.
+fn replaced(field: &FieldPlan, op: &str) -> String {
+    let notes = ident(D, REPLACED_TABLE);
+    let noted = format!(
+        " FROM {notes} WHERE \"target\" = {} AND \"op\" = {}",
+        lit(D, &field.target),
+        lit(D, op)
+    );
+    let apply = match field.on_delete {
+        OnDelete::Void => format!(
+            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") SELECT \"name\", \"value\", 'deleted', NULL, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'){noted} ON CONFLICT DO NOTHING;\n",
+            ident(D, VOIDS_TABLE)
+        ),
+        // A number given back by a REPLACE would be taken again by the row
+        // replacing it, or not, depending on the order the triggers run in:
+        // refused, as `refuse` refuses it.
+        OnDelete::Refuse | OnDelete::RevertIfLast => refuse(
+            Kind::DeleteRefused,
+            &[
+                "COALESCE(CAST(\"value\" AS TEXT), '')".into(),
+                lit(D, &field.target),
+                "\"name\"".into(),
+            ],
+            &format!("{noted} LIMIT 1"),
+        ),
+        OnDelete::Allow => String::new(),
+    };
+    format!("{apply}  DELETE{noted};\n")
 }
 
 fn key_match(field: &FieldPlan, row: &str) -> String {
