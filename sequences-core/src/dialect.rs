@@ -587,6 +587,34 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [name.into()])
     }
 
+    /// Marks this transaction (PostgreSQL), session (MariaDB) or connection
+    /// (SQLite) as the numberer of `target` (`table.column`): the update
+    /// guard of an `after_commit` field lets only it number a waiting row.
+    /// `None`: what ends the mark, where the transaction's end does not.
+    pub(crate) fn numbering_mark(self, target: &str, on: bool) -> Option<Statement> {
+        let sql = match (self, on) {
+            (Self::Postgres, true) => {
+                "SELECT set_config('sequences.numbering', $1, true)".to_owned()
+            }
+            (Self::Postgres, false) => return None,
+            (Self::MySql, true) => "SET @sequences_numbering = ?".to_owned(),
+            (Self::MySql, false) => "SET @sequences_numbering = NULL".to_owned(),
+            (Self::Sqlite, true) => format!(
+                "CREATE TEMP TABLE IF NOT EXISTS \"{}\" (\"x\" INTEGER)",
+                numbering_mark_table(target)
+            ),
+            (Self::Sqlite, false) => format!(
+                "DROP TABLE IF EXISTS temp.\"{}\"",
+                numbering_mark_table(target)
+            ),
+        };
+        let values: Vec<sea_orm::Value> = match (self, on) {
+            (Self::Postgres | Self::MySql, true) => vec![target.into()],
+            _ => Vec::new(),
+        };
+        Some(Statement::from_sql_and_values(self.backend(), sql, values))
+    }
+
     /// An idle numberer's pass: stamps `last` of the numberer's row `name`
     /// with the database's clock, at most once a second (the statement
     /// changes nothing, and writes nothing, within the same second), so the
@@ -964,4 +992,15 @@ mod tests {
                 .ends_with("NOWAIT")
         );
     }
+}
+
+/// SQLite: the temporary table whose presence marks a connection as the
+/// numberer of `target` (its triggers cannot read a temporary table's
+/// rows, only that it exists).
+pub(crate) fn numbering_mark_table(target: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "sequences_numbering_{}",
+        &crate::chain::hex(&sha2::Sha256::digest(target.as_bytes()))[..16]
+    )
 }

@@ -378,6 +378,23 @@ pub enum SequenceError {
         column: String,
     },
 
+    /// An `UPDATE` set the number (or a raw value) of a row that waits for
+    /// its numberer ([`after_commit`](crate::NumberedField::after_commit)),
+    /// which the database refuses once its triggers are installed: only the
+    /// numberer numbers such a row, from the counter, and a number chosen
+    /// here would be given again. Nothing was changed.
+    #[error(
+        "{target}: refusing to set `{column}` of a row that waits for its numberer: numbers \
+         after COMMIT are given by the numberer alone (Numberer, `sequences number`), and a \
+         number chosen here would be given again"
+    )]
+    NumberSet {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// The column whose change was refused.
+        column: String,
+    },
+
     /// A numberer refused to number this row of an
     /// [`after_commit`](crate::NumberedField::after_commit) field (dated
     /// before a number already given, a closed period, the end of the
@@ -465,6 +482,7 @@ impl SequenceError {
             | Self::SchemaOutdated { name, .. }
             | Self::Chained { name, .. }
             | Self::NumberChanged { target: name, .. }
+            | Self::NumberSet { target: name, .. }
             | Self::NumberRefused { target: name, .. }
             | Self::NotNumberedYet { target: name, .. }
             | Self::Exhausted { name, .. }
@@ -556,7 +574,7 @@ impl SequenceError {
     /// [`Exhausted`](Self::Exhausted), [`ValueOutOfRange`](Self::ValueOutOfRange),
     /// [`MissingPlaceholder`](Self::MissingPlaceholder),
     /// [`DeleteRefused`](Self::DeleteRefused), [`NotLast`](Self::NotLast),
-    /// [`NumberChanged`](Self::NumberChanged).
+    /// [`NumberChanged`](Self::NumberChanged), [`NumberSet`](Self::NumberSet).
     pub fn from_database(error: &DbErr) -> Option<SequenceError> {
         Self::from_db_err(error)
             .cloned()

@@ -446,6 +446,12 @@ where
                     .await
                     .map_err(|source| self.failed(source))?;
             }
+            // The update guard lets the numberer alone number a waiting row.
+            if let Some(mark) = dialect.numbering_mark(&self.target, true) {
+                txn.execute_raw(mark)
+                    .await
+                    .map_err(|source| self.failed(source))?;
+            }
             let query = self.waiting(dialect, pk, limit);
             // The rows are locked and read as they are now, so that no
             // other client changes a placeholder or a date between this read
@@ -513,6 +519,14 @@ where
             Ok::<_, SequenceError>(Some(Batch { read, numbered }))
         }
         .await;
+        // The mark ends with the batch (PostgreSQL's, with the transaction).
+        if let Some(unmark) = dialect.numbering_mark(&self.target, false) {
+            let unmarked = txn.execute_raw(unmark).await;
+            if let (Ok(_), Err(source)) = (&result, unmarked) {
+                let _ = txn.rollback().await;
+                return Err(self.failed(source));
+            }
+        }
         match result {
             Ok(Some(batch)) => {
                 txn.commit().await.map_err(|source| self.failed(source))?;

@@ -190,6 +190,17 @@ impl FieldPlan {
         frozen
     }
 
+    /// The columns a waiting row of an `after_commit` field gets from its
+    /// numberer, and from nobody else: the number and its raw values.
+    pub(crate) fn numberer_columns(&self) -> Vec<&str> {
+        if !self.after_commit {
+            return Vec::new();
+        }
+        std::iter::once(self.column.as_str())
+            .chain(self.raw_values.iter().map(String::as_str))
+            .collect()
+    }
+
     /// The column a stored row's number is read from: the field, or the
     /// raw value beside a reference (the delete guards need an integer).
     pub(crate) fn stored_number(&self) -> &str {

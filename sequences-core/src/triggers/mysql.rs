@@ -258,6 +258,16 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             )
         );
     }
+    // A waiting row is numbered by its numberer alone, whose session says
+    // so (`Dialect::numbering_mark`).
+    for column in field.numberer_columns() {
+        let c = ident(D, column);
+        checks += &format!(
+            "  IF OLD.{col} IS NULL AND NOT (BINARY NEW.{c} <=> BINARY OLD.{c}) AND NOT (BINARY @sequences_numbering <=> BINARY {}) THEN {} END IF;\n",
+            lit(D, &field.target),
+            signal(Kind::NumberSet, &[lit(D, column), lit(D, &field.target)])
+        );
+    }
     install.push(format!(
         "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW\nBEGIN\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n{checks}END",
         ident(D, &names.update)

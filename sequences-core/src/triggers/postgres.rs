@@ -294,6 +294,16 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             )
         );
     }
+    // A waiting row is numbered by its numberer alone, whose transaction
+    // says so (`Dialect::numbering_mark`).
+    for column in field.numberer_columns() {
+        let c = ident(D, column);
+        checks += &format!(
+            "  IF OLD.{col} IS NULL AND NEW.{c} IS DISTINCT FROM OLD.{c} AND current_setting('sequences.numbering', true) IS DISTINCT FROM {} THEN\n    {}\n  END IF;\n",
+            lit(D, &field.target),
+            raise(Kind::NumberSet, &[lit(D, column), lit(D, &field.target)])
+        );
+    }
     install.push(function(
         &names.update,
         "",

@@ -41,6 +41,8 @@ pub(crate) enum Kind {
     NotLast,
     /// column, target.
     NumberChanged,
+    /// column, target.
+    NumberSet,
 }
 
 impl Kind {
@@ -56,10 +58,11 @@ impl Kind {
             Kind::DeleteRefused => "delete_refused",
             Kind::NotLast => "not_last",
             Kind::NumberChanged => "number_changed",
+            Kind::NumberSet => "number_set",
         }
     }
 
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 11] = [
         Kind::MissingPlaceholder,
         Kind::InvalidName,
         Kind::Closed,
@@ -70,6 +73,7 @@ impl Kind {
         Kind::DeleteRefused,
         Kind::NotLast,
         Kind::NumberChanged,
+        Kind::NumberSet,
     ];
 }
 
@@ -203,6 +207,13 @@ fn parse(text: &str) -> Option<SequenceError> {
         Kind::NumberChanged => {
             let f = fields(2)?;
             SequenceError::NumberChanged {
+                column: f[0].to_owned(),
+                target: f[1].to_owned(),
+            }
+        }
+        Kind::NumberSet => {
+            let f = fields(2)?;
+            SequenceError::NumberSet {
                 column: f[0].to_owned(),
                 target: f[1].to_owned(),
             }

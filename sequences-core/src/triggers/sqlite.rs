@@ -210,6 +210,19 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             &format!("OLD.{col} IS NOT NULL AND NEW.{c} IS NOT OLD.{c}"),
         );
     }
+    // A waiting row is numbered by its numberer alone, whose connection
+    // says so with a temporary table (`Dialect::numbering_mark`).
+    for column in field.numberer_columns() {
+        let c = ident(D, column);
+        checks += &raise(
+            Kind::NumberSet,
+            &[column, &field.target],
+            &format!(
+                "OLD.{col} IS NULL AND NEW.{c} IS NOT OLD.{c} AND NOT EXISTS (SELECT 1 FROM pragma_table_list WHERE \"schema\" = 'temp' AND \"name\" = {})",
+                lit(D, &crate::dialect::numbering_mark_table(&field.target))
+            ),
+        );
+    }
     if field.on_delete != OnDelete::Allow {
         checks += &note(field, "update", Some("OLD"));
     }

@@ -517,3 +517,182 @@ async fn a_new_row_with_a_refused_rows_key_is_numbered() {
     }
     assert!(lies.is_empty(), "{lies:#?}");
 }
+
+/// With the triggers installed, the number of a row that waits for its
+/// numberer (and a reference's raw value) can be set by the numberer alone:
+/// an UPDATE from anyone else is refused (`NumberSet`), through SeaORM or
+/// raw SQL, and the numberer then numbers the row from its counter.
+///
+/// Reproduction before the fix: receipts 1 and 2 numbered, a third waiting;
+/// `UPDATE ac_receipt SET number = 2 WHERE id = <third>` succeeds, the
+/// numberer passes over the third (it has a number), and the feed returns
+/// 1, 2, 2.
+#[tokio::test]
+async fn a_waiting_rows_number_is_set_by_its_numberer_alone() {
+    for t in connect_all(2).await {
+        let (scratch, db) = scratch(&t, "atk_ac_set", 2).await;
+        let receipts = ac_receipt::ActiveModel::gapless_numbering();
+        receipts.install_triggers(&db).await.unwrap();
+        let docs = ac_doc::ActiveModel::gapless_numbering();
+        docs.install_triggers(&db).await.unwrap();
+        let first = receipt(&db, "T").await;
+        receipt(&db, "T").await;
+        receipts.number_pending(&db).await.unwrap();
+        let third = receipt(&db, "T").await;
+        let what = format!("{:?}", t.backend);
+        let refused = |result: Result<u64, sea_orm::DbErr>| {
+            matches!(
+                result.as_ref().err().and_then(SequenceError::from_database),
+                Some(SequenceError::NumberSet { .. })
+            )
+        };
+        for sql in [
+            "UPDATE ac_receipt SET number = 2 WHERE id = ?",
+            "UPDATE ac_receipt SET number = 3 WHERE id = ?",
+        ] {
+            let result = sequences_tests::try_execute(&db, sql, vec![third.id.into()]).await;
+            assert!(refused(result.clone()), "{what}: `{sql}`: {result:?}");
+        }
+        // Through SeaORM, the same.
+        let mut model: ac_receipt::ActiveModel = third.clone().into();
+        model.number = Set(Some(2));
+        let result = model.update(&db).await;
+        assert!(
+            matches!(
+                result.as_ref().err().and_then(SequenceError::from_database),
+                Some(SequenceError::NumberSet { .. })
+            ),
+            "{what}: {result:?}"
+        );
+        // A transaction marked as the numberer of another column is not
+        // this column's (PostgreSQL's mark is the transaction's).
+        if t.backend == Backend::Postgres {
+            let txn = db.begin().await.unwrap();
+            execute(
+                &txn,
+                "SELECT set_config('sequences.numbering', 'ac_doc.number', true)",
+                vec![],
+            )
+            .await;
+            let result = sequences_tests::try_execute(
+                &txn,
+                "UPDATE ac_receipt SET number = 2 WHERE id = ?",
+                vec![third.id.into()],
+            )
+            .await;
+            assert!(refused(result.clone()), "{what}: another mark: {result:?}");
+            txn.rollback().await.unwrap();
+        }
+        // Changing what the row will be numbered by is not numbering it.
+        execute(
+            &db,
+            "UPDATE ac_receipt SET till = 'T' WHERE id = ?",
+            vec![third.id.into()],
+        )
+        .await;
+        // A reference's raw value and the reference itself are the
+        // numberer's too.
+        let pending_doc = doc(&db, None, "B", "2026-03-01").await;
+        for sql in [
+            "UPDATE ac_doc SET number = 1 WHERE id = ?",
+            "UPDATE ac_doc SET reference = 'B-2026-0001' WHERE id = ?",
+        ] {
+            let result = sequences_tests::try_execute(&db, sql, vec![pending_doc.id.into()]).await;
+            assert!(refused(result.clone()), "{what}: `{sql}`: {result:?}");
+        }
+        // The numberer numbers them, from the counter.
+        receipts.number_pending(&db).await.unwrap();
+        docs.number_pending(&db).await.unwrap();
+        let feed: Vec<Option<i64>> = receipts
+            .read_after_in(&db, [(ac_receipt::Column::Till, "T")], 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.number)
+            .collect();
+        assert_eq!(feed, [Some(1), Some(2), Some(3)], "{what}");
+        let doc_now = ac_doc::Entity::find_by_id(pending_doc.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(doc_now.number, Some(1), "{what}");
+        // Once numbered, the number is frozen as any other.
+        let result = sequences_tests::try_execute(
+            &db,
+            "UPDATE ac_receipt SET number = 9 WHERE id = ?",
+            vec![first.id.into()],
+        )
+        .await;
+        assert!(
+            matches!(
+                result.as_ref().err().and_then(SequenceError::from_database),
+                Some(SequenceError::NumberChanged { .. })
+            ),
+            "{what}: {result:?}"
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
+
+/// What stays open, the writer choosing a number at insert (as imports and
+/// the library's own path do), and a session that imitates the numberer's
+/// mark: the audit reports the number given twice.
+#[tokio::test]
+async fn a_number_chosen_behind_the_numberer_is_reported_by_the_audit() {
+    for t in connect_all(2).await {
+        let (scratch, db) = scratch(&t, "atk_ac_mark", 2).await;
+        let receipts = ac_receipt::ActiveModel::gapless_numbering();
+        receipts.install_triggers(&db).await.unwrap();
+        receipt(&db, "M").await;
+        receipts.number_pending(&db).await.unwrap();
+        let waiting = receipt(&db, "M").await;
+        let mark = match t.backend {
+            Backend::Postgres => {
+                "SELECT set_config('sequences.numbering', 'ac_receipt.number', true)"
+            }
+            Backend::MySql => "SET @sequences_numbering = 'ac_receipt.number'",
+            Backend::Sqlite => "SELECT 1",
+        };
+        let txn = db.begin().await.unwrap();
+        execute(&txn, mark, vec![]).await;
+        let result = sequences_tests::try_execute(
+            &txn,
+            "UPDATE ac_receipt SET number = 1 WHERE id = ?",
+            vec![waiting.id.into()],
+        )
+        .await;
+        if result.is_ok() {
+            if t.backend == Backend::MySql {
+                execute(&txn, "SET @sequences_numbering = NULL", vec![]).await;
+            }
+            txn.commit().await.unwrap();
+        } else {
+            txn.rollback().await.unwrap();
+            // SQLite's mark is a temporary table named after the field: not
+            // imitated here; the insert below chooses the number instead.
+            execute(
+                &db,
+                "INSERT INTO ac_receipt (till, number) VALUES ('M', 1)",
+                vec![],
+            )
+            .await;
+        }
+        let report = sequences_core::Audit::new(ac_receipt::Column::Number)
+            .scope([ac_receipt::Column::Till])
+            .sequence("acr-{till}")
+            .filter(ac_receipt::Column::Till.eq("M"))
+            .pending(Duration::from_secs(60))
+            .run(&db)
+            .await
+            .unwrap();
+        assert!(
+            !report.is_clean() && report.duplicate_rows() > 0,
+            "{:?}: {report:?}",
+            t.backend
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
