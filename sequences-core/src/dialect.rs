@@ -906,6 +906,17 @@ fn backend_name(backend: DbBackend) -> &'static str {
     }
 }
 
+/// SQLite: the temporary table whose presence marks a connection as the
+/// numberer of `target` (its triggers cannot read a temporary table's
+/// rows, only that it exists).
+pub(crate) fn numbering_mark_table(target: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "sequences_numbering_{}",
+        &crate::chain::hex(&sha2::Sha256::digest(target.as_bytes()))[..16]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -992,15 +1003,4 @@ mod tests {
                 .ends_with("NOWAIT")
         );
     }
-}
-
-/// SQLite: the temporary table whose presence marks a connection as the
-/// numberer of `target` (its triggers cannot read a temporary table's
-/// rows, only that it exists).
-pub(crate) fn numbering_mark_table(target: &str) -> String {
-    use sha2::Digest;
-    format!(
-        "sequences_numbering_{}",
-        &crate::chain::hex(&sha2::Sha256::digest(target.as_bytes()))[..16]
-    )
 }
