@@ -227,8 +227,9 @@ pub struct AuditArgs {
     #[arg(long)]
     pub guarded: bool,
     /// The column is numbered after COMMIT: rows whose number is NULL wait for
-    /// a numberer, a defect only when none ran within SECONDS; rows it refused
-    /// are listed as defects.
+    /// a numberer. The audit watches those waiting when it looks (followed by
+    /// --key, or the primary key) for up to SECONDS: one still waiting then is
+    /// a defect, as are rows a numberer refused.
     #[arg(long, value_name = "SECONDS")]
     pub pending: Option<u64>,
 }

@@ -375,12 +375,17 @@ impl Render for Audit<'_> {
         if let Some(pending) = &report.pending {
             // After COMMIT: rows waiting for a numberer, and rows it refused.
             let idle = match pending.numberer_idle {
-                Some(idle) => format!("a numberer ran {}s ago", idle.as_secs()),
-                None => "no numberer ever ran".to_owned(),
+                _ if pending.heartbeat_ahead => {
+                    "the numberer's heartbeat is dated in the FUTURE: written by hand".to_owned()
+                }
+                Some(idle) => format!("its heartbeat says a numberer ran {}s ago", idle.as_secs()),
+                None => "no numberer ever stamped a heartbeat".to_owned(),
             };
             lines.push(format!(
-                "{} row(s) waiting for their number ({idle}; at most {}s allowed)",
+                "{} row(s) waiting for their number when the audit looked, {} still waiting \
+                 after {}s ({idle})",
                 pending.waiting,
+                pending.overdue,
                 pending.max_wait.as_secs()
             ));
             for (key, reason) in pending.refused.iter().take(20) {

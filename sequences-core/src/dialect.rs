@@ -816,6 +816,39 @@ impl Dialect {
         }
     }
 
+    /// The keys (as text) of `table`'s rows whose `column` is NULL and that
+    /// no numberer refused (for any column of the table), in key order, the
+    /// first `limit`: the rows the audit watches.
+    pub(crate) fn audit_waiting(
+        self,
+        table: &str,
+        column: &str,
+        key: &str,
+        limit: Option<u64>,
+    ) -> Statement {
+        let r = crate::entity::REFUSALS_TABLE;
+        let q = |name: &str| match self {
+            Self::MySql => format!("`{}`", name.replace('`', "``")),
+            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        };
+        let key_text = self.key_text(table, key);
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let param = match self {
+            Self::Postgres => "$1",
+            _ => "?",
+        };
+        let sql = format!(
+            "SELECT {key_text} FROM {t} WHERE {t}.{c} IS NULL AND NOT EXISTS (SELECT 1 FROM {r} WHERE {r}.{tn} = {param} AND {r}.{rk} = {key_text}) ORDER BY {t}.{k}{limit}",
+            t = q(table),
+            c = q(column),
+            k = q(key),
+            r = q(r),
+            tn = q("table_name"),
+            rk = q("row_key"),
+        );
+        Statement::from_sql_and_values(self.backend(), sql, [table.into()])
+    }
+
     /// A row's key column as text, as `sequence_refusals` keeps it.
     pub(crate) fn key_text(self, table: &str, key: &str) -> String {
         let text = self.audit_cast_types().1;

@@ -40,9 +40,20 @@ pub async fn audit(
                 .to_owned(),
         ));
     }
+    // Rows waiting for a numberer are followed by the table's key: its
+    // primary key unless one is named.
+    let mut key = args.key.clone();
+    if key.is_empty() && args.pending.is_some() {
+        key = crate::database::catalog_columns(db, &args.table)
+            .await?
+            .into_iter()
+            .filter(|c| c.primary_key)
+            .map(|c| c.name)
+            .collect();
+    }
     let mut audit = Audit::new(value)
         .scope(scope)
-        .key(named_columns(db, &args.table, &args.key).await?)
+        .key(named_columns(db, &args.table, &key).await?)
         .initial_value(args.initial);
     for file in &args.against {
         audit = audit.checkpoints(read_checkpoints(file)?);

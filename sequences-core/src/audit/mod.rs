@@ -86,6 +86,14 @@ pub struct Audit<C> {
     pending: Option<std::time::Duration>,
 }
 
+/// The waiting rows [`Audit::pending`] follows at most.
+const WATCHED: u64 = 10_000;
+
+/// How far in the future (seconds) a numberer's heartbeat may be before it
+/// is a defect: the database's clock is read on both sides, so only a
+/// write by hand gets there.
+const HEARTBEAT_SKEW: i64 = 5;
+
 impl<C: AuditColumn> Audit<C> {
     /// Audits the numbers of column `value` (an integer column).
     pub fn new(value: C) -> Self {
@@ -203,10 +211,14 @@ impl<C: AuditColumn> Audit<C> {
 
     /// The column is numbered [`after_commit`](crate::NumberedField::after_commit):
     /// rows whose number is NULL wait for a numberer, and are reported in
-    /// [`AuditReport::pending`] rather than as unnumbered. They are a defect
-    /// only when no numberer ran within `max_wait` (none running), and the
+    /// [`AuditReport::pending`] rather than as unnumbered. The audit watches
+    /// the rows waiting when it looks (the first 10,000 in key order) for up
+    /// to `max_wait`: one still unnumbered then is a defect (`overdue`). The
     /// rows a numberer refused (`sequence_refusals`, any numbered column of
-    /// the table) are listed as defects.
+    /// the table) are defects too, and so is a numberer's heartbeat dated in
+    /// the future. The verdict never rests on the heartbeat, which anyone
+    /// who can write `sequences` can write. Needs the table's one-column
+    /// key ([`key`](Self::key)), which the waiting rows are followed by.
     pub fn pending(mut self, max_wait: std::time::Duration) -> Self {
         self.pending = Some(max_wait);
         self
@@ -245,7 +257,8 @@ impl<C: AuditColumn> Audit<C> {
     }
 
     /// The unnumbered rows of the report, as rows waiting for a numberer
-    /// (taken out of the groups) and rows it refused.
+    /// (taken out of the groups) and rows it refused; the waiting ones are
+    /// watched for up to `max_wait`.
     async fn pending_rows<D: ConnectionTrait>(
         &self,
         db: &D,
@@ -254,6 +267,15 @@ impl<C: AuditColumn> Audit<C> {
     ) -> Result<PendingRows, DbErr> {
         let dialect = Dialect::of(db.get_database_backend())?;
         let table = self.value.table_name();
+        let [key] = self.key.as_slice() else {
+            return Err(SequenceError::invalid_audit(
+                &self.target(),
+                "pending: give the table's one-column key (Audit::key, --key), by which the \
+                 rows waiting for a numberer are followed"
+                    .to_owned(),
+            )
+            .into());
+        };
         let refused: Vec<(String, String)> = db
             // Of the table: the audited column may be a reference's raw value.
             .query_all_raw(dialect.refusals(&table, None))
@@ -261,9 +283,7 @@ impl<C: AuditColumn> Audit<C> {
             .into_iter()
             .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
             .collect::<Result<_, DbErr>>()?;
-        let mut unnumbered = 0;
         for group in &mut report.groups {
-            unnumbered += group.unnumbered;
             group.unnumbered = 0;
             group.unnumbered_keys.clear();
         }
@@ -276,12 +296,35 @@ impl<C: AuditColumn> Audit<C> {
             )))
             .await?
             .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()?
-            .map(|seconds| std::time::Duration::from_secs(seconds.max(0) as u64));
+            .transpose()?;
+        // The rows waiting now, then again until none of them waits or
+        // `max_wait` has passed.
+        let waiting_now = |limit: Option<u64>| {
+            dialect.audit_waiting(&table, self.value.column_name(), key.column_name(), limit)
+        };
+        let read = |rows: Vec<sea_orm::QueryResult>| {
+            rows.iter()
+                .map(|row| row.try_get_by_index::<String>(0))
+                .collect::<Result<std::collections::BTreeSet<String>, DbErr>>()
+        };
+        let mut watched = read(db.query_all_raw(waiting_now(Some(WATCHED))).await?)?;
+        let waiting = watched.len() as u64;
+        let started = std::time::Instant::now();
+        let pause = (max_wait / 10).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(1),
+        );
+        while !watched.is_empty() && started.elapsed() < max_wait {
+            tokio::time::sleep(pause.min(max_wait.saturating_sub(started.elapsed()))).await;
+            let still = read(db.query_all_raw(waiting_now(None)).await?)?;
+            watched.retain(|key| still.contains(key));
+        }
         Ok(PendingRows {
-            waiting: unnumbered.saturating_sub(refused.len() as u64),
+            waiting,
+            overdue: watched.len() as u64,
             refused,
-            numberer_idle: idle,
+            numberer_idle: idle.map(|s| std::time::Duration::from_secs(s.max(0) as u64)),
+            heartbeat_ahead: idle.is_some_and(|s| s < -HEARTBEAT_SKEW),
             max_wait,
         })
     }

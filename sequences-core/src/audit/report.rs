@@ -59,23 +59,32 @@ impl AuditReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PendingRows {
-    /// Rows whose number is NULL and that no numberer refused: they wait.
+    /// Rows whose number was NULL when the audit looked, and that no
+    /// numberer refused (at most the first 10,000 in key order, which the
+    /// audit then watched).
     pub waiting: u64,
+    /// Of those, the rows still unnumbered after `max_wait`: a defect (no
+    /// numberer runs, or it is too far behind).
+    pub overdue: u64,
     /// Rows a numberer refused (row key, reason): they stay unnumbered, a
     /// defect an auditor must see (`sequence_refusals`).
     pub refused: Vec<(String, String)>,
-    /// How long ago a numberer of the table last ran (`None`: never).
+    /// How long ago a numberer of the column last stamped its heartbeat
+    /// (`None`: never). Shown, never trusted: anyone who can write
+    /// `sequences` can write it.
     pub numberer_idle: Option<std::time::Duration>,
+    /// The heartbeat is dated in the future, which no numberer writes: a
+    /// defect (written by hand, or the database's clock went back).
+    pub heartbeat_ahead: bool,
     /// The longest a row may wait ([`Audit::pending`]).
     pub max_wait: std::time::Duration,
 }
 
 impl PendingRows {
-    /// No row refused, and rows waiting only while a numberer runs: one ran
-    /// within `max_wait`.
+    /// No row refused, none waiting longer than `max_wait` while the audit
+    /// watched, and no heartbeat from the future.
     pub fn is_fine(&self) -> bool {
-        self.refused.is_empty()
-            && (self.waiting == 0 || self.numberer_idle.is_some_and(|idle| idle <= self.max_wait))
+        self.refused.is_empty() && self.overdue == 0 && !self.heartbeat_ahead
     }
 }
 

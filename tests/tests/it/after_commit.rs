@@ -488,71 +488,54 @@ async fn a_numberer_without_the_refusals_table_names_the_migration() {
 }
 
 /// The audit counts rows waiting for their number as pending, not as gaps
-/// or unnumbered rows, while a numberer runs; with none running (or a row
-/// refused), they are a defect.
+/// or unnumbered rows; it watches them, and one still waiting after the
+/// wait allowed is a defect (no numberer runs). With a numberer running,
+/// the rows it finds waiting are numbered while it watches: clean.
 #[tokio::test]
 async fn the_audit_tells_pending_rows_from_defects() {
     let _turn = TABLES.lock().await;
-    use sequences_core::Audit;
+    use sequences_core::{Audit, Numberer};
     use sequences_tests::Scratch;
     for t in connect_all(1).await {
         let scratch = Scratch::new(&t, "after_commit_audit").await;
         sequences_tests::migrate(&scratch.url).await;
-        let db = sequences_tests::open(&scratch.url, 1).await;
-        let audit = || async {
-            Audit::new(ac_receipt::Column::Number)
-                .scope([ac_receipt::Column::Till])
-                .sequence("acr-{till}")
-                .pending(Duration::from_secs(60))
-                .run(&db)
-                .await
-                .unwrap()
+        let db = sequences_tests::open(&scratch.url, 3).await;
+        let audit = |max_wait: Duration| {
+            let db = db.clone();
+            async move {
+                Audit::new(ac_receipt::Column::Number)
+                    .scope([ac_receipt::Column::Till])
+                    .sequence("acr-{till}")
+                    .key([ac_receipt::Column::Id])
+                    .pending(max_wait)
+                    .run(&db)
+                    .await
+                    .unwrap()
+            }
         };
         receipt(&db, "T").await;
         receipt(&db, "T").await;
-        // No numberer ever ran: two rows wait, a defect.
-        let report = audit().await;
+        // No numberer: two rows wait, and still wait once the audit watched
+        // them for a second: a defect.
+        let report = audit(Duration::from_secs(1)).await;
         let pending = report.pending.clone().unwrap();
-        assert_eq!((pending.waiting, pending.numberer_idle), (2, None), "{t:?}");
+        assert_eq!(
+            (pending.waiting, pending.overdue, pending.numberer_idle),
+            (2, 2, None),
+            "{t:?}"
+        );
         assert!(!report.is_clean(), "{t:?}");
         assert_eq!(report.groups.iter().map(|g| g.unnumbered).sum::<u64>(), 0);
-        // A numberer runs: the rows are numbered, and a new one waits a moment.
+        // A numberer runs: what the audit finds waiting is numbered while it
+        // watches.
         let numbering = ac_receipt::ActiveModel::gapless_numbering();
-        while numbering.number_pending(&db).await.unwrap() == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let numberer = Numberer::spawn(numbering, db.clone());
         receipt(&db, "T").await;
-        let report = audit().await;
+        let report = audit(Duration::from_secs(60)).await;
         let pending = report.pending.clone().unwrap();
-        assert_eq!(pending.waiting, 1, "{t:?}");
-        assert!(
-            pending
-                .numberer_idle
-                .is_some_and(|idle| idle < Duration::from_secs(60))
-        );
+        assert_eq!(pending.overdue, 0, "{t:?}: {report:?}");
         assert!(report.is_clean(), "{t:?}: {report:?}");
-        // A numberer with nothing to do still says it runs (its pass stamps
-        // a heartbeat, once a second): a row that just arrived is pending,
-        // not a defect, even under a one-second wait.
-        while numbering.number_pending(&db).await.unwrap() == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(2200)).await;
-        assert_eq!(numbering.number_pending(&db).await.unwrap(), 0, "{t:?}");
-        receipt(&db, "T").await;
-        let report = Audit::new(ac_receipt::Column::Number)
-            .scope([ac_receipt::Column::Till])
-            .sequence("acr-{till}")
-            .pending(Duration::from_secs(1))
-            .run(&db)
-            .await
-            .unwrap();
-        let pending = report.pending.clone().unwrap();
-        assert_eq!(pending.waiting, 1, "{t:?}");
-        assert!(
-            report.is_clean(),
-            "{t:?}: an idle numberer is alive: {report:?}"
-        );
+        numberer.shutdown().await;
 
         // A row the numberer refused is listed, a defect.
         let docs = ac_doc::ActiveModel::gapless_numbering();
@@ -573,7 +556,8 @@ async fn the_audit_tells_pending_rows_from_defects() {
             docs.number_pending(&db).await.unwrap();
             let report = Audit::new(ac_doc::Column::Number)
                 .scope([ac_doc::Column::Book])
-                .pending(Duration::from_secs(60))
+                .key([ac_doc::Column::Id])
+                .pending(Duration::from_millis(100))
                 .run(&db)
                 .await
                 .unwrap();

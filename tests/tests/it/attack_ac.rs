@@ -683,6 +683,7 @@ async fn a_number_chosen_behind_the_numberer_is_reported_by_the_audit() {
             .scope([ac_receipt::Column::Till])
             .sequence("acr-{till}")
             .filter(ac_receipt::Column::Till.eq("M"))
+            .key([ac_receipt::Column::Id])
             .pending(Duration::from_secs(60))
             .run(&db)
             .await
@@ -692,6 +693,112 @@ async fn a_number_chosen_behind_the_numberer_is_reported_by_the_audit() {
             "{:?}: {report:?}",
             t.backend
         );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}
+
+/// The audit's verdict on rows waiting for a numberer must not rest on
+/// anything the application's role can write. One `INSERT` of the
+/// numberer's heartbeat row, dated in 2100, used to make the audit of rows
+/// no numberer ever touched say clean, for ever; a heartbeat renewed every
+/// second by hand did the same. Now the audit watches the rows themselves:
+/// still waiting after `max_wait`, they are a defect, whatever the
+/// heartbeat; and a heartbeat from the future is a defect of its own.
+#[tokio::test]
+async fn a_forged_heartbeat_does_not_make_the_audit_clean() {
+    for t in connect_all(2).await {
+        let (scratch, db) = scratch(&t, "atk_ac_heart", 2).await;
+        receipt(&db, "H").await;
+        receipt(&db, "H").await;
+        let audit = || async {
+            sequences_core::Audit::new(ac_receipt::Column::Number)
+                .scope([ac_receipt::Column::Till])
+                .sequence("acr-{till}")
+                .key([ac_receipt::Column::Id])
+                .pending(Duration::from_millis(500))
+                .run(&db)
+                .await
+                .unwrap()
+        };
+        let what = format!("{:?}", t.backend);
+        // A heartbeat in 2100.
+        execute(
+            &db,
+            "INSERT INTO sequences (name, last) VALUES ('numberer:ac_receipt.number', 4102444800)",
+            vec![],
+        )
+        .await;
+        let report = audit().await;
+        let pending = report.pending.clone().unwrap();
+        assert!(pending.heartbeat_ahead, "{what}: {pending:?}");
+        assert_eq!(pending.overdue, 2, "{what}: {pending:?}");
+        assert!(!report.is_clean(), "{what}: AUDIT LIES: {report:?}");
+        // A heartbeat kept fresh by hand, while no numberer runs.
+        let now = match t.backend {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) AS BIGINT)",
+            Backend::MySql => "CAST(UNIX_TIMESTAMP() AS SIGNED)",
+            Backend::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
+        };
+        let fresh =
+            format!("UPDATE sequences SET last = {now} WHERE name = 'numberer:ac_receipt.number'");
+        execute(&db, &fresh, vec![]).await;
+        let forger = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                loop {
+                    let _ = sequences_tests::try_execute(&db, &fresh, vec![]).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let report = audit().await;
+        forger.abort();
+        let pending = report.pending.clone().unwrap();
+        assert!(!pending.heartbeat_ahead, "{what}: {pending:?}");
+        assert!(
+            pending
+                .numberer_idle
+                .is_some_and(|idle| idle < Duration::from_secs(5)),
+            "{what}: {pending:?}"
+        );
+        assert_eq!(pending.overdue, 2, "{what}: {pending:?}");
+        assert!(!report.is_clean(), "{what}: AUDIT LIES: {report:?}");
+        // A refusal deleted by hand: the row it was about waits again, and
+        // the audit watching it sees it wait.
+        let docs = ac_doc::ActiveModel::gapless_numbering();
+        doc(&db, None, "R", "2026-05-10").await;
+        doc(&db, None, "R", "2026-05-01").await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            docs.number_pending(&db).await.unwrap();
+            let refused = sequences_tests::try_execute(
+                &db,
+                "DELETE FROM sequence_refusals WHERE table_name = 'ac_doc'",
+                vec![],
+            )
+            .await
+            .unwrap();
+            if refused > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what}: never refused");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let report = sequences_core::Audit::new(ac_doc::Column::Number)
+            .scope([ac_doc::Column::Book])
+            .key([ac_doc::Column::Id])
+            .filter(ac_doc::Column::Book.eq("R"))
+            .pending(Duration::from_millis(300))
+            .run(&db)
+            .await
+            .unwrap();
+        let pending = report.pending.clone().unwrap();
+        assert!(
+            pending.refused.is_empty() && pending.overdue == 1,
+            "{what}: {pending:?}"
+        );
+        assert!(!report.is_clean(), "{what}: AUDIT LIES: {report:?}");
         db.close().await.unwrap();
         scratch.remove().await;
     }
