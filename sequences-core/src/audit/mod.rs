@@ -273,8 +273,7 @@ impl<C: AuditColumn> Audit<C> {
                 "pending: give the table's one-column key (Audit::key, --key), by which the \
                  rows waiting for a numberer are followed"
                     .to_owned(),
-            )
-            .into());
+            ));
         };
         let refused: Vec<(String, String)> = db
             // Of the table: the audited column may be a reference's raw value.
