@@ -34,7 +34,7 @@ impl Sequence {
     /// duplicates, NULLs or numbers below the initial value (unless
     /// `allow_defects`), or when the counter is already past them. Stop the
     /// legacy writers first: rows they insert meanwhile are not seen.
-    pub async fn adopt<C: ConnectionTrait, K: AuditColumn>(
+    pub async fn adopt<C: ConnectionTrait + sea_orm::TransactionTrait, K: AuditColumn>(
         &self,
         db: &C,
         audit: &Audit<K>,

@@ -610,7 +610,7 @@ impl<C: AuditColumn> ChainAudit<C> {
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
         for column in &self.scope {
-            query.expr(as_text(col(column), column, text));
+            query.expr(as_text(col(column), column, dialect));
         }
         query
             .expr(Func::cast_as(col(&self.hash), text))
@@ -641,10 +641,18 @@ impl<C: AuditColumn> ChainAudit<C> {
 
     /// Reads the rows (in number order per scope), the voids and the chain
     /// heads, and verifies every chain.
-    pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<ChainReport, SequenceError> {
-        self.run_chains(db)
+    pub async fn run<D>(&self, db: &D) -> Result<ChainReport, SequenceError>
+    where
+        D: ConnectionTrait + sea_orm::TransactionTrait,
+    {
+        let failed = |error| SequenceError::of_audit(&self.target(), error);
+        // Rows, voids and heads as of one moment (see `Audit::run`).
+        let snapshot = crate::audit::snapshot(db).await.map_err(failed)?;
+        let report = self.run_chains(&snapshot).await.map_err(failed)?;
+        sea_orm::TransactionSession::commit(snapshot)
             .await
-            .map_err(|error| SequenceError::of_audit(&self.target(), error))
+            .map_err(failed)?;
+        Ok(report)
     }
 
     /// The sequence template, parsed, its placeholders naming scope columns.
@@ -687,7 +695,7 @@ impl<C: AuditColumn> ChainAudit<C> {
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
         for column in &self.scope {
-            query.expr(as_text(col(column), column, text));
+            query.expr(as_text(col(column), column, dialect));
         }
         query
             .expr(Func::cast_as(col(&self.number), integer))

@@ -2,7 +2,7 @@
 //! columns known by name at run time (the `sequences` command), with what
 //! their types mean for the text a sequence name prints.
 
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ColumnType, ConnectionTrait};
 
 use crate::dialect::Dialect;
@@ -142,7 +142,7 @@ impl AuditColumn for NamedColumn {
 pub(crate) fn as_text<C: AuditColumn>(
     expr: sea_orm::sea_query::Expr,
     column: &C,
-    text: &'static str,
+    dialect: Dialect,
 ) -> sea_orm::sea_query::Expr {
     use sea_orm::sea_query::{CaseStatement, ExprTrait};
     if column.is_boolean() {
@@ -152,7 +152,7 @@ pub(crate) fn as_text<C: AuditColumn>(
             .finally(Expr::cust("'false'"))
             .into()
     } else {
-        Func::cast_as(expr, text).into()
+        Expr::cust_with_expr(dialect.exact_text(&dialect.placeholder(1)), expr)
     }
 }
 

@@ -720,13 +720,19 @@ impl Dialect {
         let r = crate::entity::REFUSALS_TABLE;
         let sql = match self {
             Self::Postgres => format!(
-                r#"DELETE FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2 AND "row_key" = $3"#
+                r#"DELETE FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2 AND {} = {}"#,
+                self.exact_text(r#""row_key""#),
+                self.exact_text("$3")
             ),
             Self::MySql => format!(
-                "DELETE FROM `{r}` WHERE `table_name` = ? AND `column_name` = ? AND `row_key` = ?"
+                "DELETE FROM `{r}` WHERE `table_name` = ? AND `column_name` = ? AND {} = {}",
+                self.exact_text("`row_key`"),
+                self.exact_text("?")
             ),
             Self::Sqlite => format!(
-                r#"DELETE FROM "{r}" WHERE "table_name" = ? AND "column_name" = ? AND "row_key" = ?"#
+                r#"DELETE FROM "{r}" WHERE "table_name" = ? AND "column_name" = ? AND {} = {}"#,
+                self.exact_text(r#""row_key""#),
+                self.exact_text("?")
             ),
         };
         Statement::from_sql_and_values(
@@ -805,13 +811,16 @@ impl Dialect {
         match self {
             Self::MySql => format!(
                 "NOT EXISTS (SELECT 1 FROM `{r}` WHERE `{r}`.`table_name` = ? AND `{r}`.`column_name` = ? \
-                 AND `{r}`.`row_key` = {key})"
+                 AND {} = {key})",
+                self.exact_text(&format!("`{r}`.`row_key`"))
             ),
             Self::Postgres => format!(
-                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = $1 AND "{r}"."column_name" = $2 AND "{r}"."row_key" = {key})"#
+                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = $1 AND "{r}"."column_name" = $2 AND {} = {key})"#,
+                self.exact_text(&format!(r#""{r}"."row_key""#))
             ),
             Self::Sqlite => format!(
-                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = ? AND "{r}"."column_name" = ? AND "{r}"."row_key" = {key})"#
+                r#"NOT EXISTS (SELECT 1 FROM "{r}" WHERE "{r}"."table_name" = ? AND "{r}"."column_name" = ? AND {} = {key})"#,
+                self.exact_text(&format!(r#""{r}"."row_key""#))
             ),
         }
     }
@@ -838,23 +847,23 @@ impl Dialect {
             _ => "?",
         };
         let sql = format!(
-            "SELECT {key_text} FROM {t} WHERE {t}.{c} IS NULL AND NOT EXISTS (SELECT 1 FROM {r} WHERE {r}.{tn} = {param} AND {r}.{rk} = {key_text}) ORDER BY {t}.{k}{limit}",
+            "SELECT {key_text} FROM {t} WHERE {t}.{c} IS NULL AND NOT EXISTS (SELECT 1 FROM {r} WHERE {r}.{tn} = {param} AND {} = {key_text}) ORDER BY {t}.{k}{limit}",
+            self.exact_text(&format!("{}.{}", q(r), q("row_key"))),
             t = q(table),
             c = q(column),
             k = q(key),
             r = q(r),
             tn = q("table_name"),
-            rk = q("row_key"),
         );
         Statement::from_sql_and_values(self.backend(), sql, [table.into()])
     }
 
-    /// A row's key column as text, as `sequence_refusals` keeps it.
+    /// A row's key column as text, as `sequence_refusals` keeps it,
+    /// compared byte for byte (`exact_text`).
     pub(crate) fn key_text(self, table: &str, key: &str) -> String {
-        let text = self.audit_cast_types().1;
         match self {
-            Self::MySql => format!("CAST(`{table}`.`{key}` AS {text})"),
-            Self::Postgres | Self::Sqlite => format!(r#"CAST("{table}"."{key}" AS {text})"#),
+            Self::MySql => self.exact_text(&format!("`{table}`.`{key}`")),
+            Self::Postgres | Self::Sqlite => self.exact_text(&format!(r#""{table}"."{key}""#)),
         }
     }
 
@@ -908,6 +917,29 @@ impl Dialect {
             Self::Postgres => ("BIGINT", "TEXT"),
             Self::MySql => ("SIGNED", "CHAR"),
             Self::Sqlite => ("INTEGER", "TEXT"),
+        }
+    }
+
+    /// The `n`th placeholder of a custom expression (sea-query's `Expr::cust_with_exprs`).
+    pub(crate) fn placeholder(self, n: usize) -> String {
+        match self {
+            Self::Postgres => format!("${n}"),
+            Self::MySql | Self::Sqlite => "?".to_owned(),
+        }
+    }
+
+    /// `expr` as text that compares, groups and sorts byte for byte, as
+    /// sequence names do: whatever the column's collation (MariaDB's
+    /// default ones ignore case and trailing spaces, SQLite's NOCASE the
+    /// case), `a`, `A` and `a ` stay three values. MariaDB reads the first
+    /// versioned comment, MySQL 8 the second.
+    pub(crate) fn exact_text(self, expr: &str) -> String {
+        match self {
+            Self::Postgres => format!("CAST({expr} AS TEXT) COLLATE \"C\""),
+            Self::MySql => format!(
+                "CAST({expr} AS CHAR CHARACTER SET utf8mb4) /*M!100000 COLLATE utf8mb4_nopad_bin */ /*!80000 COLLATE utf8mb4_0900_bin */"
+            ),
+            Self::Sqlite => format!("CAST({expr} AS TEXT) COLLATE BINARY"),
         }
     }
 

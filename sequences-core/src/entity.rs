@@ -134,7 +134,8 @@ pub mod refusal {
         #[sea_orm(
             primary_key,
             auto_increment = false,
-            column_type = "String(StringLen::N(100))"
+            column_type = "String(StringLen::N(100))",
+            extra = "/*M!100000 COLLATE utf8mb4_nopad_bin */ /*!80000 COLLATE utf8mb4_0900_bin */"
         )]
         pub row_key: String,
         /// Why, as the library's error says it.

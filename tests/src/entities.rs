@@ -698,3 +698,53 @@ pub mod db_code {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Rows whose scope is text in a column that may ignore case or trailing
+/// spaces (MariaDB's default collations, SQLite's NOCASE): the collation
+/// tests create the table themselves and number it through a `Numbering`.
+pub mod col_doc {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "col_doc")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub kind: String,
+        pub number: Option<i64>,
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Numbered after COMMIT in date order, with a text primary key that tells
+/// case apart (its tests create the table): refusals are matched to rows
+/// by that key, byte for byte.
+pub mod ac_tag {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "ac_tag")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub book: String,
+        pub issued_on: Date,
+        #[gapless(
+            sequence = "act-{book}",
+            date = "issued_on",
+            chronological,
+            after_commit,
+            on_delete = "allow"
+        )]
+        pub number: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}

@@ -47,7 +47,7 @@ impl<C: AuditColumn> Audit<C> {
                     .add(self.filter.clone()),
             )
             .to_owned();
-        let unnumbered = self.unnumbered_query(db, &[], text);
+        let unnumbered = self.unnumbered_query(db, &[], dialect);
         let mut groups: BTreeMap<Scope, Vec<(i64, Option<String>)>> = BTreeMap::new();
         let mut unreadable = 0;
         for row in db

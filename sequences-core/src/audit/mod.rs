@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 use sea_orm::sea_query::{Alias, Expr, Func, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryResult,
+    TransactionTrait,
 };
 
 use crate::column::{AuditColumn, as_text, fits_scope};
@@ -84,6 +85,29 @@ pub struct Audit<C> {
     checkpoints: Vec<crate::chain::Checkpoint>,
     guarded: bool,
     pending: Option<std::time::Duration>,
+}
+
+/// A read-only transaction that sees the database as of one moment
+/// (REPEATABLE READ on PostgreSQL and MariaDB, a read transaction on
+/// SQLite), or a savepoint of the caller's transaction, which sees what the
+/// caller's isolation level lets it see.
+pub(crate) async fn snapshot<D>(db: &D) -> Result<D::Transaction, DbErr>
+where
+    D: ConnectionTrait + TransactionTrait,
+{
+    if crate::in_transaction(db).await? {
+        return db.begin().await;
+    }
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => db.begin().await,
+        _ => {
+            db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await
+        }
+    }
 }
 
 /// The waiting rows [`Audit::pending`] follows at most.
@@ -236,21 +260,29 @@ impl<C: AuditColumn> Audit<C> {
 
     /// Runs the audit. Fails, before any query, when the column is not an
     /// integer or the template names a column that is not in the scope.
-    pub async fn run<D: ConnectionTrait>(&self, db: &D) -> Result<AuditReport, SequenceError> {
+    pub async fn run<D>(&self, db: &D) -> Result<AuditReport, SequenceError>
+    where
+        D: ConnectionTrait + TransactionTrait,
+    {
+        let failed = |error| SequenceError::of_audit(&self.target(), error);
+        // Rows, counters, voids and triggers as of one moment: read apart,
+        // a commit between two reads would show a counter ahead of its rows.
+        let snapshot = crate::audit::snapshot(db).await.map_err(failed)?;
         let result = match &self.format {
-            Some(format) => self.run_formatted(db, format).await,
-            None => self.run_numbers(db).await,
+            Some(format) => self.run_formatted(&snapshot, format).await,
+            None => self.run_numbers(&snapshot).await,
         };
-        let mut report = result.map_err(|error| SequenceError::of_audit(&self.target(), error))?;
-        report.triggers = self
-            .triggers(db)
+        let mut report = result.map_err(failed)?;
+        report.triggers = self.triggers(&snapshot).await.map_err(failed)?;
+        sea_orm::TransactionSession::commit(snapshot)
             .await
-            .map_err(|error| SequenceError::of_audit(&self.target(), error))?;
+            .map_err(failed)?;
+        // The rows waiting are watched as they change: outside the snapshot.
         if let Some(max_wait) = self.pending {
             report.pending = Some(
                 self.pending_rows(db, &mut report, max_wait)
                     .await
-                    .map_err(|error| SequenceError::of_audit(&self.target(), error))?,
+                    .map_err(failed)?,
             );
         }
         Ok(report)
@@ -359,13 +391,13 @@ impl<C: AuditColumn> Audit<C> {
         use sea_orm::sea_query::ExprTrait;
         self.check()?;
         let dialect = Dialect::of(db.get_database_backend())?;
-        let (integer, text) = dialect.audit_cast_types();
+        let (integer, _) = dialect.audit_cast_types();
         let table = Alias::new(self.value.table_name());
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut base = Query::select();
         for (i, column) in self.scope.iter().enumerate() {
             base.expr_as(
-                as_text(col(column), column, text),
+                as_text(col(column), column, dialect),
                 Alias::new(format!("s{i}")),
             );
         }
@@ -379,7 +411,7 @@ impl<C: AuditColumn> Audit<C> {
                 .add(self.filter.clone()),
         );
         // Rows whose number is NULL: never numbered, a defect.
-        let unnumbered = self.unnumbered_query(db, &self.scope, text);
+        let unnumbered = self.unnumbered_query(db, &self.scope, dialect);
         let base = db.get_database_backend().build(&base);
         let statements =
             dialect.audit(&base, self.scope.len(), self.initial_value, self.max_listed);
@@ -575,15 +607,16 @@ impl<C: AuditColumn> Audit<C> {
         &self,
         db: &D,
         scope: &[C],
-        text: &'static str,
+        dialect: Dialect,
     ) -> sea_orm::Statement {
         use sea_orm::sea_query::ExprTrait;
+        let text = dialect.audit_cast_types().1;
         let table = Alias::new(self.value.table_name());
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
         for (i, column) in scope.iter().enumerate() {
             query.expr_as(
-                as_text(col(column), column, text),
+                as_text(col(column), column, dialect),
                 Alias::new(format!("s{i}")),
             );
         }

@@ -125,8 +125,25 @@ where
         let number = field.number_column()?;
         let scope: Vec<(K, Value)> = scope.into_iter().map(|(k, v)| (k, v.into())).collect();
         field.one_sequence(&scope)?;
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| field.failed(source))?;
         let mut query = <K::EntityName as EntityTrait>::find();
         for (column, value) in scope {
+            // Byte for byte, as the sequence's name took it: a column whose
+            // collation ignores case or trailing spaces would mix scopes.
+            if matches!(value, Value::String(_)) {
+                query = query.filter(sea_orm::sea_query::Expr::cust_with_exprs(
+                    format!(
+                        "{} = {}",
+                        dialect.exact_text(&dialect.placeholder(1)),
+                        dialect.exact_text(&dialect.placeholder(2))
+                    ),
+                    [
+                        sea_orm::sea_query::Expr::col((column.entity_name(), column)),
+                        sea_orm::sea_query::Expr::val(value.clone()),
+                    ],
+                ));
+            }
             query = query.filter(column.eq(value));
         }
         query

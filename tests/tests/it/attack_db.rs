@@ -189,7 +189,7 @@ async fn slot_id<C: ConnectionTrait>(db: &C, kind: &str, number: i32) -> i32 {
 }
 
 /// Every db_slot counter and row of the database.
-async fn slot_audit<C: ConnectionTrait>(db: &C) -> AuditReport {
+async fn slot_audit<C: ConnectionTrait + TransactionTrait>(db: &C) -> AuditReport {
     Audit::new(db_slot::Column::Number)
         .scope([db_slot::Column::Kind])
         .sequence("dbslot-{kind}")
@@ -199,7 +199,7 @@ async fn slot_audit<C: ConnectionTrait>(db: &C) -> AuditReport {
 }
 
 /// Every db_doc counter and row of the database.
-async fn doc_audit<C: ConnectionTrait>(db: &C) -> AuditReport {
+async fn doc_audit<C: ConnectionTrait + TransactionTrait>(db: &C) -> AuditReport {
     Audit::new(db_doc::Column::Reference)
         .format("{book}/{year}/{value:04}")
         .scope([db_doc::Column::Book])
@@ -211,7 +211,7 @@ async fn doc_audit<C: ConnectionTrait>(db: &C) -> AuditReport {
 }
 
 /// Every 2026 db_invoice counter and row of the database, in date order.
-async fn invoice_audit<C: ConnectionTrait>(db: &C, year: i32) -> AuditReport {
+async fn invoice_audit<C: ConnectionTrait + TransactionTrait>(db: &C, year: i32) -> AuditReport {
     Audit::new(db_invoice::Column::Number)
         .scope([db_invoice::Column::Journal])
         .sequence(format!("dbinv-{{journal}}@{year}"))

@@ -25,7 +25,10 @@ fn doc(company: i32, amount: i64) -> chained_doc::ActiveModel {
     }
 }
 
-async fn verify<C: ConnectionTrait>(db: &C, company: i32) -> ChainReport {
+async fn verify<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    company: i32,
+) -> ChainReport {
     use chained_doc::Column;
     let report = ChainAudit::new(Column::Number, Column::Hash)
         .covers([Column::CompanyId, Column::AmountCents, Column::IssuedOn])
@@ -44,7 +47,10 @@ async fn verify<C: ConnectionTrait>(db: &C, company: i32) -> ChainReport {
 }
 
 /// The first broken link of the company's chain, as (number, kind).
-async fn first_break<C: ConnectionTrait>(db: &C, company: i32) -> Option<(i64, BreakKind)> {
+async fn first_break<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    company: i32,
+) -> Option<(i64, BreakKind)> {
     let report = verify(db, company).await;
     report.chains[0].broken.as_ref().map(|b| (b.number, b.kind))
 }

@@ -21,6 +21,7 @@ mod attack_db;
 mod audit;
 mod by_database;
 mod chain;
+mod collations;
 mod conflicts;
 mod core_api;
 mod core_concurrency;
