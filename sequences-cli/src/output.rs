@@ -476,6 +476,7 @@ fn break_kind(kind: BreakKind) -> &'static str {
         BreakKind::Checkpoint => {
             "does not reach the checkpoint's head (rewritten or cut since the checkpoint)"
         }
+        BreakKind::Outside => "numbered below the sequence's initial value (forged)",
         _ => "broken",
     }
 }

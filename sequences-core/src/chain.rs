@@ -490,6 +490,10 @@ pub enum BreakKind {
     /// In a keyed chain, a void without the key holder's authenticator: a
     /// record deleted and explained away by someone without the key.
     Void,
+    /// A record numbered below the sequence's initial value, which no chain
+    /// of it passes through: forged, or the initial value given to the
+    /// check is not the sequence's.
+    Outside,
 }
 
 impl ChainReport {
@@ -927,13 +931,26 @@ impl Walk<'_> {
             breaks: Vec::new(),
             broken: None,
         };
-        let first_hashed = rows.iter().find(|row| row.hash.is_some()).map(|r| r.number);
+        // Every row is walked or reported: one below the initial value is
+        // no link of any chain of this sequence (a legacy prefix starts at
+        // the initial value too).
+        for row in rows.iter().filter(|row| row.number < self.initial) {
+            push(&mut state.breaks, row.number, BreakKind::Outside);
+        }
+        let first_hashed = rows
+            .iter()
+            .filter(|row| row.number >= self.initial)
+            .find(|row| row.hash.is_some())
+            .map(|r| r.number);
         let start = if self.legacy_prefix {
             match first_hashed {
                 Some(first) => first,
                 // Nothing hashed: a chain only if something says there was one.
                 None if head.is_some() || seal.is_some() || !checkpoints.is_empty() => self.initial,
-                None => return state,
+                None => {
+                    state.broken = state.breaks.first().cloned();
+                    return state;
+                }
             }
         } else {
             self.initial
@@ -961,14 +978,39 @@ impl Walk<'_> {
         for row in rows.iter().filter(|row| row.number >= start) {
             by_number.entry(row.number).or_default().push(row);
         }
+        // A checkpoint whose `last` is before the walk's start (a legacy
+        // prefix whose hashes were erased up to past it): the history it
+        // holds a head of is gone.
+        for mark in checkpoints.iter().filter(|c| c.last < start) {
+            push(&mut state.breaks, mark.last, BreakKind::Checkpoint);
+        }
+        // The numbers something stands at, in order: what lies between two
+        // of them is missing, reported as one range (the walk's cost
+        // follows the rows and voids, not the distance between numbers).
+        let mut points: std::collections::BTreeSet<i64> = by_number.keys().copied().collect();
+        points.extend(voids.keys().copied().filter(|&n| n >= start && n <= upper));
+        points.extend(
+            checkpoints
+                .iter()
+                .map(|c| c.last)
+                .filter(|&n| n >= start && n <= upper),
+        );
+        points.insert(upper);
         let mut previous = GENESIS.to_owned();
         // The number whose link the head is (a keyed chain's seal covers it).
         let mut head_number = start.saturating_sub(1);
         // After a missing or unhashed link, the next record cannot be checked
         // against its predecessor: its stored hash is taken as it is.
         let mut resync = false;
-        let mut number = start;
-        loop {
+        let mut expected = Some(start);
+        for number in points {
+            if let Some(from) = expected
+                && from < number
+            {
+                push_range(&mut state.breaks, from, number - 1, BreakKind::Missing);
+                resync = true;
+            }
+            expected = number.checked_add(1);
             match by_number.get(&number).map(Vec::as_slice) {
                 None | Some([]) => match voids.get(&number) {
                     Some(void) => {
@@ -1040,11 +1082,8 @@ impl Walk<'_> {
                     push(&mut state.breaks, number, BreakKind::Checkpoint);
                 }
             }
-            if number == upper {
-                break;
-            }
-            number += 1;
         }
+        state.breaks.sort_by_key(|b| b.number);
         // A keyed chain's head must carry the key holder's seal.
         let sealed = match (self.key, &head) {
             (Some(key), Some(head)) => {
@@ -1072,16 +1111,22 @@ impl Walk<'_> {
 
 /// Adds a break, merged with the previous one when it continues it.
 fn push(breaks: &mut Vec<ChainBreak>, number: i64, kind: BreakKind) {
+    push_range(breaks, number, number, kind);
+}
+
+/// Adds a break over `number..=through`, merged with the previous one when
+/// it continues it.
+fn push_range(breaks: &mut Vec<ChainBreak>, number: i64, through: i64, kind: BreakKind) {
     if let Some(last) = breaks.last_mut()
         && last.kind == kind
         && last.through.checked_add(1) == Some(number)
     {
-        last.through = number;
+        last.through = through;
         return;
     }
     breaks.push(ChainBreak {
         number,
-        through: number,
+        through,
         kind,
     });
 }

@@ -753,3 +753,215 @@ async fn an_erased_legacy_chain_is_caught_by_a_checkpoint() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Class 6 of #31: every row is walked or reported. A forged record
+/// numbered below the sequence's initial value (0, or negative) was never
+/// looked at: the keyed check said intact over it.
+#[tokio::test]
+async fn a_record_numbered_below_the_initial_value_is_reported() {
+    let mut failures: Vec<String> = Vec::new();
+    for t in connect_all(2).await {
+        let company = fresh_company();
+        let name = format!("attack-keyed-{company}");
+        keyed_docs(&t.db, company).await;
+        for number in [0, -5] {
+            execute(
+                &t.db,
+                "INSERT INTO proof_doc (company_id, urgent, amount_cents, number, hash) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    company.into(),
+                    false.into(),
+                    1.into(),
+                    number.into(),
+                    "0".repeat(64).into(),
+                ],
+            )
+            .await;
+        }
+        let report = keyed_chain_audit().run(&t.db).await.unwrap();
+        let state = chain_named(&report, &name).expect("the company's chain");
+        let outside: Vec<(i64, i64)> = state
+            .breaks
+            .iter()
+            .filter(|b| b.kind == sequences_core::BreakKind::Outside)
+            .map(|b| (b.number, b.through))
+            .collect();
+        check!(
+            failures,
+            !report.is_intact() && outside == [(-5, -5), (0, 0)],
+            "{t:?}: records numbered 0 and -5: {state:?}"
+        );
+        // The legacy prefix starts at the initial value too.
+        let report = keyed_chain_audit()
+            .legacy_prefix(true)
+            .run(&t.db)
+            .await
+            .unwrap();
+        check!(
+            failures,
+            !report.is_intact(),
+            "{t:?}: legacy prefix over records numbered 0 and -5: {report:?}"
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// With `legacy_prefix`, the walk starts at the first hashed record. A
+/// history whose hashes were erased up to past a checkpoint and recomputed
+/// from the genesis (by anyone, on a keyless chain) started the walk after
+/// the checkpoint's `last`, so the checkpoint was never compared: intact
+/// over exactly the rewrite checkpoints exist to catch.
+#[tokio::test]
+async fn a_legacy_rewrite_past_a_checkpoint_is_caught() {
+    use proof_doc::Column;
+    let mut failures: Vec<String> = Vec::new();
+    for t in connect_all(2).await {
+        let company = fresh_company();
+        let name = format!("proof-{company}");
+        let numbering = proof_doc::ActiveModel::gapless_numbering();
+        let add = |amount: i64| {
+            let db = t.db.clone();
+            async move {
+                let txn = db.begin().await.unwrap();
+                let model = numbering.fill(doc(company, amount), &txn).await.unwrap();
+                model.insert(&txn).await.unwrap();
+                txn.commit().await.unwrap();
+            }
+        };
+        for amount in [10, 20, 30] {
+            add(amount).await;
+        }
+        let taken = checkpoint(&t.db, &name).await;
+        for amount in [40, 50, 60] {
+            add(amount).await;
+        }
+        // The attack: hashes 1..=3 erased (a "legacy prefix"), 4..=6 and the
+        // head recomputed from the genesis with amounts edited.
+        execute(
+            &t.db,
+            "UPDATE proof_doc SET hash = NULL WHERE company_id = ? AND number <= 3",
+            vec![company.into()],
+        )
+        .await;
+        let mut previous = chain::GENESIS.to_owned();
+        for number in 4..=6i64 {
+            let amount = (number * 1000).to_string();
+            let company_text = company.to_string();
+            let hash = chain::link_hash(
+                &previous,
+                &name,
+                number,
+                &[
+                    ("company_id", Some(company_text.as_str())),
+                    ("amount_cents", Some(amount.as_str())),
+                ],
+            );
+            execute(
+                &t.db,
+                "UPDATE proof_doc SET amount_cents = ?, hash = ? WHERE company_id = ? AND number = ?",
+                vec![
+                    (number * 1000).into(),
+                    hash.clone().into(),
+                    company.into(),
+                    number.into(),
+                ],
+            )
+            .await;
+            previous = hash;
+        }
+        execute(
+            &t.db,
+            "UPDATE sequences SET chain_head = ? WHERE name = ?",
+            vec![previous.into(), name.clone().into()],
+        )
+        .await;
+        let audit = ChainAudit::new(Column::Number, Column::Hash)
+            .covers([Column::CompanyId, Column::AmountCents])
+            .scope([Column::CompanyId])
+            .sequence("proof-{company_id}")
+            .legacy_prefix(true);
+        // Without the checkpoint, a keyless rewrite verifies (the limit the
+        // README states)...
+        let report = audit.clone().run(&t.db).await.unwrap();
+        check!(
+            failures,
+            chain_named(&report, &name).is_some_and(|s| intact(&s)),
+            "{t:?}: the rewrite without a checkpoint: {report:?}"
+        );
+        // ...with it, never: the checkpoint is compared whatever the options.
+        let report = audit.checkpoints([taken]).run(&t.db).await.unwrap();
+        let state = chain_named(&report, &name);
+        check!(
+            failures,
+            state.as_ref().is_some_and(|s| s
+                .breaks
+                .iter()
+                .any(|b| b.kind == sequences_core::BreakKind::Checkpoint && b.number == 3)),
+            "{t:?}: legacy prefix + checkpoint over a rewrite from the genesis: {state:?}"
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// One forged record numbered near the end of `i64` made the check step
+/// towards it one number at a time, for ever: the walk's cost must follow
+/// the records and voids that exist.
+#[tokio::test]
+async fn a_record_numbered_near_i64_max_is_walked_at_once() {
+    use sequences_tests::entities::chained_doc;
+    let mut failures: Vec<String> = Vec::new();
+    for t in connect_all(2).await {
+        let company = fresh_company();
+        let name = format!("chained-{company}");
+        let txn = t.db.begin().await.unwrap();
+        for amount in [10, 20] {
+            chained_doc::ActiveModel {
+                company_id: Set(company),
+                amount_cents: Set(amount),
+                issued_on: Set("2026-12-01".parse().unwrap()),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .unwrap();
+        }
+        txn.commit().await.unwrap();
+        execute(
+            &t.db,
+            "INSERT INTO chained_doc (company_id, amount_cents, issued_on, number, hash) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                company.into(),
+                1.into(),
+                sea_orm::prelude::Date::from_ymd_opt(2026, 12, 1).unwrap().into(),
+                (i64::MAX - 1).into(),
+                "0".repeat(64).into(),
+            ],
+        )
+        .await;
+        let check = chained_doc::Column::Number;
+        let audit = ChainAudit::new(check, chained_doc::Column::Hash)
+            .covers([
+                chained_doc::Column::CompanyId,
+                chained_doc::Column::AmountCents,
+                chained_doc::Column::IssuedOn,
+            ])
+            .scope([chained_doc::Column::CompanyId])
+            .sequence("chained-{company_id}");
+        let report = tokio::time::timeout(std::time::Duration::from_secs(120), audit.run(&t.db))
+            .await
+            .expect("the walk ends")
+            .unwrap();
+        let state = chain_named(&report, &name).expect("the company's chain");
+        let missing = state
+            .breaks
+            .iter()
+            .find(|b| b.kind == sequences_core::BreakKind::Missing)
+            .map(|b| (b.number, b.through));
+        check!(
+            failures,
+            !report.is_intact() && missing == Some((3, i64::MAX - 2)),
+            "{t:?}: a record at i64::MAX - 1: {state:?}"
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
