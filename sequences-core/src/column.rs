@@ -5,8 +5,8 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ColumnType, ConnectionTrait};
 
-use crate::dialect::Dialect;
 use crate::error::SequenceError;
+use crate::sql::Dialect;
 
 /// A column an audit reads: an entity's column (any `ColumnTrait`), or a
 /// [`NamedColumn`] given by name at run time (the `sequences` command).

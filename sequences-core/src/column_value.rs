@@ -5,10 +5,10 @@
 
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, Value};
+use sequences_template::rules::IntType;
 
 use crate::error::SequenceError;
 use crate::period::Day;
-use crate::sequence::Sequence;
 
 /// How a numbered column holds its value, from its SeaORM column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,90 +19,65 @@ pub(crate) enum Holder {
     Text,
 }
 
-/// The Rust integer types SeaORM maps integer columns to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Int {
-    I8,
-    I16,
-    I32,
-    I64,
-    U8,
-    U16,
-    U32,
-    U64,
-}
+/// The Rust integer types SeaORM maps integer columns to: the rules' own
+/// ([`IntType`]), read here as `i64` ranges and SeaORM values.
+pub(crate) type Int = IntType;
 
 impl Holder {
     /// The holder of a column of `column_type`, or `None` for a type that
     /// cannot hold a number.
     pub(crate) fn of(column_type: &ColumnType) -> Option<Self> {
         Some(match column_type {
-            ColumnType::TinyInteger => Self::Integer(Int::I8),
-            ColumnType::SmallInteger => Self::Integer(Int::I16),
-            ColumnType::Integer => Self::Integer(Int::I32),
-            ColumnType::BigInteger => Self::Integer(Int::I64),
-            ColumnType::TinyUnsigned => Self::Integer(Int::U8),
-            ColumnType::SmallUnsigned => Self::Integer(Int::U16),
-            ColumnType::Unsigned => Self::Integer(Int::U32),
-            ColumnType::BigUnsigned => Self::Integer(Int::U64),
+            ColumnType::TinyInteger => Self::integer("i8"),
+            ColumnType::SmallInteger => Self::integer("i16"),
+            ColumnType::Integer => Self::integer("i32"),
+            ColumnType::BigInteger => Self::integer("i64"),
+            ColumnType::TinyUnsigned => Self::integer("u8"),
+            ColumnType::SmallUnsigned => Self::integer("u16"),
+            ColumnType::Unsigned => Self::integer("u32"),
+            ColumnType::BigUnsigned => Self::integer("u64"),
             ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => Self::Text,
             _ => return None,
         })
     }
 }
 
-impl Int {
-    /// Every type, narrowest first within each sign.
-    pub(crate) const ALL: [Int; 8] = [
-        Int::I8,
-        Int::I16,
-        Int::I32,
-        Int::I64,
-        Int::U8,
-        Int::U16,
-        Int::U32,
-        Int::U64,
-    ];
+impl Holder {
+    fn integer(name: &str) -> Self {
+        Self::Integer(IntType::named(name).expect("a Rust integer type"))
+    }
+}
 
+/// An integer type as a numbered column holds it.
+pub(crate) trait IntColumn {
     /// The Rust type's name, for errors.
-    pub(crate) fn type_name(self) -> &'static str {
-        match self {
-            Int::I8 => "i8",
-            Int::I16 => "i16",
-            Int::I32 => "i32",
-            Int::I64 => "i64",
-            Int::U8 => "u8",
-            Int::U16 => "u16",
-            Int::U32 => "u32",
-            Int::U64 => "u64",
-        }
-    }
-
+    fn type_name(self) -> &'static str;
     /// The type's range, within `i64`'s.
-    pub(crate) fn range(self) -> (i64, i64) {
-        match self {
-            Int::I8 => (i8::MIN.into(), i8::MAX.into()),
-            Int::I16 => (i16::MIN.into(), i16::MAX.into()),
-            Int::I32 => (i32::MIN.into(), i32::MAX.into()),
-            Int::I64 => (i64::MIN, i64::MAX),
-            Int::U8 => (0, u8::MAX.into()),
-            Int::U16 => (0, u16::MAX.into()),
-            Int::U32 => (0, u32::MAX.into()),
-            Int::U64 => (0, i64::MAX),
-        }
+    fn range(self) -> (i64, i64);
+    /// `value` as this type's `Value`, or `None` when it does not fit.
+    fn value(self, value: i64) -> Option<Value>;
+}
+
+impl IntColumn for IntType {
+    fn type_name(self) -> &'static str {
+        self.name
     }
 
-    /// `value` as this type's `Value`, or `None` when it does not fit.
-    pub(crate) fn value(self, value: i64) -> Option<Value> {
-        Some(match self {
-            Int::I8 => Value::TinyInt(Some(value.try_into().ok()?)),
-            Int::I16 => Value::SmallInt(Some(value.try_into().ok()?)),
-            Int::I32 => Value::Int(Some(value.try_into().ok()?)),
-            Int::I64 => Value::BigInt(Some(value)),
-            Int::U8 => Value::TinyUnsigned(Some(value.try_into().ok()?)),
-            Int::U16 => Value::SmallUnsigned(Some(value.try_into().ok()?)),
-            Int::U32 => Value::Unsigned(Some(value.try_into().ok()?)),
-            Int::U64 => Value::BigUnsigned(Some(value.try_into().ok()?)),
+    fn range(self) -> (i64, i64) {
+        let clamp = |v: i128| v.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+        (clamp(self.min), clamp(self.max))
+    }
+
+    fn value(self, value: i64) -> Option<Value> {
+        Some(match self.name {
+            "i8" => Value::TinyInt(Some(value.try_into().ok()?)),
+            "i16" => Value::SmallInt(Some(value.try_into().ok()?)),
+            "i32" => Value::Int(Some(value.try_into().ok()?)),
+            "u8" => Value::TinyUnsigned(Some(value.try_into().ok()?)),
+            "u16" => Value::SmallUnsigned(Some(value.try_into().ok()?)),
+            "u32" => Value::Unsigned(Some(value.try_into().ok()?)),
+            "u64" => Value::BigUnsigned(Some(value.try_into().ok()?)),
+            _ => Value::BigInt(Some(value)),
         })
     }
 }
@@ -235,14 +210,6 @@ pub(crate) fn column_cap(columns: impl Iterator<Item = (String, Int)>) -> Option
     columns
         .filter(|(_, int)| int.range().1 < i64::MAX)
         .min_by_key(|(_, int)| int.range().1)
-}
-
-/// `sequence`, its range ended at `cap`'s maximum (or its own, if lower).
-pub(crate) fn capped(sequence: Sequence, cap: Option<Int>) -> Sequence {
-    match cap {
-        Some(int) => sequence.capped_at(int.range().1),
-        None => sequence,
-    }
 }
 
 /// A sequence exhausted at a column type's maximum is a value that does not

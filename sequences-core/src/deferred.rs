@@ -197,7 +197,7 @@ pub(crate) async fn assign_all<C: ConnectionTrait>(
     for (index, (row, day)) in pending.iter().zip(&days).enumerate() {
         let name = fill::period_name(&row.base_name, row.period, *day);
         let cap = row.cap().map(|(_, int)| int);
-        let mut sequence = crate::column_value::capped(row.sequence.renamed(name), cap);
+        let mut sequence = row.sequence.renamed(name).capped(cap);
         if let Some(timeout) = lock_timeout {
             sequence = sequence.lock_timeout(timeout);
         }

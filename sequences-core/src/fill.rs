@@ -5,13 +5,14 @@
 //! its columns that both take are here too: the database's day (asked once
 //! per zone), an integer column's value, and the chain runs.
 
+use crate::column_value::IntColumn as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::ConnectionTrait;
 
-use crate::dialect::{Days, Dialect};
 use crate::period::{Day, Period, Zone};
+use crate::sql::{Days, Dialect};
 use crate::{Sequence, SequenceError, in_transaction};
 
 /// The values a set of active models needs, collected before any allocation.

@@ -6,8 +6,8 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::dialect::Dialect;
 use crate::period::Day;
+use crate::sql::Dialect;
 
 /// One sequence, as [`list_sequences`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -193,7 +193,7 @@ mod listen {
     /// Asks the inserts to notify (`asleep`) or not; whether it was recorded.
     pub(super) async fn ask(db: &DatabaseConnection, name: &str, asleep: bool) -> bool {
         use sea_orm::ConnectionTrait;
-        let statement = crate::dialect::Dialect::Postgres.numberer_asleep(name, asleep);
+        let statement = crate::sql::Dialect::Postgres.numberer_asleep(name, asleep);
         match db.execute_raw(statement).await {
             Ok(_) => true,
             Err(error) => {

@@ -12,10 +12,10 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
-use crate::db_error;
 use crate::deferred;
-use crate::dialect::Dialect;
 use crate::error::SequenceError;
+use crate::error::database as db_error;
+use crate::sql::Dialect;
 
 /// What a [`Retry::transaction`] closure returns: its work as a boxed future
 /// borrowing the transaction (the shape of SeaORM's `TransactionTrait::transaction`),

@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use tracing::Span;
 
-use crate::db_error::ErrorKind;
-use crate::dialect::{Days, Dialect, Returning, Step};
 use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
+use crate::error::database::ErrorKind;
 use crate::period::Day;
+use crate::sql::{Days, Dialect, Returning, Step};
 use crate::trace;
 
 /// A named gapless sequence of `i64` values.
@@ -157,6 +157,16 @@ impl Sequence {
         self
     }
 
+    /// The sequence, its range ended at `cap`'s maximum (or its own, if
+    /// lower): a column narrower than `i64`.
+    pub(crate) fn capped(self, cap: Option<crate::column_value::Int>) -> Self {
+        use crate::column_value::IntColumn as _;
+        match cap {
+            Some(int) => self.capped_at(int.range().1),
+            None => self,
+        }
+    }
+
     /// An allocation that reaches `warn_at` logs a `tracing` warning (target
     /// `sequences`, with the sequence, its last value and its maximum), so a
     /// range running out is seen before it is exhausted; `sequences list`
@@ -169,12 +179,11 @@ impl Sequence {
 
     /// The range an allocation records on the row, when the sequence
     /// declares one (the same as the allocating statement records).
-    pub(crate) fn declared_range(&self) -> Option<crate::dialect::DeclaredRange> {
-        self.range_declared
-            .then_some(crate::dialect::DeclaredRange {
-                max_value: self.max_value,
-                warn_at: self.warn_at,
-            })
+    pub(crate) fn declared_range(&self) -> Option<crate::sql::DeclaredRange> {
+        self.range_declared.then_some(crate::sql::DeclaredRange {
+            max_value: self.max_value,
+            warn_at: self.warn_at,
+        })
     }
 
     /// The warning threshold, if set ([`warn_at`](Self::warn_at)).

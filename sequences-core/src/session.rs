@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::db_error::{database_error, sqlite_code, sqlstate};
-use crate::dialect::Dialect;
+use crate::error::database::{database_error, sqlite_code, sqlstate};
+use crate::sql::Dialect;
 
 impl Dialect {
     /// Sets the wait for a row (SQLite: database) lock to `timeout` for the
@@ -106,5 +106,28 @@ impl Dialect {
             .await?
             .ok_or_else(|| DbErr::Custom(format!("`{sql}` returned no row")))?;
         row.try_get_by_index::<bool>(0)
+    }
+}
+
+/// A read-only transaction that sees the database as of one moment
+/// (REPEATABLE READ on PostgreSQL and MariaDB, a read transaction on
+/// SQLite), or a savepoint of the caller's transaction, which sees what the
+/// caller's isolation level lets it see.
+pub(crate) async fn snapshot<D>(db: &D) -> Result<D::Transaction, sea_orm::DbErr>
+where
+    D: sea_orm::ConnectionTrait + sea_orm::TransactionTrait,
+{
+    if crate::in_transaction(db).await? {
+        return db.begin().await;
+    }
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => db.begin().await,
+        _ => {
+            db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await
+        }
     }
 }

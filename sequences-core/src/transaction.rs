@@ -5,7 +5,7 @@ use std::any::type_name;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 
-use crate::dialect::Dialect;
+use crate::sql::Dialect;
 
 /// Whether statements sent through `db` run inside a transaction (or savepoint).
 ///

@@ -11,16 +11,15 @@ use sea_orm::{
 };
 
 use crate::column::{AuditColumn, as_text, fits_scope};
-use crate::dialect::Dialect;
 use crate::entity;
 use crate::error::SequenceError;
 use crate::period::Period;
 use crate::reference::{self, Pattern};
+use crate::sql::Dialect;
 use sequences_template::Template;
 
 mod formatted;
 mod report;
-mod sql;
 
 pub use report::{AuditReport, DateInversion, GroupAudit, PendingRows};
 
@@ -85,29 +84,6 @@ pub struct Audit<C> {
     checkpoints: Vec<crate::chain::Checkpoint>,
     guarded: bool,
     pending: Option<std::time::Duration>,
-}
-
-/// A read-only transaction that sees the database as of one moment
-/// (REPEATABLE READ on PostgreSQL and MariaDB, a read transaction on
-/// SQLite), or a savepoint of the caller's transaction, which sees what the
-/// caller's isolation level lets it see.
-pub(crate) async fn snapshot<D>(db: &D) -> Result<D::Transaction, DbErr>
-where
-    D: ConnectionTrait + TransactionTrait,
-{
-    if crate::in_transaction(db).await? {
-        return db.begin().await;
-    }
-    match db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => db.begin().await,
-        _ => {
-            db.begin_with_config(
-                Some(sea_orm::IsolationLevel::RepeatableRead),
-                Some(sea_orm::AccessMode::ReadOnly),
-            )
-            .await
-        }
-    }
 }
 
 /// The waiting rows [`Audit::pending`] follows at most.
@@ -267,7 +243,7 @@ impl<C: AuditColumn> Audit<C> {
         let failed = |error| SequenceError::of_audit(&self.target(), error);
         // Rows, counters, voids and triggers as of one moment: read apart,
         // a commit between two reads would show a counter ahead of its rows.
-        let snapshot = crate::audit::snapshot(db).await.map_err(failed)?;
+        let snapshot = crate::session::snapshot(db).await.map_err(failed)?;
         let result = match &self.format {
             Some(format) => self.run_formatted(&snapshot, format).await,
             None => self.run_numbers(&snapshot).await,
@@ -766,7 +742,7 @@ async fn group_voids<'g, D: ConnectionTrait>(
             .map_err(|error| {
                 // Without RegisterMigration's `sequence_voids`: the refusal that names it.
                 match Dialect::of(db.get_database_backend()).map(|d| d.classify(&error)) {
-                    Ok(crate::db_error::ErrorKind::SchemaOutdated) => {
+                    Ok(crate::error::database::ErrorKind::SchemaOutdated) => {
                         SequenceError::SchemaOutdated {
                             name: chunk[0].clone(),
                             source: error,

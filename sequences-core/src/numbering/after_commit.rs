@@ -345,7 +345,7 @@ where
             hasher.update(line.as_bytes());
             hasher.update(b"\n");
         }
-        crate::chain::hex(&hasher.finalize())
+        crate::hash::hex(&hasher.finalize())
     }
 
     /// Forgets the refusals whose row is gone, numbered, or changed since
@@ -400,7 +400,7 @@ where
     /// A missing `sequence_refusals` is the migration to apply.
     fn schema(&self, source: DbErr, dialect: Dialect) -> SequenceError {
         match dialect.classify(&source) {
-            crate::db_error::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+            crate::error::database::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
                 name: self.target.clone(),
                 source,
             },
@@ -639,7 +639,7 @@ impl<K: ColumnTrait> Prepared<K> {
         .await
         .map(drop)
         .map_err(|source| match dialect.classify(&source) {
-            crate::db_error::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
+            crate::error::database::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
                 name: self.target.clone(),
                 source,
             },

@@ -2,6 +2,7 @@
 //! (`crate::triggers`), installed, removed and checked. What a database
 //! cannot do is refused here, before any statement runs.
 
+use crate::column_value::IntColumn as _;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
     ConnectionTrait, DbBackend, Iterable, PrimaryKeyToColumn, TransactionSession, TransactionTrait,

@@ -12,15 +12,17 @@ use sea_orm::{
 use tracing::Span;
 
 use crate::chain::{self, ChainKey};
-use crate::column_value::{self, Holder, Int, Read, capped, column_cap, current, out_of_range};
+use crate::column_value::{self, Holder, Int, Read, column_cap, current, out_of_range};
 use crate::deferred::{self, Pending, PendingDay};
-use crate::dialect::Dialect;
 use crate::fill::{self, Requests};
 use crate::period::{Day, Period, Zone};
 use crate::reference::{self, Pattern};
+use crate::sql::Dialect;
 use crate::{Sequence, SequenceError, trace};
 use sequences_template::Template;
-use sequences_template::rules::{self, Facts, FieldSpec, IntType, Kind, PeriodKind};
+use sequences_template::rules::{self, Facts, FieldSpec, Kind, PeriodKind};
+
+pub(crate) use crate::policy::OnDelete;
 
 mod after_commit;
 mod by_database;
@@ -131,30 +133,6 @@ pub struct NumberedField<K: ColumnTrait> {
     after_commit: bool,
     chain: Option<(K, Vec<K>)>,
     chain_key: Option<ChainKey>,
-}
-
-/// What deleting a numbered row (`ActiveModel::delete`, which runs
-/// `before_delete`) does to its number. `delete_many` and raw SQL run no
-/// hooks: nothing stops them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum OnDelete {
-    /// The delete is refused ([`SequenceError::DeleteRefused`]): a numbered
-    /// document is cancelled (a credit note), not deleted. The default: a
-    /// number that vanishes is the gap an auditor asks about.
-    #[default]
-    Refuse,
-    /// The delete goes through and the number is recorded void with the
-    /// reason `deleted`, in the same transaction ([`Sequence::void`]): the
-    /// gap is explained.
-    Void,
-    /// Only the sequence's last number may be deleted (checked under the row
-    /// lock before the DELETE; [`SequenceError::NotLast`] otherwise), and once
-    /// the DELETE went through (`after_delete`) the counter moves back by one,
-    /// so the next document takes it again ([`Sequence::revert_last`]). Not
-    /// for a chained field.
-    RevertIfLast,
-    /// Nothing checked, nothing recorded: the gap stays unexplained.
-    Allow,
 }
 
 impl<K: ColumnTrait> NumberedField<K> {
@@ -576,9 +554,7 @@ fn entity_name<K: ColumnTrait>() -> &'static str {
 fn kind_of<K: ColumnTrait>(column: K) -> Kind {
     let column_type = column.def().get_column_type().clone();
     match Holder::of(&column_type) {
-        Some(Holder::Integer(int)) => {
-            Kind::Integer(IntType::named(int.type_name()).expect("an integer type"))
-        }
+        Some(Holder::Integer(int)) => Kind::Integer(int),
         Some(Holder::Text) => Kind::Text,
         None if column_type == sea_orm::sea_query::ColumnType::Date => Kind::Date,
         None => Kind::Other,
@@ -745,7 +721,9 @@ impl<K: ColumnTrait> Prepared<K> {
 
     /// The sequence of `name`, capped by the narrowest column.
     fn sequence_named(&self, name: String) -> Sequence {
-        capped(self.sequence.renamed(name), self.cap().map(|(_, int)| int))
+        self.sequence
+            .renamed(name)
+            .capped(self.cap().map(|(_, int)| int))
     }
 
     fn invalid(&self, reason: String) -> SequenceError {

@@ -6,7 +6,7 @@
 
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::dialect::Dialect;
+use crate::sql::Dialect;
 
 /// The register of guarded fields.
 pub(crate) const GUARDS_TABLE: &str = "sequences_guards";

@@ -3,7 +3,7 @@
 //! written once over a few per-backend primitives (quoting, concatenation,
 //! casts), so the database prints exactly what the library prints.
 
-use crate::dialect::Dialect;
+use crate::sql::Dialect;
 
 use super::{DateKind, DayPlan, FieldPlan, FmtPiece, TextKind};
 

@@ -12,17 +12,17 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::chain::hex;
-use crate::dialect::{DeclaredRange, Dialect};
-use crate::numbering::OnDelete;
+use crate::error::refusal::{Kind, PREFIX};
+use crate::hash::hex;
 use crate::period::Period;
+use crate::policy::OnDelete;
+use crate::sql::{DeclaredRange, Dialect};
 use sequences_template::Template;
 
 pub(crate) mod catalog;
 pub(crate) mod expr;
 mod mysql;
 mod postgres;
-pub(crate) mod refusal;
 mod sqlite;
 
 /// How a column's value prints as a placeholder.
@@ -376,6 +376,23 @@ impl std::fmt::Display for TriggerState {
             ),
         }
     }
+}
+
+/// A refusal's message (`error::refusal`) as a SQL expression over `parts` (SQL expressions), the
+/// last one preceded by its length.
+pub(crate) fn message(d: Dialect, kind: Kind, parts: &[String]) -> String {
+    let mut pieces = vec![expr::lit(d, &format!("{PREFIX}{}:", kind.word()))];
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            pieces.push(expr::lit(d, ":"));
+        }
+        if i + 1 == parts.len() {
+            pieces.push(expr::int_text(d, &expr::length(d, part)));
+            pieces.push(expr::lit(d, ":"));
+        }
+        pieces.push(part.clone());
+    }
+    expr::concat(d, &pieces)
 }
 
 /// The digest of a list of statements (or catalog texts), as lowercase hex.

@@ -2,20 +2,20 @@
 //! The counter row is locked by an upsert that changes nothing, read, checked
 //! and moved, inside the inserting statement.
 
-use crate::dialect::Dialect;
 use crate::entity::{TABLE_NAME, VOIDS_TABLE};
-use crate::numbering::OnDelete;
+use crate::policy::OnDelete;
+use crate::sql::Dialect;
 
 use super::expr::{Expr, day_number, ident, lit};
-use super::refusal::{self, Kind};
 use super::{Ddl, FieldPlan, Move};
+use crate::error::refusal::Kind;
 
 const D: Dialect = Dialect::MySql;
 
 fn signal(kind: Kind, parts: &[String]) -> String {
     format!(
         "SET v_msg = {}; SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_msg;",
-        refusal::message(D, kind, parts)
+        super::message(D, kind, parts)
     )
 }
 
@@ -121,7 +121,7 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
             "    SELECT `chain_head` INTO v_head FROM {t} WHERE `name` = v_name;\n    SET v_hash = {};\n",
             e.link_hash(
                 chain,
-                &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS),
+                &format!("COALESCE(v_head, '{}')", crate::hash::GENESIS),
                 "v_name",
                 "v_value"
             )
@@ -151,7 +151,7 @@ struct Vars {
 
 fn vars(field: &FieldPlan) -> Vars {
     use sha2::Digest;
-    let tag = &crate::chain::hex(&sha2::Sha256::digest(field.target.as_bytes()))[..12];
+    let tag = &crate::hash::hex(&sha2::Sha256::digest(field.target.as_bytes()))[..12];
     let var = |suffix: &str| format!("@sq_{tag}{suffix}");
     Vars {
         name: var(""),

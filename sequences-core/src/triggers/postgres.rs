@@ -4,20 +4,20 @@
 
 use sha2::Digest;
 
-use crate::dialect::Dialect;
 use crate::entity::{TABLE_NAME, VOIDS_TABLE};
-use crate::numbering::OnDelete;
+use crate::policy::OnDelete;
+use crate::sql::Dialect;
 
 use super::expr::{Expr, day_number, ident, lit};
-use super::refusal::{self, Kind, PG_SQLSTATE};
 use super::{Ddl, FieldPlan, Move, Names};
+use crate::error::refusal::{Kind, PG_SQLSTATE};
 
 const D: Dialect = Dialect::Postgres;
 
 fn raise(kind: Kind, parts: &[String]) -> String {
     format!(
         "RAISE EXCEPTION USING ERRCODE = '{PG_SQLSTATE}', MESSAGE = {}, HINT = 'raised by sea-orm-sequences'' triggers; SequenceError::from_database reads it';",
-        refusal::message(D, kind, parts)
+        super::message(D, kind, parts)
     )
 }
 
@@ -126,7 +126,7 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
             "  SELECT \"chain_head\" INTO v_head FROM {t} WHERE \"name\" = v_name;\n  v_hash := {};\n  UPDATE {t} SET \"chain_head\" = v_hash WHERE \"name\" = v_name;\n",
             e.link_hash(
                 chain,
-                &format!("COALESCE(v_head, '{}')", crate::chain::GENESIS),
+                &format!("COALESCE(v_head, '{}')", crate::hash::GENESIS),
                 "v_name",
                 "v_value"
             )
@@ -408,7 +408,7 @@ fn taken(field: &FieldPlan, table: &str) -> String {
 fn state_key(field: &FieldPlan) -> String {
     format!(
         "'sequences.s{}_' || pg_trigger_depth()",
-        &crate::chain::hex(&sha2::Sha256::digest(field.target.as_bytes()))[..12]
+        &crate::hash::hex(&sha2::Sha256::digest(field.target.as_bytes()))[..12]
     )
 }
 

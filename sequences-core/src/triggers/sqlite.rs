@@ -6,13 +6,13 @@
 //! before SQLite 3.47 (which other clients, such as the `sqlite3` shell, may
 //! still run).
 
-use crate::dialect::Dialect;
 use crate::entity::{REPLACED_TABLE, TABLE_NAME, VOIDS_TABLE};
-use crate::numbering::OnDelete;
+use crate::policy::OnDelete;
+use crate::sql::Dialect;
 
 use super::expr::{Expr, day_number, ident, length, lit};
-use super::refusal::{self, Kind};
 use super::{Ddl, FieldPlan, Move};
+use crate::error::refusal::{self, Kind};
 
 const D: Dialect = Dialect::Sqlite;
 
@@ -20,7 +20,7 @@ const D: Dialect = Dialect::Sqlite;
 fn refuse(kind: Kind, parts: &[String], from_where: &str) -> String {
     format!(
         "  SELECT json_extract('{{}}', {}){from_where};\n",
-        refusal::message(D, kind, parts)
+        super::message(D, kind, parts)
     )
 }
 
@@ -219,7 +219,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             &[column, &field.target],
             &format!(
                 "OLD.{col} IS NULL AND NEW.{c} IS NOT OLD.{c} AND NOT EXISTS (SELECT 1 FROM pragma_table_list WHERE \"schema\" = 'temp' AND \"name\" = {})",
-                lit(D, &crate::dialect::numbering_mark_table(&field.target))
+                lit(D, &crate::sql::numbering_mark_table(&field.target))
             ),
         );
     }

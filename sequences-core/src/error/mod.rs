@@ -1,5 +1,8 @@
 //! The one error type of the crate.
 
+pub(crate) mod database;
+pub(crate) mod refusal;
+
 use sea_orm::DbErr;
 
 /// Why a sequence operation failed.
@@ -578,7 +581,7 @@ impl SequenceError {
     pub fn from_database(error: &DbErr) -> Option<SequenceError> {
         Self::from_db_err(error)
             .cloned()
-            .or_else(|| crate::triggers::refusal::decode(error))
+            .or_else(|| refusal::decode(error))
     }
 
     /// An error from inside an audit of `target` (`table.column`): the

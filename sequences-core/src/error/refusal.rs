@@ -1,5 +1,6 @@
 //! The one spelling of a trigger's refusals, and the way back from the
-//! database's error to [`SequenceError`].
+//! database's error to [`SequenceError`]. The triggers write the same
+//! message in SQL (`triggers::message`).
 //!
 //! A trigger refuses with the message `sequences:<kind>:<field>:...`, the
 //! sequence name (or template) last, since it may hold any character, after
@@ -13,9 +14,7 @@
 
 use sea_orm::DbErr;
 
-use super::expr::{concat, int_text, length, lit};
-use crate::dialect::Dialect;
-use crate::error::SequenceError;
+use super::SequenceError;
 use crate::period::Day;
 
 /// What a trigger refuses.
@@ -46,7 +45,8 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn word(self) -> &'static str {
+    /// The word the message spells the refusal with.
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Kind::MissingPlaceholder => "missing_placeholder",
             Kind::InvalidName => "invalid_name",
@@ -77,27 +77,11 @@ impl Kind {
     ];
 }
 
-const PREFIX: &str = "sequences:";
+/// What every refusal's message starts with.
+pub(crate) const PREFIX: &str = "sequences:";
 
 /// The PostgreSQL SQLSTATE of a refusal.
 pub(crate) const PG_SQLSTATE: &str = "SQ001";
-
-/// The message as a SQL expression over `parts` (SQL expressions), the
-/// last one preceded by its length.
-pub(crate) fn message(d: Dialect, kind: Kind, parts: &[String]) -> String {
-    let mut pieces = vec![lit(d, &format!("{PREFIX}{}:", kind.word()))];
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            pieces.push(lit(d, ":"));
-        }
-        if i + 1 == parts.len() {
-            pieces.push(int_text(d, &length(d, part)));
-            pieces.push(lit(d, ":"));
-        }
-        pieces.push(part.clone());
-    }
-    concat(d, &pieces)
-}
 
 /// The message as text, for a refusal whose parts are all known when the
 /// trigger is written (SQLite's `RAISE` takes a literal only).
@@ -111,7 +95,7 @@ pub(crate) fn literal(kind: Kind, parts: &[&str]) -> String {
 /// The refusal a database error carries, if a trigger raised it (told by
 /// its SQLSTATE or vendor number: `db_error::trigger_message`).
 pub(crate) fn decode(error: &DbErr) -> Option<SequenceError> {
-    parse(&crate::db_error::trigger_message(error)?)
+    parse(&super::database::trigger_message(error)?)
 }
 
 /// The refusal a trigger's message spells.
@@ -176,10 +160,7 @@ fn parse(text: &str) -> Option<SequenceError> {
             let f = fields(4)?;
             SequenceError::ValueOutOfRange {
                 value: int(f[0])?,
-                type_name: crate::column_value::Int::ALL
-                    .into_iter()
-                    .map(|int| int.type_name())
-                    .find(|name| *name == f[1])?,
+                type_name: sequences_template::rules::IntType::named(f[1])?.name,
                 target: f[2].to_owned(),
                 name: f[3].to_owned(),
             }

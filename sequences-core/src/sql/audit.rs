@@ -4,7 +4,7 @@
 
 use sea_orm::Statement;
 
-use crate::dialect::Dialect;
+use super::Dialect;
 
 /// The statements of an audit (see [`Dialect::audit`]).
 #[derive(Debug, Clone)]
