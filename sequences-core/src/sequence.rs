@@ -17,7 +17,7 @@ use crate::entity::{self, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
 use crate::error::database::ErrorKind;
 use crate::period::Day;
-use crate::sql::{Days, Dialect, Returning, Step};
+use crate::sql::{Days, Dialect, Plan, Refused, Returning};
 use crate::trace;
 
 /// A named gapless sequence of `i64` values.
@@ -265,7 +265,7 @@ impl Sequence {
     ) -> Result<i64, SequenceError> {
         let span = trace::allocation_span!("sequences.next_value", self.name(), 1u64);
         trace::traced(&span, async {
-            let plan = Plan::new(self, 1, false)?;
+            let plan = self.plan(1, false)?;
             let value = self.allocate(db, plan, days).await?;
             Span::current().record("value", value);
             Ok(value)
@@ -322,7 +322,7 @@ impl Sequence {
         }
         let span = trace::allocation_span!("sequences.next_values", self.name(), count);
         trace::traced(&span, async {
-            let plan = Plan::new(self, count, true)?;
+            let plan = self.plan(count, true)?;
             let last = self.allocate(db, plan, days).await?;
             let first = last - (plan.count - 1);
             Span::current().record("value", first);
@@ -809,8 +809,9 @@ impl Sequence {
         Ok(last)
     }
 
-    /// Why the allocation statement refused to write: the sequence is closed,
-    /// the day is out of order, or the value would overflow.
+    /// Why the allocation statement refused to write: the sequence is
+    /// closed, the day is out of order, or the value would pass the end of
+    /// the range (`Dialect::refusal_kind`, the triggers' decision too).
     async fn refusal<C: ConnectionTrait>(
         &self,
         db: &C,
@@ -818,37 +819,43 @@ impl Sequence {
         plan: Plan,
         days: Days,
     ) -> SequenceError {
-        let row = match db.query_one_raw(dialect.refusal(&self.name)).await {
+        let statement = dialect.refusal(&self.name, plan.step, days.first);
+        let row = match db.query_one_raw(statement).await {
             Ok(Some(row)) => row,
             Ok(None) => return self.overflow(plan.count),
             Err(source) => return self.classify(dialect, source, plan.count),
         };
-        let closed = row.try_get_by_index::<bool>(1).unwrap_or(false);
+        let last = row.try_get_by_index::<i64>(0).ok();
         let latest = row.try_get_by_index::<Option<i32>>(2).ok().flatten();
-        if closed {
-            return SequenceError::Closed {
+        let decision = row.try_get_by_index::<Option<String>>(3).ok().flatten();
+        match decision.as_deref().and_then(Refused::of) {
+            Some(Refused::Closed) => SequenceError::Closed {
                 name: self.name.to_string(),
-            };
-        }
-        if let (Some(max_value), Ok(last)) = (self.max_value, row.try_get_by_index::<i64>(0))
-            && last
-                .checked_add(plan.count)
-                .is_none_or(|next| next > max_value)
-        {
-            return SequenceError::Exhausted {
-                name: self.name.to_string(),
-                max_value,
-                last,
-                count: plan.count as u64,
-            };
-        }
-        match (days.first, latest) {
-            (Some(day), Some(latest)) if day < latest => SequenceError::OutOfOrder {
-                name: self.name.to_string(),
-                day: Day::from_number(day),
-                latest: Day::from_number(latest),
             },
-            _ => self.overflow(plan.count),
+            Some(Refused::OutOfOrder) => match (days.first, latest) {
+                (Some(day), Some(latest)) => SequenceError::OutOfOrder {
+                    name: self.name.to_string(),
+                    day: Day::from_number(day),
+                    latest: Day::from_number(latest),
+                },
+                _ => self.overflow(plan.count),
+            },
+            // The end of the range: the declared one, or i64's.
+            Some(Refused::End) | None => match (self.max_value, last) {
+                (Some(max_value), Some(last))
+                    if last
+                        .checked_add(plan.count)
+                        .is_none_or(|next| next > max_value) =>
+                {
+                    SequenceError::Exhausted {
+                        name: self.name.to_string(),
+                        max_value,
+                        last,
+                        count: plan.count as u64,
+                    }
+                }
+                _ => self.overflow(plan.count),
+            },
         }
     }
 
@@ -882,66 +889,19 @@ impl Sequence {
     }
 }
 
-/// One allocation, fully checked before any SQL runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Plan {
-    /// How many values are taken.
-    count: i64,
-    /// `last` when the row is created by this allocation.
-    first: i64,
-    /// What happens to `last` when the row exists.
-    step: Step,
-}
-
-impl Plan {
-    /// `batch` plans for a `Range` result, whose exclusive end must fit an i64.
-    fn new(sequence: &Sequence, count: u64, batch: bool) -> Result<Self, SequenceError> {
-        sequence.validate()?;
-        let overflow = || sequence.overflow(count);
-        let initial = sequence.initial_value;
-        if let Some(reset) = sequence.reset_value {
-            if count > 1 {
-                return Err(SequenceError::BatchOnLoopingSequence {
-                    name: sequence.name.to_string(),
-                    count,
-                });
-            }
-            // initial < reset, so neither the first value nor `reset - 1` overflows.
-            return Ok(Self {
-                count: 1,
-                first: initial,
-                step: Step::Loop {
-                    initial,
-                    last_before_reset: reset - 1,
-                },
-            });
-        }
-        let count = i64::try_from(count).map_err(|_| overflow())?;
-        // A batch's exclusive end is last + 1, so its last value stays below i64::MAX.
-        let span = count.checked_add(i64::from(batch)).ok_or_else(overflow)?;
-        let first = initial.checked_add(count - 1).ok_or_else(overflow)?;
-        if batch {
-            first.checked_add(1).ok_or_else(overflow)?;
-        }
-        let mut max_last = i64::MAX - span;
-        if let Some(max_value) = sequence.max_value {
-            let exhausted = || SequenceError::Exhausted {
-                name: sequence.name.to_string(),
-                max_value,
-                last: initial - 1,
-                count: count as u64,
-            };
-            // A new sequence's first values must fit too.
-            if first > max_value {
-                return Err(exhausted());
-            }
-            max_last = max_last.min(max_value.checked_sub(count).ok_or_else(exhausted)?);
-        }
-        Ok(Self {
+impl Sequence {
+    /// One allocation of `count` values of this sequence, fully checked
+    /// before any SQL runs (`batch`: for a `Range` result).
+    pub(crate) fn plan(&self, count: u64, batch: bool) -> Result<Plan, SequenceError> {
+        self.validate()?;
+        Plan::new(
+            &self.name,
+            self.initial_value,
+            self.reset_value,
+            self.max_value,
             count,
-            first,
-            step: Step::Add { count, max_last },
-        })
+            batch,
+        )
     }
 }
 
@@ -964,10 +924,11 @@ fn validate_name(name: &str) -> Result<(), SequenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::Step;
 
     #[test]
     fn plain_plan() {
-        let plan = Plan::new(&Sequence::new("a"), 1, false).unwrap();
+        let plan = Sequence::new("a").plan(1, false).unwrap();
         assert_eq!(plan.first, 1);
         assert_eq!(
             plan.step,
@@ -980,7 +941,7 @@ mod tests {
 
     #[test]
     fn batch_plan_keeps_the_range_end_representable() {
-        let plan = Plan::new(&Sequence::new("a").initial_value(10), 5, true).unwrap();
+        let plan = Sequence::new("a").initial_value(10).plan(5, true).unwrap();
         assert_eq!(plan.first, 14);
         assert_eq!(
             plan.step,
@@ -990,26 +951,25 @@ mod tests {
             }
         );
         let at_max = Sequence::new("a").initial_value(i64::MAX - 4);
-        assert!(Plan::new(&at_max, 4, true).is_ok());
+        assert!(at_max.plan(4, true).is_ok());
         assert!(matches!(
-            Plan::new(&at_max, 5, true),
+            at_max.plan(5, true),
             Err(SequenceError::Overflow { count: 5, .. })
         ));
-        assert!(Plan::new(&at_max, 5, false).is_ok());
+        assert!(at_max.plan(5, false).is_ok());
         assert!(matches!(
-            Plan::new(&Sequence::new("a"), u64::MAX, true),
+            Sequence::new("a").plan(u64::MAX, true),
             Err(SequenceError::Overflow { .. })
         ));
     }
 
     #[test]
     fn loop_plan() {
-        let plan = Plan::new(
-            &Sequence::new("s").initial_value(0).reset_value(60),
-            1,
-            false,
-        )
-        .unwrap();
+        let plan = Sequence::new("s")
+            .initial_value(0)
+            .reset_value(60)
+            .plan(1, false)
+            .unwrap();
         assert_eq!(
             plan.step,
             Step::Loop {
@@ -1018,7 +978,7 @@ mod tests {
             }
         );
         assert!(matches!(
-            Plan::new(&Sequence::new("s").reset_value(60), 2, true),
+            Sequence::new("s").reset_value(60).plan(2, true),
             Err(SequenceError::BatchOnLoopingSequence { count: 2, .. })
         ));
     }

@@ -1,10 +1,16 @@
-//! The counter row: the allocating upsert, the read that tells a refusal
-//! apart, closing, giving the last value back, locking, the chain head.
+//! The counter row, written once per backend for both paths: the library
+//! binds its values to these pieces, the triggers' generators fill them
+//! with their row's expressions (`sql::piece`). The allocating upsert, the
+//! arithmetic of the next value, the decision to refuse, giving the last
+//! value back, the chain head; closing and locking, which only the library
+//! does.
 
 use sea_orm::{DbBackend, Statement, Value};
 
 use super::Dialect;
+use super::piece::{Arg, fill};
 use crate::entity::TABLE_NAME;
+use crate::error::SequenceError;
 
 /// What one allocation does to the counter row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +22,82 @@ pub(crate) enum Step {
         initial: i64,
         last_before_reset: i64,
     },
+}
+
+/// One allocation, fully checked before any SQL runs: how many values, the
+/// `last` of a counter this allocation creates, and the step of an existing
+/// one. The library's calls and the triggers (one value) share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// How many values are taken.
+    pub(crate) count: i64,
+    /// `last` when the row is created by this allocation.
+    pub(crate) first: i64,
+    /// What happens to `last` when the row exists.
+    pub(crate) step: Step,
+}
+
+impl Plan {
+    /// `count` values of a sequence starting at `initial`, looping before
+    /// `reset`, ending at `max_value`; `batch` plans for a `Range` result,
+    /// whose exclusive end must fit an i64. `name` names the sequence in a
+    /// refusal.
+    pub(crate) fn new(
+        name: &str,
+        initial: i64,
+        reset: Option<i64>,
+        max_value: Option<i64>,
+        count: u64,
+        batch: bool,
+    ) -> Result<Self, SequenceError> {
+        let overflow = || SequenceError::Overflow {
+            name: name.to_owned(),
+            count,
+        };
+        if let Some(reset) = reset {
+            if count > 1 {
+                return Err(SequenceError::BatchOnLoopingSequence {
+                    name: name.to_owned(),
+                    count,
+                });
+            }
+            // initial < reset, so neither the first value nor `reset - 1` overflows.
+            return Ok(Self {
+                count: 1,
+                first: initial,
+                step: Step::Loop {
+                    initial,
+                    last_before_reset: reset - 1,
+                },
+            });
+        }
+        let count = i64::try_from(count).map_err(|_| overflow())?;
+        // A batch's exclusive end is last + 1, so its last value stays below i64::MAX.
+        let span = count.checked_add(i64::from(batch)).ok_or_else(overflow)?;
+        let first = initial.checked_add(count - 1).ok_or_else(overflow)?;
+        if batch {
+            first.checked_add(1).ok_or_else(overflow)?;
+        }
+        let mut max_last = i64::MAX - span;
+        if let Some(max_value) = max_value {
+            let exhausted = || SequenceError::Exhausted {
+                name: name.to_owned(),
+                max_value,
+                last: initial - 1,
+                count: count as u64,
+            };
+            // A new sequence's first values must fit too.
+            if first > max_value {
+                return Err(exhausted());
+            }
+            max_last = max_last.min(max_value.checked_sub(count).ok_or_else(exhausted)?);
+        }
+        Ok(Self {
+            count,
+            first,
+            step: Step::Add { count, max_last },
+        })
+    }
 }
 
 /// The days a chronological allocation checks and records, as `YYYYMMDD`
@@ -43,6 +125,64 @@ pub(crate) enum Returning {
     LastInsertId,
 }
 
+/// Why an allocation is refused, as [`Dialect::refusal_kind`] spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The sequence is closed.
+    Closed,
+    /// The day is before the sequence's latest.
+    OutOfOrder,
+    /// The step would pass the end of the range (`max_last`).
+    End,
+}
+
+impl Refused {
+    /// The word the refusal decision returns.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Refused::Closed => "closed",
+            Refused::OutOfOrder => "out_of_order",
+            Refused::End => "end",
+        }
+    }
+
+    /// The refusal a decision's word names.
+    pub(crate) fn of(word: &str) -> Option<Self> {
+        [Refused::Closed, Refused::OutOfOrder, Refused::End]
+            .into_iter()
+            .find(|r| r.word() == word)
+    }
+}
+
+impl Step {
+    /// The step's numbers as the holes `{count}` and `{max_last}` (adding)
+    /// or `{initial}` and `{reset}` (looping) take them: bound values (the
+    /// library), or literals (the triggers).
+    pub(crate) fn args(self, bind: bool) -> Vec<(&'static str, Arg)> {
+        let arg = |value: i64| {
+            if bind {
+                Arg::bind(value)
+            } else {
+                Arg::sql(value.to_string())
+            }
+        };
+        match self {
+            Step::Add { count, max_last } => {
+                vec![("count", arg(count)), ("max_last", arg(max_last))]
+            }
+            Step::Loop {
+                initial,
+                last_before_reset,
+            } => vec![("initial", arg(initial)), ("reset", arg(last_before_reset))],
+        }
+    }
+}
+
+/// `args` as [`fill`] takes them.
+pub(crate) fn refs<'a>(args: &'a [(&'a str, Arg)]) -> Vec<(&'a str, &'a Arg)> {
+    args.iter().map(|(name, arg)| (*name, arg)).collect()
+}
+
 impl Dialect {
     pub(crate) fn returning(self) -> Returning {
         match self {
@@ -51,12 +191,93 @@ impl Dialect {
         }
     }
 
-    /// The single statement that creates the row with `first` or moves it by `step`,
-    /// handing back the new `last`. The same statement refuses, without
-    /// writing, a closed sequence and (with `days`) a first day earlier than
-    /// the sequence's `last_day`, and moves `last_day` forward: a refusal
-    /// returns no row (PostgreSQL, SQLite) or raises MySQL's BIGINT
-    /// out-of-range error, and [`Dialect::refusal`] then tells why.
+    /// The next `last` after the template `last` (a column of the counter
+    /// row, or a hole for a variable): `last + {count}`, or back to
+    /// `{initial}` once `last >= {reset}`.
+    pub(crate) fn next_last(self, last: &str, step: Step) -> String {
+        match (step, self) {
+            (Step::Add { .. }, _) => format!("{last} + {{count}}"),
+            (Step::Loop { .. }, Self::MySql) => {
+                format!("IF({last} >= {{reset}}, {{initial}}, {last} + 1)")
+            }
+            (Step::Loop { .. }, _) => {
+                format!("CASE WHEN {last} >= {{reset}} THEN {{initial}} ELSE {last} + 1 END")
+            }
+        }
+    }
+
+    /// The decision to refuse an allocation, over the counter row's
+    /// `closed`, `last_day` and `last` (columns, or holes for variables), the
+    /// hole `{day}` (the allocation's `YYYYMMDD`, or NULL) and the step's
+    /// `{max_last}`: NULL when it may go on, else the word of a [`Refused`]
+    /// (closed first, then the day, then the end of the range). The library
+    /// reads it after a refused allocation, the triggers before they
+    /// allocate.
+    pub(crate) fn refusal_kind(
+        self,
+        closed: &str,
+        last_day: &str,
+        last: &str,
+        step: Step,
+    ) -> String {
+        let end = match step {
+            Step::Add { .. } => format!(" WHEN {last} > {{max_last}} THEN 'end'"),
+            Step::Loop { .. } => String::new(),
+        };
+        format!(
+            "CASE WHEN {closed} THEN 'closed' WHEN {last_day} IS NOT NULL AND {{day}} IS NOT NULL AND {last_day} > {{day}} THEN 'out_of_order'{end} END"
+        )
+    }
+
+    /// The `last_day` a counter moves to: the later of `last_day` and `day`.
+    pub(crate) fn later_day(self, last_day: &str, day: &str) -> String {
+        match self {
+            Self::Postgres => format!("GREATEST({last_day}, {day})"),
+            Self::MySql => format!("COALESCE(GREATEST({last_day}, {day}), {last_day}, {day})"),
+            Self::Sqlite => format!("COALESCE(max({last_day}, {day}), {last_day}, {day})"),
+        }
+    }
+
+    /// The allocating upsert of PostgreSQL and SQLite, with the holes
+    /// `{table}`, `{name}`, `{first}` (a new counter's `last`), `{new_day}`
+    /// (the `last_day` it records), `{day}` (the day checked), the
+    /// step's, and with a declared `range` `{max_value}` and `{warn_at}`:
+    /// creates the counter or moves it by the step, records the day and the
+    /// range, in one statement. A closed sequence, a day before the latest
+    /// or the end of the range write nothing (no row returned;
+    /// `refusal_kind` tells which). `returning` adds `RETURNING "last"`
+    /// (SQLite's triggers cannot return).
+    pub(crate) fn upsert(self, step: Step, range: bool, returning: bool) -> String {
+        assert!(self != Self::MySql, "MariaDB/MySQL allocates its own way");
+        let new = match self {
+            Self::Postgres => "EXCLUDED",
+            _ => "excluded",
+        };
+        let col = |c: &str| format!("{{table}}.\"{c}\"");
+        let (range_columns, range_values, range_set) = if range {
+            (
+                ", \"max_value\", \"warn_at\"",
+                ", {max_value}, {warn_at}",
+                format!(", \"max_value\" = {new}.\"max_value\", \"warn_at\" = {new}.\"warn_at\""),
+            )
+        } else {
+            ("", "", String::new())
+        };
+        format!(
+            "INSERT INTO {{table}} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES ({{name}}, {{first}}, {{new_day}}{range_values}) ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {}, \"last_day\" = {}{range_set} WHERE ({}) IS NULL{}",
+            self.next_last(&col("last"), step),
+            self.later_day(&col("last_day"), &format!("{new}.\"last_day\"")),
+            self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step),
+            if returning { " RETURNING \"last\"" } else { "" }
+        )
+    }
+
+    /// The single statement that creates the row with `first` or moves it
+    /// by `step`, handing back the new `last`. The same statement refuses,
+    /// without writing, a closed sequence and (with `days`) a first day
+    /// earlier than the sequence's `last_day`, and moves `last_day` forward:
+    /// a refusal returns no row (PostgreSQL, SQLite) or raises MySQL's
+    /// BIGINT out-of-range error, and [`Dialect::refusal`] then tells why.
     ///
     /// With a declared `range`, the same statement records it on the row
     /// (`max_value`, `warn_at`: `RangeMigration`'s columns), for `sequences
@@ -69,170 +290,158 @@ impl Dialect {
         days: Days,
         range: Option<DeclaredRange>,
     ) -> Statement {
-        let t = TABLE_NAME;
-        let (first_day, last_day) = (Value::Int(days.first), Value::Int(days.last));
-        let range_values = range
-            .map(|r| vec![Value::BigInt(r.max_value), Value::BigInt(r.warn_at)])
-            .unwrap_or_default();
-        let (range_columns, range_set) = match (self, range.is_some()) {
-            (_, false) => ("", ""),
-            (Self::MySql, true) => (
-                ", `max_value`, `warn_at`",
-                ", `max_value` = VALUES(`max_value`), `warn_at` = VALUES(`warn_at`)",
-            ),
-            (Self::Postgres, true) => (
-                r#", "max_value", "warn_at""#,
-                r#", "max_value" = EXCLUDED."max_value", "warn_at" = EXCLUDED."warn_at""#,
-            ),
-            (Self::Sqlite, true) => (
-                r#", "max_value", "warn_at""#,
-                r#", "max_value" = excluded."max_value", "warn_at" = excluded."warn_at""#,
-            ),
-        };
-        let range_params = |placeholders: &str| {
-            if range.is_some() {
-                placeholders.to_owned()
-            } else {
-                String::new()
-            }
-        };
-        let (sql, values): (String, Vec<Value>) = match (self, step) {
-            (Self::Postgres, _) => {
-                let (set, guard, mut values) = match step {
-                    Step::Add { count, max_last } => (
-                        format!(r#""{t}"."last" + $6"#),
-                        format!(r#" AND "{t}"."last" <= $7"#),
-                        vec![count.into(), max_last.into()],
-                    ),
-                    Step::Loop {
-                        initial,
-                        last_before_reset,
-                    } => (
-                        format!(
-                            r#"CASE WHEN "{t}"."last" >= $6 THEN $7 ELSE "{t}"."last" + 1 END"#
-                        ),
-                        String::new(),
-                        vec![last_before_reset.into(), initial.into()],
-                    ),
+        let text = match self {
+            Self::Postgres | Self::Sqlite => self.upsert(step, range.is_some(), true),
+            // ON DUPLICATE KEY UPDATE has no WHERE. When the decision
+            // refuses, the new value is `last + (MAX or MIN by last's sign) +
+            // (1 or -1)`, which overflows for every `last`, so the server
+            // raises its own BIGINT out-of-range error (1690) instead of
+            // writing, in every sql_mode. The value goes back through
+            // LAST_INSERT_ID(expr), in the statement's OK packet.
+            Self::MySql => {
+                let refused = self.refusal_kind("`closed`", "`last_day`", "`last`", step);
+                let (range_columns, range_values, range_set) = if range.is_some() {
+                    (
+                        ", `max_value`, `warn_at`",
+                        ", {max_value}, {warn_at}",
+                        ", `max_value` = VALUES(`max_value`), `warn_at` = VALUES(`warn_at`)",
+                    )
+                } else {
+                    ("", "", "")
                 };
-                let mut all = vec![
-                    name.into(),
-                    first.into(),
-                    last_day,
-                    first_day.clone(),
-                    first_day,
-                ];
-                all.append(&mut values);
-                // Seven values so far in both steps: the range is $8, $9.
-                all.extend(range_values);
-                let range_params = range_params(", $8, $9");
-                (
-                    format!(
-                        r#"INSERT INTO "{t}" ("name", "last", "last_day"{range_columns}) VALUES ($1, $2, $3{range_params}) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = GREATEST("{t}"."last_day", EXCLUDED."last_day"){range_set} WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR CAST($4 AS INTEGER) IS NULL OR "{t}"."last_day" <= $5){guard} RETURNING "last""#
-                    ),
-                    all,
-                )
-            }
-            // SQLite turns an overflowing integer expression into a REAL; the
-            // WHERE guard keeps `last + count` from ever overflowing.
-            (Self::Sqlite, _) => {
-                let (set, guard, guard_values, set_values) = match step {
-                    Step::Add { count, max_last } => (
-                        format!(r#""{t}"."last" + ?"#),
-                        format!(r#" AND "{t}"."last" <= ?"#),
-                        vec![max_last.into()],
-                        vec![count.into()],
-                    ),
-                    Step::Loop {
-                        initial,
-                        last_before_reset,
-                    } => (
-                        format!(r#"CASE WHEN "{t}"."last" >= ? THEN ? ELSE "{t}"."last" + 1 END"#),
-                        String::new(),
-                        vec![],
-                        vec![last_before_reset.into(), initial.into()],
-                    ),
-                };
-                let mut all = vec![name.into(), first.into(), last_day];
-                all.extend(range_values);
-                all.extend(set_values);
-                all.extend([first_day.clone(), first_day]);
-                all.extend(guard_values);
-                let range_params = range_params(", ?, ?");
-                (
-                    format!(
-                        r#"INSERT INTO "{t}" ("name", "last", "last_day"{range_columns}) VALUES (?, ?, ?{range_params}) ON CONFLICT ("name") DO UPDATE SET "last" = {set}, "last_day" = COALESCE(max("{t}"."last_day", excluded."last_day"), "{t}"."last_day", excluded."last_day"){range_set} WHERE NOT "{t}"."closed" AND ("{t}"."last_day" IS NULL OR ? IS NULL OR "{t}"."last_day" <= ?){guard} RETURNING "last""#
-                    ),
-                    all,
-                )
-            }
-            // ON DUPLICATE KEY UPDATE has no WHERE. When the guard fails, the
-            // new value is `last + (MAX or MIN by last's sign) + (1 or -1)`, which
-            // overflows for every `last`, so the server raises its own BIGINT
-            // out-of-range error (1690) instead of writing, in every sql_mode.
-            (Self::MySql, _) => {
-                let ok_sql =
-                    "(NOT `closed` AND (`last_day` IS NULL OR ? IS NULL OR `last_day` <= ?)";
-                let refuse = "`last` + IF(`last` >= 0, 9223372036854775807, -9223372036854775808) + IF(`last` >= 0, 1, -1)";
-                let ok_values = || -> Vec<Value> { vec![first_day.clone(), first_day.clone()] };
-                let (new_last, values) = match step {
-                    Step::Add { count, max_last } => {
-                        let ok = format!("{ok_sql} AND `last` <= ?)");
-                        let mut values = ok_values();
-                        values.extend([max_last.into(), count.into()]);
-                        values.extend(ok_values());
-                        values.push(max_last.into());
-                        (
-                            format!(
-                                "`last` + IF({ok}, ?, IF(`last` >= 0, 9223372036854775807, -9223372036854775808)) + IF({ok}, 0, IF(`last` >= 0, 1, -1))"
-                            ),
-                            values,
-                        )
-                    }
-                    Step::Loop {
-                        initial,
-                        last_before_reset,
-                    } => {
-                        let mut values = ok_values();
-                        values.extend([last_before_reset.into(), initial.into()]);
-                        (
-                            format!("IF({ok_sql}), IF(`last` >= ?, ?, `last` + 1), {refuse})"),
-                            values,
-                        )
-                    }
-                };
-                let mut all = vec![name.into(), first.into(), last_day.clone()];
-                all.extend(range_values);
-                all.extend(values);
-                all.extend([last_day.clone(), last_day]);
-                let range_params = range_params(", ?, ?");
-                (
-                    format!(
-                        "INSERT INTO `{t}` (`name`, `last`, `last_day`{range_columns}) VALUES (?, CAST(LAST_INSERT_ID(?) AS SIGNED), ?{range_params}) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID({new_last}) AS SIGNED), `last_day` = COALESCE(GREATEST(`last_day`, ?), `last_day`, ?){range_set}"
-                    ),
-                    all,
+                format!(
+                    "INSERT INTO {{table}} (`name`, `last`, `last_day`{range_columns}) VALUES ({{name}}, CAST(LAST_INSERT_ID({{first}}) AS SIGNED), {{new_day}}{range_values}) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(IF(({refused}) IS NULL, {}, `last` + IF(`last` >= 0, 9223372036854775807, -9223372036854775808) + IF(`last` >= 0, 1, -1))) AS SIGNED), `last_day` = {}{range_set}",
+                    self.next_last("`last`", step),
+                    self.later_day("`last_day`", "{new_day}"),
                 )
             }
         };
-        Statement::from_sql_and_values(self.backend(), sql, values)
+        let mut args = vec![
+            ("table", self.counter_table()),
+            ("name", Arg::bind(name)),
+            ("first", Arg::bind(first)),
+            // The counter's new `last_day` is the allocation's last day; its
+            // check, the first.
+            ("new_day", Arg::bind(Value::Int(days.last))),
+            ("day", Arg::bind(Value::Int(days.first))),
+            (
+                "max_value",
+                Arg::bind(Value::BigInt(range.and_then(|r| r.max_value))),
+            ),
+            (
+                "warn_at",
+                Arg::bind(Value::BigInt(range.and_then(|r| r.warn_at))),
+            ),
+        ];
+        args.extend(step.args(true));
+        fill(self, &text, &refs(&args)).statement(self)
     }
 
     /// After a refused allocation: the row as it is now (`last`, `closed`,
-    /// `last_day`), read under its lock, to tell a closed sequence, a date out
-    /// of order and an overflow apart. Only on the refusal path.
-    pub(crate) fn refusal(self, name: &str) -> Statement {
-        let sql = match self {
-            Self::Postgres => format!(
-                r#"SELECT "last", "closed", "last_day" FROM "{TABLE_NAME}" WHERE "name" = $1 FOR UPDATE"#
-            ),
-            Self::MySql => format!(
-                "SELECT `last`, `closed`, `last_day` FROM `{TABLE_NAME}` WHERE `name` = ? FOR UPDATE"
-            ),
-            Self::Sqlite => format!(
-                r#"SELECT "last", "closed", "last_day" FROM "{TABLE_NAME}" WHERE "name" = ?"#
-            ),
+    /// `last_day`) and the decision (`refusal_kind`), read under its lock.
+    /// Only on the refusal path.
+    pub(crate) fn refusal(self, name: &str, step: Step, day: Option<i32>) -> Statement {
+        let lock = match self {
+            Self::Sqlite => "",
+            _ => " FOR UPDATE",
         };
-        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
+        let q = |c: &str| self.quote(c);
+        let text = format!(
+            "SELECT {}, {}, {}, {} FROM {{table}} WHERE {} = {{name}}{lock}",
+            q("last"),
+            q("closed"),
+            q("last_day"),
+            self.refusal_kind(&q("closed"), &q("last_day"), &q("last"), step),
+            q("name"),
+        );
+        let mut args = vec![
+            ("table", self.counter_table()),
+            ("name", Arg::bind(name)),
+            ("day", Arg::bind(Value::Int(day))),
+        ];
+        args.extend(step.args(true));
+        fill(self, &text, &refs(&args)).statement(self)
+    }
+
+    /// The counter table, quoted.
+    pub(crate) fn counter_table(self) -> Arg {
+        Arg::sql(self.quote(TABLE_NAME))
+    }
+
+    /// Gives `{value}` of `{name}` back: moves `last` back by one if it is
+    /// that value and the sequence is not hash-chained, under the row lock.
+    /// One row affected when it did (the triggers refuse otherwise).
+    pub(crate) fn revert_text(self) -> String {
+        let q = |c: &str| self.quote(c);
+        format!(
+            "UPDATE {{table}} SET {last} = {last} - 1 WHERE {} = {{name}} AND {last} = {{value}} AND {} IS NULL",
+            q("name"),
+            q("chain_head"),
+            last = q("last"),
+        )
+    }
+
+    /// [`revert_text`](Self::revert_text), bound.
+    pub(crate) fn revert_last(self, name: &str, value: i64) -> Statement {
+        fill(
+            self,
+            &self.revert_text(),
+            &[
+                ("table", &self.counter_table()),
+                ("name", &Arg::bind(name)),
+                ("value", &Arg::bind(value)),
+            ],
+        )
+        .statement(self)
+    }
+
+    /// The chain head of `{name}` (its row is locked by the allocation).
+    pub(crate) fn chain_head_text(self) -> String {
+        format!(
+            "SELECT {} FROM {{table}} WHERE {} = {{name}}",
+            self.quote("chain_head"),
+            self.quote("name")
+        )
+    }
+
+    /// [`chain_head_text`](Self::chain_head_text), bound.
+    pub(crate) fn chain_head(self, name: &str) -> Statement {
+        fill(
+            self,
+            &self.chain_head_text(),
+            &[("table", &self.counter_table()), ("name", &Arg::bind(name))],
+        )
+        .statement(self)
+    }
+
+    /// Moves the chain head of `{name}` to `{head}` (and, `sealed`, its seal
+    /// to `{seal}`: KeyedChainMigration's column, named only then).
+    pub(crate) fn set_chain_head_text(self, sealed: bool) -> String {
+        let seal = if sealed {
+            format!(", {} = {{seal}}", self.quote("chain_seal"))
+        } else {
+            String::new()
+        };
+        format!(
+            "UPDATE {{table}} SET {} = {{head}}{seal} WHERE {} = {{name}}",
+            self.quote("chain_head"),
+            self.quote("name")
+        )
+    }
+
+    /// [`set_chain_head_text`](Self::set_chain_head_text), bound.
+    pub(crate) fn set_chain_head(self, name: &str, head: &str, seal: Option<&str>) -> Statement {
+        fill(
+            self,
+            &self.set_chain_head_text(seal.is_some()),
+            &[
+                ("table", &self.counter_table()),
+                ("name", &Arg::bind(name)),
+                ("head", &Arg::bind(head)),
+                ("seal", &Arg::bind(seal)),
+            ],
+        )
+        .statement(self)
     }
 
     /// Closes (`closed = true`) or reopens a sequence under its row lock. Closing
@@ -273,68 +482,6 @@ impl Dialect {
             ),
         };
         Statement::from_sql_and_values(self.backend(), sql, values)
-    }
-
-    /// Moves `last` back by one if it is `value` and the sequence is not
-    /// hash-chained, under the row lock; one row affected when it did.
-    pub(crate) fn revert_last(self, name: &str, value: i64) -> Statement {
-        let sql = match self {
-            Self::Postgres => format!(
-                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = $1 AND "last" = $2 AND "chain_head" IS NULL"#
-            ),
-            Self::MySql => format!(
-                "UPDATE `{TABLE_NAME}` SET `last` = `last` - 1 WHERE `name` = ? AND `last` = ? AND `chain_head` IS NULL"
-            ),
-            Self::Sqlite => format!(
-                r#"UPDATE "{TABLE_NAME}" SET "last" = "last" - 1 WHERE "name" = ? AND "last" = ? AND "chain_head" IS NULL"#
-            ),
-        };
-        Statement::from_sql_and_values(self.backend(), sql, [name.into(), value.into()])
-    }
-
-    /// The sequence's chain head (its row is locked by the caller's allocation).
-    pub(crate) fn chain_head(self, name: &str) -> Statement {
-        let sql = match self {
-            Self::Postgres => {
-                format!(r#"SELECT "chain_head" FROM "{TABLE_NAME}" WHERE "name" = $1"#)
-            }
-            Self::MySql => format!("SELECT `chain_head` FROM `{TABLE_NAME}` WHERE `name` = ?"),
-            Self::Sqlite => format!(r#"SELECT "chain_head" FROM "{TABLE_NAME}" WHERE "name" = ?"#),
-        };
-        Statement::from_sql_and_values(self.backend(), sql, [name.into()])
-    }
-
-    /// Moves the sequence's chain head.
-    pub(crate) fn set_chain_head(self, name: &str, head: &str, seal: Option<&str>) -> Statement {
-        if let Some(seal) = seal {
-            // A keyed chain's head is sealed (KeyedChainMigration).
-            let sql = match self {
-                Self::Postgres => format!(
-                    r#"UPDATE "{TABLE_NAME}" SET "chain_head" = $1, "chain_seal" = $2 WHERE "name" = $3"#
-                ),
-                Self::MySql => format!(
-                    "UPDATE `{TABLE_NAME}` SET `chain_head` = ?, `chain_seal` = ? WHERE `name` = ?"
-                ),
-                Self::Sqlite => format!(
-                    r#"UPDATE "{TABLE_NAME}" SET "chain_head" = ?, "chain_seal" = ? WHERE "name" = ?"#
-                ),
-            };
-            return Statement::from_sql_and_values(
-                self.backend(),
-                sql,
-                [head.into(), seal.into(), name.into()],
-            );
-        }
-        let sql = match self {
-            Self::Postgres => {
-                format!(r#"UPDATE "{TABLE_NAME}" SET "chain_head" = $1 WHERE "name" = $2"#)
-            }
-            Self::MySql => format!("UPDATE `{TABLE_NAME}` SET `chain_head` = ? WHERE `name` = ?"),
-            Self::Sqlite => {
-                format!(r#"UPDATE "{TABLE_NAME}" SET "chain_head" = ? WHERE "name" = ?"#)
-            }
-        };
-        Statement::from_sql_and_values(self.backend(), sql, [head.into(), name.into()])
     }
 
     /// Takes the row lock without waiting, before the allocation (`nowait`).

@@ -26,9 +26,10 @@ mod clock;
 mod counter;
 mod inventory;
 mod numberer;
+pub(crate) mod piece;
 mod voids;
 
-pub(crate) use counter::{Days, DeclaredRange, Returning, Step};
+pub(crate) use counter::{Days, DeclaredRange, Plan, Refused, Returning, Step, refs};
 pub(crate) use numberer::numbering_mark_table;
 
 /// The SQL dialect of one backend, chosen once from [`DbBackend`].
@@ -84,6 +85,14 @@ impl Dialect {
             Self::Postgres => ("BIGINT", "TEXT"),
             Self::MySql => ("SIGNED", "CHAR"),
             Self::Sqlite => ("INTEGER", "TEXT"),
+        }
+    }
+
+    /// A quoted identifier.
+    pub(crate) fn quote(self, name: &str) -> String {
+        match self {
+            Self::MySql => format!("`{}`", name.replace('`', "``")),
+            Self::Postgres | Self::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
         }
     }
 
