@@ -19,6 +19,7 @@ use crate::sql::Dialect;
 use sequences_template::Template;
 
 mod formatted;
+mod pending;
 mod report;
 
 pub use report::{AuditReport, DateInversion, GroupAudit, PendingRows};
@@ -85,14 +86,6 @@ pub struct Audit<C> {
     guarded: bool,
     pending: Option<std::time::Duration>,
 }
-
-/// The waiting rows [`Audit::pending`] follows at most.
-const WATCHED: u64 = 10_000;
-
-/// How far in the future (seconds) a numberer's heartbeat may be before it
-/// is a defect: the database's clock is read on both sides, so only a
-/// write by hand gets there.
-const HEARTBEAT_SKEW: i64 = 5;
 
 impl<C: AuditColumn> Audit<C> {
     /// Audits the numbers of column `value` (an integer column).
@@ -262,78 +255,6 @@ impl<C: AuditColumn> Audit<C> {
             );
         }
         Ok(report)
-    }
-
-    /// The unnumbered rows of the report, as rows waiting for a numberer
-    /// (taken out of the groups) and rows it refused; the waiting ones are
-    /// watched for up to `max_wait`.
-    async fn pending_rows<D: ConnectionTrait>(
-        &self,
-        db: &D,
-        report: &mut AuditReport,
-        max_wait: std::time::Duration,
-    ) -> Result<PendingRows, DbErr> {
-        let dialect = Dialect::of(db.get_database_backend())?;
-        let table = self.value.table_name();
-        let [key] = self.key.as_slice() else {
-            return Err(SequenceError::invalid_audit(
-                &self.target(),
-                "pending: give the table's one-column key (Audit::key, --key), by which the \
-                 rows waiting for a numberer are followed"
-                    .to_owned(),
-            ));
-        };
-        let refused: Vec<(String, String)> = db
-            // Of the table: the audited column may be a reference's raw value.
-            .query_all_raw(dialect.refusals(&table, None))
-            .await?
-            .into_iter()
-            .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
-            .collect::<Result<_, DbErr>>()?;
-        for group in &mut report.groups {
-            group.unnumbered = 0;
-            group.unnumbered_keys.clear();
-        }
-        let idle = db
-            // The numberer of this column (a reference's raw value is
-            // stamped with it), not another column's.
-            .query_one_raw(dialect.numberer_idle(&crate::entity::numberer_lock(
-                &table,
-                self.value.column_name(),
-            )))
-            .await?
-            .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()?;
-        // The rows waiting now, then again until none of them waits or
-        // `max_wait` has passed.
-        let waiting_now = |limit: Option<u64>| {
-            dialect.audit_waiting(&table, self.value.column_name(), key.column_name(), limit)
-        };
-        let read = |rows: Vec<sea_orm::QueryResult>| {
-            rows.iter()
-                .map(|row| row.try_get_by_index::<String>(0))
-                .collect::<Result<std::collections::BTreeSet<String>, DbErr>>()
-        };
-        let mut watched = read(db.query_all_raw(waiting_now(Some(WATCHED))).await?)?;
-        let waiting = watched.len() as u64;
-        let started = std::time::Instant::now();
-        let pause = (max_wait / 10).clamp(
-            std::time::Duration::from_millis(50),
-            std::time::Duration::from_secs(1),
-        );
-        while !watched.is_empty() && started.elapsed() < max_wait {
-            tokio::time::sleep(pause.min(max_wait.saturating_sub(started.elapsed()))).await;
-            let still = read(db.query_all_raw(waiting_now(None)).await?)?;
-            watched.retain(|key| still.contains(key));
-        }
-        Ok(PendingRows {
-            waiting,
-            overdue: watched.len() as u64,
-            refused,
-            numberer_idle: idle.map(|s| std::time::Duration::from_secs(s.max(0) as u64)),
-            heartbeat_ahead: idle.is_some_and(|s| s < -HEARTBEAT_SKEW),
-            max_wait,
-        })
     }
 
     /// The state of the column's triggers, if it was ever numbered by the

@@ -464,7 +464,7 @@ where
                     .map_err(|source| self.failed(source))?;
             }
             // The update guard lets the numberer alone number a waiting row.
-            if let Some(mark) = dialect.numbering_mark(&self.target, true) {
+            for mark in dialect.numbering_mark(&self.target, true) {
                 txn.execute_raw(mark)
                     .await
                     .map_err(|source| self.failed(source))?;
@@ -537,7 +537,7 @@ where
         }
         .await;
         // The mark ends with the batch (PostgreSQL's, with the transaction).
-        if let Some(unmark) = dialect.numbering_mark(&self.target, false) {
+        for unmark in dialect.numbering_mark(&self.target, false) {
             let unmarked = txn.execute_raw(unmark).await;
             if let (Ok(_), Err(source)) = (&result, unmarked) {
                 let _ = txn.rollback().await;

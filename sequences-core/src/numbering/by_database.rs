@@ -11,7 +11,7 @@ use sea_orm::{
 use super::*;
 use crate::triggers::catalog::{self, Entry};
 use crate::triggers::{
-    self, ChainPlan, DateKind, DayPlan, End, FieldPlan, FmtPiece, Move, TextKind, TriggerState,
+    self, ChainPlan, DateKind, DayPlan, End, FieldPlan, FmtPiece, TextKind, TriggerState,
 };
 
 impl<K: ColumnTrait> Numbering<K>
@@ -81,6 +81,11 @@ where
             txn.execute_raw(catalog::create_register(dialect))
                 .await
                 .map_err(failed(&plans[0]))?;
+            if let Some(create) = dialect.create_numbering_table() {
+                txn.execute_unprepared(&create)
+                    .await
+                    .map_err(failed(&plans[0]))?;
+            }
             if let Some(create) = catalog::create_replaced(dialect) {
                 txn.execute_unprepared(create)
                     .await
@@ -395,40 +400,59 @@ async fn read_setting<C: ConnectionTrait>(
         plan.name_collation = name_collation(db).await?;
     }
     if dialect == Dialect::Postgres {
-        plan.unique = postgres_unique(db, &plan.table).await?;
+        (plan.unique, plan.unique_collations, plan.unique_nulls_equal) =
+            postgres_unique(db, &plan.table).await?;
     }
     Ok(())
 }
 
-/// PostgreSQL: the columns of the table's unique indexes other than its
-/// primary key, each index's in order. Partial and expression indexes are
-/// left out: the insert trigger cannot foresee their conflicts, and the
-/// statement-level check refuses what they make an `ON CONFLICT` skip.
+/// PostgreSQL: the table's unique indexes other than its primary key: each
+/// one's columns in order, their collations where an index column has its
+/// own, and whether NULLs are equal in it (`NULLS NOT DISTINCT`). Partial
+/// and expression indexes are left out, and so are deferrable constraints
+/// (checked at COMMIT, they let the row in): the insert trigger cannot
+/// foresee their conflicts, and the statement-level check refuses what
+/// they make an `ON CONFLICT` skip.
+#[allow(clippy::type_complexity)]
 async fn postgres_unique<C: ConnectionTrait>(
     db: &C,
     table: &str,
-) -> Result<Vec<Vec<String>>, DbErr> {
+) -> Result<(Vec<Vec<String>>, Vec<Vec<Option<String>>>, Vec<bool>), DbErr> {
     let rows = db
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT CAST(i.indexrelid AS BIGINT), CAST(a.attname AS TEXT) FROM pg_index i \
-             CROSS JOIN LATERAL unnest(CAST(i.indkey AS int2[])) WITH ORDINALITY AS k(attnum, o) \
+            "SELECT CAST(i.indexrelid AS BIGINT), CAST(a.attname AS TEXT), \
+             CASE WHEN c.oid IS NOT NULL AND c.oid <> a.attcollation THEN CAST(c.collname AS TEXT) END, \
+             COALESCE(CAST(to_jsonb(i) ->> 'indnullsnotdistinct' AS BOOLEAN), FALSE) FROM pg_index i \
+             CROSS JOIN LATERAL unnest(CAST(i.indkey AS int2[]), CAST(i.indcollation AS oid[])) WITH ORDINALITY AS k(attnum, coll, o) \
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             LEFT JOIN pg_collation c ON c.oid = k.coll \
              WHERE i.indrelid = to_regclass(quote_ident($1)) AND i.indisunique AND NOT i.indisprimary \
-             AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1, k.o",
+             AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1, k.o",
             [table.into()],
         ))
         .await?;
-    let mut unique: Vec<(i64, Vec<String>)> = Vec::new();
+    let mut unique: Vec<(i64, Vec<String>, Vec<Option<String>>, bool)> = Vec::new();
     for row in rows {
         let index: i64 = row.try_get_by_index(0)?;
         let column: String = row.try_get_by_index(1)?;
+        let collation: Option<String> = row.try_get_by_index(2)?;
+        let nulls_equal: bool = row.try_get_by_index(3)?;
         match unique.last_mut() {
-            Some((last, columns)) if *last == index => columns.push(column),
-            _ => unique.push((index, vec![column])),
+            Some((last, columns, collations, _)) if *last == index => {
+                columns.push(column);
+                collations.push(collation);
+            }
+            _ => unique.push((index, vec![column], vec![collation], nulls_equal)),
         }
     }
-    Ok(unique.into_iter().map(|(_, columns)| columns).collect())
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for (_, columns, collations, nulls_equal) in unique {
+        out.0.push(columns);
+        out.1.push(collations);
+        out.2.push(nulls_equal);
+    }
+    Ok(out)
 }
 
 /// SQLite: the columns of the table's plain unique indexes (those its
@@ -649,16 +673,6 @@ where
         // The sequence as the library allocates it: capped by the column.
         let sequence = self.sequence_named(self.template.clone());
         let cap = self.cap();
-        let step = match sequence.get_reset_value() {
-            Some(reset) => Move::Loop {
-                last_before_reset: reset - 1,
-            },
-            None => Move::Add {
-                max_last: sequence
-                    .get_max_value()
-                    .map_or(i64::MAX - 1, |max| max.saturating_sub(1).min(i64::MAX - 1)),
-            },
-        };
         if let Some(max) = sequence.get_max_value()
             && sequence.get_initial_value() > max
         {
@@ -667,6 +681,15 @@ where
                 sequence.get_initial_value()
             )));
         }
+        // One value, as the library's allocation plans it.
+        let plan = crate::sql::Plan::new(
+            &self.target,
+            sequence.get_initial_value(),
+            sequence.get_reset_value(),
+            sequence.get_max_value(),
+            1,
+            false,
+        )?;
         let end = End {
             max_value: sequence.get_max_value(),
             cap: cap
@@ -678,13 +701,13 @@ where
             keys,
             unique: Vec::new(),
             unique_collations: Vec::new(),
+            unique_nulls_equal: Vec::new(),
             column: self.column.as_str().to_owned(),
             target: self.target.clone(),
             template: self.template.clone(),
             name: self.name.clone(),
             placeholders,
-            initial: sequence.get_initial_value(),
-            step,
+            plan,
             end,
             range: sequence.declared_range(),
             period: self.period,

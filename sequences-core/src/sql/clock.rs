@@ -5,17 +5,32 @@ use sea_orm::Statement;
 use super::Dialect;
 
 impl Dialect {
-    /// The current UTC date and time as `YYYY-MM-DDTHH:MM:SS` (PostgreSQL:
-    /// the transaction's start), for the current day in a time zone.
-    pub(crate) fn current_utc(self) -> Statement {
-        let sql = match self {
+    /// The current UTC date and time as text, `YYYY-MM-DDTHH:MM:SS`
+    /// (PostgreSQL: the transaction's start): the one spelling of the
+    /// database's time the crate writes (voids, refusals) and reads (the
+    /// day in a time zone).
+    pub(crate) fn utc_now(self) -> &'static str {
+        match self {
             Self::Postgres => {
-                r#"SELECT to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"#
+                r#"to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"#
             }
-            Self::MySql => "SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%s')",
-            Self::Sqlite => "SELECT strftime('%Y-%m-%dT%H:%M:%S', 'now')",
-        };
-        Statement::from_string(self.backend(), sql)
+            Self::MySql => "DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%s')",
+            Self::Sqlite => "strftime('%Y-%m-%dT%H:%M:%S', 'now')",
+        }
+    }
+
+    /// [`utc_now`](Self::utc_now) with a `Z`: when a void or a refusal was
+    /// recorded.
+    pub(crate) fn utc_stamp(self) -> String {
+        match self {
+            Self::MySql => format!("CONCAT({}, 'Z')", self.utc_now()),
+            _ => format!("({} || 'Z')", self.utc_now()),
+        }
+    }
+
+    /// The current UTC date and time, for the current day in a time zone.
+    pub(crate) fn current_utc(self) -> Statement {
+        Statement::from_string(self.backend(), format!("SELECT {}", self.utc_now()))
     }
 
     /// The database's clock, in whole seconds since 1970, as a SQL expression.

@@ -337,30 +337,37 @@ impl Dialect {
         fill(self, &text, &refs(&args)).statement(self)
     }
 
-    /// After a refused allocation: the row as it is now (`last`, `closed`,
-    /// `last_day`) and the decision (`refusal_kind`), read under its lock.
-    /// Only on the refusal path.
-    pub(crate) fn refusal(self, name: &str, step: Step, day: Option<i32>) -> Statement {
+    /// After a refused allocation (or, in a trigger, before it): the row
+    /// as it is now (`last`, `closed`, `last_day`) and the decision
+    /// (`refusal_kind`, as `kind`), read under its lock; holes `{table}`,
+    /// `{name}`, `{day}` and the step's. `into` follows the select list (a
+    /// trigger's variables).
+    pub(crate) fn refusal_text(self, step: Step, into: &str) -> String {
         let lock = match self {
             Self::Sqlite => "",
             _ => " FOR UPDATE",
         };
         let q = |c: &str| self.quote(c);
-        let text = format!(
-            "SELECT {}, {}, {}, {} FROM {{table}} WHERE {} = {{name}}{lock}",
+        format!(
+            "SELECT {}, {}, {}, {} AS {}{into} FROM {{table}} WHERE {} = {{name}}{lock}",
             q("last"),
             q("closed"),
             q("last_day"),
             self.refusal_kind(&q("closed"), &q("last_day"), &q("last"), step),
+            q("kind"),
             q("name"),
-        );
+        )
+    }
+
+    /// [`refusal_text`](Self::refusal_text), bound. Only on the refusal path.
+    pub(crate) fn refusal(self, name: &str, step: Step, day: Option<i32>) -> Statement {
         let mut args = vec![
             ("table", self.counter_table()),
             ("name", Arg::bind(name)),
             ("day", Arg::bind(Value::Int(day))),
         ];
         args.extend(step.args(true));
-        fill(self, &text, &refs(&args)).statement(self)
+        fill(self, &self.refusal_text(step, ""), &refs(&args)).statement(self)
     }
 
     /// The counter table, quoted.
@@ -395,10 +402,11 @@ impl Dialect {
         .statement(self)
     }
 
-    /// The chain head of `{name}` (its row is locked by the allocation).
-    pub(crate) fn chain_head_text(self) -> String {
+    /// The chain head of `{name}` (its row is locked by the allocation);
+    /// `into` follows the select list (a trigger's variable).
+    pub(crate) fn chain_head_text(self, into: &str) -> String {
         format!(
-            "SELECT {} FROM {{table}} WHERE {} = {{name}}",
+            "SELECT {}{into} FROM {{table}} WHERE {} = {{name}}",
             self.quote("chain_head"),
             self.quote("name")
         )
@@ -408,7 +416,7 @@ impl Dialect {
     pub(crate) fn chain_head(self, name: &str) -> Statement {
         fill(
             self,
-            &self.chain_head_text(),
+            &self.chain_head_text(""),
             &[("table", &self.counter_table()), ("name", &Arg::bind(name))],
         )
         .statement(self)

@@ -30,7 +30,7 @@ pub(crate) mod piece;
 mod voids;
 
 pub(crate) use counter::{Days, DeclaredRange, Plan, Refused, Returning, Step, refs};
-pub(crate) use numberer::numbering_mark_table;
+pub(crate) use numberer::{NUMBERING_TABLE, numbering_mark_table};
 
 /// The SQL dialect of one backend, chosen once from [`DbBackend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,32 +29,72 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [name.into()])
     }
 
-    /// Marks this transaction (PostgreSQL), session (MariaDB) or connection
-    /// (SQLite) as the numberer of `target` (`table.column`): the update
-    /// guard of an `after_commit` field lets only it number a waiting row.
-    /// `None`: what ends the mark, where the transaction's end does not.
-    pub(crate) fn numbering_mark(self, target: &str, on: bool) -> Option<Statement> {
-        let sql = match (self, on) {
-            (Self::Postgres, true) => {
-                "SELECT set_config('sequences.numbering', $1, true)".to_owned()
-            }
-            (Self::Postgres, false) => return None,
-            (Self::MySql, true) => "SET @sequences_numbering = ?".to_owned(),
-            (Self::MySql, false) => "SET @sequences_numbering = NULL".to_owned(),
-            (Self::Sqlite, true) => format!(
-                "CREATE TEMP TABLE IF NOT EXISTS \"{}\" (\"x\" INTEGER)",
-                numbering_mark_table(target)
+    /// Marks this transaction as the numberer of `target` (`table.column`),
+    /// or (`on == false`) ends the mark: the update guard of an
+    /// `after_commit` field lets only it number a waiting row. The mark
+    /// lives and dies with the transaction, rolled back with it if the batch
+    /// is cancelled: PostgreSQL's setting local to the transaction (reset at
+    /// the end, for a batch that ran in a savepoint of the caller's),
+    /// MariaDB's row in a temporary table of the session (InnoDB's are
+    /// transactional) shadowing the empty `sequences_numbering`, SQLite's
+    /// temporary table named after the field (created in the transaction).
+    pub(crate) fn numbering_mark(self, target: &str, on: bool) -> Vec<Statement> {
+        let t = NUMBERING_TABLE;
+        let (sql, bind): (Vec<String>, bool) = match (self, on) {
+            (Self::Postgres, true) => (
+                vec!["SELECT set_config('sequences.numbering', $1, true)".to_owned()],
+                true,
             ),
-            (Self::Sqlite, false) => format!(
-                "DROP TABLE IF EXISTS temp.\"{}\"",
-                numbering_mark_table(target)
+            (Self::Postgres, false) => (
+                vec!["SELECT set_config('sequences.numbering', '', true)".to_owned()],
+                false,
+            ),
+            (Self::MySql, true) => (
+                vec![
+                    format!(
+                        "CREATE TEMPORARY TABLE IF NOT EXISTS `{t}` (`target` VARBINARY(512) NOT NULL PRIMARY KEY) ENGINE = InnoDB"
+                    ),
+                    format!("INSERT IGNORE INTO `{t}` (`target`) VALUES (?)"),
+                ],
+                true,
+            ),
+            (Self::MySql, false) => (vec![format!("DELETE FROM `{t}` WHERE `target` = ?")], true),
+            (Self::Sqlite, true) => (
+                vec![format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS \"{}\" (\"x\" INTEGER)",
+                    numbering_mark_table(target)
+                )],
+                false,
+            ),
+            (Self::Sqlite, false) => (
+                vec![format!(
+                    "DROP TABLE IF EXISTS temp.\"{}\"",
+                    numbering_mark_table(target)
+                )],
+                false,
             ),
         };
-        let values: Vec<sea_orm::Value> = match (self, on) {
-            (Self::Postgres | Self::MySql, true) => vec![target.into()],
-            _ => Vec::new(),
-        };
-        Some(Statement::from_sql_and_values(self.backend(), sql, values))
+        sql.into_iter()
+            .map(|sql| {
+                let values: Vec<sea_orm::Value> = if bind && sql.contains(['?', '$']) {
+                    vec![target.into()]
+                } else {
+                    Vec::new()
+                };
+                Statement::from_sql_and_values(self.backend(), sql, values)
+            })
+            .collect()
+    }
+
+    /// MariaDB/MySQL: creates the empty table that numberers' temporary
+    /// tables shadow (`numbering_mark`), so the guard of every other session
+    /// reads no mark.
+    pub(crate) fn create_numbering_table(self) -> Option<String> {
+        (self == Self::MySql).then(|| {
+            format!(
+                "CREATE TABLE IF NOT EXISTS `{NUMBERING_TABLE}` (`target` VARBINARY(512) NOT NULL PRIMARY KEY) ENGINE = InnoDB"
+            )
+        })
     }
 
     /// An idle numberer's pass: stamps `last` of the numberer's row `name`
@@ -124,15 +164,16 @@ impl Dialect {
         digest: &str,
     ) -> Statement {
         let r = crate::entity::REFUSALS_TABLE;
+        let now = self.utc_stamp();
         let sql = match self {
             Self::Postgres => format!(
-                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at", "row_digest") VALUES ($1, $2, $3, $4, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), $5) ON CONFLICT ("table_name", "column_name", "row_key") DO UPDATE SET "reason" = EXCLUDED."reason", "refused_at" = EXCLUDED."refused_at", "row_digest" = EXCLUDED."row_digest""#
+                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at", "row_digest") VALUES ($1, $2, $3, $4, {now}, $5) ON CONFLICT ("table_name", "column_name", "row_key") DO UPDATE SET "reason" = EXCLUDED."reason", "refused_at" = EXCLUDED."refused_at", "row_digest" = EXCLUDED."row_digest""#
             ),
             Self::MySql => format!(
-                "INSERT INTO `{r}` (`table_name`, `column_name`, `row_key`, `reason`, `refused_at`, `row_digest`) VALUES (?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'), ?) ON DUPLICATE KEY UPDATE `reason` = VALUES(`reason`), `refused_at` = VALUES(`refused_at`), `row_digest` = VALUES(`row_digest`)"
+                "INSERT INTO `{r}` (`table_name`, `column_name`, `row_key`, `reason`, `refused_at`, `row_digest`) VALUES (?, ?, ?, ?, {now}, ?) ON DUPLICATE KEY UPDATE `reason` = VALUES(`reason`), `refused_at` = VALUES(`refused_at`), `row_digest` = VALUES(`row_digest`)"
             ),
             Self::Sqlite => format!(
-                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at", "row_digest") VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?) ON CONFLICT ("table_name", "column_name", "row_key") DO UPDATE SET "reason" = excluded."reason", "refused_at" = excluded."refused_at", "row_digest" = excluded."row_digest""#
+                r#"INSERT INTO "{r}" ("table_name", "column_name", "row_key", "reason", "refused_at", "row_digest") VALUES (?, ?, ?, ?, {now}, ?) ON CONFLICT ("table_name", "column_name", "row_key") DO UPDATE SET "reason" = excluded."reason", "refused_at" = excluded."refused_at", "row_digest" = excluded."row_digest""#
             ),
         };
         Statement::from_sql_and_values(
@@ -291,6 +332,25 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [table.into()])
     }
 
+    /// The keys (as `key_text` spells them) of `table`'s rows whose `key`
+    /// is one of `values`: by the key's index; the caller compares the texts.
+    pub(crate) fn audit_keys_present(
+        self,
+        table: &str,
+        key: &str,
+        values: Vec<sea_orm::Value>,
+    ) -> Statement {
+        let holes: Vec<String> = (1..=values.len()).map(|n| self.placeholder(n)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} IN ({})",
+            self.key_text(table, key),
+            self.quote(table),
+            self.quote(key),
+            holes.join(", ")
+        );
+        Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
     /// A row's key column as text, as `sequence_refusals` keeps it,
     /// compared byte for byte (`exact_text`).
     pub(crate) fn key_text(self, table: &str, key: &str) -> String {
@@ -300,6 +360,9 @@ impl Dialect {
         }
     }
 }
+
+/// MariaDB/MySQL: the table of numberers' marks (see `numbering_mark`).
+pub(crate) const NUMBERING_TABLE: &str = "sequences_numbering";
 
 /// SQLite: the temporary table whose presence marks a connection as the
 /// numberer of `target` (its triggers cannot read a temporary table's

@@ -3,6 +3,7 @@
 use sea_orm::{Statement, Value};
 
 use super::Dialect;
+use super::piece::{Arg, fill};
 use crate::entity::VOIDS_TABLE;
 
 impl Dialect {
@@ -22,8 +23,36 @@ impl Dialect {
         Statement::from_sql_and_values(self.backend(), sql, [name.into(), value.into()])
     }
 
-    /// Records `value` of `name` void (with the hash of the chained record
-    /// it replaces, if any), with the database's current UTC time as text.
+    /// Records `{value}` of `{sequence}` void with `{reason}` and
+    /// `{hash}` (the chained record's hash, or NULL), and with `auth` a
+    /// keyed chain's `{auth}` (KeyedChainMigration's column, named only
+    /// then: older schemas keep working), at the database's UTC time.
+    /// `again` lets a number already void stay as it is (the triggers'
+    /// delete policy); the library refuses it before (`AlreadyVoid`).
+    pub(crate) fn insert_void_text(self, auth: bool, again: bool) -> String {
+        let q = |c: &str| self.quote(c);
+        let (auth_column, auth_value) = if auth {
+            (format!(", {}", q("chain_auth")), ", {auth}")
+        } else {
+            (String::new(), "")
+        };
+        let again = match (again, self) {
+            (false, _) => String::new(),
+            (true, Self::MySql) => format!(" ON DUPLICATE KEY UPDATE {s} = {s}", s = q("sequence")),
+            (true, _) => " ON CONFLICT DO NOTHING".to_owned(),
+        };
+        format!(
+            "INSERT INTO {{voids}} ({}, {}, {}, {}{auth_column}, {}) VALUES ({{sequence}}, {{value}}, {{reason}}, {{hash}}{auth_value}, {}){again}",
+            q("sequence"),
+            q("value"),
+            q("reason"),
+            q("chain_hash"),
+            q("voided_at"),
+            self.utc_stamp(),
+        )
+    }
+
+    /// [`insert_void_text`](Self::insert_void_text), bound.
     pub(crate) fn insert_void(
         self,
         name: &str,
@@ -32,32 +61,21 @@ impl Dialect {
         chain_hash: Option<&str>,
         chain_auth: Option<&str>,
     ) -> Statement {
-        // A keyed chain's void carries its authenticator too (a column of
-        // KeyedChainMigration, named only then: older schemas keep working).
-        let (auth_column, auth_value) = match (self, chain_auth) {
-            (_, None) => ("", ""),
-            (Self::MySql, Some(_)) => (", `chain_auth`", ", ?"),
-            (Self::Postgres, Some(_)) => (r#", "chain_auth""#, ", $5"),
-            (Self::Sqlite, Some(_)) => (r#", "chain_auth""#, ", ?"),
-        };
-        let sql = match self {
-            Self::Postgres => format!(
-                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash"{auth_column}, "voided_at") VALUES ($1, $2, $3, $4{auth_value}, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))"#
-            ),
-            Self::MySql => format!(
-                "INSERT INTO `{VOIDS_TABLE}` (`sequence`, `value`, `reason`, `chain_hash`{auth_column}, `voided_at`) VALUES (?, ?, ?, ?{auth_value}, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ'))"
-            ),
-            Self::Sqlite => format!(
-                r#"INSERT INTO "{VOIDS_TABLE}" ("sequence", "value", "reason", "chain_hash"{auth_column}, "voided_at") VALUES (?, ?, ?, ?{auth_value}, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#
-            ),
-        };
-        let mut values: Vec<Value> = vec![
-            name.into(),
-            value.into(),
-            reason.into(),
-            Value::String(chain_hash.map(str::to_owned)),
-        ];
-        values.extend(chain_auth.map(Value::from));
-        Statement::from_sql_and_values(self.backend(), sql, values)
+        fill(
+            self,
+            &self.insert_void_text(chain_auth.is_some(), false),
+            &[
+                ("voids", &Arg::sql(self.quote(VOIDS_TABLE))),
+                ("sequence", &Arg::bind(name)),
+                ("value", &Arg::bind(value)),
+                ("reason", &Arg::bind(reason)),
+                (
+                    "hash",
+                    &Arg::bind(Value::String(chain_hash.map(str::to_owned))),
+                ),
+                ("auth", &Arg::bind(chain_auth)),
+            ],
+        )
+        .statement(self)
     }
 }

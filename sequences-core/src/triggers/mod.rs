@@ -12,11 +12,14 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::entity::{MAX_NAME_LENGTH, TABLE_NAME};
 use crate::error::refusal::{Kind, PREFIX};
 use crate::hash::hex;
 use crate::period::Period;
 use crate::policy::OnDelete;
+use crate::sql::piece::Arg;
 use crate::sql::{DeclaredRange, Dialect};
+use crate::sql::{Plan, Step};
 use sequences_template::Template;
 
 pub(crate) mod catalog;
@@ -68,15 +71,6 @@ pub(crate) enum FmtPiece {
     Field(String, TextKind),
 }
 
-/// How the counter moves, as `dialect::Step` for one value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Move {
-    /// `last + 1`, refused once `last > max_last`.
-    Add { max_last: i64 },
-    /// Back to `initial` after `last_before_reset`.
-    Loop { last_before_reset: i64 },
-}
-
 /// Why an `Add` sequence stops: its maximum, and whether that maximum is a
 /// column type's (refused as a value that does not fit the column).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,9 +95,11 @@ pub(crate) struct FieldPlan {
     /// read from the catalog when installing: a row that conflicts with one
     /// is not inserted.
     pub(crate) unique: Vec<Vec<String>>,
-    /// SQLite: the collation of each column of `unique` (`None`: the
-    /// column's own).
+    /// The collation of each column of `unique` (`None`: the column's
+    /// own), and whether each index takes NULLs as equal (PostgreSQL's
+    /// `NULLS NOT DISTINCT`).
     pub(crate) unique_collations: Vec<Vec<Option<String>>>,
+    pub(crate) unique_nulls_equal: Vec<bool>,
     pub(crate) column: String,
     /// `table.column`.
     pub(crate) target: String,
@@ -111,8 +107,8 @@ pub(crate) struct FieldPlan {
     pub(crate) name: Template,
     /// Placeholder name, column, how it prints.
     pub(crate) placeholders: Vec<(String, String, TextKind)>,
-    pub(crate) initial: i64,
-    pub(crate) step: Move,
+    /// One value of the sequence: a new counter's `last`, and the step.
+    pub(crate) plan: Plan,
     pub(crate) end: End,
     pub(crate) range: Option<DeclaredRange>,
     pub(crate) period: Option<Period>,
@@ -199,6 +195,74 @@ impl FieldPlan {
         std::iter::once(self.column.as_str())
             .chain(self.raw_values.iter().map(String::as_str))
             .collect()
+    }
+
+    /// The holes of the counter's pieces (`sql::counter`) as this field's
+    /// triggers fill them: its counter table, the sequence name and the day
+    /// (`YYYYMMDD`, or NULL) as `name` and `day` write them (variables, or
+    /// expressions of the row), the step and the declared range as
+    /// literals.
+    pub(crate) fn counter_args(
+        &self,
+        d: Dialect,
+        name: &str,
+        day: &str,
+    ) -> Vec<(&'static str, Arg)> {
+        let int = |value: Option<i64>| {
+            Arg::sql(match (value, d) {
+                (Some(value), _) => value.to_string(),
+                (None, Dialect::Postgres) => "CAST(NULL AS BIGINT)".to_owned(),
+                (None, _) => "NULL".to_owned(),
+            })
+        };
+        let mut args = vec![
+            ("table", Arg::sql(self.crate_table(d, TABLE_NAME))),
+            ("name", Arg::sql(name)),
+            ("first", Arg::sql(self.plan.first.to_string())),
+            ("new_day", Arg::sql(day)),
+            ("day", Arg::sql(day)),
+            ("max_value", int(self.range.and_then(|r| r.max_value))),
+            ("warn_at", int(self.range.and_then(|r| r.warn_at))),
+        ];
+        args.extend(self.plan.step.args(false));
+        args
+    }
+
+    /// The step of one value.
+    pub(crate) fn step(&self) -> Step {
+        self.plan.step
+    }
+
+    /// The refusal at the end of the range, with its parts over `last` (the
+    /// counter's last, an expression) and `name`: the column type's
+    /// maximum (a value that does not fit), the declared maximum, or the end
+    /// of `i64`.
+    pub(crate) fn end_refusal(&self, d: Dialect, last: &str, name: &str) -> (Kind, Vec<String>) {
+        match (&self.end.max_value, &self.end.cap) {
+            (Some(_), Some((target, type_name))) => (
+                Kind::OutOfRange,
+                vec![
+                    expr::int_text(d, &format!("{last} + 1")),
+                    expr::lit(d, type_name),
+                    expr::lit(d, target),
+                    name.to_owned(),
+                ],
+            ),
+            (Some(max), None) => (
+                Kind::Exhausted,
+                vec![
+                    expr::lit(d, &max.to_string()),
+                    expr::int_text(d, last),
+                    name.to_owned(),
+                ],
+            ),
+            (None, _) => (Kind::Overflow, vec![name.to_owned()]),
+        }
+    }
+
+    /// The condition that a sequence name is too long (`name` an expression).
+    pub(crate) fn name_too_long(&self, d: Dialect, name: &str) -> String {
+        format!("{} > {MAX_NAME_LENGTH}", expr::length(d, name))
     }
 
     /// The column a stored row's number is read from: the field, or the

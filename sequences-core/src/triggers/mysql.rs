@@ -7,8 +7,10 @@ use crate::policy::OnDelete;
 use crate::sql::Dialect;
 
 use super::expr::{Expr, day_number, ident, lit};
-use super::{Ddl, FieldPlan, Move};
+use super::{Ddl, FieldPlan};
 use crate::error::refusal::Kind;
+use crate::sql::piece::{Arg, fill};
+use crate::sql::refs;
 
 const D: Dialect = Dialect::MySql;
 
@@ -26,7 +28,7 @@ fn declare(field: &FieldPlan) -> String {
         .map(|c| format!(" COLLATE {c}"))
         .unwrap_or_default();
     format!(
-        "  DECLARE v_day DATE;\n  DECLARE v_day_number INT;\n  DECLARE v_name VARCHAR(512) CHARACTER SET utf8mb4{collate};\n  DECLARE v_value BIGINT;\n  DECLARE v_last BIGINT;\n  DECLARE v_closed BOOLEAN;\n  DECLARE v_last_day INT;\n  DECLARE v_head CHAR(64);\n  DECLARE v_hash CHAR(64);\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n"
+        "  DECLARE v_day DATE;\n  DECLARE v_day_number INT;\n  DECLARE v_name VARCHAR(512) CHARACTER SET utf8mb4{collate};\n  DECLARE v_value BIGINT;\n  DECLARE v_last BIGINT;\n  DECLARE v_closed BOOLEAN;\n  DECLARE v_last_day INT;\n  DECLARE v_kind VARCHAR(16);\n  DECLARE v_head CHAR(64);\n  DECLARE v_hash CHAR(64);\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n"
     )
 }
 
@@ -58,21 +60,26 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
         e.name(field, day.as_ref().map(|_| "v_day"))
     );
     out += &format!(
-        "    IF CHAR_LENGTH(v_name) > 100 THEN {} END IF;\n",
+        "    IF {} THEN {} END IF;\n",
+        field.name_too_long(D, "v_name"),
         signal(Kind::InvalidName, &["v_name".into()])
     );
     let t = field.crate_table(D, TABLE_NAME);
-    // Creates the counter with nothing handed out, or locks the existing one.
+    // Creates the counter with nothing handed out, or locks the existing
+    // one; then the library's read of its state and of the decision
+    // (`sql::counter`), and the library's next value.
     out += &format!(
-        "    INSERT INTO {t} (`name`, `last`) VALUES (v_name, {}) ON DUPLICATE KEY UPDATE `name` = `name`;\n    SELECT `last`, `closed`, `last_day` INTO v_last, v_closed, v_last_day FROM {t} WHERE `name` = v_name FOR UPDATE;\n",
-        i128::from(field.initial) - 1
+        "    INSERT INTO {t} (`name`, `last`) VALUES (v_name, {}) ON DUPLICATE KEY UPDATE `name` = `name`;\n",
+        i128::from(field.plan.first) - 1
     );
+    let args = field.counter_args(D, "v_name", "v_day_number");
+    let step = field.step();
+    let piece = |text: &str| fill(D, text, &refs(&args)).text();
+    let (end, end_parts) = field.end_refusal(D, "v_last", "v_name");
     out += &format!(
-        "    IF v_closed THEN {} END IF;\n",
-        signal(Kind::Closed, &["v_name".into()])
-    );
-    out += &format!(
-        "    IF v_day_number IS NOT NULL AND v_last_day IS NOT NULL AND v_last_day > v_day_number THEN {} END IF;\n",
+        "    {};\n    IF v_kind = 'closed' THEN {} ELSEIF v_kind = 'out_of_order' THEN {} ELSEIF v_kind = 'end' THEN {} END IF;\n",
+        piece(&D.refusal_text(step, " INTO v_last, v_closed, v_last_day, v_kind")),
+        signal(Kind::Closed, &["v_name".into()]),
         signal(
             Kind::OutOfOrder,
             &[
@@ -80,45 +87,20 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
                 "CAST(v_last_day AS CHAR)".into(),
                 "v_name".into()
             ]
-        )
+        ),
+        signal(end, &end_parts),
     );
-    let new_last = match field.step {
-        Move::Add { max_last } => {
-            let refuse = match (&field.end.max_value, &field.end.cap) {
-                (Some(_), Some((target, type_name))) => signal(
-                    Kind::OutOfRange,
-                    &[
-                        "CAST(v_last + 1 AS CHAR)".into(),
-                        lit(D, type_name),
-                        lit(D, target),
-                        "v_name".into(),
-                    ],
-                ),
-                (Some(max), None) => signal(
-                    Kind::Exhausted,
-                    &[
-                        lit(D, &max.to_string()),
-                        "CAST(v_last AS CHAR)".into(),
-                        "v_name".into(),
-                    ],
-                ),
-                (None, _) => signal(Kind::Overflow, &["v_name".into()]),
-            };
-            out += &format!("    IF v_last > {max_last} THEN {refuse} END IF;\n");
-            "v_last + 1".to_owned()
-        }
-        Move::Loop { last_before_reset } => {
-            format!(
-                "IF(v_last >= {last_before_reset}, {}, v_last + 1)",
-                field.initial
-            )
-        }
-    };
-    out += &format!("    SET v_value = {new_last};\n");
+    let mut next = args.clone();
+    next.push(("last", Arg::sql("v_last")));
+    out += &format!(
+        "    SET v_value = {};\n",
+        fill(D, &D.next_last("{last}", step), &refs(&next)).text()
+    );
     if let Some(chain) = &field.chain {
         // The next link, under the row lock taken above.
         out += &format!(
-            "    SELECT `chain_head` INTO v_head FROM {t} WHERE `name` = v_name;\n    SET v_hash = {};\n",
+            "    {};\n    SET v_hash = {};\n",
+            piece(&D.chain_head_text(" INTO v_head")),
             e.link_hash(
                 chain,
                 &format!("COALESCE(v_head, '{}')", crate::hash::GENESIS),
@@ -143,6 +125,8 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
 /// goes on with the next row).
 struct Vars {
     name: String,
+    /// The value the row's numbered column was given.
+    number: String,
     value: String,
     last: String,
     day: String,
@@ -155,6 +139,7 @@ fn vars(field: &FieldPlan) -> Vars {
     let var = |suffix: &str| format!("@sq_{tag}{suffix}");
     Vars {
         name: var(""),
+        number: var("_n"),
         value: var("_v"),
         last: var("_p"),
         day: var("_d"),
@@ -162,28 +147,42 @@ fn vars(field: &FieldPlan) -> Vars {
     }
 }
 
-/// Once the row is written: moves the counter to the row's number (and its
-/// latest day, declared range and chain head), provided nothing moved it
-/// since the number was taken. Only the statement itself can have (a
-/// REPLACE whose deleted row gave its number back): refused.
+/// Once the row is written: checks that it was written as numbered (a
+/// trigger of the application after ours may have changed it), then moves
+/// the counter to the row's number, its latest day and declared range, and
+/// its chain head, provided nothing moved it since the number was taken.
+/// Only the statement itself can have (a REPLACE whose deleted row gave its
+/// number back): refused.
 fn settle(field: &FieldPlan) -> String {
-    let t = field.crate_table(D, TABLE_NAME);
     let v = vars(field);
-    let range = match field.range {
-        None => String::new(),
-        Some(range) => format!(
-            ", `max_value` = {}, `warn_at` = {}",
-            range.max_value.map_or("NULL".into(), |v| v.to_string()),
-            range.warn_at.map_or("NULL".into(), |v| v.to_string())
-        ),
+    let mut args = field.counter_args(D, "v_name", &v.day);
+    args.extend([
+        ("last", Arg::sql(v.last.clone())),
+        ("value", Arg::sql(v.value.clone())),
+        ("head", Arg::sql(v.hash.clone())),
+    ]);
+    let range = if field.range.is_some() {
+        ", `max_value` = {max_value}, `warn_at` = {warn_at}"
+    } else {
+        ""
     };
+    let moved = format!(
+        "UPDATE {{table}} SET `last` = {{value}}, `last_day` = {}{range} WHERE `name` = {{name}} AND `last` = {{last}}",
+        D.later_day("`last_day`", "{day}")
+    );
+    let piece = |text: &str| fill(D, text, &refs(&args)).text();
     let chain = if field.chain.is_some() {
-        format!(", `chain_head` = {}", v.hash)
+        format!("    {};\n", piece(&D.set_chain_head_text(false)))
     } else {
         String::new()
     };
     format!(
-        "  IF {name} IS NOT NULL THEN\n    SET v_name = {name};\n    SET {name} = NULL;\n    UPDATE {t} SET `last` = {value}, `last_day` = COALESCE(GREATEST(`last_day`, {day}), `last_day`, {day}){range}{chain} WHERE `name` = v_name AND `last` = {last};\n    IF ROW_COUNT() = 0 THEN {} END IF;\n  END IF;\n",
+        "  IF {name} IS NOT NULL THEN\n    SET v_name = {name};\n    SET {name} = NULL;\n    IF NOT (BINARY NEW.{col} <=> BINARY {number}) THEN {} END IF;\n    {};\n    IF ROW_COUNT() = 0 THEN {} END IF;\n{chain}  END IF;\n",
+        signal(
+            Kind::NumberChanged,
+            &[lit(D, &field.column), lit(D, &field.target)]
+        ),
+        piece(&moved),
         signal(
             Kind::DeleteRefused,
             &[
@@ -193,9 +192,8 @@ fn settle(field: &FieldPlan) -> String {
             ]
         ),
         name = v.name,
-        value = v.value,
-        day = v.day,
-        last = v.last,
+        number = v.number,
+        col = ident(D, &field.column),
     )
 }
 
@@ -220,6 +218,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     if let Some(chain) = &field.chain {
         sets += &format!("    SET NEW.{} = v_hash;\n", ident(D, &chain.hash));
     }
+    sets += &format!("    SET {} = NEW.{col};\n", vars(field).number);
     // After COMMIT, a numberer numbers the rows: nothing at insert.
     if !field.after_commit {
         install.push(format!(
@@ -258,12 +257,13 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             )
         );
     }
-    // A waiting row is numbered by its numberer alone, whose session says
-    // so (`Dialect::numbering_mark`).
+    // A waiting row is numbered by its numberer alone, whose transaction
+    // says so (`Dialect::numbering_mark`).
     for column in field.numberer_columns() {
         let c = ident(D, column);
         checks += &format!(
-            "  IF OLD.{col} IS NULL AND NOT (BINARY NEW.{c} <=> BINARY OLD.{c}) AND NOT (BINARY @sequences_numbering <=> BINARY {}) THEN {} END IF;\n",
+            "  IF OLD.{col} IS NULL AND NOT (BINARY NEW.{c} <=> BINARY OLD.{c}) AND NOT EXISTS (SELECT 1 FROM {} WHERE `target` = {}) THEN {} END IF;\n",
+            field.crate_table(D, crate::sql::NUMBERING_TABLE),
             lit(D, &field.target),
             signal(Kind::NumberSet, &[lit(D, column), lit(D, &field.target)])
         );
@@ -287,8 +287,25 @@ fn delete_body(field: &FieldPlan) -> String {
         "    SET v_name = COALESCE({}, '');\n",
         e.name(field, day.as_ref().map(|_| "v_day"))
     );
-    let t = field.crate_table(D, TABLE_NAME);
     let value_text = "COALESCE(CAST(v_value AS CHAR), '')".to_owned();
+    let mut args = field.counter_args(D, "v_name", "NULL");
+    args.extend([
+        ("voids", Arg::sql(field.crate_table(D, VOIDS_TABLE))),
+        ("sequence", Arg::sql("v_name")),
+        ("value", Arg::sql("v_value")),
+        ("reason", Arg::sql("'deleted'")),
+        (
+            "hash",
+            // A chained record's void keeps its hash, so the chain runs on.
+            Arg::sql(
+                field
+                    .chain
+                    .as_ref()
+                    .map_or("NULL".to_owned(), |chain| e.col(&chain.hash)),
+            ),
+        ),
+    ]);
+    let piece = |text: &str| fill(D, text, &refs(&args)).text();
     out + &match field.on_delete {
         OnDelete::Refuse => format!(
             "    {}\n",
@@ -297,17 +314,13 @@ fn delete_body(field: &FieldPlan) -> String {
                 &[value_text, lit(D, &field.target), "v_name".into()]
             )
         ),
-        // A chained record's void keeps its hash, so the chain runs on.
-        OnDelete::Void => format!(
-            "    INSERT INTO {} (`sequence`, `value`, `reason`, `chain_hash`, `voided_at`) VALUES (v_name, v_value, 'deleted', {}, DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ')) ON DUPLICATE KEY UPDATE `sequence` = `sequence`;\n",
-            ident(D, VOIDS_TABLE),
-            field
-                .chain
-                .as_ref()
-                .map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
-        ),
+        OnDelete::Void => format!("    {};\n", piece(&D.insert_void_text(false, true))),
+        // The library's revert; when it moves nothing, the number was not
+        // the last.
         OnDelete::RevertIfLast => format!(
-            "    SELECT `last` INTO v_last FROM {t} WHERE `name` = v_name FOR UPDATE;\n    IF v_last IS NULL OR v_last <> v_value THEN {} END IF;\n    UPDATE {t} SET `last` = `last` - 1 WHERE `name` = v_name;\n",
+            "    {};\n    IF ROW_COUNT() = 0 THEN SELECT `last` INTO v_last FROM {} WHERE `name` = v_name; {} END IF;\n",
+            piece(&D.revert_text()),
+            field.crate_table(D, TABLE_NAME),
             signal(
                 Kind::NotLast,
                 &[

@@ -9,8 +9,10 @@ use crate::policy::OnDelete;
 use crate::sql::Dialect;
 
 use super::expr::{Expr, day_number, ident, lit};
-use super::{Ddl, FieldPlan, Move, Names};
+use super::{Ddl, FieldPlan, Names};
 use crate::error::refusal::{Kind, PG_SQLSTATE};
+use crate::sql::piece::{Arg, fill};
+use crate::sql::refs;
 
 const D: Dialect = Dialect::Postgres;
 
@@ -28,7 +30,7 @@ fn function(name: &str, declare: &str, body: &str) -> String {
     )
 }
 
-const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_head text;\n  v_hash text;";
+const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_kind text;\n  v_head text;\n  v_hash text;";
 
 /// Checks the row's columns, computes the sequence name and takes the value
 /// into `v_value`, with the guards and refusals of the library's allocation.
@@ -58,58 +60,23 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
     }
     out += &format!("  v_name := {};\n", e.name(field, day_var));
     out += &format!(
-        "  IF char_length(v_name) > 100 THEN\n    {}\n  END IF;\n",
+        "  IF {} THEN\n    {}\n  END IF;\n",
+        field.name_too_long(D, "v_name"),
         raise(Kind::InvalidName, &["v_name".into()])
     );
-    let t = field.crate_table(D, TABLE_NAME);
-    let (set, guard) = match field.step {
-        Move::Add { max_last } => (
-            format!("{t}.\"last\" + 1"),
-            format!(" AND {t}.\"last\" <= {max_last}"),
-        ),
-        Move::Loop { last_before_reset } => (
-            format!(
-                "CASE WHEN {t}.\"last\" >= {last_before_reset} THEN {} ELSE {t}.\"last\" + 1 END",
-                field.initial
-            ),
-            String::new(),
-        ),
-    };
-    let (range_columns, range_values, range_set) = match field.range {
-        None => (String::new(), String::new(), String::new()),
-        Some(range) => (
-            ", \"max_value\", \"warn_at\"".to_owned(),
-            format!(", {}, {}", sql_int(range.max_value), sql_int(range.warn_at)),
-            ", \"max_value\" = EXCLUDED.\"max_value\", \"warn_at\" = EXCLUDED.\"warn_at\""
-                .to_owned(),
-        ),
-    };
+    let args = field.counter_args(D, "v_name", "v_day_number");
+    let piece = |text: &str| fill(D, text, &refs(&args)).text();
+    let step = field.step();
+    // The library's upsert; when it writes nothing, the library's read of
+    // why (`sql::counter`), under the row's lock.
     out += &format!(
-        "  INSERT INTO {t} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES (v_name, {initial}, v_day_number{range_values})\n    ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {set}, \"last_day\" = GREATEST({t}.\"last_day\", EXCLUDED.\"last_day\"){range_set}\n    WHERE NOT {t}.\"closed\" AND ({t}.\"last_day\" IS NULL OR v_day_number IS NULL OR {t}.\"last_day\" <= v_day_number){guard}\n    RETURNING \"last\" INTO v_value;\n",
-        initial = field.initial
+        "  {} INTO v_value;\n",
+        piece(&D.upsert(step, field.range.is_some(), true))
     );
-    let exhausted = match (&field.end.max_value, &field.end.cap) {
-        (Some(_), Some((target, type_name))) => raise(
-            Kind::OutOfRange,
-            &[
-                "CAST(v_last + 1 AS TEXT)".into(),
-                lit(D, type_name),
-                lit(D, target),
-                "v_name".into(),
-            ],
-        ),
-        (Some(max), None) => raise(
-            Kind::Exhausted,
-            &[
-                lit(D, &max.to_string()),
-                "CAST(v_last AS TEXT)".into(),
-                "v_name".into(),
-            ],
-        ),
-        (None, _) => raise(Kind::Overflow, &["v_name".into()]),
-    };
+    let (end, end_parts) = field.end_refusal(D, "v_last", "v_name");
     out += &format!(
-        "  IF NOT FOUND THEN\n    SELECT \"last\", \"closed\", \"last_day\" INTO v_last, v_closed, v_last_day FROM {t} WHERE \"name\" = v_name FOR UPDATE;\n    IF v_closed THEN\n      {}\n    END IF;\n    IF v_day_number IS NOT NULL AND v_last_day > v_day_number THEN\n      {}\n    END IF;\n    {exhausted}\n  END IF;\n",
+        "  IF NOT FOUND THEN\n    {};\n    IF v_kind = 'closed' THEN\n      {}\n    ELSIF v_kind = 'out_of_order' THEN\n      {}\n    END IF;\n    {}\n  END IF;\n",
+        piece(&D.refusal_text(step, " INTO v_last, v_closed, v_last_day, v_kind")),
         raise(Kind::Closed, &["v_name".into()]),
         raise(
             Kind::OutOfOrder,
@@ -119,24 +86,25 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
                 "v_name".into()
             ]
         ),
+        raise(end, &end_parts),
     );
     if let Some(chain) = &field.chain {
         // The next link, under the row lock the allocation holds.
+        let mut args = args.clone();
+        args.push(("head", Arg::sql("v_hash")));
         out += &format!(
-            "  SELECT \"chain_head\" INTO v_head FROM {t} WHERE \"name\" = v_name;\n  v_hash := {};\n  UPDATE {t} SET \"chain_head\" = v_hash WHERE \"name\" = v_name;\n",
+            "  {};\n  v_hash := {};\n  {};\n",
+            fill(D, &D.chain_head_text(" INTO v_head"), &refs(&args)).text(),
             e.link_hash(
                 chain,
                 &format!("COALESCE(v_head, '{}')", crate::hash::GENESIS),
                 "v_name",
                 "v_value"
-            )
+            ),
+            fill(D, &D.set_chain_head_text(false), &refs(&args)).text(),
         );
     }
     out
-}
-
-fn sql_int(value: Option<i64>) -> String {
-    value.map_or("CAST(NULL AS BIGINT)".to_owned(), |v| v.to_string())
 }
 
 /// `column = value` pairs for the number and its raw values, over `e`'s row.
@@ -202,7 +170,11 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             .map(|(column, value)| format!("{} = {value}", ident(D, &column)))
             .collect();
         let body = format!(
-            "  SELECT * INTO r FROM {table} WHERE {keys} FOR UPDATE;\n  IF NOT FOUND OR r.{col} IS NOT NULL THEN\n    RETURN NULL;\n  END IF;\n{alloc}  UPDATE {table} SET {sets} WHERE {keys};\n  RETURN NULL;",
+            "  SELECT * INTO r FROM {table} WHERE {keys} FOR UPDATE;\n  IF NOT FOUND OR r.{col} IS NOT NULL THEN\n    RETURN NULL;\n  END IF;\n{alloc}  UPDATE {table} SET {sets} WHERE {keys};\n  IF NOT FOUND THEN\n    {changed}\n  END IF;\n  RETURN NULL;",
+            changed = raise(
+                Kind::NumberChanged,
+                &[lit(D, &field.column), lit(D, &field.target)]
+            ),
             keys = key_match(field, "NEW"),
             alloc = allocate(field, &e),
             sets = sets.join(", "),
@@ -287,7 +259,10 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     for column in field.frozen_columns() {
         let c = ident(D, column);
         checks += &format!(
-            "  IF OLD.{col} IS NOT NULL AND NEW.{c} IS DISTINCT FROM OLD.{c} THEN\n    {}\n  END IF;\n",
+            "  IF OLD.{col} IS NOT NULL AND {} IS DISTINCT FROM {} THEN\n    {}\n  END IF;\n",
+            // Byte for byte: a collation may call two texts equal.
+            D.exact_text(&format!("NEW.{c}")),
+            D.exact_text(&format!("OLD.{c}")),
             raise(
                 Kind::NumberChanged,
                 &[lit(D, column), lit(D, &field.target)]
@@ -299,7 +274,9 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     for column in field.numberer_columns() {
         let c = ident(D, column);
         checks += &format!(
-            "  IF OLD.{col} IS NULL AND NEW.{c} IS DISTINCT FROM OLD.{c} AND current_setting('sequences.numbering', true) IS DISTINCT FROM {} THEN\n    {}\n  END IF;\n",
+            "  IF OLD.{col} IS NULL AND {} IS DISTINCT FROM {} AND current_setting('sequences.numbering', true) IS DISTINCT FROM {} THEN\n    {}\n  END IF;\n",
+            D.exact_text(&format!("NEW.{c}")),
+            D.exact_text(&format!("OLD.{c}")),
             lit(D, &field.target),
             raise(Kind::NumberSet, &[lit(D, column), lit(D, &field.target)])
         );
@@ -334,7 +311,6 @@ fn delete_body(field: &FieldPlan, row: &str) -> String {
         "  v_name := COALESCE({}, '');\n",
         e.name(field, day.as_ref().map(|_| "v_day"))
     );
-    let t = field.crate_table(D, TABLE_NAME);
     let value_text = "COALESCE(CAST(v_value AS TEXT), '')".to_owned();
     // TRUNCATE (`row` is a record then) can neither void nor give back.
     let policy = if row == "OLD" {
@@ -342,6 +318,24 @@ fn delete_body(field: &FieldPlan, row: &str) -> String {
     } else {
         OnDelete::Refuse
     };
+    let mut args = field.counter_args(D, "v_name", "NULL");
+    args.extend([
+        ("voids", Arg::sql(field.crate_table(D, VOIDS_TABLE))),
+        ("sequence", Arg::sql("v_name")),
+        ("value", Arg::sql("v_value")),
+        ("reason", Arg::sql("'deleted'")),
+        (
+            "hash",
+            // A chained record's void keeps its hash, so the chain runs on.
+            Arg::sql(
+                field
+                    .chain
+                    .as_ref()
+                    .map_or("NULL".to_owned(), |chain| e.col(&chain.hash)),
+            ),
+        ),
+    ]);
+    let piece = |text: &str| fill(D, text, &refs(&args)).text();
     out += &match policy {
         OnDelete::Refuse => format!(
             "  {}\n",
@@ -350,17 +344,13 @@ fn delete_body(field: &FieldPlan, row: &str) -> String {
                 &[value_text, lit(D, &field.target), "v_name".into()]
             )
         ),
-        // A chained record's void keeps its hash, so the chain runs on.
-        OnDelete::Void => format!(
-            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") VALUES (v_name, v_value, 'deleted', {}, to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ON CONFLICT DO NOTHING;\n",
-            ident(D, VOIDS_TABLE),
-            field
-                .chain
-                .as_ref()
-                .map_or("NULL".to_owned(), |chain| e.col(&chain.hash))
-        ),
+        OnDelete::Void => format!("  {};\n", piece(&D.insert_void_text(false, true))),
+        // The library's revert; when it moves nothing, the number was not
+        // the last.
         OnDelete::RevertIfLast => format!(
-            "  SELECT \"last\" INTO v_last FROM {t} WHERE \"name\" = v_name FOR UPDATE;\n  IF v_last IS DISTINCT FROM v_value THEN\n    {}\n  END IF;\n  UPDATE {t} SET \"last\" = \"last\" - 1 WHERE \"name\" = v_name;\n",
+            "  {};\n  IF NOT FOUND THEN\n    SELECT \"last\" INTO v_last FROM {} WHERE \"name\" = v_name;\n    {}\n  END IF;\n",
+            piece(&D.revert_text()),
+            field.crate_table(D, TABLE_NAME),
             raise(
                 Kind::NotLast,
                 &[
@@ -384,21 +374,48 @@ fn delete_body(field: &FieldPlan, row: &str) -> String {
 /// transaction still running is not seen here; `settle` refuses the
 /// statement it makes skip a numbered row.
 fn taken(field: &FieldPlan, table: &str) -> String {
+    let key = (&field.keys, None, false);
+    let others = field.unique.iter().enumerate().map(|(i, columns)| {
+        (
+            columns,
+            field.unique_collations.get(i),
+            field.unique_nulls_equal.get(i).copied().unwrap_or(false),
+        )
+    });
     let mut out = String::new();
-    for columns in std::iter::once(&field.keys).chain(field.unique.iter()) {
-        let present: Vec<String> = columns
-            .iter()
-            .map(|k| format!("NEW.{} IS NOT NULL", ident(D, k)))
-            .collect();
+    for (columns, collations, nulls_equal) in std::iter::once(key).chain(others) {
+        // Compared as the index compares: in its collation, and NULLs
+        // equal under NULLS NOT DISTINCT (where they may conflict).
         let matches: Vec<String> = columns
             .iter()
-            .map(|k| format!("{} = NEW.{}", ident(D, k), ident(D, k)))
+            .enumerate()
+            .map(|(i, k)| {
+                let c = ident(D, k);
+                let collate = collations
+                    .and_then(|c| c.get(i).cloned().flatten())
+                    .map(|c| format!(" COLLATE {}", ident(D, &c)))
+                    .unwrap_or_default();
+                if nulls_equal {
+                    format!("({c}{collate} = NEW.{c} OR ({c} IS NULL AND NEW.{c} IS NULL))")
+                } else {
+                    format!("{c}{collate} = NEW.{c}")
+                }
+            })
             .collect();
-        out += &format!(
-            "  IF {} THEN\n    PERFORM 1 FROM {table} WHERE {} FOR KEY SHARE;\n    IF FOUND THEN\n      RETURN NEW;\n    END IF;\n  END IF;\n",
-            present.join(" AND "),
+        let lookup = format!(
+            "    PERFORM 1 FROM {table} WHERE {} FOR KEY SHARE;\n    IF FOUND THEN\n      RETURN NEW;\n    END IF;\n",
             matches.join(" AND ")
         );
+        // A NULL conflicts only where NULLs are equal.
+        let present: Vec<String> = if nulls_equal {
+            vec!["TRUE".to_owned()]
+        } else {
+            columns
+                .iter()
+                .map(|k| format!("NEW.{} IS NOT NULL", ident(D, k)))
+                .collect()
+        };
+        out += &format!("  IF {} THEN\n{lookup}  END IF;\n", present.join(" AND "));
     }
     out
 }
@@ -439,7 +456,7 @@ fn count(field: &FieldPlan, row: &str, flag: &str) -> String {
 fn settle(field: &FieldPlan) -> String {
     let key = state_key(field);
     let col = ident(D, &field.column);
-    let refuse = |what: &str| {
+    let retry = |what: &str| {
         format!(
             "RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = {}, HINT = 'raised by sea-orm-sequences'' triggers: run the statement (its transaction) again';",
             lit(
@@ -452,13 +469,20 @@ fn settle(field: &FieldPlan) -> String {
         )
     };
     format!(
-        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0:0:0');\n  PERFORM set_config({key}, '', true);\n  SELECT count(*), COALESCE(sum({}), 0), COALESCE(bool_or({col} IS NULL), false) INTO v_count, v_sum, v_null FROM sq_inserted;\n  IF v_null THEN\n    {}\n  END IF;\n  IF split_part(v_state, ':', 3) = '1' AND (v_count <> CAST(split_part(v_state, ':', 1) AS BIGINT) OR v_sum <> CAST(split_part(v_state, ':', 2) AS BIGINT)) THEN\n    {}\n  END IF;\n  RETURN NULL;",
+        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0:0:0');\n  PERFORM set_config({key}, '', true);\n  SELECT count(*), COALESCE(sum({}), 0), COALESCE(bool_or({col} IS NULL), false) INTO v_count, v_sum, v_null FROM sq_inserted;\n  IF v_count = CAST(split_part(v_state, ':', 1) AS BIGINT) THEN\n    IF v_null OR (split_part(v_state, ':', 3) = '1' AND v_sum <> CAST(split_part(v_state, ':', 2) AS BIGINT)) THEN\n      {}\n    END IF;\n  ELSIF v_null OR split_part(v_state, ':', 3) = '1' THEN\n    {}\n  END IF;\n  RETURN NULL;",
         counted(field, "sq_inserted"),
-        refuse(
-            "a row whose key looked taken was inserted unnumbered (the row holding it was removed meanwhile)"
+        // The rows counted were inserted, one of them with another number
+        // (or none): a trigger after ours changed it. It would do it again.
+        raise(
+            Kind::NumberChanged,
+            &[lit(D, &field.column), lit(D, &field.target)]
         ),
-        refuse(
-            "a row numbered by the insert trigger was not inserted as numbered (an ON CONFLICT skipped it for a row another transaction inserted meanwhile, or another trigger cancelled it or changed its number)"
+        // Not the rows counted: a numbered row skipped by an ON CONFLICT for
+        // a row another transaction inserted meanwhile, or a row whose key
+        // looked taken inserted after the row holding it went. Run again,
+        // the trigger sees what is committed now.
+        retry(
+            "the rows inserted are not the rows the insert trigger numbered (an ON CONFLICT skipped one for a row another transaction inserted meanwhile, a row whose key looked taken was inserted after all, or another trigger cancelled one)"
         ),
     )
 }

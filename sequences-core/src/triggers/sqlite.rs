@@ -10,9 +10,11 @@ use crate::entity::{REPLACED_TABLE, TABLE_NAME, VOIDS_TABLE};
 use crate::policy::OnDelete;
 use crate::sql::Dialect;
 
-use super::expr::{Expr, day_number, ident, length, lit};
-use super::{Ddl, FieldPlan, Move};
+use super::expr::{Expr, day_number, ident, lit};
+use super::{Ddl, FieldPlan};
 use crate::error::refusal::{self, Kind};
+use crate::sql::piece::{Arg, fill};
+use crate::sql::refs;
 
 const D: Dialect = Dialect::Sqlite;
 
@@ -69,83 +71,40 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         }
     }
     let name = e.name(field, day.as_deref());
-    let named = format!(" FROM {t} WHERE \"name\" = {name}");
     body += &refuse(
         Kind::InvalidName,
         std::slice::from_ref(&name),
-        &format!(" WHERE {} > 100", length(D, &name)),
-    );
-    body += &refuse(
-        Kind::Closed,
-        std::slice::from_ref(&name),
-        &format!("{named} AND \"closed\""),
+        &format!(" WHERE {}", field.name_too_long(D, &name)),
     );
     let day_no = match (&day, field.chronological) {
-        (Some(day), true) => Some(day_number(D, day)),
-        _ => None,
+        (Some(day), true) => day_number(D, day),
+        _ => "NULL".to_owned(),
     };
-    if let Some(day_no) = &day_no {
-        body += &refuse(
+    // The library's read of the counter and of the decision to refuse
+    // (`sql::counter`), then its upsert: SQLite has one writer at a time,
+    // so the upsert sees the counter as the read did.
+    let args = field.counter_args(D, &name, &day_no);
+    let step = field.step();
+    let piece = |text: &str| fill(D, text, &refs(&args)).text();
+    let (end, end_parts) = field.end_refusal(D, "r.\"last\"", &name);
+    body += &format!(
+        "  SELECT json_extract('{{}}', CASE r.\"kind\" WHEN 'closed' THEN {} WHEN 'out_of_order' THEN {} ELSE {} END) FROM ({}) AS r WHERE r.\"kind\" IS NOT NULL;\n",
+        super::message(D, Kind::Closed, std::slice::from_ref(&name)),
+        super::message(
+            D,
             Kind::OutOfOrder,
             &[
                 format!("CAST({day_no} AS TEXT)"),
-                "CAST(\"last_day\" AS TEXT)".into(),
+                "CAST(r.\"last_day\" AS TEXT)".into(),
                 name.clone(),
-            ],
-            &format!("{named} AND \"last_day\" > {day_no}"),
-        );
-    }
-    let set = match field.step {
-        Move::Add { max_last } => {
-            let parts = match (&field.end.max_value, &field.end.cap) {
-                (Some(_), Some((target, type_name))) => (
-                    Kind::OutOfRange,
-                    vec![
-                        "CAST(\"last\" + 1 AS TEXT)".into(),
-                        lit(D, type_name),
-                        lit(D, target),
-                        name.clone(),
-                    ],
-                ),
-                (Some(max), None) => (
-                    Kind::Exhausted,
-                    vec![
-                        lit(D, &max.to_string()),
-                        "CAST(\"last\" AS TEXT)".into(),
-                        name.clone(),
-                    ],
-                ),
-                (None, _) => (Kind::Overflow, vec![name.clone()]),
-            };
-            body += &refuse(
-                parts.0,
-                &parts.1,
-                &format!("{named} AND \"last\" > {max_last}"),
-            );
-            format!("{t}.\"last\" + 1")
-        }
-        Move::Loop { last_before_reset } => format!(
-            "CASE WHEN {t}.\"last\" >= {last_before_reset} THEN {} ELSE {t}.\"last\" + 1 END",
-            field.initial
+            ]
         ),
-    };
-    let day_value = day_no.clone().unwrap_or_else(|| "NULL".into());
-    let (range_columns, range_values, range_set) = match field.range {
-        None => (String::new(), String::new(), String::new()),
-        Some(range) => (
-            ", \"max_value\", \"warn_at\"".to_owned(),
-            format!(
-                ", {}, {}",
-                range.max_value.map_or("NULL".into(), |v| v.to_string()),
-                range.warn_at.map_or("NULL".into(), |v| v.to_string())
-            ),
-            ", \"max_value\" = excluded.\"max_value\", \"warn_at\" = excluded.\"warn_at\""
-                .to_owned(),
-        ),
-    };
+        super::message(D, end, &end_parts),
+        piece(&D.refusal_text(step, "")),
+    );
     body += &format!(
-        "  INSERT INTO {t} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES ({name}, {}, {day_value}{range_values}) ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {set}, \"last_day\" = COALESCE(max({t}.\"last_day\", excluded.\"last_day\"), {t}.\"last_day\", excluded.\"last_day\"){range_set};\n",
-        field.initial
+        "  {};\n",
+        piece(&D.upsert(step, field.range.is_some(), false))
     );
     let value = format!("(SELECT \"last\" FROM {t} WHERE \"name\" = {name})");
     let mut sets = vec![format!(
@@ -160,6 +119,13 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         "  UPDATE {table} SET {} WHERE {};\n",
         sets.join(", "),
         key_match(field, "NEW")
+    );
+    // An UPDATE a trigger of the application skipped (RAISE(IGNORE)) would
+    // leave the row unnumbered and the counter moved.
+    body += &raise(
+        Kind::NumberChanged,
+        &[&field.column, &field.target],
+        "changes() = 0",
     );
     // After COMMIT, a numberer numbers the rows: nothing at insert.
     if !field.after_commit {
@@ -207,7 +173,12 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         checks += &raise(
             Kind::NumberChanged,
             &[column, &field.target],
-            &format!("OLD.{col} IS NOT NULL AND NEW.{c} IS NOT OLD.{c}"),
+            // Byte for byte: a collation may call two texts equal.
+            &format!(
+                "OLD.{col} IS NOT NULL AND {} IS NOT {}",
+                D.exact_text(&format!("NEW.{c}")),
+                D.exact_text(&format!("OLD.{c}"))
+            ),
         );
     }
     // A waiting row is numbered by its numberer alone, whose connection
@@ -218,7 +189,9 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             Kind::NumberSet,
             &[column, &field.target],
             &format!(
-                "OLD.{col} IS NULL AND NEW.{c} IS NOT OLD.{c} AND NOT EXISTS (SELECT 1 FROM pragma_table_list WHERE \"schema\" = 'temp' AND \"name\" = {})",
+                "OLD.{col} IS NULL AND {} IS NOT {} AND NOT EXISTS (SELECT 1 FROM pragma_table_list WHERE \"schema\" = 'temp' AND \"name\" = {})",
+                D.exact_text(&format!("NEW.{c}")),
+                D.exact_text(&format!("OLD.{c}")),
                 lit(D, &crate::sql::numbering_mark_table(&field.target))
             ),
         );
@@ -301,8 +274,9 @@ fn replaced(field: &FieldPlan, op: &str) -> String {
     );
     let apply = match field.on_delete {
         OnDelete::Void => format!(
-            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") SELECT \"name\", \"value\", 'deleted', NULL, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'){noted} ON CONFLICT DO NOTHING;\n",
-            ident(D, VOIDS_TABLE)
+            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") SELECT \"name\", \"value\", 'deleted', NULL, {}{noted} ON CONFLICT DO NOTHING;\n",
+            ident(D, VOIDS_TABLE),
+            D.utc_stamp()
         ),
         // A number given back by a REPLACE would be taken again by the row
         // replacing it, or not, depending on the order the triggers run in:
@@ -337,28 +311,37 @@ fn delete_body(field: &FieldPlan) -> String {
     let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
     let t = ident(D, TABLE_NAME);
     let value_text = format!("COALESCE(CAST({value} AS TEXT), '')");
+    let mut args = field.counter_args(D, &name, "NULL");
+    args.extend([
+        ("voids", Arg::sql(ident(D, VOIDS_TABLE))),
+        ("sequence", Arg::sql(name.clone())),
+        ("value", Arg::sql(value.clone())),
+        ("reason", Arg::sql("'deleted'")),
+        ("hash", Arg::sql("NULL")),
+    ]);
+    let piece = |text: &str| fill(D, text, &refs(&args)).text();
     match field.on_delete {
         OnDelete::Refuse => refuse(
             Kind::DeleteRefused,
             &[value_text, lit(D, &field.target), name],
             "",
         ),
-        OnDelete::Void => format!(
-            "  INSERT INTO {} (\"sequence\", \"value\", \"reason\", \"chain_hash\", \"voided_at\") VALUES ({name}, {value}, 'deleted', NULL, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ON CONFLICT DO NOTHING;\n",
-            ident(D, VOIDS_TABLE)
-        ),
+        OnDelete::Void => format!("  {};\n", piece(&D.insert_void_text(false, true))),
+        // The library's revert; when it moves nothing, the number was not
+        // the last.
         OnDelete::RevertIfLast => {
             let last = format!("(SELECT \"last\" FROM {t} WHERE \"name\" = {name})");
-            refuse(
-                Kind::NotLast,
-                &[
-                    value_text,
-                    format!("COALESCE(CAST({last} AS TEXT), '')"),
-                    lit(D, &field.target),
-                    name.clone(),
-                ],
-                &format!(" WHERE {last} IS NOT {value}"),
-            ) + &format!("  UPDATE {t} SET \"last\" = \"last\" - 1 WHERE \"name\" = {name};\n")
+            format!("  {};\n", piece(&D.revert_text()))
+                + &refuse(
+                    Kind::NotLast,
+                    &[
+                        value_text,
+                        format!("COALESCE(CAST({last} AS TEXT), '')"),
+                        lit(D, &field.target),
+                        name.clone(),
+                    ],
+                    " WHERE changes() = 0",
+                )
         }
         OnDelete::Allow => String::new(),
     }

@@ -18,6 +18,7 @@ mod after_commit;
 mod attack;
 mod attack_ac;
 mod attack_db;
+mod attack_r31;
 mod audit;
 mod by_database;
 mod chain;
