@@ -3,7 +3,17 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::*;
+use super::{
+    Audit, AuditReport, GroupAudit, Scope, date_inversions, fill_template, group_voids,
+    parse_template, sequence_lasts,
+};
+use crate::column::AuditColumn;
+use crate::error::SequenceError;
+use crate::reference::{self, Pattern};
+use crate::sql::Dialect;
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
+use sea_orm::{Condition, DbErr};
+use std::collections::{BTreeMap, BTreeSet};
 
 impl<C: AuditColumn> Audit<C> {
     /// The audit of formatted references (see [`format`](Self::format)).

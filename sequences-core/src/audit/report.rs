@@ -1,7 +1,9 @@
 //! What an audit found: per group, the gaps, duplicates, voids, unnumbered
 //! rows and date inversions, and whether that is clean.
 
-use super::*;
+use super::Scope;
+use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
 
 /// The result of an [`Audit`]: one entry per scope group (with rows, with
 /// unnumbered rows, or a counter the template names).

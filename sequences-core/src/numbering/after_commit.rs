@@ -17,7 +17,12 @@ use sea_orm::{
     TransactionSession, TransactionTrait, Value,
 };
 
-use super::*;
+use super::{Numbering, Prepared, entity_name, filling};
+use crate::SequenceError;
+use crate::column_value::{self, Read};
+use crate::deferred;
+use crate::sql::Dialect;
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, ModelTrait};
 
 /// How many rows one batch numbers at most.
 pub(crate) const BATCH: u64 = 500;

@@ -1,7 +1,12 @@
 //! Deleting: the stored row read under its lock, and each field's delete
 //! policy (refuse, void, give back the last number) applied to it.
 
-use super::*;
+use super::{DaySource, Numbering, OnDelete, Prepared};
+use crate::column_value::{self, Read, current};
+use crate::reference::{self};
+use crate::sql::Dialect;
+use crate::{Sequence, SequenceError};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait};
 
 impl<K: ColumnTrait> Numbering<K> {
     /// Applies every delete policy to the stored row; its values, per field.

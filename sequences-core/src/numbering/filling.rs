@@ -2,7 +2,15 @@
 //! one statement per sequence and set on the models (or, for a deferred
 //! field, recorded for the commit).
 
-use super::*;
+use super::{DaySource, Numbering, Prepared, entity_name};
+use crate::SequenceError;
+use crate::chain::{self};
+use crate::column_value::{Int, current, out_of_range};
+use crate::deferred::{self, Pending, PendingDay};
+use crate::fill::{self, Requests};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait};
+use std::sync::Arc;
+use tracing::Span;
 
 impl<K: ColumnTrait> Numbering<K> {
     pub(super) async fn fill_checked<A, D>(

@@ -27,6 +27,7 @@ pub(crate) mod expr;
 mod mysql;
 mod postgres;
 mod sqlite;
+pub(crate) mod table;
 
 /// How a column's value prints as a placeholder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
