@@ -227,3 +227,71 @@ pub fn name_starts_with(prefix: &str) -> sea_orm::sea_query::SimpleExpr {
     )
     .eq(prefix)
 }
+
+/// How many names one read of the counters or voids takes.
+const NAMES_PER_READ: usize = 500;
+
+/// The counters whose name starts with `prefix` (every one with `None`; only
+/// the hash-chained ones with `chained`), in name order: what the audits
+/// and checkpoints enumerate.
+pub(crate) async fn counters_prefixed<C: ConnectionTrait>(
+    db: &C,
+    prefix: Option<&str>,
+    chained: bool,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut query = Entity::find().order_by_asc(Column::Name);
+    if chained {
+        query = query.filter(Column::ChainHead.is_not_null());
+    }
+    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+        query = query.filter(name_starts_with(prefix));
+    }
+    Ok(query
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|row| prefix.is_none_or(|prefix| row.name.starts_with(prefix)))
+        .collect())
+}
+
+/// The counters of `names`, by name, read in batches.
+pub(crate) async fn counters_named<C: ConnectionTrait>(
+    db: &C,
+    names: &[String],
+) -> Result<std::collections::BTreeMap<String, Model>, DbErr> {
+    let mut found = std::collections::BTreeMap::new();
+    for chunk in names.chunks(NAMES_PER_READ) {
+        for row in Entity::find()
+            .filter(Column::Name.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            found.insert(row.name.clone(), row);
+        }
+    }
+    Ok(found)
+}
+
+/// The voids of the sequences `names`, by sequence, read in batches; a
+/// missing `sequence_voids` is the migration to apply (`SchemaOutdated`).
+pub(crate) async fn voids_named<C: ConnectionTrait>(
+    db: &C,
+    names: &[String],
+) -> Result<std::collections::BTreeMap<String, Vec<void::Model>>, DbErr> {
+    let mut found: std::collections::BTreeMap<String, Vec<void::Model>> =
+        std::collections::BTreeMap::new();
+    for chunk in names.chunks(NAMES_PER_READ) {
+        for row in void::Entity::find()
+            .filter(void::Column::Sequence.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await
+            .map_err(|error| {
+                crate::SequenceError::schema_outdated(&chunk[0], db.get_database_backend(), error)
+            })?
+        {
+            found.entry(row.sequence.clone()).or_default().push(row);
+        }
+    }
+    Ok(found)
+}

@@ -40,6 +40,7 @@ pub use period::{Day, FiscalYear, Period, Zone};
 pub use policy::OnDelete;
 pub use retry::{Retry, TransactionError, WorkFuture, is_retryable, transaction};
 pub use sequence::Sequence;
+pub use sequences_template::rules::Moment;
 pub use transaction::in_transaction;
 pub use triggers::TriggerState;
 
@@ -184,7 +185,7 @@ pub use sequences_derive::Gapless;
 /// What `#[derive(Gapless)]` expands to names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{ChainKey, NumberedField, Numbering, OnDelete, Period, Sequence};
+    pub use crate::{ChainKey, Moment, NumberedField, Numbering, OnDelete, Period, Sequence};
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;
 }

@@ -5,6 +5,8 @@ use heck::ToUpperCamelCase;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use syn::DeriveInput;
+
+use sequences_template::rules::Moment;
 use syn::ext::IdentExt;
 
 use crate::ast::Input;
@@ -191,9 +193,12 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
         quote!(.raw_value(#raw))
     });
     let chronological = numbered.chronological.then(|| quote!(.chronological()));
-    let deferred = numbered.deferred.then(|| quote!(.deferred()));
-    let by_database = numbered.by_database.then(|| quote!(.by_database()));
-    let after_commit = numbered.after_commit.then(|| quote!(.after_commit()));
+    let moment = match numbered.moment {
+        Moment::OnInsert => None,
+        Moment::AtCommit => Some(quote!(.moment(#private::Moment::AtCommit))),
+        Moment::ByDatabase => Some(quote!(.moment(#private::Moment::ByDatabase))),
+        Moment::AfterCommit => Some(quote!(.moment(#private::Moment::AfterCommit))),
+    };
     let chain = numbered.chain.as_ref().map(|(hash, covers)| {
         let hash = column(hash);
         let covers = covers.iter().map(|c| column(c));
@@ -218,6 +223,6 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
     });
     quote! {
         #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset #max #warn)
-            #period #date #zone #chronological #format #(#raw)* #on_delete #deferred #by_database #after_commit #chain #chain_key
+            #period #date #zone #chronological #format #(#raw)* #on_delete #moment #chain #chain_key
     }
 }

@@ -4,7 +4,7 @@ use proc_macro2::Ident;
 use quote::ToTokens;
 use syn::LitStr;
 
-use sequences_template::rules::{self, At, Broken, Facts, FieldSpec, Kind, PeriodKind};
+use sequences_template::rules::{self, At, Broken, Facts, FieldSpec, Kind, Moment, PeriodKind};
 
 use crate::ast::{self, Input};
 use crate::attr::FieldAttrs;
@@ -33,12 +33,8 @@ pub struct Numbered<'a> {
     pub time_zone: Option<LitStr>,
     /// `on_delete = "..."`; `None` for the default.
     pub on_delete: Option<OnDelete>,
-    /// `deferred`: numbered at commit.
-    pub deferred: bool,
-    /// `by_database`: numbered by the database's triggers.
-    pub by_database: bool,
-    /// `after_commit`: numbered by a numberer, after COMMIT.
-    pub after_commit: bool,
+    /// When the number is given (`deferred`, `by_database`, `after_commit`).
+    pub moment: Moment,
     /// `chain = "..."`: the hash field and the fields it covers.
     pub chain: Option<(&'a Ident, Vec<&'a Ident>)>,
     /// `chain_key_env = "..."`: the keyed chain's environment variable.
@@ -282,9 +278,17 @@ fn numbered_field<'a>(
         .as_deref()
         .map(|name| (name, name.parse::<chrono_tz::Tz>().is_ok()));
     spec.revert_if_last = on_delete == Some(OnDelete::RevertIfLast);
-    spec.deferred = attrs.deferred.is_some();
-    spec.by_database = attrs.by_database.is_some();
-    spec.after_commit = attrs.after_commit.is_some();
+    let moments: Vec<Moment> = [
+        (&attrs.deferred, Moment::AtCommit),
+        (&attrs.by_database, Moment::ByDatabase),
+        (&attrs.after_commit, Moment::AfterCommit),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| flag.is_some())
+    .map(|(_, moment)| moment)
+    .collect();
+    spec.moment =
+        rules::one_moment(&moments).map_err(|broken| spanned(field, attrs, raw_fields, broken))?;
     spec.delete_guarded = on_delete != Some(OnDelete::Allow);
     spec.chain = chain.as_deref();
     spec.chain_covers = covers.as_deref().map(|covers| {
@@ -340,9 +344,7 @@ fn numbered_field<'a>(
         chronological: attrs.chronological.is_some(),
         time_zone: attrs.time_zone.clone(),
         on_delete,
-        deferred: attrs.deferred.is_some(),
-        by_database: attrs.by_database.is_some(),
-        after_commit: attrs.after_commit.is_some(),
+        moment: spec.moment,
         chain,
         chain_key_env: attrs.chain_key_env.clone(),
     })

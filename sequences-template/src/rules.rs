@@ -58,14 +58,9 @@ pub struct FieldSpec<'a> {
     pub time_zone: Option<(&'a str, bool)>,
     /// `on_delete = "revert_if_last"` (`OnDelete::RevertIfLast`).
     pub revert_if_last: bool,
-    /// `deferred`.
-    pub deferred: bool,
-    /// `by_database`: the database numbers the field itself (its triggers
-    /// installed), so the application leaves it unset at insert.
-    pub by_database: bool,
-    /// `after_commit`: the row commits unnumbered and a numberer gives the
-    /// number afterwards.
-    pub after_commit: bool,
+    /// When the number is given (`deferred`, `by_database`, `after_commit`,
+    /// or none of them: on insert).
+    pub moment: Moment,
     /// A delete policy that guards deletes (any but `on_delete = "allow"`).
     pub delete_guarded: bool,
     /// `chain`: the hash field.
@@ -102,9 +97,7 @@ impl<'a> FieldSpec<'a> {
             chronological: false,
             time_zone: None,
             revert_if_last: false,
-            deferred: false,
-            by_database: false,
-            after_commit: false,
+            moment: Moment::OnInsert,
             delete_guarded: true,
             chain: None,
             chain_covers: None,
@@ -112,6 +105,65 @@ impl<'a> FieldSpec<'a> {
             raw_values: Vec::new(),
             fields,
         }
+    }
+}
+
+/// When a numbered field's number is given: one of four moments, the
+/// derive's options `deferred`, `by_database` and `after_commit` (or none:
+/// on insert), the runtime's `NumberedField` methods of the same names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Moment {
+    /// On insert, in `before_save`, by the library: the number is known
+    /// at once, and the sequence stays locked until COMMIT.
+    #[default]
+    OnInsert,
+    /// Just before COMMIT, by the library's transaction helper (or, on
+    /// PostgreSQL, by the database's COMMIT trigger for any client): the
+    /// sequence is locked for the COMMIT only.
+    AtCommit,
+    /// In the INSERT itself, by the database's triggers: the application
+    /// leaves the field unset.
+    ByDatabase,
+    /// After COMMIT, by a numberer: writers never wait for each other.
+    AfterCommit,
+}
+
+impl Moment {
+    /// The option that chooses it (`None`: the default).
+    pub fn option(self) -> Option<&'static str> {
+        match self {
+            Moment::OnInsert => None,
+            Moment::AtCommit => Some("deferred"),
+            Moment::ByDatabase => Some("by_database"),
+            Moment::AfterCommit => Some("after_commit"),
+        }
+    }
+
+    fn at(self) -> At {
+        match self {
+            Moment::AtCommit => At::Deferred,
+            Moment::ByDatabase => At::ByDatabase,
+            _ => At::AfterCommit,
+        }
+    }
+}
+
+/// The one moment the options name (`OnInsert` for none), or the second
+/// one named: a number is given at one moment.
+pub fn one_moment(chosen: &[Moment]) -> Result<Moment, Broken> {
+    match chosen {
+        [] => Ok(Moment::OnInsert),
+        [one] => Ok(*one),
+        [first, second, ..] => Err(broken(
+            second.at(),
+            format!(
+                "`{}` and `{}` are two moments, and a number is given at one: on insert (the \
+                 default), at COMMIT (`deferred`), by the database (`by_database`) or after \
+                 COMMIT (`after_commit`); keep one",
+                first.option().unwrap_or("on insert"),
+                second.option().unwrap_or("on insert"),
+            ),
+        )),
     }
 }
 
@@ -443,32 +495,24 @@ pub fn check(spec: &FieldSpec<'_>) -> Result<Checked, Broken> {
             ));
         }
     }
-    if spec.deferred && !spec.nullable {
+    if spec.moment == Moment::AtCommit && !spec.nullable {
         return Err(broken(
             At::Deferred,
             "a `deferred` field is NULL until COMMIT: make it nullable, an `Option` such as \
              `Option<i64>`",
         ));
     }
-    if spec.after_commit {
-        let broken_by = |message: &str| Err(broken(At::AfterCommit, message));
-        if !spec.nullable {
-            return broken_by(
-                "an `after_commit` field is NULL until a numberer numbers it: make it nullable, \
-                 an `Option` such as `Option<i64>`",
-            );
-        }
-        if spec.deferred || spec.by_database {
-            return broken_by(
-                "`after_commit` is a moment of its own: the number comes after COMMIT, not at \
-                 COMMIT (`deferred`) nor from the insert (`by_database`); keep one",
-            );
-        }
+    if spec.moment == Moment::AfterCommit && !spec.nullable {
+        return Err(broken(
+            At::AfterCommit,
+            "an `after_commit` field is NULL until a numberer numbers it: make it nullable, an \
+             `Option` such as `Option<i64>`",
+        ));
     }
     chain(spec)?;
     raw_values(spec, format.is_some())?;
     ranges(spec)?;
-    if spec.by_database
+    if spec.moment == Moment::ByDatabase
         && let Some(broken) = database_refusal(spec)
     {
         return Err(broken);

@@ -3,10 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryResult,
-    TransactionTrait,
-};
+use sea_orm::{Condition, ConnectionTrait, DbErr, QueryResult, TransactionTrait};
 
 use crate::column::{AuditColumn, fits_scope};
 use crate::entity;
@@ -399,39 +396,21 @@ impl<C: AuditColumn> Audit<C> {
 /// A group's scope values, as text (`None`: NULL).
 type Scope = Vec<Option<String>>;
 
-/// The voided values of each group's sequence, sorted.
+/// The voids of the groups' sequences, by sequence, in value order.
 async fn group_voids<'g, D: ConnectionTrait>(
     db: &D,
     groups: impl Iterator<Item = &'g GroupAudit>,
 ) -> Result<BTreeMap<String, Vec<i64>>, DbErr> {
     let names: Vec<String> = groups.filter_map(|g| g.sequence.clone()).collect();
-    let mut voids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for chunk in names.chunks(500) {
-        let found = entity::void::Entity::find()
-            .filter(entity::void::Column::Sequence.is_in(chunk.iter().cloned()))
-            .all(db)
-            .await
-            .map_err(|error| {
-                // Without RegisterMigration's `sequence_voids`: the refusal that names it.
-                match Dialect::of(db.get_database_backend()).map(|d| d.classify(&error)) {
-                    Ok(crate::error::database::ErrorKind::SchemaOutdated) => {
-                        SequenceError::SchemaOutdated {
-                            name: chunk[0].clone(),
-                            source: error,
-                        }
-                        .into()
-                    }
-                    _ => error,
-                }
-            })?;
-        for void in found {
-            voids.entry(void.sequence).or_default().push(void.value);
-        }
-    }
-    for values in voids.values_mut() {
-        values.sort_unstable();
-    }
-    Ok(voids)
+    Ok(entity::voids_named(db, &names)
+        .await?
+        .into_iter()
+        .map(|(name, voids)| {
+            let mut values: Vec<i64> = voids.into_iter().map(|v| v.value).collect();
+            values.sort_unstable();
+            (name, values)
+        })
+        .collect())
 }
 
 /// Rows (sorted by number) dated earlier than the row before them.
@@ -461,43 +440,32 @@ fn parse_template(template: &str) -> Result<Template, DbErr> {
     })
 }
 
-/// Every sequence whose name starts with the template's fixed prefix: name
-/// and `last`.
+/// Every counter the template's leading text can name, with its `last`.
 async fn counters_of<D: ConnectionTrait>(
     db: &D,
     template: &Template,
 ) -> Result<Vec<(String, i64)>, DbErr> {
     let prefix = match template.pieces.first() {
-        Some(sequences_template::Piece::Text(text)) => text.as_str(),
-        _ => "",
+        Some(sequences_template::Piece::Text(text)) => Some(text.as_str()),
+        _ => None,
     };
-    let mut query = entity::Entity::find();
-    if !prefix.is_empty() {
-        query = query.filter(entity::name_starts_with(prefix));
-    }
-    Ok(query
-        .all(db)
+    Ok(entity::counters_prefixed(db, prefix, false)
         .await?
         .into_iter()
-        .filter(|model| model.name.starts_with(prefix))
         .map(|model| (model.name, model.last))
         .collect())
 }
 
-/// The `last` of each named sequence that exists.
+/// The `last` of each of `names` that exists.
 async fn sequence_lasts<D: ConnectionTrait>(
     db: &D,
     names: &[String],
 ) -> Result<BTreeMap<String, i64>, DbErr> {
-    let mut lasts = BTreeMap::new();
-    for chunk in names.chunks(500) {
-        let found = entity::Entity::find()
-            .filter(entity::Column::Name.is_in(chunk.iter().cloned()))
-            .all(db)
-            .await?;
-        lasts.extend(found.into_iter().map(|model| (model.name, model.last)));
-    }
-    Ok(lasts)
+    Ok(entity::counters_named(db, names)
+        .await?
+        .into_iter()
+        .map(|(name, model)| (name, model.last))
+        .collect())
 }
 
 fn scope_of(row: &QueryResult, n: usize) -> Result<Vec<Option<String>>, DbErr> {

@@ -1,7 +1,7 @@
 //! Checkpoints: where each sequence stood at a moment, kept outside the
 //! database.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::entity;
 
@@ -41,19 +41,9 @@ pub(crate) async fn counters<C: ConnectionTrait>(
     prefix: Option<&str>,
     chained: bool,
 ) -> Result<Vec<Checkpoint>, DbErr> {
-    use sea_orm::QueryOrder;
-    let mut query = entity::Entity::find().order_by_asc(entity::Column::Name);
-    if chained {
-        query = query.filter(entity::Column::ChainHead.is_not_null());
-    }
-    if let Some(prefix) = prefix {
-        query = query.filter(entity::name_starts_with(prefix));
-    }
-    Ok(query
-        .all(db)
+    Ok(entity::counters_prefixed(db, prefix, chained)
         .await?
         .into_iter()
-        .filter(|row| prefix.is_none_or(|prefix| row.name.starts_with(prefix)))
         .map(|row| Checkpoint {
             head: row.chain_head,
             sequence: row.name,

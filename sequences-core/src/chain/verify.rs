@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, DbErr};
 
 use super::walk::{Counter, Group, Row, Void, Walk};
 use super::{ChainKey, Checkpoint, counters};
@@ -419,13 +419,10 @@ impl<C: AuditColumn> ChainAudit<C> {
         let mut voids: BTreeMap<String, BTreeMap<i64, Void>> = BTreeMap::new();
         let mut counters: BTreeMap<String, entity::Model> = BTreeMap::new();
         let mut seals: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for chunk in names.chunks(500) {
-            for void in entity::void::Entity::find()
-                .filter(entity::void::Column::Sequence.is_in(chunk.iter().cloned()))
-                .all(db)
-                .await?
-            {
-                voids.entry(void.sequence).or_default().insert(
+        for (sequence, found) in entity::voids_named(db, &names).await? {
+            let voided = voids.entry(sequence).or_default();
+            for void in found {
+                voided.insert(
                     void.value,
                     Void {
                         hash: void.chain_hash,
@@ -434,24 +431,13 @@ impl<C: AuditColumn> ChainAudit<C> {
                     },
                 );
             }
-            for row in entity::Entity::find()
-                .filter(entity::Column::Name.is_in(chunk.iter().cloned()))
-                .all(db)
-                .await?
-            {
-                counters.insert(row.name.clone(), row);
-            }
+        }
+        counters.extend(entity::counters_named(db, &names).await?);
+        for chunk in names.chunks(500) {
             if key.is_some() {
                 // A keyed chain's authenticators (KeyedChainMigration).
-                let keyed = |error: DbErr| match dialect.classify(&error) {
-                    crate::error::database::ErrorKind::SchemaOutdated => {
-                        SequenceError::SchemaOutdated {
-                            name: chunk[0].clone(),
-                            source: error,
-                        }
-                        .into()
-                    }
-                    _ => error,
+                let keyed = |error: DbErr| {
+                    SequenceError::schema_outdated(&chunk[0], dialect.backend(), error)
                 };
                 let query = Query::select()
                     .column(Alias::new("name"))

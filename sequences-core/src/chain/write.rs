@@ -52,12 +52,6 @@ pub(crate) async fn extend<C: ConnectionTrait>(
     };
     db.execute_raw(dialect.set_chain_head(name, &previous, seal.as_deref()))
         .await
-        .map_err(|source| match dialect.classify(&source) {
-            crate::error::database::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
-                name: name.to_owned(),
-                source,
-            },
-            _ => error(source),
-        })?;
+        .map_err(|source| SequenceError::of_database(name, dialect.backend(), source))?;
     Ok(hashes)
 }

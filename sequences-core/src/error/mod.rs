@@ -596,6 +596,31 @@ impl SequenceError {
         }
     }
 
+    /// A database error of an operation on `name`: a missing table or column
+    /// is [`SchemaOutdated`](Self::SchemaOutdated) (a migration to apply),
+    /// anything else [`Database`](Self::Database).
+    pub(crate) fn of_database(name: &str, backend: sea_orm::DbBackend, source: DbErr) -> Self {
+        match database::classify(backend, &source) {
+            database::ErrorKind::SchemaOutdated => Self::SchemaOutdated {
+                name: name.to_owned(),
+                source,
+            },
+            _ => Self::Database {
+                name: name.to_owned(),
+                source,
+            },
+        }
+    }
+
+    /// [`of_database`](Self::of_database), as it travels through an
+    /// audit's queries: only a missing table or column becomes the refusal.
+    pub(crate) fn schema_outdated(name: &str, backend: sea_orm::DbBackend, source: DbErr) -> DbErr {
+        match Self::of_database(name, backend, source) {
+            Self::Database { source, .. } => source,
+            outdated => outdated.into(),
+        }
+    }
+
     /// [`InvalidAudit`](Self::InvalidAudit) as it travels through an
     /// audit's queries.
     pub(crate) fn invalid_audit(target: &str, reason: impl Into<String>) -> DbErr {

@@ -10,6 +10,7 @@
 //! batch is numbered whole or not at all, and since batches commit one after
 //! the other, a reader of `number > n` never sees `n + 2` before `n + 1`.
 
+use sequences_template::rules::Moment;
 use std::time::Duration;
 
 use sea_orm::{
@@ -62,7 +63,7 @@ where
         let fields: Vec<&Prepared<K>> = self
             .checked()?
             .into_iter()
-            .filter(|field| field.after_commit)
+            .filter(|field| field.moment == Moment::AfterCommit)
             .collect();
         let mut total = 0;
         for field in fields {
@@ -229,7 +230,7 @@ where
     fn first_after_commit(&self) -> Result<&Prepared<K>, SequenceError> {
         self.checked()?
             .into_iter()
-            .find(|field| field.after_commit)
+            .find(|field| field.moment == Moment::AfterCommit)
             .ok_or_else(|| SequenceError::InvalidNumbering {
                 target: entity_name::<K>().to_owned(),
                 reason: "no field is numbered after_commit".into(),
@@ -404,13 +405,7 @@ where
 
     /// A missing `sequence_refusals` is the migration to apply.
     fn schema(&self, source: DbErr, dialect: Dialect) -> SequenceError {
-        match dialect.classify(&source) {
-            crate::error::database::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
-                name: self.target.clone(),
-                source,
-            },
-            _ => self.failed(source),
-        }
+        SequenceError::of_database(&self.target, dialect.backend(), source)
     }
 
     /// Whether a row waits (settled, not refused); stamps the numberer's
@@ -643,16 +638,7 @@ impl<K: ColumnTrait> Prepared<K> {
         ))
         .await
         .map(drop)
-        .map_err(|source| match dialect.classify(&source) {
-            crate::error::database::ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
-                name: self.target.clone(),
-                source,
-            },
-            _ => SequenceError::Database {
-                name: self.target.clone(),
-                source,
-            },
-        })
+        .map_err(|source| SequenceError::of_database(&self.target, dialect.backend(), source))
     }
 }
 

@@ -7,14 +7,13 @@ use sea_orm::sea_query::ColumnType;
 use sea_orm::{
     ConnectionTrait, DbBackend, Iterable, PrimaryKeyToColumn, TransactionSession, TransactionTrait,
 };
+use sequences_template::rules::Moment;
 
 use super::{DaySource, Numbering, Prepared, entity_name};
 use crate::SequenceError;
 use crate::sql::Dialect;
 use crate::triggers::catalog::{self, Entry};
-use crate::triggers::{
-    self, ChainPlan, DateKind, DayPlan, End, FieldPlan, FmtPiece, TextKind, TriggerState,
-};
+use crate::triggers::{self, ChainPlan, DateKind, DayPlan, End, FieldPlan, TextKind, TriggerState};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, ModelTrait};
 
 impl<K: ColumnTrait> Numbering<K>
@@ -346,7 +345,7 @@ where
                     .into(),
             );
         }
-        if self.deferred && dialect != Dialect::Postgres {
+        if self.moment == Moment::AtCommit && dialect != Dialect::Postgres {
             return refuse(format!(
                 "deferred: numbering at COMMIT by the database needs PostgreSQL's deferred \
                  constraint triggers, which {db} lacks; on {db} number deferred fields with \
@@ -390,37 +389,27 @@ where
                 ))
             })
             .collect::<Result<Vec<_>, SequenceError>>()?;
-        let format = match &self.format {
-            None => None,
-            Some(format) => Some(
-                format
-                    .pattern
-                    .pieces()
-                    .iter()
-                    .map(|piece| {
-                        use sequences_template::rules::FormatPiece as P;
-                        Ok(match piece {
-                            P::Text(text) => FmtPiece::Text(text.clone()),
-                            P::Value(width) => FmtPiece::Value(*width),
-                            P::Year => FmtPiece::Year,
-                            P::Month => FmtPiece::Month,
-                            P::Day => FmtPiece::Day,
-                            P::Yy => FmtPiece::Yy,
-                            P::Fy => FmtPiece::Fy,
-                            P::FyStart => FmtPiece::FyStart,
-                            P::FyEnd => FmtPiece::FyEnd,
-                            P::Field(name) => {
-                                let column = format.column_of(name);
-                                FmtPiece::Field(
-                                    column.as_str().to_owned(),
-                                    printable(column, "format field")?,
-                                )
-                            }
-                        })
-                    })
-                    .collect::<Result<Vec<_>, SequenceError>>()?,
-            ),
-        };
+        let format = self.format.as_ref().map(|f| f.pattern.pieces().to_vec());
+        let mut format_fields = Vec::new();
+        let names = self.format.iter().flat_map(|f| {
+            f.pattern.pieces().iter().filter_map(|piece| match piece {
+                sequences_template::rules::FormatPiece::Field(name) => Some(name.as_str()),
+                _ => None,
+            })
+        });
+        for name in names {
+            let column = self.format.as_ref().expect("a format").column_of(name);
+            if !format_fields
+                .iter()
+                .any(|(n, _, _): &(String, String, TextKind)| n == name)
+            {
+                format_fields.push((
+                    name.to_owned(),
+                    column.as_str().to_owned(),
+                    printable(column, "format field")?,
+                ));
+            }
+        }
         let day = match self.day {
             None => None,
             Some(DaySource::Database) => Some(DayPlan::Database),
@@ -488,14 +477,14 @@ where
             chronological: self.chronological,
             format_text: self.format.as_ref().map(|f| f.text.clone()),
             format,
+            format_fields,
             raw_values: self
                 .raw_values
                 .iter()
                 .map(|(column, _)| column.as_str().to_owned())
                 .collect(),
             on_delete: self.on_delete,
-            deferred: self.deferred,
-            after_commit: self.after_commit,
+            moment: self.moment,
             chain: match &self.chain {
                 None => None,
                 Some((hash, covers)) => Some(ChainPlan {
@@ -533,14 +522,14 @@ impl<K: ColumnTrait> Numbering<K> {
         if !self
             .fields
             .iter()
-            .any(|field| field.as_ref().is_ok_and(|f| f.by_database))
+            .any(|field| field.as_ref().is_ok_and(|f| f.moment == Moment::ByDatabase))
         {
             return Ok(model);
         }
         let fields = self.checked()?;
         let unnumbered = |model: &M, field: &&Prepared<K>| {
             let value = ModelTrait::get(model, field.column);
-            field.by_database && !field.deferred && value == value.as_null()
+            field.moment == Moment::ByDatabase && value == value.as_null()
         };
         if !fields.iter().any(|field| unnumbered(&model, field)) {
             return Ok(model);

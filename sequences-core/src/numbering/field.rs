@@ -5,6 +5,7 @@ use crate::Sequence;
 use crate::chain::ChainKey;
 use crate::period::Period;
 use sea_orm::ColumnTrait;
+use sequences_template::rules::Moment;
 
 /// One numbered column and its options, for [`Numbering::field_with`].
 ///
@@ -45,9 +46,9 @@ pub struct NumberedField<K: ColumnTrait> {
     pub(super) chronological: bool,
     pub(super) time_zone: Option<String>,
     pub(super) on_delete: OnDelete,
-    pub(super) deferred: bool,
-    pub(super) by_database: bool,
-    pub(super) after_commit: bool,
+    /// The moments chosen, in order (one, or none: on insert; the rules
+    /// refuse a second).
+    pub(super) moments: Vec<Moment>,
     pub(super) chain: Option<(K, Vec<K>)>,
     pub(super) chain_key: Option<ChainKey>,
 }
@@ -66,9 +67,7 @@ impl<K: ColumnTrait> NumberedField<K> {
             chronological: false,
             time_zone: None,
             on_delete: OnDelete::default(),
-            deferred: false,
-            by_database: false,
-            after_commit: false,
+            moments: Vec::new(),
             chain: None,
             chain_key: None,
         }
@@ -83,8 +82,18 @@ impl<K: ColumnTrait> NumberedField<K> {
     /// (from the row's date, or the database's date then), formats, date
     /// order (a row that would break it is left unnumbered and reported),
     /// closed periods, the chain. Writers never wait for each other.
-    pub fn after_commit(mut self) -> Self {
-        self.after_commit = true;
+    pub fn after_commit(self) -> Self {
+        self.moment(Moment::AfterCommit)
+    }
+
+    /// When the number is given ([`Moment`]): what [`after_commit`](Self::after_commit),
+    /// [`by_database`](Self::by_database) and [`deferred`](Self::deferred)
+    /// choose, the derive's options of the same names. One moment per field:
+    /// a second one is [`SequenceError::InvalidNumbering`] at the first fill.
+    pub fn moment(mut self, moment: Moment) -> Self {
+        if moment != Moment::OnInsert || !self.moments.is_empty() {
+            self.moments.push(moment);
+        }
         self
     }
 
@@ -96,9 +105,8 @@ impl<K: ColumnTrait> NumberedField<K> {
     /// it (SQLite), and refuses a row that came back unnumbered (the
     /// triggers are missing). A description the database cannot take is
     /// [`SequenceError::InvalidNumbering`] at the first fill.
-    pub fn by_database(mut self) -> Self {
-        self.by_database = true;
-        self
+    pub fn by_database(self) -> Self {
+        self.moment(Moment::ByDatabase)
     }
 
     /// A tamper-evident chain (see [`crate::chain`]): string column `hash`
@@ -128,9 +136,8 @@ impl<K: ColumnTrait> NumberedField<K> {
     /// before COMMIT, in the same transaction. The sequence's lock is then
     /// held for the commit only. Formats, periods and the register's checks
     /// apply at assignment; placeholders are read at insert.
-    pub fn deferred(mut self) -> Self {
-        self.deferred = true;
-        self
+    pub fn deferred(self) -> Self {
+        self.moment(Moment::AtCommit)
     }
 
     /// Numbers follow the [`date`](Self::date) column: a document dated

@@ -9,6 +9,7 @@ use crate::column_value::{Int, current, out_of_range};
 use crate::deferred::{self, Pending, PendingDay};
 use crate::fill::{self, Requests};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait};
+use sequences_template::rules::Moment;
 use std::sync::Arc;
 use tracing::Span;
 
@@ -31,7 +32,9 @@ impl<K: ColumnTrait> Numbering<K> {
         let mut expected = Vec::new();
         for (index, model) in models.iter().enumerate() {
             for (number, field) in fields.iter().enumerate() {
-                if !model.is_not_set(field.column) || field.by_database || field.after_commit {
+                if !model.is_not_set(field.column)
+                    || matches!(field.moment, Moment::ByDatabase | Moment::AfterCommit)
+                {
                     continue; // set by the caller, numbered by the database or after COMMIT
                 }
                 if let Some(format) = &field.format {
@@ -39,7 +42,7 @@ impl<K: ColumnTrait> Numbering<K> {
                         field.text(current(model, *column), *column, name, &format.text)?;
                     }
                 }
-                if field.deferred {
+                if field.moment == Moment::AtCommit {
                     // Checked now, numbered at commit (`after_save`, `defer_many`).
                     field.pending(&|c| current(model, c), Vec::new())?;
                     deferring.get_or_insert(field);

@@ -3,6 +3,7 @@
 //! the derive and a hand-written `before_save` share every rule and every
 //! statement.
 
+use sequences_template::rules::Moment;
 use std::fmt;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ModelTrait};
@@ -259,8 +260,7 @@ impl<K: ColumnTrait> Numbering<K> {
     {
         let fields = self.checked()?;
         for model in models {
-            for field in fields.iter().filter(|f| f.deferred && !f.by_database) {
-                // (`after_commit` and `deferred` never go together: the rules refuse it.)
+            for field in fields.iter().filter(|f| f.moment == Moment::AtCommit) {
                 let value = ModelTrait::get(model, field.column);
                 if value != value.as_null() {
                     continue; // numbered already (set by the caller)

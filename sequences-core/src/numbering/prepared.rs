@@ -10,7 +10,7 @@ use crate::reference::Pattern;
 use crate::{Sequence, SequenceError};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, ModelTrait};
 use sequences_template::Template;
-use sequences_template::rules::{self, Facts, FieldSpec, Kind, PeriodKind};
+use sequences_template::rules::{self, Facts, FieldSpec, Kind, Moment, PeriodKind};
 use std::sync::Arc;
 
 /// Where a field's day comes from.
@@ -50,9 +50,8 @@ pub(super) struct Prepared<K: ColumnTrait> {
     pub(super) time_zone_name: Option<String>,
     pub(super) chronological: bool,
     pub(super) on_delete: OnDelete,
-    pub(super) deferred: bool,
-    pub(super) by_database: bool,
-    pub(super) after_commit: bool,
+    /// When the number is given.
+    pub(super) moment: Moment,
     /// Why the database's triggers cannot take the field, whatever the
     /// database (`rules::database_refusal`).
     pub(super) database_refusal: Option<String>,
@@ -136,9 +135,8 @@ impl<K: ColumnTrait> Prepared<K> {
         spec.chronological = field.chronological;
         spec.time_zone = zone.as_ref().map(|(name, parsed)| (*name, parsed.is_ok()));
         spec.revert_if_last = field.on_delete == OnDelete::RevertIfLast;
-        spec.deferred = field.deferred;
-        spec.by_database = field.by_database;
-        spec.after_commit = field.after_commit;
+        let moment = rules::one_moment(&field.moments).map_err(|broken| invalid(broken.message))?;
+        spec.moment = moment;
         spec.delete_guarded = field.on_delete != OnDelete::Allow;
         spec.chain = field.chain.as_ref().map(|(hash, _)| hash.as_str());
         spec.chain_covers = field
@@ -199,9 +197,7 @@ impl<K: ColumnTrait> Prepared<K> {
             time_zone_name: field.time_zone.clone(),
             chronological: field.chronological,
             on_delete: field.on_delete,
-            deferred: field.deferred,
-            by_database: field.by_database,
-            after_commit: field.after_commit,
+            moment,
             database_refusal,
             chain: field.chain,
             chain_key: field.chain_key,

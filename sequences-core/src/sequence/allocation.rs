@@ -305,11 +305,9 @@ impl Sequence {
                 source,
             },
             ErrorKind::Overflow => self.overflow(count),
-            ErrorKind::SchemaOutdated => SequenceError::SchemaOutdated {
-                name: self.name.to_string(),
-                source,
-            },
-            ErrorKind::Other => self.database_error(source),
+            ErrorKind::SchemaOutdated | ErrorKind::Other => {
+                SequenceError::of_database(&self.name, dialect.backend(), source)
+            }
         }
     }
 

@@ -5,14 +5,23 @@ use sea_orm::Statement;
 use super::Dialect;
 
 impl Dialect {
+    /// PostgreSQL: the table named by `param` (a placeholder or a literal),
+    /// resolved as an unqualified name in a statement is, through the search
+    /// path: the one way the crate finds a table in the catalog.
+    pub(crate) fn table_oid(self, param: &str) -> String {
+        debug_assert_eq!(self, Self::Postgres);
+        format!("to_regclass(quote_ident({param}))")
+    }
+
     /// The declared type of a table's column, as the catalog spells it; no
     /// row when there is no such column.
     pub(crate) fn column_type(self, table: &str, column: &str) -> Statement {
-        let sql = match self {
-            Self::Postgres => {
-                "SELECT CAST(data_type AS TEXT) FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
-            }
+        let sql: &str = match self {
+            Self::Postgres => &format!(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = {} AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+                self.table_oid("$1")
+            ),
             Self::MySql => {
                 "SELECT CAST(COLUMN_TYPE AS CHAR) FROM information_schema.columns \
                  WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?"

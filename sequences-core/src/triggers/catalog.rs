@@ -130,10 +130,9 @@ pub(crate) async fn recorded<C: ConnectionTrait>(
 }
 
 async fn register_exists<C: ConnectionTrait>(db: &C, d: Dialect) -> Result<bool, DbErr> {
+    let pg = format!("SELECT 1 WHERE {} IS NOT NULL", d.table_oid("$1"));
     let sql = match d {
-        Dialect::Postgres => {
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
-        }
+        Dialect::Postgres => pg.as_str(),
         Dialect::MySql => {
             "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
         }
@@ -158,14 +157,16 @@ pub(crate) async fn installed<C: ConnectionTrait>(
     d: Dialect,
     table: &str,
 ) -> Result<Vec<(String, String)>, DbErr> {
+    let pg = format!(
+        "SELECT CAST(t.tgname AS TEXT), CAST(t.tgenabled AS TEXT) || ' ' || pg_get_triggerdef(t.oid) || ' ' || p.prosrc \
+         || ' ' || COALESCE(array_to_string(p.proconfig, ','), '') || ' ' || CAST(p.prosecdef AS TEXT) \
+         || ' ' || CAST(p.proowner AS TEXT) || ' ' || CAST(p.pronamespace AS TEXT) \
+         FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid \
+         WHERE t.tgrelid = {} AND NOT t.tgisinternal",
+        d.table_oid("$1")
+    );
     let sql = match d {
-        Dialect::Postgres => {
-            "SELECT CAST(t.tgname AS TEXT), CAST(t.tgenabled AS TEXT) || ' ' || pg_get_triggerdef(t.oid) || ' ' || p.prosrc \
-             || ' ' || COALESCE(array_to_string(p.proconfig, ','), '') || ' ' || CAST(p.prosecdef AS TEXT) \
-             || ' ' || CAST(p.proowner AS TEXT) || ' ' || CAST(p.pronamespace AS TEXT) \
-             FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class c ON c.oid = t.tgrelid \
-             WHERE c.relname = $1 AND pg_table_is_visible(c.oid) AND NOT t.tgisinternal"
-        }
+        Dialect::Postgres => pg.as_str(),
         Dialect::MySql => {
             "SELECT CAST(TRIGGER_NAME AS CHAR), CAST(CONCAT(EVENT_MANIPULATION, ' ', ACTION_TIMING, ' ', ACTION_STATEMENT) AS CHAR) \
              FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?"
@@ -226,11 +227,13 @@ pub(crate) async fn bodies<C: ConnectionTrait>(
     d: Dialect,
     table: &str,
 ) -> Result<Vec<(String, String)>, DbErr> {
+    let pg = format!(
+        "SELECT CAST(p.proname AS TEXT), p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid \
+         WHERE t.tgrelid = {} AND NOT t.tgisinternal",
+        d.table_oid("$1")
+    );
     let sql = match d {
-        Dialect::Postgres => {
-            "SELECT CAST(p.proname AS TEXT), p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid \
-             JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relname = $1 AND pg_table_is_visible(c.oid) AND NOT t.tgisinternal"
-        }
+        Dialect::Postgres => pg.as_str(),
         Dialect::MySql => {
             "SELECT CAST(TRIGGER_NAME AS CHAR), CAST(ACTION_STATEMENT AS CHAR) FROM information_schema.TRIGGERS \
              WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?"

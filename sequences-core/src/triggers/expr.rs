@@ -5,7 +5,8 @@
 
 use crate::sql::Dialect;
 
-use super::{DateKind, DayPlan, FieldPlan, FmtPiece, TextKind};
+use super::{DateKind, DayPlan, FieldPlan, TextKind};
+use sequences_template::rules::FormatPiece as FmtPiece;
 
 /// The expressions of one trigger, over the row variable `row` (`NEW`,
 /// `OLD`, or a PL/pgSQL record).
@@ -292,7 +293,10 @@ impl Expr<'_> {
                         padded(d, &format!("((({} + 1) % 100 + 100) % 100)", fiscal()), 2),
                     ],
                 ),
-                FmtPiece::Field(column, kind) => self.text(column, *kind),
+                FmtPiece::Field(name) => {
+                    let (column, kind) = field.format_field(name);
+                    self.text(column, kind)
+                }
             })
             .collect();
         concat(d, &pieces)

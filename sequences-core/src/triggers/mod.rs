@@ -21,6 +21,7 @@ use crate::sql::piece::Arg;
 use crate::sql::{DeclaredRange, Dialect};
 use crate::sql::{Plan, Step};
 use sequences_template::Template;
+use sequences_template::rules::{FormatPiece, Moment};
 
 pub(crate) mod catalog;
 pub(crate) mod expr;
@@ -55,21 +56,6 @@ pub(crate) enum DateKind {
 pub(crate) enum DayPlan {
     Column { name: String, kind: DateKind },
     Database,
-}
-
-/// A piece of a format, its fields resolved to columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FmtPiece {
-    Text(String),
-    Value(usize),
-    Year,
-    Month,
-    Day,
-    Yy,
-    Fy,
-    FyStart,
-    FyEnd,
-    Field(String, TextKind),
 }
 
 /// Why an `Add` sequence stops: its maximum, and whether that maximum is a
@@ -118,13 +104,16 @@ pub(crate) struct FieldPlan {
     pub(crate) chronological: bool,
     /// The template the format's placeholders are reported in.
     pub(crate) format_text: Option<String>,
-    pub(crate) format: Option<Vec<FmtPiece>>,
+    pub(crate) format: Option<Vec<FormatPiece>>,
+    /// The format's fields: their name in the format, their column, how
+    /// they print.
+    pub(crate) format_fields: Vec<(String, String, TextKind)>,
     pub(crate) raw_values: Vec<String>,
     pub(crate) on_delete: OnDelete,
-    pub(crate) deferred: bool,
-    /// Numbered after COMMIT by a numberer: the triggers guard the field
-    /// but number nothing at insert.
-    pub(crate) after_commit: bool,
+    /// When the number is given: after COMMIT, the triggers guard the
+    /// field but number nothing at insert; at COMMIT, PostgreSQL numbers it
+    /// with a deferred constraint trigger.
+    pub(crate) moment: Moment,
     pub(crate) chain: Option<ChainPlan>,
     /// MariaDB/MySQL: the collation of the counter's `name` column, which
     /// the trigger's name variable takes (read when installing).
@@ -136,6 +125,15 @@ pub(crate) struct FieldPlan {
 }
 
 impl FieldPlan {
+    /// The column a format field names, and how it prints.
+    pub(crate) fn format_field(&self, name: &str) -> (&str, TextKind) {
+        self.format_fields
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, column, kind)| (column.as_str(), *kind))
+            .expect("format fields are resolved when the plan is made")
+    }
+
     pub(crate) fn placeholder(&self, name: &str) -> (&str, TextKind) {
         self.placeholders
             .iter()
@@ -169,11 +167,11 @@ impl FieldPlan {
         if let Some(DayPlan::Column { name, .. }) = &self.day {
             frozen.push(name);
         }
-        for piece in self.format.iter().flatten() {
-            if let FmtPiece::Field(column, _) = piece {
-                frozen.push(column);
-            }
-        }
+        frozen.extend(
+            self.format_fields
+                .iter()
+                .map(|(_, column, _)| column.as_str()),
+        );
         if let Some(chain) = &self.chain {
             frozen.push(&chain.hash);
             frozen.extend(chain.covers.iter().map(|(c, _)| c.as_str()));
@@ -190,7 +188,7 @@ impl FieldPlan {
     /// The columns a waiting row of an `after_commit` field gets from its
     /// numberer, and from nobody else: the number and its raw values.
     pub(crate) fn numberer_columns(&self) -> Vec<&str> {
-        if !self.after_commit {
+        if self.moment != Moment::AfterCommit {
             return Vec::new();
         }
         std::iter::once(self.column.as_str())
@@ -301,10 +299,8 @@ impl FieldPlan {
                 needed.push((column.clone(), column.clone(), other.clone()));
             }
         };
-        for piece in self.format.iter().flatten() {
-            if let FmtPiece::Field(column, _) = piece {
-                add(column);
-            }
+        for (_, column, _) in &self.format_fields {
+            add(column);
         }
         if let Some(DayPlan::Column { name, .. }) = &self.day {
             add(name);

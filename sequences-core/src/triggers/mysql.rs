@@ -5,6 +5,7 @@
 use crate::entity::{TABLE_NAME, VOIDS_TABLE};
 use crate::policy::OnDelete;
 use crate::sql::Dialect;
+use sequences_template::rules::Moment;
 
 use super::expr::{Expr, day_number, ident, lit};
 use super::{Ddl, FieldPlan};
@@ -220,7 +221,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     }
     sets += &format!("    SET {} = NEW.{col};\n", vars(field).number);
     // After COMMIT, a numberer numbers the rows: nothing at insert.
-    if !field.after_commit {
+    if field.moment != Moment::AfterCommit {
         install.push(format!(
             "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  SET {} = NULL;\n  IF NEW.{col} IS NULL THEN\n{}{sets}  END IF;\nEND",
             ident(D, &names.insert),

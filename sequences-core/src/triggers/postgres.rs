@@ -7,6 +7,7 @@ use sha2::Digest;
 use crate::entity::{TABLE_NAME, VOIDS_TABLE};
 use crate::policy::OnDelete;
 use crate::sql::Dialect;
+use sequences_template::rules::Moment;
 
 use super::expr::{Expr, day_number, ident, lit};
 use super::{Ddl, FieldPlan, Names};
@@ -136,7 +137,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     let mut install = remove(&names, &table);
     let remove_all = install.clone();
 
-    if field.after_commit {
+    if field.moment == Moment::AfterCommit {
         // A numberer numbers the committed rows. The insert only wakes it
         // when one sleeps (its row renewed within two seconds): a
         // notification delivered at COMMIT (none at a rollback), collapsed
@@ -158,7 +159,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             ident(D, &names.insert),
             ident(D, &names.insert)
         ));
-    } else if field.deferred {
+    } else if field.moment == Moment::AtCommit {
         // Numbered at COMMIT, in the order of the inserts, as
         // `sequences_core::transaction` numbers its deferred rows. The row
         // is found by its key as the event saw it: an UPDATE of a waiting

@@ -9,6 +9,7 @@
 use crate::entity::{REPLACED_TABLE, TABLE_NAME, VOIDS_TABLE};
 use crate::policy::OnDelete;
 use crate::sql::Dialect;
+use sequences_template::rules::Moment;
 
 use super::expr::{Expr, day_number, ident, lit};
 use super::{Ddl, FieldPlan};
@@ -128,7 +129,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         "changes() = 0",
     );
     // After COMMIT, a numberer numbers the rows: nothing at insert.
-    if !field.after_commit {
+    if field.moment != Moment::AfterCommit {
         install.push(format!(
             "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW WHEN NEW.{col} IS NULL\nBEGIN\n{body}END",
             ident(D, &names.insert)

@@ -105,7 +105,11 @@ pub(crate) async fn read_setting<C: ConnectionTrait>(
     plan: &mut FieldPlan,
 ) -> Result<(), DbErr> {
     let sql = match dialect {
-        Dialect::Postgres => "SELECT CAST(current_schema() AS TEXT)",
+        // Where the counter table is, found as every table is.
+        Dialect::Postgres => &format!(
+            "SELECT CAST(n.nspname AS TEXT) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = {}",
+            dialect.table_oid(&format!("'{}'", crate::entity::TABLE_NAME))
+        ),
         Dialect::MySql => "SELECT CAST(DATABASE() AS CHAR)",
         Dialect::Sqlite => {
             (plan.unique, plan.unique_collations) = sqlite_unique(db, &plan.table).await?;
@@ -144,14 +148,15 @@ async fn postgres_unique<C: ConnectionTrait>(
     let rows = db
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT CAST(i.indexrelid AS BIGINT), CAST(a.attname AS TEXT), \
+            format!("SELECT CAST(i.indexrelid AS BIGINT), CAST(a.attname AS TEXT), \
              CASE WHEN c.oid IS NOT NULL AND c.oid <> a.attcollation THEN CAST(c.collname AS TEXT) END, \
              COALESCE(CAST(to_jsonb(i) ->> 'indnullsnotdistinct' AS BOOLEAN), FALSE) FROM pg_index i \
              CROSS JOIN LATERAL unnest(CAST(i.indkey AS int2[]), CAST(i.indcollation AS oid[])) WITH ORDINALITY AS k(attnum, coll, o) \
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
              LEFT JOIN pg_collation c ON c.oid = k.coll \
-             WHERE i.indrelid = to_regclass(quote_ident($1)) AND i.indisunique AND NOT i.indisprimary \
+             WHERE i.indrelid = {} AND i.indisunique AND NOT i.indisprimary \
              AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1, k.o",
+            Dialect::Postgres.table_oid("$1")),
             [table.into()],
         ))
         .await?;
