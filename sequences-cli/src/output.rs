@@ -388,6 +388,14 @@ impl Render for Audit<'_> {
                 pending.overdue,
                 pending.max_wait.as_secs()
             ));
+            if pending.unwatched > 0 {
+                lines.push(format!(
+                    "{} waiting row(s) the audit could NOT watch for {}s (beyond the first \
+                     million, or under a key that changed while it watched): run it again",
+                    pending.unwatched,
+                    pending.max_wait.as_secs()
+                ));
+            }
             for (key, reason) in pending.refused.iter().take(20) {
                 lines.push(format!("REFUSED row {key}: {reason}"));
             }

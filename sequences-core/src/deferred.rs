@@ -170,15 +170,22 @@ pub(crate) async fn assign<C: ConnectionTrait>(
         rows = pending.len(),
         outcome = tracing::field::Empty,
     );
-    trace::traced(&span, assign_all(db, pending, lock_timeout)).await
+    // PostgreSQL's COMMIT-time trigger guards a deferred field: its update
+    // guard lets only a transaction marked as the field's numberer number
+    // an unnumbered row (`Dialect::numbering_mark`).
+    let mark = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    trace::traced(&span, assign_all(db, pending, lock_timeout, mark)).await
 }
 
 /// Takes and writes the numbers of `pending`, in its order within each
-/// sequence: what [`assign`] runs at COMMIT, and a numberer after it.
+/// sequence: what [`assign`] runs at COMMIT, and a numberer after it
+/// (marked already). With `mark`, each field's rows are written under its
+/// numberer's mark.
 pub(crate) async fn assign_all<C: ConnectionTrait>(
     db: &C,
     pending: Vec<Pending>,
     lock_timeout: Option<Duration>,
+    mark: bool,
 ) -> Result<(), SequenceError> {
     let Some(first) = pending.first() else {
         return Ok(());
@@ -268,7 +275,17 @@ pub(crate) async fn assign_all<C: ConnectionTrait>(
             .or_default()
             .push((value.model, values));
     }
+    let dialect = crate::sql::Dialect::of(db.get_database_backend())
+        .map_err(|source| database_error(first, source))?;
     for ((table, columns), rows) in updates {
+        let row = &pending[rows[0].0];
+        if mark {
+            for statement in dialect.numbering_mark(&row.target, true) {
+                db.execute_raw(statement)
+                    .await
+                    .map_err(|source| database_error(row, source))?;
+            }
+        }
         let single_key = rows
             .iter()
             .all(|(index, _)| pending[*index].keys.len() == 1);
@@ -277,6 +294,13 @@ pub(crate) async fn assign_all<C: ConnectionTrait>(
         } else {
             for (index, values) in &rows {
                 update_one(db, &pending[*index], table, &columns, values).await?;
+            }
+        }
+        if mark {
+            for statement in dialect.numbering_mark(&row.target, false) {
+                db.execute_raw(statement)
+                    .await
+                    .map_err(|source| database_error(row, source))?;
             }
         }
     }

@@ -200,8 +200,10 @@ impl<C: AuditColumn> Audit<C> {
     /// The column is numbered [`after_commit`](crate::NumberedField::after_commit):
     /// rows whose number is NULL wait for a numberer, and are reported in
     /// [`AuditReport::pending`] rather than as unnumbered. The audit watches
-    /// the rows waiting when it looks (the first 10,000 in key order) for up
-    /// to `max_wait`: one still unnumbered then is a defect (`overdue`). The
+    /// the rows waiting when it looks (the first 1,000,000 in key order) for
+    /// `max_wait`: one still unnumbered then is a defect (`overdue`). A row
+    /// that leaves the watch under a key it cannot follow makes it watch
+    /// every row waiting from then on (up to three `max_wait`s in all). The
     /// rows a numberer refused (`sequence_refusals`, any numbered column of
     /// the table) are defects too, and so is a numberer's heartbeat dated in
     /// the future. The verdict never rests on the heartbeat, which anyone

@@ -61,13 +61,19 @@ impl AuditReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PendingRows {
-    /// Rows whose number was NULL when the audit looked, and that no
-    /// numberer refused (at most the first 10,000 in key order, which the
-    /// audit then watched).
+    /// Rows whose number was NULL when the audit looked (refused ones
+    /// included), which the audit then watched.
     pub waiting: u64,
-    /// Of those, the rows still unnumbered after `max_wait`: a defect (no
-    /// numberer runs, or it is too far behind).
+    /// Rows still unnumbered after waiting `max_wait` under the audit's
+    /// eyes, and not refused: a defect (no numberer runs, or it is too far
+    /// behind).
     pub overdue: u64,
+    /// Rows waiting that the audit could not watch for `max_wait`: beyond
+    /// the first 1,000,000, or taken up too late after a watched row left
+    /// under a key it could not follow (its key changed, or it was deleted,
+    /// while the audit watched). Not a verdict either way, so not fine: run
+    /// the audit again.
+    pub unwatched: u64,
     /// Rows a numberer refused (row key, reason): they stay unnumbered, a
     /// defect an auditor must see (`sequence_refusals`).
     pub refused: Vec<(String, String)>,
@@ -84,9 +90,9 @@ pub struct PendingRows {
 
 impl PendingRows {
     /// No row refused, none waiting longer than `max_wait` while the audit
-    /// watched, and no heartbeat from the future.
+    /// watched, none it could not watch, and no heartbeat from the future.
     pub fn is_fine(&self) -> bool {
-        self.refused.is_empty() && self.overdue == 0 && !self.heartbeat_ahead
+        self.refused.is_empty() && self.overdue == 0 && self.unwatched == 0 && !self.heartbeat_ahead
     }
 }
 

@@ -381,15 +381,15 @@ pub enum SequenceError {
         column: String,
     },
 
-    /// An `UPDATE` set the number (or a raw value) of a row that waits for
-    /// its numberer ([`after_commit`](crate::NumberedField::after_commit)),
-    /// which the database refuses once its triggers are installed: only the
-    /// numberer numbers such a row, from the counter, and a number chosen
-    /// here would be given again. Nothing was changed.
+    /// An `UPDATE` set the number (or a raw value) of an unnumbered row,
+    /// which the database refuses once the field's triggers are installed:
+    /// only the library numbers a row, from the counter (on insert, at
+    /// COMMIT, or by its numberer after COMMIT), and a number chosen here
+    /// would be given again. Nothing was changed.
     #[error(
-        "{target}: refusing to set `{column}` of a row that waits for its numberer: numbers \
-         after COMMIT are given by the numberer alone (Numberer, `sequences number`), and a \
-         number chosen here would be given again"
+        "{target}: refusing to set `{column}` of an unnumbered row: numbers are given by \
+         sea-orm-sequences alone (on insert, at COMMIT, or after COMMIT by the numberer: \
+         Numberer, `sequences number`), and a number chosen here would be given again"
     )]
     NumberSet {
         /// The numbered field, as `table.column`.

@@ -527,7 +527,7 @@ where
                     .await?
             } else {
                 let count = pending.len() as u64;
-                match deferred::assign_all(&txn, pending, None).await {
+                match deferred::assign_all(&txn, pending, None, false).await {
                     Ok(()) => count,
                     Err(error) if refuses_rows(&error) => return Ok(None),
                     Err(error) => return Err(error),
@@ -594,7 +594,7 @@ where
                 .and_then(|(_, value)| key_text(value))
                 .ok_or_else(|| self.invalid(NOT_A_KEY.into()))?;
             filling::savepoint(txn, "SAVEPOINT sequences_row", &self.target).await?;
-            match deferred::assign_all(txn, vec![row], None).await {
+            match deferred::assign_all(txn, vec![row], None, false).await {
                 Ok(()) => {
                     filling::savepoint(txn, "RELEASE SAVEPOINT sequences_row", &self.target)
                         .await?;

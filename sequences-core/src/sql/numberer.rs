@@ -299,9 +299,9 @@ impl Dialect {
         }
     }
 
-    /// The keys (as text) of `table`'s rows whose `column` is NULL and that
-    /// no numberer refused (for any column of the table), in key order, the
-    /// first `limit`: the rows the audit watches.
+    /// The keys (as text) of `table`'s rows whose `column` is NULL, in key
+    /// order, the first `limit`: the rows the audit watches (refused ones
+    /// too: a refusal may be deleted while the audit watches).
     pub(crate) fn audit_waiting(
         self,
         table: &str,
@@ -309,55 +309,31 @@ impl Dialect {
         key: &str,
         limit: Option<u64>,
     ) -> Statement {
-        let r = crate::entity::REFUSALS_TABLE;
-        let q = |name: &str| match self {
-            Self::MySql => format!("`{}`", name.replace('`', "``")),
-            _ => format!("\"{}\"", name.replace('"', "\"\"")),
-        };
-        let key_text = self.key_text(table, key);
         let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-        let param = match self {
-            Self::Postgres => "$1",
-            _ => "?",
-        };
         let sql = format!(
-            "SELECT {key_text} FROM {t} WHERE {t}.{c} IS NULL AND NOT EXISTS (SELECT 1 FROM {r} WHERE {r}.{tn} = {param} AND {} = {key_text}) ORDER BY {t}.{k}{limit}",
-            self.exact_text(&format!("{}.{}", q(r), q("row_key"))),
-            t = q(table),
-            c = q(column),
-            k = q(key),
-            r = q(r),
-            tn = q("table_name"),
+            "SELECT {} FROM {t} WHERE {t}.{c} IS NULL ORDER BY {t}.{k}{limit}",
+            self.key_text(table, key),
+            t = self.quote(table),
+            c = self.quote(column),
+            k = self.quote(key),
         );
-        Statement::from_sql_and_values(self.backend(), sql, [table.into()])
+        Statement::from_string(self.backend(), sql)
     }
 
-    /// The keys (as `key_text` spells them) of `table`'s rows whose `key`
-    /// is one of `values`: by the key's index; the caller compares the texts.
-    pub(crate) fn audit_keys_present(
-        self,
-        table: &str,
-        key: &str,
-        values: Vec<sea_orm::Value>,
-    ) -> Statement {
-        let holes: Vec<String> = (1..=values.len()).map(|n| self.placeholder(n)).collect();
+    /// How many rows of `table` have `column` NULL.
+    pub(crate) fn audit_waiting_count(self, table: &str, column: &str) -> Statement {
         let sql = format!(
-            "SELECT {} FROM {} WHERE {} IN ({})",
-            self.key_text(table, key),
-            self.quote(table),
-            self.quote(key),
-            holes.join(", ")
+            "SELECT COUNT(*) FROM {t} WHERE {t}.{c} IS NULL",
+            t = self.quote(table),
+            c = self.quote(column),
         );
-        Statement::from_sql_and_values(self.backend(), sql, values)
+        Statement::from_string(self.backend(), sql)
     }
 
     /// A row's key column as text, as `sequence_refusals` keeps it,
     /// compared byte for byte (`exact_text`).
     pub(crate) fn key_text(self, table: &str, key: &str) -> String {
-        match self {
-            Self::MySql => self.exact_text(&format!("`{table}`.`{key}`")),
-            Self::Postgres | Self::Sqlite => self.exact_text(&format!(r#""{table}"."{key}""#)),
-        }
+        self.exact_text(&format!("{}.{}", self.quote(table), self.quote(key)))
     }
 }
 

@@ -325,6 +325,29 @@ fn item(d: Dialect, e: &str) -> String {
 }
 
 impl Expr<'_> {
+    /// The row's frozen columns (`FieldPlan::frozen_columns`: the number,
+    /// what its sequence and reference were computed from, the chain) as
+    /// one text, byte for byte and NULL-safe: two rows give the same text
+    /// exactly when those columns hold the same values. Compared before
+    /// and after the row is written, it tells that a trigger of the
+    /// application changed the row after ours numbered it.
+    pub(super) fn frozen_text(&self, field: &FieldPlan) -> String {
+        let d = self.d;
+        let items: Vec<String> = field
+            .frozen_columns()
+            .into_iter()
+            .map(|column| {
+                let col = self.col(column);
+                format!(
+                    "CASE WHEN {col} IS NULL THEN {} ELSE {} END",
+                    lit(d, "n;"),
+                    item(d, &int_text(d, &col))
+                )
+            })
+            .collect();
+        concat(d, &items)
+    }
+
     /// The keyless link hash of `crate::chain::link_hash`: lowercase hex
     /// SHA-256 over the canonical encoding (version 1), from `previous`, the
     /// sequence `name` and the number `value`, and the covered columns.

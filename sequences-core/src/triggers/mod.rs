@@ -185,12 +185,14 @@ impl FieldPlan {
         frozen
     }
 
-    /// The columns a waiting row of an `after_commit` field gets from its
-    /// numberer, and from nobody else: the number and its raw values.
+    /// The columns an unnumbered row gets from the library alone, which
+    /// no UPDATE may set: the number and its raw values. A waiting row of
+    /// an `after_commit` field is numbered by its numberer, a deferred one
+    /// by the COMMIT-time trigger (both mark their transaction,
+    /// `Dialect::numbering_mark`), a row numbered on insert by the insert
+    /// trigger (SQLite's, an UPDATE in the inserting statement, leaves a
+    /// note while it runs). Any other writer's number would be given again.
     pub(crate) fn numberer_columns(&self) -> Vec<&str> {
-        if self.moment != Moment::AfterCommit {
-            return Vec::new();
-        }
         std::iter::once(self.column.as_str())
             .chain(self.raw_values.iter().map(String::as_str))
             .collect()

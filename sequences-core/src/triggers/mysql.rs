@@ -126,7 +126,7 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
 /// goes on with the next row).
 struct Vars {
     name: String,
-    /// The value the row's numbered column was given.
+    /// The row's frozen columns as numbered (`Expr::frozen_text`).
     number: String,
     value: String,
     last: String,
@@ -149,7 +149,8 @@ fn vars(field: &FieldPlan) -> Vars {
 }
 
 /// Once the row is written: checks that it was written as numbered (a
-/// trigger of the application after ours may have changed it), then moves
+/// trigger of the application after ours may have changed its number, or
+/// what its sequence was computed from), then moves
 /// the counter to the row's number, its latest day and declared range, and
 /// its chain head, provided nothing moved it since the number was taken.
 /// Only the statement itself can have (a REPLACE whose deleted row gave its
@@ -178,7 +179,7 @@ fn settle(field: &FieldPlan) -> String {
         String::new()
     };
     format!(
-        "  IF {name} IS NOT NULL THEN\n    SET v_name = {name};\n    SET {name} = NULL;\n    IF NOT (BINARY NEW.{col} <=> BINARY {number}) THEN {} END IF;\n    {};\n    IF ROW_COUNT() = 0 THEN {} END IF;\n{chain}  END IF;\n",
+        "  IF {name} IS NOT NULL THEN\n    SET v_name = {name};\n    SET {name} = NULL;\n    IF NOT (BINARY {written} <=> BINARY {number}) THEN {} END IF;\n    {};\n    IF ROW_COUNT() = 0 THEN {} END IF;\n{chain}  END IF;\n",
         signal(
             Kind::NumberChanged,
             &[lit(D, &field.column), lit(D, &field.target)]
@@ -194,7 +195,7 @@ fn settle(field: &FieldPlan) -> String {
         ),
         name = v.name,
         number = v.number,
-        col = ident(D, &field.column),
+        written = Expr { d: D, row: "NEW" }.frozen_text(field),
     )
 }
 
@@ -219,7 +220,11 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     if let Some(chain) = &field.chain {
         sets += &format!("    SET NEW.{} = v_hash;\n", ident(D, &chain.hash));
     }
-    sets += &format!("    SET {} = NEW.{col};\n", vars(field).number);
+    sets += &format!(
+        "    SET {} = {};\n",
+        vars(field).number,
+        e.frozen_text(field)
+    );
     // After COMMIT, a numberer numbers the rows: nothing at insert.
     if field.moment != Moment::AfterCommit {
         install.push(format!(
@@ -258,8 +263,11 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             )
         );
     }
-    // A waiting row is numbered by its numberer alone, whose transaction
-    // says so (`Dialect::numbering_mark`).
+    // An unnumbered row is numbered by the library alone: a waiting row by
+    // its numberer, whose transaction says so (`Dialect::numbering_mark`);
+    // a row numbered on insert by the insert trigger, before it is written.
+    // (An ON DUPLICATE KEY UPDATE that hands a skipped row's number to the
+    // row it conflicts with, by VALUES(), is refused here.)
     for column in field.numberer_columns() {
         let c = ident(D, column);
         checks += &format!(

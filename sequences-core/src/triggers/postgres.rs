@@ -166,12 +166,22 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         // row (its key changed, say) queues an event of its own, with the
         // row as it is then, so the last event of every row finds it.
         let e = Expr { d: D, row: "r" };
-        let sets: Vec<String> = assignments(field, &e)
-            .into_iter()
-            .map(|(column, value)| format!("{} = {value}", ident(D, &column)))
+        let assigned = assignments(field, &e);
+        let values: String = assigned
+            .iter()
+            .map(|(column, value)| format!("  r.{} := {value};\n", ident(D, column)))
             .collect();
+        let sets: Vec<String> = assigned
+            .iter()
+            .map(|(column, _)| format!("{} = r.{}", ident(D, column), ident(D, column)))
+            .collect();
+        // The row as written (RETURNING, after every BEFORE trigger) must
+        // be the row numbered: a trigger of the application that changes
+        // the number or what its sequence was computed from is refused.
+        // The UPDATE is this field's numberer (`numbering_mark`).
+        let written = Expr { d: D, row: &table }.frozen_text(field);
         let body = format!(
-            "  SELECT * INTO r FROM {table} WHERE {keys} FOR UPDATE;\n  IF NOT FOUND OR r.{col} IS NOT NULL THEN\n    RETURN NULL;\n  END IF;\n{alloc}  UPDATE {table} SET {sets} WHERE {keys};\n  IF NOT FOUND THEN\n    {changed}\n  END IF;\n  RETURN NULL;",
+            "  SELECT * INTO r FROM {table} WHERE {keys} FOR UPDATE;\n  IF NOT FOUND OR r.{col} IS NOT NULL THEN\n    RETURN NULL;\n  END IF;\n{alloc}{values}  v_mark := current_setting('sequences.numbering', true);\n  PERFORM set_config('sequences.numbering', {target}, true);\n  UPDATE {table} SET {sets} WHERE {keys} RETURNING {written} INTO v_written;\n  PERFORM set_config('sequences.numbering', COALESCE(v_mark, ''), true);\n  IF NOT FOUND OR v_written IS DISTINCT FROM {expected} THEN\n    {changed}\n  END IF;\n  RETURN NULL;",
             changed = raise(
                 Kind::NumberChanged,
                 &[lit(D, &field.column), lit(D, &field.target)]
@@ -179,10 +189,12 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             keys = key_match(field, "NEW"),
             alloc = allocate(field, &e),
             sets = sets.join(", "),
+            target = lit(D, &field.target),
+            expected = e.frozen_text(field),
         );
         install.push(function(
             &names.commit,
-            &format!("  r {table}%ROWTYPE;\n{DECLARE}"),
+            &format!("  r {table}%ROWTYPE;\n  v_mark text;\n  v_written text;\n{DECLARE}"),
             &body,
         ));
         install.push(format!(
@@ -430,12 +442,11 @@ fn state_key(field: &FieldPlan) -> String {
     )
 }
 
-/// How the number column reads in the count.
+/// How a row reads in the count: its frozen columns (the number and what
+/// its sequence was computed from), so that a trigger of the application
+/// running after ours cannot change either unseen.
 fn counted(field: &FieldPlan, row: &str) -> String {
-    format!(
-        "hashtext(COALESCE(CAST({row}.{} AS TEXT), ''))",
-        ident(D, &field.column)
-    )
+    format!("hashtext({})", Expr { d: D, row }.frozen_text(field))
 }
 
 /// Adds the row `row` to the statement's count: rows, the sum of their

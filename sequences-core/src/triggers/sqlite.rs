@@ -116,18 +116,41 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         let r = ident(D, raw);
         sets.push(format!("{r} = COALESCE({r}, {value})"));
     }
+    // The row is updated as it is now only if it is still the row named
+    // from NEW: a trigger of the application that ran before this one and
+    // changed what the sequence is computed from (or numbered it) makes the
+    // UPDATE find nothing. While it runs, a note tells the update guard
+    // that the library numbers the row.
+    let set: Vec<&str> = std::iter::once(field.column.as_str())
+        .chain(field.raw_values.iter().map(String::as_str))
+        .collect();
+    let mut same = vec![key_match(field, "NEW"), format!("{col} IS NULL")];
+    for column in field.frozen_columns() {
+        if !set.contains(&column) {
+            let c = ident(D, column);
+            same.push(format!(
+                "{} IS {}",
+                D.exact_text(&format!("{table}.{c}")),
+                D.exact_text(&format!("NEW.{c}"))
+            ));
+        }
+    }
+    let notes = ident(D, REPLACED_TABLE);
+    let target = lit(D, &field.target);
     body += &format!(
-        "  UPDATE {table} SET {} WHERE {};\n",
+        "  INSERT INTO {notes} (\"target\", \"op\", \"value\", \"name\") VALUES ({target}, 'number', NULL, '');\n  UPDATE {table} SET {} WHERE {};\n",
         sets.join(", "),
-        key_match(field, "NEW")
+        same.join(" AND ")
     );
-    // An UPDATE a trigger of the application skipped (RAISE(IGNORE)) would
-    // leave the row unnumbered and the counter moved.
+    // An UPDATE that found the row changed, or that a trigger of the
+    // application skipped (RAISE(IGNORE)), would leave the row unnumbered
+    // (or numbered from another sequence) and the counter moved.
     body += &raise(
         Kind::NumberChanged,
         &[&field.column, &field.target],
         "changes() = 0",
     );
+    body += &format!("  DELETE FROM {notes} WHERE \"target\" = {target} AND \"op\" = 'number';\n");
     // After COMMIT, a numberer numbers the rows: nothing at insert.
     if field.moment != Moment::AfterCommit {
         install.push(format!(
@@ -182,18 +205,31 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             ),
         );
     }
-    // A waiting row is numbered by its numberer alone, whose connection
-    // says so with a temporary table (`Dialect::numbering_mark`).
+    // An unnumbered row is numbered by the library alone: after COMMIT by
+    // its numberer, whose connection says so with a temporary table
+    // (`Dialect::numbering_mark`); on insert by the insert trigger, which
+    // leaves a note while it runs.
+    let marked = if field.moment == Moment::AfterCommit {
+        format!(
+            "EXISTS (SELECT 1 FROM pragma_table_list WHERE \"schema\" = 'temp' AND \"name\" = {})",
+            lit(D, &crate::sql::numbering_mark_table(&field.target))
+        )
+    } else {
+        format!(
+            "EXISTS (SELECT 1 FROM {} WHERE \"target\" = {} AND \"op\" = 'number')",
+            ident(D, REPLACED_TABLE),
+            lit(D, &field.target)
+        )
+    };
     for column in field.numberer_columns() {
         let c = ident(D, column);
         checks += &raise(
             Kind::NumberSet,
             &[column, &field.target],
             &format!(
-                "OLD.{col} IS NULL AND {} IS NOT {} AND NOT EXISTS (SELECT 1 FROM pragma_table_list WHERE \"schema\" = 'temp' AND \"name\" = {})",
+                "OLD.{col} IS NULL AND {} IS NOT {} AND NOT {marked}",
                 D.exact_text(&format!("NEW.{c}")),
                 D.exact_text(&format!("OLD.{c}")),
-                lit(D, &crate::sql::numbering_mark_table(&field.target))
             ),
         );
     }

@@ -213,10 +213,33 @@ async fn sqlite_unique<C: ConnectionTrait>(
             _ => unique.push((index, vec![column], vec![collation])),
         }
     }
-    Ok(unique
+    let mut out: (Vec<Vec<String>>, Vec<Vec<Option<String>>>) = unique
         .into_iter()
         .map(|(_, columns, collations)| (columns, collations))
-        .unzip())
+        .unzip();
+    // The rowid is a unique key of its own (unless the table is WITHOUT
+    // ROWID, or a column took its name): a REPLACE that names a row's rowid
+    // deletes that row too.
+    let rowid = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::Sqlite,
+            format!("SELECT rowid FROM {} LIMIT 0", Dialect::Sqlite.quote(table)),
+        ))
+        .await
+        .is_ok();
+    let named = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT 1 FROM pragma_table_xinfo(?) WHERE lower(name) = 'rowid'",
+            [table.into()],
+        ))
+        .await?
+        .is_some();
+    if rowid && !named {
+        out.0.push(vec!["rowid".to_owned()]);
+        out.1.push(vec![None]);
+    }
+    Ok(out)
 }
 
 /// SQLite: a unique index of the table that is partial or on an
