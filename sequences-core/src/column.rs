@@ -5,6 +5,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ColumnType, ConnectionTrait};
 
+use crate::column_value::Holder;
 use crate::error::SequenceError;
 use crate::sql::Dialect;
 
@@ -35,15 +36,8 @@ impl<C: ColumnTrait> AuditColumn for C {
 
     fn is_integer(&self) -> Option<bool> {
         Some(matches!(
-            self.def().get_column_type(),
-            ColumnType::TinyInteger
-                | ColumnType::SmallInteger
-                | ColumnType::Integer
-                | ColumnType::BigInteger
-                | ColumnType::TinyUnsigned
-                | ColumnType::SmallUnsigned
-                | ColumnType::Unsigned
-                | ColumnType::BigUnsigned
+            Holder::of(self.def().get_column_type()),
+            Some(Holder::Integer(_))
         ))
     }
 

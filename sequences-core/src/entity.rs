@@ -20,6 +20,12 @@ pub const REFUSALS_TABLE: &str = "sequence_refusals";
 /// The longest sequence name, in characters (the `name` column is `VARCHAR(100)`).
 pub const MAX_NAME_LENGTH: usize = 100;
 
+/// Why a name longer than [`MAX_NAME_LENGTH`] is refused, as
+/// [`SequenceError::InvalidName`](crate::SequenceError::InvalidName) says
+/// it (a `&'static str`: spelled out, checked against the constant by a
+/// test).
+pub(crate) const NAME_TOO_LONG: &str = "it is longer than 100 characters";
+
 /// SQLite: the numbered rows a statement is about to replace, noted by the
 /// triggers before the new row is written and checked once it is
 /// (`Numbering::install_triggers` creates it). Empty between statements.
@@ -42,7 +48,7 @@ pub struct Model {
     #[sea_orm(
         primary_key,
         auto_increment = false,
-        column_type = "String(StringLen::N(100))",
+        column_type = "String(StringLen::N(MAX_NAME_LENGTH as u32))",
         extra = "/*M!100000 COLLATE utf8mb4_nopad_bin */ /*!80000 COLLATE utf8mb4_0900_bin */"
     )]
     pub name: String,
@@ -164,6 +170,7 @@ pub mod refusal {
 /// system), each with its reason and when. Written only by
 /// [`Sequence::void`](crate::Sequence::void) and the `void` delete policy.
 pub mod void {
+    use super::MAX_NAME_LENGTH;
     use sea_orm::entity::prelude::*;
 
     /// One voided number.
@@ -174,7 +181,7 @@ pub mod void {
         #[sea_orm(
             primary_key,
             auto_increment = false,
-            column_type = "String(StringLen::N(100))",
+            column_type = "String(StringLen::N(MAX_NAME_LENGTH as u32))",
             extra = "/*M!100000 COLLATE utf8mb4_nopad_bin */ /*!80000 COLLATE utf8mb4_0900_bin */"
         )]
         pub sequence: String,
@@ -294,4 +301,13 @@ pub(crate) async fn voids_named<C: ConnectionTrait>(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_refusal_of_a_long_name_says_the_limit() {
+        let limit = format!(" {} ", super::MAX_NAME_LENGTH);
+        assert!(super::NAME_TOO_LONG.contains(&limit));
+    }
 }

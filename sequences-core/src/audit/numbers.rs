@@ -50,29 +50,12 @@ impl<C: AuditColumn> Audit<C> {
             let scope = scope_of(&row, n)?;
             let get = |i: usize| row.try_get_by_index::<i64>(n + i);
             let mut group = GroupAudit {
-                sequence: None,
                 rows: get(0)? as u64,
                 distinct: get(1)? as u64,
                 first: row.try_get_by_index::<Option<i64>>(n + 4)?,
                 last: row.try_get_by_index::<Option<i64>>(n + 5)?,
-                sequence_last: None,
-                missing: 0,
-                gaps: Vec::new(),
-                duplicate_rows: 0,
-                duplicates: Vec::new(),
                 below_initial: get(3)? as u64,
-                ahead_of_sequence: false,
-                voided: Vec::new(),
-                voided_but_present: Vec::new(),
-                inversions: 0,
-                inversions_listed: Vec::new(),
-                unnumbered: 0,
-                unnumbered_keys: Vec::new(),
-                checkpoint_last: None,
-                rewound: false,
-                unnamed: false,
-                present: BTreeSet::new(),
-                scope: scope.clone(),
+                ..GroupAudit::empty(scope.clone())
             };
             // Until `finish`, `missing` holds the count of distinct numbers
             // from `initial`; the head gap is known now.

@@ -136,7 +136,7 @@ fn parse(text: &str) -> Option<SequenceError> {
         }
         Kind::InvalidName => SequenceError::InvalidName {
             name: last()?,
-            reason: "it is longer than 100 characters",
+            reason: crate::entity::NAME_TOO_LONG,
         },
         Kind::Closed => SequenceError::Closed { name: last()? },
         Kind::OutOfOrder => {

@@ -2,7 +2,7 @@
 //! (`crate::triggers`), installed, removed and checked. What a database
 //! cannot do is refused here, before any statement runs.
 
-use crate::column_value::IntColumn as _;
+use crate::column_value::{Holder, IntColumn as _};
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
     ConnectionTrait, DbBackend, Iterable, PrimaryKeyToColumn, TransactionSession, TransactionTrait,
@@ -294,18 +294,12 @@ fn dialect_of<C: ConnectionTrait>(db: &C, target: &str) -> Result<Dialect, Seque
 /// print it as the library does.
 fn text_kind(column_type: &ColumnType) -> Option<TextKind> {
     Some(match column_type {
-        ColumnType::TinyInteger
-        | ColumnType::SmallInteger
-        | ColumnType::Integer
-        | ColumnType::BigInteger
-        | ColumnType::TinyUnsigned
-        | ColumnType::SmallUnsigned
-        | ColumnType::Unsigned
-        | ColumnType::BigUnsigned => TextKind::Integer,
-        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => TextKind::Text,
         ColumnType::Boolean => TextKind::Bool,
         ColumnType::Date => TextKind::Date,
-        _ => return None,
+        other => match Holder::of(other)? {
+            Holder::Integer(_) => TextKind::Integer,
+            Holder::Text => TextKind::Text,
+        },
     })
 }
 

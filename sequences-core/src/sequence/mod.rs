@@ -241,7 +241,7 @@ fn validate_name(name: &str) -> Result<(), SequenceError> {
     let reason = if name.is_empty() {
         "it is empty"
     } else if name.chars().count() > MAX_NAME_LENGTH {
-        "it is longer than 100 characters"
+        crate::entity::NAME_TOO_LONG
     } else if name.contains('\0') {
         "it contains a NUL character"
     } else {

@@ -219,45 +219,21 @@ impl Dialect {
     /// The refusals of `table` (of its `column` only, if given): the row's
     /// key, the reason and the row's digest.
     pub(crate) fn refusals(self, table: &str, column: Option<&str>) -> Statement {
-        let r = crate::entity::REFUSALS_TABLE;
-        let (sql, values): (String, Vec<Value>) = match (self, column) {
-            (Self::Postgres, Some(column)) => (
-                format!(
-                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = $1 AND "column_name" = $2"#
-                ),
-                vec![table.into(), column.into()],
-            ),
-            (Self::Postgres, None) => (
-                format!(
-                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = $1"#
-                ),
-                vec![table.into()],
-            ),
-            (Self::MySql, Some(column)) => (
-                format!(
-                    "SELECT `row_key`, `reason`, `row_digest` FROM `{r}` WHERE `table_name` = ? AND `column_name` = ?"
-                ),
-                vec![table.into(), column.into()],
-            ),
-            (Self::MySql, None) => (
-                format!(
-                    "SELECT `row_key`, `reason`, `row_digest` FROM `{r}` WHERE `table_name` = ?"
-                ),
-                vec![table.into()],
-            ),
-            (Self::Sqlite, Some(column)) => (
-                format!(
-                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = ? AND "column_name" = ?"#
-                ),
-                vec![table.into(), column.into()],
-            ),
-            (Self::Sqlite, None) => (
-                format!(
-                    r#"SELECT "row_key", "reason", "row_digest" FROM "{r}" WHERE "table_name" = ?"#
-                ),
-                vec![table.into()],
-            ),
-        };
+        let q = |name: &str| self.quote(name);
+        let mut sql = format!(
+            "SELECT {}, {}, {} FROM {} WHERE {} = {}",
+            q("row_key"),
+            q("reason"),
+            q("row_digest"),
+            q(crate::entity::REFUSALS_TABLE),
+            q("table_name"),
+            self.placeholder(1)
+        );
+        let mut values: Vec<Value> = vec![table.into()];
+        if let Some(column) = column {
+            sql += &format!(" AND {} = {}", q("column_name"), self.placeholder(2));
+            values.push(column.into());
+        }
         Statement::from_sql_and_values(self.backend(), sql, values)
     }
 

@@ -4,6 +4,9 @@
 //! catalog's own text of a table's triggers, enabled state included, so a
 //! trigger dropped, disabled or edited by hand no longer matches.
 
+use sea_orm::sea_query::{
+    Alias, ColumnDef, Condition, Expr, ExprTrait, Index, OnConflict, Query, Table,
+};
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
 use crate::sql::Dialect;
@@ -13,15 +16,37 @@ pub(crate) const GUARDS_TABLE: &str = "sequences_guards";
 
 /// Creates the register if it is missing.
 pub(crate) fn create_register(d: Dialect) -> Statement {
-    let sql = match d {
-        Dialect::MySql => format!(
-            "CREATE TABLE IF NOT EXISTS `{GUARDS_TABLE}` (`table_name` VARCHAR(191) NOT NULL, `column_name` VARCHAR(191) NOT NULL, `triggers` TEXT NOT NULL, `description` CHAR(64) NOT NULL, `installed` CHAR(64) NOT NULL, PRIMARY KEY (`table_name`, `column_name`))"
-        ),
-        Dialect::Postgres | Dialect::Sqlite => format!(
-            "CREATE TABLE IF NOT EXISTS \"{GUARDS_TABLE}\" (\"table_name\" VARCHAR(191) NOT NULL, \"column_name\" VARCHAR(191) NOT NULL, \"triggers\" TEXT NOT NULL, \"description\" CHAR(64) NOT NULL, \"installed\" CHAR(64) NOT NULL, PRIMARY KEY (\"table_name\", \"column_name\"))"
-        ),
-    };
-    Statement::from_string(d.backend(), sql)
+    let create = Table::create()
+        .table(Alias::new(GUARDS_TABLE))
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Alias::new("table_name"))
+                .string_len(191)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("column_name"))
+                .string_len(191)
+                .not_null(),
+        )
+        .col(ColumnDef::new(Alias::new("triggers")).text().not_null())
+        .col(
+            ColumnDef::new(Alias::new("description"))
+                .char_len(64)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("installed"))
+                .char_len(64)
+                .not_null(),
+        )
+        .primary_key(
+            Index::create()
+                .col(Alias::new("table_name"))
+                .col(Alias::new("column_name")),
+        )
+        .to_owned();
+    d.backend().build(&create)
 }
 
 /// SQLite: creates the table of rows a statement is about to replace
@@ -35,28 +60,37 @@ pub(crate) fn create_replaced(d: Dialect) -> Option<&'static str> {
 
 /// Records (or replaces) a field's triggers and digests.
 pub(crate) fn record(d: Dialect, entry: &Entry, table: &str, column: &str) -> Statement {
-    let sql = match d {
-        Dialect::MySql => format!(
-            "INSERT INTO `{GUARDS_TABLE}` (`table_name`, `column_name`, `triggers`, `description`, `installed`) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE `triggers` = VALUES(`triggers`), `description` = VALUES(`description`), `installed` = VALUES(`installed`)"
-        ),
-        Dialect::Postgres => format!(
-            "INSERT INTO \"{GUARDS_TABLE}\" (\"table_name\", \"column_name\", \"triggers\", \"description\", \"installed\") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (\"table_name\", \"column_name\") DO UPDATE SET \"triggers\" = EXCLUDED.\"triggers\", \"description\" = EXCLUDED.\"description\", \"installed\" = EXCLUDED.\"installed\""
-        ),
-        Dialect::Sqlite => format!(
-            "INSERT INTO \"{GUARDS_TABLE}\" (\"table_name\", \"column_name\", \"triggers\", \"description\", \"installed\") VALUES (?, ?, ?, ?, ?) ON CONFLICT (\"table_name\", \"column_name\") DO UPDATE SET \"triggers\" = excluded.\"triggers\", \"description\" = excluded.\"description\", \"installed\" = excluded.\"installed\""
-        ),
-    };
-    Statement::from_sql_and_values(
-        d.backend(),
-        sql,
-        [
+    let [name, field, triggers, description, installed] = [
+        "table_name",
+        "column_name",
+        "triggers",
+        "description",
+        "installed",
+    ]
+    .map(Alias::new);
+    let insert = Query::insert()
+        .into_table(Alias::new(GUARDS_TABLE))
+        .columns([
+            name.clone(),
+            field.clone(),
+            triggers.clone(),
+            description.clone(),
+            installed.clone(),
+        ])
+        .values_panic([
             table.into(),
             column.into(),
             entry.triggers.join(",").into(),
             entry.description.clone().into(),
             entry.installed.clone().into(),
-        ],
-    )
+        ])
+        .on_conflict(
+            OnConflict::columns([name, field])
+                .update_columns([triggers, description, installed])
+                .to_owned(),
+        )
+        .to_owned();
+    d.backend().build(&insert)
 }
 
 /// A guarded field's row of the register.
@@ -72,18 +106,18 @@ pub(crate) struct Entry {
 
 /// Forgets a field.
 pub(crate) fn forget(d: Dialect, table: &str, column: &str) -> Statement {
-    let sql = match d {
-        Dialect::MySql => {
-            format!("DELETE FROM `{GUARDS_TABLE}` WHERE `table_name` = ? AND `column_name` = ?")
-        }
-        Dialect::Postgres => format!(
-            "DELETE FROM \"{GUARDS_TABLE}\" WHERE \"table_name\" = $1 AND \"column_name\" = $2"
-        ),
-        Dialect::Sqlite => format!(
-            "DELETE FROM \"{GUARDS_TABLE}\" WHERE \"table_name\" = ? AND \"column_name\" = ?"
-        ),
-    };
-    Statement::from_sql_and_values(d.backend(), sql, [table.into(), column.into()])
+    let delete = Query::delete()
+        .from_table(Alias::new(GUARDS_TABLE))
+        .cond_where(field_is(table, column))
+        .to_owned();
+    d.backend().build(&delete)
+}
+
+/// The register's row of `table.column`.
+fn field_is(table: &str, column: &str) -> Condition {
+    Condition::all()
+        .add(Expr::col(Alias::new("table_name")).eq(table))
+        .add(Expr::col(Alias::new("column_name")).eq(column))
 }
 
 /// A field's row of the register, if the register exists and holds it.
@@ -96,24 +130,12 @@ pub(crate) async fn recorded<C: ConnectionTrait>(
     if !register_exists(db, d).await? {
         return Ok(None);
     }
-    let sql = match d {
-        Dialect::MySql => format!(
-            "SELECT `triggers`, `description`, `installed` FROM `{GUARDS_TABLE}` WHERE `table_name` = ? AND `column_name` = ?"
-        ),
-        Dialect::Postgres => format!(
-            "SELECT \"triggers\", \"description\", \"installed\" FROM \"{GUARDS_TABLE}\" WHERE \"table_name\" = $1 AND \"column_name\" = $2"
-        ),
-        Dialect::Sqlite => format!(
-            "SELECT \"triggers\", \"description\", \"installed\" FROM \"{GUARDS_TABLE}\" WHERE \"table_name\" = ? AND \"column_name\" = ?"
-        ),
-    };
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            d.backend(),
-            sql,
-            [table.into(), column.into()],
-        ))
-        .await?;
+    let select = Query::select()
+        .columns(["triggers", "description", "installed"].map(Alias::new))
+        .from(Alias::new(GUARDS_TABLE))
+        .cond_where(field_is(table, column))
+        .to_owned();
+    let row = db.query_one_raw(d.backend().build(&select)).await?;
     row.map(|row| {
         let triggers: String = row.try_get_by_index(0)?;
         Ok(Entry {

@@ -12,7 +12,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::entity::{MAX_NAME_LENGTH, TABLE_NAME};
+use crate::entity::{MAX_NAME_LENGTH, TABLE_NAME, VOIDS_TABLE};
 use crate::error::refusal::{Kind, PREFIX};
 use crate::hash::hex;
 use crate::period::Period;
@@ -229,6 +229,36 @@ impl FieldPlan {
         args
     }
 
+    /// The holes of the delete policy's pieces (`sql::voids`' insert,
+    /// `sql::counter`'s revert) for the stored row `e` (`OLD`, or a record),
+    /// whose number is `value` and sequence `name` (expressions): a chained
+    /// record's void keeps its hash, so the chain runs on.
+    fn delete_args(&self, e: &expr::Expr, name: &str, value: &str) -> Vec<(&'static str, Arg)> {
+        let hash = self
+            .chain
+            .as_ref()
+            .map_or("NULL".to_owned(), |chain| e.col(&chain.hash));
+        let mut args = self.counter_args(e.d, name, "NULL");
+        args.extend([
+            ("voids", Arg::sql(self.crate_table(e.d, VOIDS_TABLE))),
+            ("sequence", Arg::sql(name)),
+            ("value", Arg::sql(value)),
+            ("reason", Arg::sql("'deleted'")),
+            ("hash", Arg::sql(hash)),
+        ]);
+        args
+    }
+
+    /// `key1 = row.key1 AND ...`: the row of the table whose primary key
+    /// is the key of `row` (`NEW`, `OLD`, a record).
+    fn key_match(&self, d: Dialect, row: &str) -> String {
+        self.keys
+            .iter()
+            .map(|k| format!("{} = {row}.{}", expr::ident(d, k), expr::ident(d, k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
     /// The step of one value.
     pub(crate) fn step(&self) -> Step {
         self.plan.step
@@ -354,6 +384,15 @@ pub(crate) struct Names {
 }
 
 impl Names {
+    /// `DROP TRIGGER IF EXISTS` each of them (MariaDB and SQLite, where a
+    /// trigger's name is the schema's, not the table's).
+    fn drop_all(&self, d: Dialect) -> Vec<String> {
+        self.all()
+            .iter()
+            .map(|name| format!("DROP TRIGGER IF EXISTS {}", expr::ident(d, name)))
+            .collect()
+    }
+
     pub(crate) fn all(&self) -> [&str; 8] {
         [
             &self.insert,

@@ -2,7 +2,7 @@
 //! The counter row is locked by an upsert that changes nothing, read, checked
 //! and moved, inside the inserting statement.
 
-use crate::entity::{TABLE_NAME, VOIDS_TABLE};
+use crate::entity::TABLE_NAME;
 use crate::policy::OnDelete;
 use crate::sql::Dialect;
 use sequences_template::rules::Moment;
@@ -203,11 +203,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     let names = field.names();
     let table = ident(D, &field.table);
     let col = ident(D, &field.column);
-    let remove: Vec<String> = names
-        .all()
-        .iter()
-        .map(|name| format!("DROP TRIGGER IF EXISTS {}", ident(D, name)))
-        .collect();
+    let remove = names.drop_all(D);
     let mut install = remove.clone();
 
     let e = Expr { d: D, row: "NEW" };
@@ -297,23 +293,7 @@ fn delete_body(field: &FieldPlan) -> String {
         e.name(field, day.as_ref().map(|_| "v_day"))
     );
     let value_text = "COALESCE(CAST(v_value AS CHAR), '')".to_owned();
-    let mut args = field.counter_args(D, "v_name", "NULL");
-    args.extend([
-        ("voids", Arg::sql(field.crate_table(D, VOIDS_TABLE))),
-        ("sequence", Arg::sql("v_name")),
-        ("value", Arg::sql("v_value")),
-        ("reason", Arg::sql("'deleted'")),
-        (
-            "hash",
-            // A chained record's void keeps its hash, so the chain runs on.
-            Arg::sql(
-                field
-                    .chain
-                    .as_ref()
-                    .map_or("NULL".to_owned(), |chain| e.col(&chain.hash)),
-            ),
-        ),
-    ]);
+    let args = field.delete_args(&e, "v_name", "v_value");
     let piece = |text: &str| fill(D, text, &refs(&args)).text();
     out + &match field.on_delete {
         OnDelete::Refuse => format!(

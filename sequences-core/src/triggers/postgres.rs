@@ -4,7 +4,7 @@
 
 use sha2::Digest;
 
-use crate::entity::{TABLE_NAME, VOIDS_TABLE};
+use crate::entity::TABLE_NAME;
 use crate::policy::OnDelete;
 use crate::sql::Dialect;
 use sequences_template::rules::Moment;
@@ -121,15 +121,6 @@ fn assignments(field: &FieldPlan, e: &Expr) -> Vec<(String, String)> {
     out
 }
 
-fn key_match(field: &FieldPlan, row: &str) -> String {
-    field
-        .keys
-        .iter()
-        .map(|k| format!("{} = {row}.{}", ident(D, k), ident(D, k)))
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
 pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     let names = field.names();
     let table = ident(D, &field.table);
@@ -186,7 +177,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
                 Kind::NumberChanged,
                 &[lit(D, &field.column), lit(D, &field.target)]
             ),
-            keys = key_match(field, "NEW"),
+            keys = field.key_match(D, "NEW"),
             alloc = allocate(field, &e),
             sets = sets.join(", "),
             target = lit(D, &field.target),
@@ -331,23 +322,7 @@ fn delete_body(field: &FieldPlan, row: &str) -> String {
     } else {
         OnDelete::Refuse
     };
-    let mut args = field.counter_args(D, "v_name", "NULL");
-    args.extend([
-        ("voids", Arg::sql(field.crate_table(D, VOIDS_TABLE))),
-        ("sequence", Arg::sql("v_name")),
-        ("value", Arg::sql("v_value")),
-        ("reason", Arg::sql("'deleted'")),
-        (
-            "hash",
-            // A chained record's void keeps its hash, so the chain runs on.
-            Arg::sql(
-                field
-                    .chain
-                    .as_ref()
-                    .map_or("NULL".to_owned(), |chain| e.col(&chain.hash)),
-            ),
-        ),
-    ]);
+    let args = field.delete_args(&e, "v_name", "v_value");
     let piece = |text: &str| fill(D, text, &refs(&args)).text();
     out += &match policy {
         OnDelete::Refuse => format!(

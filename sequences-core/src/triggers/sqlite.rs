@@ -14,7 +14,7 @@ use sequences_template::rules::Moment;
 use super::expr::{Expr, day_number, ident, lit};
 use super::{Ddl, FieldPlan};
 use crate::error::refusal::{self, Kind};
-use crate::sql::piece::{Arg, fill};
+use crate::sql::piece::fill;
 use crate::sql::refs;
 
 const D: Dialect = Dialect::Sqlite;
@@ -40,11 +40,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     let table = ident(D, &field.table);
     let col = ident(D, &field.column);
     let t = ident(D, TABLE_NAME);
-    let remove: Vec<String> = names
-        .all()
-        .iter()
-        .map(|name| format!("DROP TRIGGER IF EXISTS {}", ident(D, name)))
-        .collect();
+    let remove = names.drop_all(D);
     let mut install = remove.clone();
 
     let e = Expr { d: D, row: "NEW" };
@@ -124,7 +120,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     let set: Vec<&str> = std::iter::once(field.column.as_str())
         .chain(field.raw_values.iter().map(String::as_str))
         .collect();
-    let mut same = vec![key_match(field, "NEW"), format!("{col} IS NULL")];
+    let mut same = vec![field.key_match(D, "NEW"), format!("{col} IS NULL")];
     for column in field.frozen_columns() {
         if !set.contains(&column) {
             let c = ident(D, column);
@@ -332,15 +328,6 @@ fn replaced(field: &FieldPlan, op: &str) -> String {
     format!("{apply}  DELETE{noted};\n")
 }
 
-fn key_match(field: &FieldPlan, row: &str) -> String {
-    field
-        .keys
-        .iter()
-        .map(|k| format!("{} = {row}.{}", ident(D, k), ident(D, k)))
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
 fn delete_body(field: &FieldPlan) -> String {
     let e = Expr { d: D, row: "OLD" };
     let value = e.col(field.stored_number());
@@ -348,14 +335,7 @@ fn delete_body(field: &FieldPlan) -> String {
     let name = format!("COALESCE({}, '')", e.name(field, day.as_deref()));
     let t = ident(D, TABLE_NAME);
     let value_text = format!("COALESCE(CAST({value} AS TEXT), '')");
-    let mut args = field.counter_args(D, &name, "NULL");
-    args.extend([
-        ("voids", Arg::sql(ident(D, VOIDS_TABLE))),
-        ("sequence", Arg::sql(name.clone())),
-        ("value", Arg::sql(value.clone())),
-        ("reason", Arg::sql("'deleted'")),
-        ("hash", Arg::sql("NULL")),
-    ]);
+    let args = field.delete_args(&e, &name, &value);
     let piece = |text: &str| fill(D, text, &refs(&args)).text();
     match field.on_delete {
         OnDelete::Refuse => refuse(
