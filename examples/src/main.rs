@@ -125,7 +125,9 @@ async fn run(args: Args) -> Result<bool, DbErr> {
     invoice::Entity::delete_many().exec(&db).await?;
     invoice::plain::Entity::delete_many().exec(&db).await?;
     for company in 1..=args.companies {
-        sequences_core::delete(&db, format!("invoice-{company}")).await?;
+        sequences_core::Sequence::new(format!("invoice-{company}"))
+            .delete(&db)
+            .await?;
     }
 
     let total = u64::from(args.workers) * u64::from(args.invoices);

@@ -170,7 +170,7 @@ impl From<SequenceError> for CliError {
             E::SchemaOutdated { .. } => Self::new(Kind::SchemaOutdated, schema_outdated()),
             E::AdoptRefused {
                 ref name,
-                reason: sequences_core::AdoptRefusal::Defects { .. },
+                reason: sequences_core::NotAdoptable::Defects { .. },
             } => Self::new(
                 Kind::Refused,
                 format!(
@@ -194,7 +194,7 @@ fn error_reason(error: &SequenceError) -> String {
     match error {
         SequenceError::AdoptRefused {
             reason:
-                sequences_core::AdoptRefusal::Defects {
+                sequences_core::NotAdoptable::Defects {
                     missing,
                     duplicate_rows,
                     unnumbered,

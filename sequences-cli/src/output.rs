@@ -125,7 +125,16 @@ pub struct SequenceList<'a>(pub &'a [SequenceInfo]);
 
 impl Render for SequenceList<'_> {
     fn to_json(&self) -> Value {
-        report(self.0)
+        Value::Array(
+            self.0
+                .iter()
+                .map(|s| {
+                    let mut value = report(s);
+                    value["near_end"] = json!(s.near_end());
+                    value
+                })
+                .collect(),
+        )
     }
 
     fn to_text(&self) -> String {
@@ -152,9 +161,9 @@ impl Render for SequenceList<'_> {
 fn range_mark(s: &SequenceInfo) -> String {
     let end = s.max_value.map(|max| format!("up to {max}"));
     let mark = match (s.max_value, s.warn_at) {
-        (Some(max), _) if s.last >= max => Some("EXHAUSTED".to_owned()),
-        (Some(max), _) if s.near_end => Some(format!("NEAR END, {} left", max - s.last)),
-        (None, Some(warn_at)) if s.near_end => Some(format!("NEAR END, past {warn_at}")),
+        (Some(_), _) if s.exhausted() => Some("EXHAUSTED".to_owned()),
+        (Some(max), _) if s.near_end() => Some(format!("NEAR END, {} left", max - s.last)),
+        (None, Some(warn_at)) if s.near_end() => Some(format!("NEAR END, past {warn_at}")),
         _ => None,
     };
     match (mark, end) {
@@ -388,6 +397,13 @@ impl Render for Audit<'_> {
                 pending.overdue,
                 pending.max_wait.as_secs()
             ));
+            if !pending.keys_kept {
+                lines.push(
+                    "the waiting rows' key is not guarded (no intact triggers on the table's \
+                     primary key): rows that leave make the audit watch every waiting row"
+                        .to_owned(),
+                );
+            }
             if pending.unwatched > 0 {
                 lines.push(format!(
                     "{} waiting row(s) the audit could NOT watch for {}s (beyond the first \

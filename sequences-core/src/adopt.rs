@@ -5,12 +5,13 @@ use sea_orm::ConnectionTrait;
 
 use crate::audit::{Audit, GroupAudit};
 use crate::column::AuditColumn;
-use crate::error::AdoptRefusal;
+use crate::error::NotAdoptable;
 use crate::{Sequence, SequenceError};
 
 /// What [`Sequence::adopt`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Adoption {
     /// The counter's `last` before (`None`: it did not exist).
     pub previous: Option<i64>,
@@ -52,17 +53,17 @@ impl Sequence {
             .groups
             .into_iter()
             .find(|g| g.sequence.as_deref() == Some(self.name()))
-            .ok_or_else(|| refused(AdoptRefusal::NoRows))?;
-        let highest = group.last.ok_or_else(|| refused(AdoptRefusal::NoRows))?;
+            .ok_or_else(|| refused(NotAdoptable::NoRows))?;
+        let highest = group.last.ok_or_else(|| refused(NotAdoptable::NoRows))?;
         if let Some(last) = previous.filter(|&last| last > highest) {
-            return Err(refused(AdoptRefusal::Behind { last, highest }));
+            return Err(refused(NotAdoptable::Behind { last, highest }));
         }
         // The counter is not past the highest row here: every missing
         // number is a gap between the table's rows.
         let missing = group.missing;
         let defects = missing + group.duplicate_rows + group.unnumbered + group.below_initial;
         if defects > 0 && !allow_defects {
-            return Err(refused(AdoptRefusal::Defects {
+            return Err(refused(NotAdoptable::Defects {
                 missing,
                 duplicate_rows: group.duplicate_rows,
                 unnumbered: group.unnumbered,

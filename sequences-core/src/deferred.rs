@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, CaseStatement, Condition, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DbErr, Value};
 use tracing::Span;
 
@@ -64,6 +64,10 @@ pub(crate) struct Pending {
     /// The row: its table and primary key.
     pub(crate) table: &'static str,
     pub(crate) keys: Vec<(&'static str, Value)>,
+    /// The columns the number is taken for (placeholders, the date, the
+    /// format's fields, the chain's covered columns) as the row was
+    /// inserted: a row changed since is not numbered from them.
+    pub(crate) as_inserted: Vec<(&'static str, Value)>,
     /// The numbered column, as `table.column` for errors.
     pub(crate) target: String,
     pub(crate) column: &'static str,
@@ -333,8 +337,10 @@ async fn update_one<C: ConnectionTrait>(
     for (key, value) in &row.keys {
         update.and_where(Expr::col(Alias::new(*key)).eq(value.clone()));
     }
-    // Never renumber a row numbered elsewhere meanwhile.
+    // Never renumber a row numbered elsewhere meanwhile, nor one whose
+    // sequence changed since its insert.
     update.and_where(Expr::col(Alias::new(row.column)).is_null());
+    update.cond_where(as_inserted(db, row)?);
     let statement = db.get_database_backend().build(&update);
     let affected = db
         .execute_raw(statement)
@@ -377,6 +383,16 @@ async fn update_many<C: ConnectionTrait>(
         ),
     );
     update.and_where(Expr::col(Alias::new(columns[0])).is_null());
+    let mut each = Condition::any();
+    for (index, _) in rows {
+        let row = &pending[*index];
+        each = each.add(
+            Condition::all()
+                .add(Expr::col(Alias::new(key)).eq(row.keys[0].1.clone()))
+                .add(as_inserted(db, row)?),
+        );
+    }
+    update.cond_where(each);
     let first = &pending[rows[0].0];
     let statement = db.get_database_backend().build(&update);
     let affected = db
@@ -388,6 +404,43 @@ async fn update_many<C: ConnectionTrait>(
         return Err(gone(first, rows.len() as u64, affected));
     }
     Ok(())
+}
+
+/// The row's columns are as it was inserted with: compared byte for byte
+/// (a text column's collation may call `w` and `W` equal).
+fn as_inserted<C: ConnectionTrait>(db: &C, row: &Pending) -> Result<Condition, SequenceError> {
+    let dialect = crate::sql::Dialect::of(db.get_database_backend())
+        .map_err(|source| database_error(row, source))?;
+    let mut all = Condition::all();
+    for (column, value) in &row.as_inserted {
+        let col = Expr::col((Alias::new(row.table), Alias::new(*column)));
+        let same = match value {
+            Value::String(_) | Value::Char(_) => Expr::cust_with_exprs(
+                format!(
+                    "{} = {}",
+                    dialect.exact_text(&dialect.placeholder(1)),
+                    dialect.exact_text(&dialect.placeholder(2))
+                ),
+                [col, Expr::val(value.clone())],
+            ),
+            Value::Bool(_)
+            | Value::TinyInt(_)
+            | Value::SmallInt(_)
+            | Value::Int(_)
+            | Value::BigInt(_)
+            | Value::TinyUnsigned(_)
+            | Value::SmallUnsigned(_)
+            | Value::Unsigned(_)
+            | Value::BigUnsigned(_) => col.eq(value.clone()),
+            #[cfg(feature = "chrono")]
+            Value::ChronoDate(_) => col.eq(value.clone()),
+            // A time, a float, a decimal: stored with the column's own
+            // precision, which may not compare equal to the value sent.
+            _ => continue,
+        };
+        all = all.add(same);
+    }
+    Ok(all)
 }
 
 fn database_error(row: &Pending, source: DbErr) -> SequenceError {

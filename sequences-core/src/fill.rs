@@ -162,7 +162,7 @@ impl<'e> Requests<'e> {
             let sequence = &items[0].sequence;
             let name = sequence.shared_name();
             let mut values = Vec::with_capacity(items.len());
-            if sequence.get_reset_value().is_some() || items.len() == 1 {
+            if sequence.settings().reset_value.is_some() || items.len() == 1 {
                 for item in &items {
                     values.push(sequence.next_value_with(db, item_days(item)).await?);
                 }

@@ -12,6 +12,7 @@ use crate::sql::Dialect;
 /// One sequence, as [`list_sequences`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct SequenceInfo {
     /// Its name.
     pub name: String,
@@ -31,9 +32,22 @@ pub struct SequenceInfo {
     pub max_value: Option<i64>,
     /// Its warning threshold, recorded the same way.
     pub warn_at: Option<i64>,
+}
+
+impl SequenceInfo {
     /// `last` has reached `warn_at` or `max_value`: the range is running
     /// out (or is exhausted).
-    pub near_end: bool,
+    pub fn near_end(&self) -> bool {
+        [self.warn_at, self.max_value]
+            .into_iter()
+            .flatten()
+            .any(|end| self.last >= end)
+    }
+
+    /// `last` has reached `max_value`: the next allocation is refused.
+    pub fn exhausted(&self) -> bool {
+        self.max_value.is_some_and(|max| self.last >= max)
+    }
 }
 
 /// Every sequence whose name starts with `prefix` (all with `None`), in name
@@ -61,10 +75,6 @@ pub async fn list_sequences<C: ConnectionTrait>(
                 (None, None)
             };
             Ok(SequenceInfo {
-                near_end: [warn_at, max_value]
-                    .into_iter()
-                    .flatten()
-                    .any(|end| last >= end),
                 max_value,
                 warn_at,
                 name: row.try_get_by_index(0)?,
@@ -83,6 +93,7 @@ pub async fn list_sequences<C: ConnectionTrait>(
 /// A session holding or waiting for a sequence's row.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct LockHolder {
     /// The sequence (`None` on SQLite, where the whole database is locked).
     pub sequence: Option<String>,

@@ -1,4 +1,26 @@
-#![doc = include_str!("../README.md")]
+//! Gapless integer sequences for SeaORM 2.0: invoice numbers, receipts, case
+//! files, legal registers. Committed values are exactly `initial..=last`, no
+//! gap, no duplicate, under any concurrency and rollback; what cannot hold is
+//! refused before a value is consumed. The rule: allocate and save in the same
+//! transaction.
+//!
+//! # Where to start
+//!
+//! | to | start at |
+//! |---|---|
+//! | number a field of an entity you write | [`Gapless`] (`#[derive(Gapless)]`, `#[gapless(sequence = "invoice-{company_id}")]`) |
+//! | number a field of a generated entity (sea-orm-cli, Loco), or describe it at run time | [`Numbering`] and [`NumberedField`] |
+//! | choose when the number is given (on insert, at COMMIT, by the database, after COMMIT) | [`Moment`], [`guide::moments`]; [`transaction`], [`Numbering::install_triggers`], [`Numberer`] |
+//! | use a counter by hand (django-sequences' API) | [`Sequence`] |
+//! | keep a legal register (voids, delete policies, date order, closing) | [`OnDelete`], [`Sequence::void`], [`Sequence::close`], [`guide::register`] |
+//! | print references and count per period | [`Period`], [`FiscalYear`], [`Zone`], [`guide::formats`] |
+//! | retry what the database asks to retry | [`Retry`], [`SequenceError::is_retryable`] |
+//! | prove it on the data | [`Audit`], [`ChainAudit`], [`Checkpoint`] |
+//! | operate it (list, show, close, void, audit, who holds a counter) | the `sequences` command (crate `sequences-cli`); [`list_sequences`], [`lock_holders`] |
+//! | create the tables | `sequences_migration::migrations()`, or [`entity::register`] entity-first |
+//!
+//! The [`guide`] has one chapter per job, every example compiled. The
+//! README holds the quickstart; the changes are in `CHANGELOG.md`.
 #![warn(missing_docs)]
 
 mod adopt;
@@ -10,7 +32,7 @@ mod deferred;
 pub mod entity;
 mod error;
 mod fill;
-mod functions;
+pub mod guide;
 mod hash;
 mod inventory;
 mod numberer;
@@ -26,23 +48,39 @@ pub mod trace;
 mod transaction;
 mod triggers;
 
-pub use adopt::Adoption;
-pub use audit::{Audit, AuditReport, DateInversion, GroupAudit, PendingRows};
-pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
-pub use column::{AuditColumn, NamedColumn};
-pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
-pub use error::{AdoptRefusal, SequenceError};
-pub use functions::{delete, last_value, next_value, next_values};
-pub use inventory::{LockHolder, SequenceInfo, list_sequences, lock_holders};
-pub use numberer::Numberer;
+// Describing a numbered field (the derive, below, expands to these).
 pub use numbering::{NumberedField, Numbering};
 pub use period::{Day, FiscalYear, Period, Zone};
 pub use policy::OnDelete;
-pub use retry::{Retry, TransactionError, WorkFuture, is_retryable, transaction};
-pub use sequence::Sequence;
 pub use sequences_template::rules::Moment;
+
+// Numbering at COMMIT, by the database, after COMMIT.
+pub use numberer::Numberer;
 pub use transaction::in_transaction;
 pub use triggers::TriggerState;
+
+// A counter by hand.
+pub use adopt::Adoption;
+pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
+pub use sequence::{Sequence, SequenceSettings};
+
+// Errors and retries.
+pub use error::{NotAdoptable, SequenceError};
+pub use retry::{Retry, TransactionError, WorkFuture, is_retryable, transaction};
+
+// Proving it.
+pub use audit::{Audit, AuditReport, DateInversion, GroupAudit, PendingRows};
+pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
+pub use column::{AuditColumn, NamedColumn};
+
+// Operating it.
+pub use inventory::{LockHolder, SequenceInfo, list_sequences, lock_holders};
+
+/// The README's examples, compiled and run as doctests (the README is the
+/// crate's page on crates.io, not its documentation here).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// Numbers fields of a SeaORM model from gapless sequences, on insert, inside
 /// the caller's transaction.

@@ -53,7 +53,7 @@ pub async fn audit(
     }
     let mut audit = Audit::new(value)
         .scope(scope)
-        .key(named_columns(db, &args.table, &key).await?)
+        .row_key(named_columns(db, &args.table, &key).await?)
         .initial_value(args.initial);
     for file in &args.against {
         audit = audit.checkpoints(read_checkpoints(file)?);
@@ -104,7 +104,7 @@ pub async fn verify(
         .initial_value(args.initial)
         .legacy_prefix(args.legacy_prefix);
     if let Some(var) = args.key_env {
-        audit = audit.key(chain_key(&var)?);
+        audit = audit.chain_key(chain_key(&var)?);
         check_keyed_schema(db).await?;
     }
     for file in &args.against {

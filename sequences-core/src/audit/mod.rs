@@ -119,7 +119,7 @@ impl<C: AuditColumn> Audit<C> {
     /// The columns that identify a row (its primary key): rows whose number
     /// is NULL are listed by them in [`GroupAudit::unnumbered_keys`]. Without
     /// it they are counted, not listed.
-    pub fn key(mut self, columns: impl IntoIterator<Item = C>) -> Self {
+    pub fn row_key(mut self, columns: impl IntoIterator<Item = C>) -> Self {
         self.key = columns.into_iter().collect();
         self
     }
@@ -208,7 +208,7 @@ impl<C: AuditColumn> Audit<C> {
     /// the table) are defects too, and so is a numberer's heartbeat dated in
     /// the future. The verdict never rests on the heartbeat, which anyone
     /// who can write `sequences` can write. Needs the table's one-column
-    /// key ([`key`](Self::key)), which the waiting rows are followed by.
+    /// key ([`row_key`](Self::row_key)), which the waiting rows are followed by.
     pub fn pending(mut self, max_wait: std::time::Duration) -> Self {
         self.pending = Some(max_wait);
         self

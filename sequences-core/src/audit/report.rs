@@ -5,18 +5,19 @@ use super::Scope;
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
-/// The result of an [`Audit`]: one entry per scope group (with rows, with
+/// The result of an [`Audit`](crate::Audit): one entry per scope group (with rows, with
 /// unnumbered rows, or a counter the template names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct AuditReport {
     /// The initial value the audit assumed.
     pub initial_value: i64,
     /// Per group, ordered by scope.
     pub groups: Vec<GroupAudit>,
-    /// With [`Audit::format`]: texts that do not match the format.
+    /// With [`Audit::format`](crate::Audit::format): texts that do not match the format.
     pub unreadable: u64,
-    /// With [`Audit::pending`] (a field numbered
+    /// With [`Audit::pending`](crate::Audit::pending) (a field numbered
     /// [`after_commit`](crate::NumberedField::after_commit)): the rows
     /// waiting for their number, counted here and not as unnumbered.
     pub pending: Option<PendingRows>,
@@ -60,6 +61,7 @@ impl AuditReport {
 /// The rows of an `after_commit` field still waiting for their number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct PendingRows {
     /// Rows whose number was NULL when the audit looked (refused ones
     /// included), which the audit then watched.
@@ -74,6 +76,12 @@ pub struct PendingRows {
     /// while the audit watched). Not a verdict either way, so not fine: run
     /// the audit again.
     pub unwatched: u64,
+    /// Whether a waiting row keeps its key while the audit watches: the
+    /// field's triggers are intact and guard the key the audit follows
+    /// (the table's primary key). Without it, a row that leaves the
+    /// waiting rows makes the audit watch every row waiting from then on,
+    /// which a busy table may end as `unwatched`.
+    pub keys_kept: bool,
     /// Rows a numberer refused (row key, reason): they stay unnumbered, a
     /// defect an auditor must see (`sequence_refusals`).
     pub refused: Vec<(String, String)>,
@@ -84,7 +92,7 @@ pub struct PendingRows {
     /// The heartbeat is dated in the future, which no numberer writes: a
     /// defect (written by hand, or the database's clock went back).
     pub heartbeat_ahead: bool,
-    /// The longest a row may wait ([`Audit::pending`]).
+    /// The longest a row may wait ([`Audit::pending`](crate::Audit::pending)).
     pub max_wait: std::time::Duration,
 }
 
@@ -99,10 +107,11 @@ impl PendingRows {
 /// The audit of one scope group (the whole table when there is no scope).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct GroupAudit {
-    /// The group's scope values as text, in [`Audit::scope`] order (`None`: NULL).
+    /// The group's scope values as text, in [`Audit::scope`](crate::Audit::scope) order (`None`: NULL).
     pub scope: Vec<Option<String>>,
-    /// Its sequence's name, when [`Audit::sequence`] was given.
+    /// Its sequence's name, when [`Audit::sequence`](crate::Audit::sequence) was given.
     pub sequence: Option<String>,
     /// Rows with a number.
     pub rows: u64,
@@ -118,7 +127,7 @@ pub struct GroupAudit {
     /// that are not recorded void: unexplained gaps, the defect.
     pub missing: u64,
     /// The unexplained missing numbers as ranges, in order (the first
-    /// [`Audit::max_listed`] between present numbers, plus the head and tail).
+    /// [`Audit::max_listed`](crate::Audit::max_listed) between present numbers, plus the head and tail).
     /// Serialized as `[first, last]` pairs.
     #[cfg_attr(feature = "serde", serde(serialize_with = "ranges"))]
     pub gaps: Vec<RangeInclusive<i64>>,
@@ -128,29 +137,29 @@ pub struct GroupAudit {
     /// Numbers a row holds although they are recorded void: a defect (the
     /// void was recorded for the wrong number, or the row came back).
     pub voided_but_present: Vec<i64>,
-    /// With [`Audit::date`]: numbers dated earlier than the number before
+    /// With [`Audit::date`](crate::Audit::date): numbers dated earlier than the number before
     /// them, counted...
     pub inversions: u64,
-    /// ...and listed (the first [`Audit::max_listed`]).
+    /// ...and listed (the first [`Audit::max_listed`](crate::Audit::max_listed)).
     pub inversions_listed: Vec<DateInversion>,
     /// Rows beyond the first for each duplicated number.
     pub duplicate_rows: u64,
     /// Each duplicated number and how many rows have it (the first
-    /// [`Audit::max_listed`]).
+    /// [`Audit::max_listed`](crate::Audit::max_listed)).
     pub duplicates: Vec<(i64, u64)>,
     /// Rows numbered below the initial value.
     pub below_initial: u64,
     /// The highest number is above the sequence's `last` (or the sequence
     /// does not exist): the sequence will hand out numbers that rows already
-    /// have. Only checked when [`Audit::sequence`] was given.
+    /// have. Only checked when [`Audit::sequence`](crate::Audit::sequence) was given.
     pub ahead_of_sequence: bool,
-    /// With [`Audit::checkpoints`]: the highest `last` a checkpoint recorded
+    /// With [`Audit::checkpoints`](crate::Audit::checkpoints): the highest `last` a checkpoint recorded
     /// for this sequence. Numbers up to it are audited too.
     pub checkpoint_last: Option<i64>,
     /// The counter is behind its checkpoint, or gone: it was moved back or
     /// deleted since the checkpoint. A defect.
     pub rewound: bool,
-    /// With [`Audit::sequence`]: the group has numbered rows but its scope
+    /// With [`Audit::sequence`](crate::Audit::sequence): the group has numbered rows but its scope
     /// names no sequence (a NULL placeholder, which the library refuses to
     /// number): numbered behind the library's back. A defect.
     pub unnamed: bool,
@@ -158,8 +167,8 @@ pub struct GroupAudit {
     /// number that was not assigned, an insert that bypassed the library). A
     /// defect: a document without its number.
     pub unnumbered: u64,
-    /// The keys of the first [`Audit::max_listed`] unnumbered rows, as text
-    /// in [`Audit::key`] order (empty without [`Audit::key`]).
+    /// The keys of the first [`Audit::max_listed`](crate::Audit::max_listed) unnumbered rows, as text
+    /// in [`Audit::row_key`](crate::Audit::row_key) order (empty without [`Audit::row_key`](crate::Audit::row_key)).
     pub unnumbered_keys: Vec<Vec<Option<String>>>,
     /// Formatted audits: the numbers present, for [`GroupAudit::explain`].
     #[cfg_attr(feature = "serde", serde(skip))]
@@ -178,6 +187,7 @@ fn ranges<S: serde::Serializer>(
 /// A number dated earlier than the number before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct DateInversion {
     /// The number.
     pub number: i64,

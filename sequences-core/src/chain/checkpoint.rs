@@ -8,12 +8,13 @@ use crate::entity;
 /// Where a sequence stood at a moment: its `last` and, when chained, the
 /// hash its chain had reached. Kept outside the database (printed, signed,
 /// sent, archived: `sequences checkpoint`), it lets
-/// [`ChainAudit::checkpoints`] tell whether the history up to `last` was
+/// [`ChainAudit::checkpoints`](crate::ChainAudit::checkpoints) tell whether the history up to `last` was
 /// rewritten or cut since, even by someone holding the chain's key, and
 /// [`Audit::checkpoints`](crate::Audit::checkpoints) whether a counter was
 /// moved back or deleted (with its rows) since.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// The sequence.
     pub sequence: String,

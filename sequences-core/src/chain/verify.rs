@@ -67,6 +67,7 @@ pub struct ChainAudit<C> {
 /// The chains of one audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ChainReport {
     /// One per sequence, in name order.
     pub chains: Vec<ChainState>,
@@ -75,6 +76,7 @@ pub struct ChainReport {
 /// The chain of one sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ChainState {
     /// The sequence.
     pub sequence: String,
@@ -99,6 +101,7 @@ pub struct ChainState {
 /// Where and how a chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ChainBreak {
     /// The number of the first link that does not verify.
     pub number: i64,
@@ -204,7 +207,7 @@ impl<C: AuditColumn> ChainAudit<C> {
     /// The chain is keyed (HMAC-SHA-256) with `key`. Without it, a keyed
     /// chain does not verify (every link is [`BreakKind::Altered`]); with it,
     /// a chain recomputed without the key does not either.
-    pub fn key(mut self, key: ChainKey) -> Self {
+    pub fn chain_key(mut self, key: ChainKey) -> Self {
         self.key = Some(key);
         self
     }
@@ -218,7 +221,7 @@ impl<C: AuditColumn> ChainAudit<C> {
         self
     }
 
-    /// Checkpoints taken earlier ([`checkpoints`], kept outside the
+    /// Checkpoints taken earlier ([`checkpoints`](crate::chain::checkpoints), kept outside the
     /// database): each sequence's chain must still pass through the
     /// checkpoint's head at its `last` ([`BreakKind::Checkpoint`] otherwise),
     /// and a checkpointed sequence whose rows and counter are gone is

@@ -82,7 +82,7 @@ pub(crate) fn is_transient(error: &DbErr) -> bool {
 }
 
 /// The message of a refusal raised by the crate's own triggers (see
-/// `error::refusal`), told by its SQLSTATE or vendor number first: on
+/// `error::wire`), told by its SQLSTATE or vendor number first: on
 /// PostgreSQL SQLSTATE `SQ001`, on MariaDB/MySQL a `SIGNAL` (1644, SQLSTATE
 /// `45000`), on SQLite a `RAISE` (a constraint error) or the JSON path error
 /// its triggers raise with the row's values, unquoted. The message starts
@@ -107,7 +107,7 @@ pub(crate) fn trigger_message(error: &DbErr) -> Option<String> {
             _ => return None,
         }
     } else {
-        (db.code().as_deref() == Some(super::refusal::PG_SQLSTATE)).then(|| message.to_owned())?
+        (db.code().as_deref() == Some(super::wire::PG_SQLSTATE)).then(|| message.to_owned())?
     };
     text.starts_with("sequences:").then_some(text)
 }

@@ -1,7 +1,7 @@
 //! The one error type of the crate.
 
 pub(crate) mod database;
-pub(crate) mod refusal;
+pub(crate) mod wire;
 
 use sea_orm::DbErr;
 
@@ -289,11 +289,14 @@ pub enum SequenceError {
     },
 
     /// At commit, the rows inserted with a deferred number were not all
-    /// found: deleted during the transaction, or inserted through another
-    /// connection. The transaction is rolled back.
+    /// found as they were inserted: deleted during the transaction, changed
+    /// since (a placeholder, the date, a format field or a covered column:
+    /// the number would be another sequence's), or inserted through
+    /// another connection. The transaction is rolled back.
     #[error(
         "deferred numbering of {target}: {expected} inserted row(s) to number, {found} found in \
-         the transaction; insert and keep them through the helper's transaction"
+         the transaction as inserted; insert and keep them through the helper's transaction, and \
+         do not change what names their sequence before COMMIT"
     )]
     DeferredRowsMissing {
         /// The numbered field, as `table.column`.
@@ -329,7 +332,7 @@ pub enum SequenceError {
         /// The sequence.
         name: String,
         /// Why.
-        reason: AdoptRefusal,
+        reason: NotAdoptable,
     },
 
     /// Inserts left a deferred number NULL (`before_save` ran) but were never
@@ -395,6 +398,24 @@ pub enum SequenceError {
         /// The numbered field, as `table.column`.
         target: String,
         /// The column whose change was refused.
+        column: String,
+    },
+
+    /// An `UPDATE` changed the primary key of a row that waits for its
+    /// numberer ([`after_commit`](crate::NumberedField::after_commit)),
+    /// which the database refuses once the field's triggers are installed:
+    /// the numberer, its refusals and [`Audit::pending`](crate::Audit::pending)
+    /// follow a waiting row by its key. Nothing was changed.
+    #[error(
+        "{target}: refusing to change `{column}` of a row that waits for its numberer: the \
+         numberer, its refusals and the audit follow a waiting row by its key; change it once \
+         the row is numbered (sequences_core::Numbering::wait_for_number), or delete the row and \
+         insert it again"
+    )]
+    KeyChanged {
+        /// The numbered field, as `table.column`.
+        target: String,
+        /// The key column whose change was refused.
         column: String,
     },
 
@@ -486,6 +507,7 @@ impl SequenceError {
             | Self::Chained { name, .. }
             | Self::NumberChanged { target: name, .. }
             | Self::NumberSet { target: name, .. }
+            | Self::KeyChanged { target: name, .. }
             | Self::NumberRefused { target: name, .. }
             | Self::NotNumberedYet { target: name, .. }
             | Self::Exhausted { name, .. }
@@ -577,11 +599,27 @@ impl SequenceError {
     /// [`Exhausted`](Self::Exhausted), [`ValueOutOfRange`](Self::ValueOutOfRange),
     /// [`MissingPlaceholder`](Self::MissingPlaceholder),
     /// [`DeleteRefused`](Self::DeleteRefused), [`NotLast`](Self::NotLast),
-    /// [`NumberChanged`](Self::NumberChanged), [`NumberSet`](Self::NumberSet).
+    /// [`NumberChanged`](Self::NumberChanged), [`NumberSet`](Self::NumberSet),
+    /// [`KeyChanged`](Self::KeyChanged).
     pub fn from_database(error: &DbErr) -> Option<SequenceError> {
         Self::from_db_err(error)
             .cloned()
-            .or_else(|| refusal::decode(error))
+            .or_else(|| wire::decode(error))
+    }
+
+    /// Whether running the whole transaction again may succeed: a
+    /// serialization failure, a deadlock, a lock timeout or a `NOWAIT`
+    /// refusal, SQLite busy or locked (what [`Retry`](crate::Retry) runs
+    /// again): [`LockNotAvailable`](Self::LockNotAvailable), or a
+    /// [`Database`](Self::Database) error that is one of those. A refusal
+    /// of the library (closed, out of order, exhausted, ...) is not: it
+    /// would be refused again. For a `DbErr`, [`is_retryable`](crate::is_retryable).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::LockNotAvailable { .. } => true,
+            Self::Database { source, .. } => crate::is_retryable(source),
+            _ => false,
+        }
     }
 
     /// An error from inside an audit of `target` (`table.column`): the
@@ -632,10 +670,10 @@ impl SequenceError {
     }
 }
 
-/// Why [`Sequence::adopt`] refused, nothing changed.
+/// Why [`Sequence::adopt`](crate::Sequence::adopt) refused, nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum AdoptRefusal {
+pub enum NotAdoptable {
     /// The table holds no number of this sequence.
     NoRows,
     /// The table's numbers are not `initial..=highest` exactly (gaps,
@@ -661,7 +699,7 @@ pub enum AdoptRefusal {
     },
 }
 
-impl std::fmt::Display for AdoptRefusal {
+impl std::fmt::Display for NotAdoptable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NoRows => f.write_str("the table holds no number of it"),

@@ -1,5 +1,5 @@
 //! Numbering after COMMIT: the committed rows an
-//! [`after_commit`](NumberedField::after_commit) field left NULL, numbered
+//! [`after_commit`](crate::NumberedField::after_commit) field left NULL, numbered
 //! in batches by a numberer (`number_pending`), read back in number order
 //! (`read_after`), waited for (`wait_for_number`).
 //!
@@ -41,7 +41,7 @@ where
     K::EntityName: EntityTrait<Column = K>,
 {
     /// One pass of the numberer: numbers every committed row whose
-    /// [`after_commit`](NumberedField::after_commit) field waits, in batches
+    /// [`after_commit`](crate::NumberedField::after_commit) field waits, in batches
     /// of up to 500 (one transaction each), and returns how many it
     /// numbered. Run it from several processes if you like: they take turns.
     ///

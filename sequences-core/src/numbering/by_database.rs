@@ -29,18 +29,18 @@ where
     ///   library's allocation (sequence name, period, format, date order,
     ///   closed sequences, range); a row inserted with its number set keeps
     ///   it, so the library and the database number side by side;
-    /// - a DELETE of a numbered row obeys the field's [`OnDelete`] policy;
+    /// - a DELETE of a numbered row obeys the field's [`OnDelete`](crate::OnDelete) policy;
     /// - an UPDATE that changes a number (or its raw value) is refused
     ///   ([`SequenceError::NumberChanged`]).
     ///
     /// A refusal reaches a Rust caller as a `DbErr` that
     /// [`SequenceError::from_database`] reads back. On PostgreSQL a
-    /// [`deferred`](NumberedField::deferred) field is numbered at COMMIT by a
+    /// [`deferred`](crate::NumberedField::deferred) field is numbered at COMMIT by a
     /// deferred constraint trigger. The triggers are recorded in the table
     /// `sequences_guards` (created if missing), for [`check_triggers`](Self::check_triggers)
     /// and the audit.
     ///
-    /// A [`chain`](NumberedField::chain) is extended on insert by
+    /// A [`chain`](crate::NumberedField::chain) is extended on insert by
     /// PostgreSQL's `sha256()` and MariaDB's `SHA2()`, with the library's
     /// encoding and the same `chain_head`; an UPDATE of a covered column or
     /// of the hash of a numbered row is refused.
@@ -53,8 +53,8 @@ where
     /// the database cannot print as the library does (floats); a delete
     /// policy that needs the stored row's number or period where the row
     /// cannot say it (a formatted field needs a
-    /// [`raw_value`](NumberedField::raw_value) column, a periodic field a
-    /// [`date`](NumberedField::date) column); on SQLite, a numbered column
+    /// [`raw_value`](crate::NumberedField::raw_value) column, a periodic field a
+    /// [`date`](crate::NumberedField::date) column); on SQLite, a numbered column
     /// declared NOT NULL (its trigger numbers the row just after the
     /// insert).
     ///
@@ -424,27 +424,27 @@ where
         // The sequence as the library allocates it: capped by the column.
         let sequence = self.sequence_named(self.template.clone());
         let cap = self.cap();
-        if let Some(max) = sequence.get_max_value()
-            && sequence.get_initial_value() > max
+        if let Some(max) = sequence.settings().max_value
+            && sequence.settings().initial_value > max
         {
             return Err(self.invalid(format!(
                 "initial_value {} is above the maximum {max}",
-                sequence.get_initial_value()
+                sequence.settings().initial_value
             )));
         }
         // One value, as the library's allocation plans it.
         let plan = crate::sql::Plan::new(
             &self.target,
-            sequence.get_initial_value(),
-            sequence.get_reset_value(),
-            sequence.get_max_value(),
+            sequence.settings().initial_value,
+            sequence.settings().reset_value,
+            sequence.settings().max_value,
             1,
             false,
         )?;
         let end = End {
-            max_value: sequence.get_max_value(),
+            max_value: sequence.settings().max_value,
             cap: cap
-                .filter(|(_, int)| Some(int.range().1) == sequence.get_max_value())
+                .filter(|(_, int)| Some(int.range().1) == sequence.settings().max_value)
                 .map(|(target, int)| (target, int.type_name())),
         };
         Ok(FieldPlan {

@@ -7,7 +7,7 @@ use crate::period::Period;
 use sea_orm::ColumnTrait;
 use sequences_template::rules::Moment;
 
-/// One numbered column and its options, for [`Numbering::field_with`].
+/// One numbered column and its options, for [`Numbering::field_with`](crate::Numbering::field_with).
 ///
 /// ```
 /// # mod invoice {
@@ -75,7 +75,7 @@ impl<K: ColumnTrait> NumberedField<K> {
 
     /// The number is given after COMMIT: the row is inserted and committed
     /// with the column NULL (so it must be nullable), by any client, with no
-    /// lock on the counter, and a numberer ([`Numbering::number_pending`],
+    /// lock on the counter, and a numberer ([`Numbering::number_pending`](crate::Numbering::number_pending),
     /// the [`Numberer`](crate::Numberer) task, `sequences number --follow`)
     /// numbers the committed rows in batches, in the order they became
     /// visible. Everything else applies when the number is given: periods
@@ -89,7 +89,7 @@ impl<K: ColumnTrait> NumberedField<K> {
     /// When the number is given ([`Moment`]): what [`after_commit`](Self::after_commit),
     /// [`by_database`](Self::by_database) and [`deferred`](Self::deferred)
     /// choose, the derive's options of the same names. One moment per field:
-    /// a second one is [`SequenceError::InvalidNumbering`] at the first fill.
+    /// a second one is [`SequenceError::InvalidNumbering`](crate::SequenceError::InvalidNumbering) at the first fill.
     pub fn moment(mut self, moment: Moment) -> Self {
         if moment != Moment::OnInsert || !self.moments.is_empty() {
             self.moments.push(moment);
@@ -98,13 +98,13 @@ impl<K: ColumnTrait> NumberedField<K> {
     }
 
     /// The database numbers the field itself: its triggers are installed
-    /// ([`Numbering::install_triggers`], from a migration), so `before_save`
+    /// ([`Numbering::install_triggers`](crate::Numbering::install_triggers), from a migration), so `before_save`
     /// and the fills leave it unset and the INSERT saves one round trip. The
     /// model `ActiveModel::insert` returns carries the number the database
     /// gave: `after_save` reads it back where the database does not return
     /// it (SQLite), and refuses a row that came back unnumbered (the
     /// triggers are missing). A description the database cannot take is
-    /// [`SequenceError::InvalidNumbering`] at the first fill.
+    /// [`SequenceError::InvalidNumbering`](crate::SequenceError::InvalidNumbering) at the first fill.
     pub fn by_database(self) -> Self {
         self.moment(Moment::ByDatabase)
     }
@@ -122,7 +122,7 @@ impl<K: ColumnTrait> NumberedField<K> {
     /// under `key` (see [`crate::chain`]), so rewriting it needs the key,
     /// which the application holds outside the database
     /// ([`ChainKey::from_env`], or bytes from a secret store). A missing or
-    /// short key is [`SequenceError::InvalidNumbering`] at the fill, before
+    /// short key is [`SequenceError::InvalidNumbering`](crate::SequenceError::InvalidNumbering) at the fill, before
     /// any value is taken.
     pub fn chain_key(mut self, key: ChainKey) -> Self {
         self.chain_key = Some(key);
@@ -142,7 +142,7 @@ impl<K: ColumnTrait> NumberedField<K> {
 
     /// Numbers follow the [`date`](Self::date) column: a document dated
     /// before the latest one already numbered in its sequence is refused with
-    /// [`SequenceError::OutOfOrder`], nothing consumed (see
+    /// [`SequenceError::OutOfOrder`](crate::SequenceError::OutOfOrder), nothing consumed (see
     /// [`Sequence::next_value_on`]).
     pub fn chronological(mut self) -> Self {
         self.chronological = true;
@@ -152,7 +152,7 @@ impl<K: ColumnTrait> NumberedField<K> {
     /// The IANA time zone (`"Europe/Paris"`) in which a `DateTimeUtc` /
     /// `DateTimeWithTimeZone` date column, or the database's current time, is
     /// turned into a day: 23:30 UTC on 31 December is already the next year
-    /// in Paris. An unknown name is [`SequenceError::InvalidNumbering`].
+    /// in Paris. An unknown name is [`SequenceError::InvalidNumbering`](crate::SequenceError::InvalidNumbering).
     pub fn time_zone(mut self, zone: impl Into<String>) -> Self {
         self.time_zone = Some(zone.into());
         self

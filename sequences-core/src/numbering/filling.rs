@@ -251,9 +251,31 @@ impl<K: ColumnTrait> Prepared<K> {
                 Some((format.pattern.clone(), format.text.clone(), fields))
             }
         };
+        // What the number is taken for, as inserted: the COMMIT-time UPDATE
+        // finds the row only if these are still the same.
+        let mut read_columns: Vec<K> = self.name_columns.clone();
+        if let Some(DaySource::Column(column)) = self.day {
+            read_columns.push(column);
+        }
+        if let Some(format) = &self.format {
+            read_columns.extend(format.fields.iter().map(|(_, column)| *column));
+        }
+        if let Some((_, covers)) = &self.chain {
+            read_columns.extend(covers.iter().copied());
+        }
+        let mut as_inserted: Vec<(&'static str, sea_orm::Value)> = Vec::new();
+        for column in read_columns {
+            if as_inserted.iter().any(|(c, _)| *c == column.as_str()) {
+                continue;
+            }
+            if let Some(value) = read(column) {
+                as_inserted.push((column.as_str(), value));
+            }
+        }
         Ok(Pending {
             table: entity_name::<K>(),
             keys,
+            as_inserted,
             target: self.target.clone(),
             column: self.column.as_str(),
             holder: self.holder,

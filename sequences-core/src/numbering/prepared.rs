@@ -124,10 +124,10 @@ impl<K: ColumnTrait> Prepared<K> {
         };
         let mut spec = FieldSpec::new(kind_of(field.column), &template, &facts);
         spec.nullable = field.column.def().is_null();
-        spec.initial_value = field.sequence.get_initial_value();
-        spec.reset_value = field.sequence.get_reset_value();
-        spec.max_value = field.sequence.get_max_value();
-        spec.warn_at = field.sequence.get_warn_at();
+        spec.initial_value = field.sequence.settings().initial_value;
+        spec.reset_value = field.sequence.settings().reset_value;
+        spec.max_value = field.sequence.settings().max_value;
+        spec.warn_at = field.sequence.settings().warn_at;
         spec.period = period;
         spec.fiscal_year_start = fiscal_year_start;
         spec.date = field.date.map(|column| column.as_str());

@@ -57,6 +57,27 @@ pub struct Sequence {
     range_declared: bool,
 }
 
+/// A [`Sequence`]'s settings, as [`Sequence::settings`] reads them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SequenceSettings {
+    /// The first value ([`Sequence::initial_value`]; 1 by default).
+    pub initial_value: i64,
+    /// The value it loops back from ([`Sequence::reset_value`]), if it loops.
+    pub reset_value: Option<i64>,
+    /// The end of its range ([`Sequence::max_value`], or the numbered
+    /// column's type's maximum), if any.
+    pub max_value: Option<i64>,
+    /// Its warning threshold ([`Sequence::warn_at`]), if any.
+    pub warn_at: Option<i64>,
+    /// Whether it fails at once when another transaction holds it
+    /// ([`Sequence::nowait`]).
+    pub nowait: bool,
+    /// How long it waits for another transaction holding it
+    /// ([`Sequence::lock_timeout`]), if bounded.
+    pub lock_timeout: Option<Duration>,
+}
+
 impl Sequence {
     /// A sequence starting at 1, never looping, waiting for its lock.
     pub fn new(name: impl AsRef<str>) -> Self {
@@ -179,29 +200,23 @@ impl Sequence {
         })
     }
 
-    /// The warning threshold, if set ([`warn_at`](Self::warn_at)).
-    pub fn get_warn_at(&self) -> Option<i64> {
-        self.warn_at
-    }
-
-    /// The end of the range, if set ([`max_value`](Self::max_value)).
-    pub fn get_max_value(&self) -> Option<i64> {
-        self.max_value
-    }
-
     /// The sequence's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The configured first value.
-    pub fn get_initial_value(&self) -> i64 {
-        self.initial_value
-    }
-
-    /// The configured reset value, if the sequence loops.
-    pub fn get_reset_value(&self) -> Option<i64> {
-        self.reset_value
+    /// Its settings, read back. The builder methods that set them share
+    /// their names (`initial_value(1000)`, as django-sequences' keyword
+    /// arguments), so they are read here: `seq.settings().initial_value`.
+    pub fn settings(&self) -> SequenceSettings {
+        SequenceSettings {
+            initial_value: self.initial_value,
+            reset_value: self.reset_value,
+            max_value: self.max_value,
+            warn_at: self.warn_at,
+            nowait: self.nowait,
+            lock_timeout: self.lock_timeout,
+        }
     }
 
     /// Checks the name and the reset value without touching the database.

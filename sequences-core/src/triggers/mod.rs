@@ -13,7 +13,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::entity::{MAX_NAME_LENGTH, TABLE_NAME, VOIDS_TABLE};
-use crate::error::refusal::{Kind, PREFIX};
+use crate::error::wire::{Kind, PREFIX};
 use crate::hash::hex;
 use crate::period::Period;
 use crate::policy::OnDelete;
@@ -198,6 +198,84 @@ impl FieldPlan {
             .collect()
     }
 
+    /// The update guard's checks, each a condition over `OLD` and `NEW` and
+    /// the refusal it raises. The guard runs AFTER UPDATE, on the row as
+    /// written, once every BEFORE trigger (the application's too) has had
+    /// its say. `marked`: the dialect's condition that the library numbers
+    /// the row (`Dialect::numbering_mark`, SQLite's note).
+    ///
+    /// - A numbered row keeps its frozen columns ([`Kind::NumberChanged`]).
+    /// - An unnumbered row gets its number and raw values from the library
+    ///   alone ([`Kind::NumberSet`]), and the UPDATE that numbers it leaves
+    ///   what its sequence was computed from as it was
+    ///   ([`Kind::NumberChanged`]): a trigger of the application that
+    ///   renames the scope meanwhile would give it another sequence's
+    ///   number.
+    /// - A row waiting for its numberer keeps its key
+    ///   ([`Kind::KeyChanged`]): the numberer, its refusals and the audit
+    ///   follow it by key.
+    pub(super) fn update_checks(&self, d: Dialect, marked: &str) -> Vec<(String, Kind, String)> {
+        let col = expr::ident(d, &self.column);
+        let differs = |c: &str| {
+            let c = expr::ident(d, c);
+            let (new, old) = (format!("NEW.{c}"), format!("OLD.{c}"));
+            match d {
+                Dialect::Postgres => format!(
+                    "{} IS DISTINCT FROM {}",
+                    d.exact_text(&new),
+                    d.exact_text(&old)
+                ),
+                Dialect::MySql => format!("NOT (BINARY {new} <=> BINARY {old})"),
+                Dialect::Sqlite => format!("{} IS NOT {}", d.exact_text(&new), d.exact_text(&old)),
+            }
+        };
+        let written: Vec<&str> = self
+            .numberer_columns()
+            .into_iter()
+            .chain(self.chain.as_ref().map(|chain| chain.hash.as_str()))
+            .collect();
+        let mut checks = Vec::new();
+        for column in self.frozen_columns() {
+            checks.push((
+                format!("OLD.{col} IS NOT NULL AND {}", differs(column)),
+                Kind::NumberChanged,
+                column.to_owned(),
+            ));
+        }
+        for column in self.numberer_columns() {
+            checks.push((
+                format!(
+                    "OLD.{col} IS NULL AND {} AND NOT ({marked})",
+                    differs(column)
+                ),
+                Kind::NumberSet,
+                column.to_owned(),
+            ));
+        }
+        for column in self.frozen_columns() {
+            if !written.contains(&column) {
+                checks.push((
+                    format!(
+                        "OLD.{col} IS NULL AND NEW.{col} IS NOT NULL AND {}",
+                        differs(column)
+                    ),
+                    Kind::NumberChanged,
+                    column.to_owned(),
+                ));
+            }
+        }
+        if self.moment == Moment::AfterCommit {
+            for key in &self.keys {
+                checks.push((
+                    format!("OLD.{col} IS NULL AND {}", differs(key)),
+                    Kind::KeyChanged,
+                    key.clone(),
+                ));
+            }
+        }
+        checks
+    }
+
     /// The holes of the counter's pieces (`sql::counter`) as this field's
     /// triggers fill them: its counter table, the sequence name and the day
     /// (`YYYYMMDD`, or NULL) as `name` and `day` write them (variables, or
@@ -360,6 +438,7 @@ impl FieldPlan {
             replace: format!("{base}_rep"),
             settle: format!("{base}_set"),
             replaced: format!("{base}_rpu"),
+            noted: format!("{base}_upn"),
         }
     }
 }
@@ -381,6 +460,9 @@ pub(crate) struct Names {
     /// SQLite: the check, once an UPDATE wrote its row, that it replaced
     /// no numbered row.
     pub(crate) replaced: String,
+    /// SQLite: the note, before an UPDATE writes its row, of the numbered
+    /// rows it would replace.
+    pub(crate) noted: String,
 }
 
 impl Names {
@@ -393,7 +475,7 @@ impl Names {
             .collect()
     }
 
-    pub(crate) fn all(&self) -> [&str; 8] {
+    pub(crate) fn all(&self) -> [&str; 9] {
         [
             &self.insert,
             &self.commit,
@@ -403,6 +485,7 @@ impl Names {
             &self.replace,
             &self.settle,
             &self.replaced,
+            &self.noted,
         ]
     }
 }
@@ -480,7 +563,7 @@ impl std::fmt::Display for TriggerState {
     }
 }
 
-/// A refusal's message (`error::refusal`) as a SQL expression over `parts` (SQL expressions), the
+/// A refusal's message (`error::wire`) as a SQL expression over `parts` (SQL expressions), the
 /// last one preceded by its length.
 pub(crate) fn message(d: Dialect, kind: Kind, parts: &[String]) -> String {
     let mut pieces = vec![expr::lit(d, &format!("{PREFIX}{}:", kind.word()))];

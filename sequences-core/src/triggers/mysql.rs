@@ -9,7 +9,7 @@ use sequences_template::rules::Moment;
 
 use super::expr::{Expr, day_number, ident, lit};
 use super::{Ddl, FieldPlan};
-use crate::error::refusal::Kind;
+use crate::error::wire::Kind;
 use crate::sql::piece::{Arg, fill};
 use crate::sql::refs;
 
@@ -179,7 +179,7 @@ fn settle(field: &FieldPlan) -> String {
         String::new()
     };
     format!(
-        "  IF {name} IS NOT NULL THEN\n    SET v_name = {name};\n    SET {name} = NULL;\n    IF NOT (BINARY {written} <=> BINARY {number}) THEN {} END IF;\n    {};\n    IF ROW_COUNT() = 0 THEN {} END IF;\n{chain}  END IF;\n",
+        "  IF {number} IS NOT NULL AND NOT (BINARY {written} <=> BINARY {number}) THEN {} END IF;\n  SET {number} = NULL;\n  IF {name} IS NOT NULL THEN\n    SET v_name = {name};\n    SET {name} = NULL;\n    {};\n    IF ROW_COUNT() = 0 THEN {} END IF;\n{chain}  END IF;\n",
         signal(
             Kind::NumberChanged,
             &[lit(D, &field.column), lit(D, &field.target)]
@@ -216,19 +216,18 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
     if let Some(chain) = &field.chain {
         sets += &format!("    SET NEW.{} = v_hash;\n", ident(D, &chain.hash));
     }
-    sets += &format!(
-        "    SET {} = {};\n",
-        vars(field).number,
-        e.frozen_text(field)
-    );
     // After COMMIT, a numberer numbers the rows: nothing at insert.
     if field.moment != Moment::AfterCommit {
         install.push(format!(
-            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  SET {} = NULL;\n  IF NEW.{col} IS NULL THEN\n{}{sets}  END IF;\nEND",
+            "CREATE TRIGGER {} BEFORE INSERT ON {table} FOR EACH ROW\nBEGIN\n{}  SET {} = NULL;\n  IF NEW.{col} IS NULL THEN\n{}{sets}  END IF;\n  SET {} = {};\nEND",
             ident(D, &names.insert),
             declare(field),
             vars(field).name,
-            allocate(field, &e)
+            allocate(field, &e),
+            // Every row, numbered here or by the library: `settle` checks
+            // it was written as it leaves here.
+            vars(field).number,
+            e.frozen_text(field),
         ));
         install.push(format!(
             "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW\nBEGIN\n{}{}END",
@@ -247,34 +246,29 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         ));
     }
 
-    let mut checks = String::new();
-    for column in field.frozen_columns() {
-        let c = ident(D, column);
-        checks += &format!(
-            // BINARY: the column's collation may ignore case and trailing spaces.
-            "  IF OLD.{col} IS NOT NULL AND NOT (BINARY NEW.{c} <=> BINARY OLD.{c}) THEN {} END IF;\n",
-            signal(
-                Kind::NumberChanged,
-                &[lit(D, column), lit(D, &field.target)]
+    // The update guard, on the row as written (`FieldPlan::update_checks`):
+    // an AFTER trigger, which sees what the application's BEFORE triggers
+    // (run after ours) left. A numberer marks its transaction
+    // (`Dialect::numbering_mark`). (An ON DUPLICATE KEY UPDATE that hands a
+    // skipped row's number to the row it conflicts with, by VALUES(), is
+    // refused here.)
+    let marked = format!(
+        "EXISTS (SELECT 1 FROM {} WHERE `target` = {})",
+        field.crate_table(D, crate::sql::NUMBERING_TABLE),
+        lit(D, &field.target)
+    );
+    let checks: String = field
+        .update_checks(D, &marked)
+        .into_iter()
+        .map(|(when, kind, column)| {
+            format!(
+                "  IF {when} THEN {} END IF;\n",
+                signal(kind, &[lit(D, &column), lit(D, &field.target)])
             )
-        );
-    }
-    // An unnumbered row is numbered by the library alone: a waiting row by
-    // its numberer, whose transaction says so (`Dialect::numbering_mark`);
-    // a row numbered on insert by the insert trigger, before it is written.
-    // (An ON DUPLICATE KEY UPDATE that hands a skipped row's number to the
-    // row it conflicts with, by VALUES(), is refused here.)
-    for column in field.numberer_columns() {
-        let c = ident(D, column);
-        checks += &format!(
-            "  IF OLD.{col} IS NULL AND NOT (BINARY NEW.{c} <=> BINARY OLD.{c}) AND NOT EXISTS (SELECT 1 FROM {} WHERE `target` = {}) THEN {} END IF;\n",
-            field.crate_table(D, crate::sql::NUMBERING_TABLE),
-            lit(D, &field.target),
-            signal(Kind::NumberSet, &[lit(D, column), lit(D, &field.target)])
-        );
-    }
+        })
+        .collect();
     install.push(format!(
-        "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW\nBEGIN\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n{checks}END",
+        "CREATE TRIGGER {} AFTER UPDATE ON {table} FOR EACH ROW\nBEGIN\n  DECLARE v_msg VARCHAR(512) CHARACTER SET utf8mb4;\n{checks}END",
         ident(D, &names.update)
     ));
     Ddl { install, remove }

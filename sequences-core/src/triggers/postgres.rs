@@ -11,7 +11,7 @@ use sequences_template::rules::Moment;
 
 use super::expr::{Expr, day_number, ident, lit};
 use super::{Ddl, FieldPlan, Names};
-use crate::error::refusal::{Kind, PG_SQLSTATE};
+use crate::error::wire::{Kind, PG_SQLSTATE};
 use crate::sql::piece::{Arg, fill};
 use crate::sql::refs;
 
@@ -222,7 +222,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         ));
         install.push(function(
             &names.settle,
-            "  v_state text;\n  v_count bigint;\n  v_sum bigint;\n  v_null boolean;",
+            &format!("  r {table}%ROWTYPE;\n  v_state text;\n  v_count bigint;\n  v_digest text;\n  v_null boolean;"),
             &settle(field),
         ));
         install.push(format!(
@@ -259,39 +259,30 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         ));
     }
 
-    let mut checks = String::new();
-    for column in field.frozen_columns() {
-        let c = ident(D, column);
-        checks += &format!(
-            "  IF OLD.{col} IS NOT NULL AND {} IS DISTINCT FROM {} THEN\n    {}\n  END IF;\n",
-            // Byte for byte: a collation may call two texts equal.
-            D.exact_text(&format!("NEW.{c}")),
-            D.exact_text(&format!("OLD.{c}")),
-            raise(
-                Kind::NumberChanged,
-                &[lit(D, column), lit(D, &field.target)]
+    // The update guard, on the row as written (`FieldPlan::update_checks`).
+    // The numberer's transaction, and the COMMIT-time trigger's UPDATE, are
+    // marked (`Dialect::numbering_mark`).
+    let marked = format!(
+        "COALESCE(current_setting('sequences.numbering', true), '') = {}",
+        lit(D, &field.target)
+    );
+    let checks: String = field
+        .update_checks(D, &marked)
+        .into_iter()
+        .map(|(when, kind, column)| {
+            format!(
+                "  IF {when} THEN\n    {}\n  END IF;\n",
+                raise(kind, &[lit(D, &column), lit(D, &field.target)])
             )
-        );
-    }
-    // A waiting row is numbered by its numberer alone, whose transaction
-    // says so (`Dialect::numbering_mark`).
-    for column in field.numberer_columns() {
-        let c = ident(D, column);
-        checks += &format!(
-            "  IF OLD.{col} IS NULL AND {} IS DISTINCT FROM {} AND current_setting('sequences.numbering', true) IS DISTINCT FROM {} THEN\n    {}\n  END IF;\n",
-            D.exact_text(&format!("NEW.{c}")),
-            D.exact_text(&format!("OLD.{c}")),
-            lit(D, &field.target),
-            raise(Kind::NumberSet, &[lit(D, column), lit(D, &field.target)])
-        );
-    }
+        })
+        .collect();
     install.push(function(
         &names.update,
         "",
-        &format!("{checks}  RETURN NEW;"),
+        &format!("{checks}  RETURN NULL;"),
     ));
     install.push(format!(
-        "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {}()",
+        "CREATE TRIGGER {} AFTER UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {}()",
         ident(D, &names.update),
         ident(D, &names.update)
     ));
@@ -417,29 +408,37 @@ fn state_key(field: &FieldPlan) -> String {
     )
 }
 
-/// How a row reads in the count: its frozen columns (the number and what
-/// its sequence was computed from), so that a trigger of the application
-/// running after ours cannot change either unseen.
-fn counted(field: &FieldPlan, row: &str) -> String {
-    format!("hashtext({})", Expr { d: D, row }.frozen_text(field))
+/// A row's link in the statement's digest: the digest so far (`digest`,
+/// hex) followed by the row's frozen columns (the number and what its
+/// sequence was computed from), hashed, so that a trigger of the
+/// application running after ours cannot change either unseen. The rows
+/// are chained in the order they are inserted, which is the order the
+/// transition table returns them in.
+fn link(field: &FieldPlan, digest: &str, row: &str) -> String {
+    format!(
+        "encode(sha256(convert_to({digest} || {}, 'UTF8')), 'hex')",
+        Expr { d: D, row }.frozen_text(field)
+    )
 }
 
-/// Adds the row `row` to the statement's count: rows, the sum of their
-/// numbers' hashes, whether one was numbered here (`flag`).
+/// Adds the row `row` to the statement's count: rows, the digest of their
+/// frozen columns, whether one was numbered here (`flag`).
 fn count(field: &FieldPlan, row: &str, flag: &str) -> String {
     let key = state_key(field);
     format!(
-        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0:0:0');\n  PERFORM set_config({key}, CAST(CAST(split_part(v_state, ':', 1) AS BIGINT) + 1 AS TEXT) || ':' || CAST(CAST(split_part(v_state, ':', 2) AS BIGINT) + {} AS TEXT) || ':' || GREATEST(split_part(v_state, ':', 3), {flag}), true);\n",
-        counted(field, row)
+        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0::0');\n  PERFORM set_config({key}, CAST(CAST(split_part(v_state, ':', 1) AS BIGINT) + 1 AS TEXT) || ':' || {} || ':' || GREATEST(split_part(v_state, ':', 3), {flag}), true);\n",
+        link(field, "split_part(v_state, ':', 2)", row)
     )
 }
 
 /// At the end of the INSERT: the rows inserted must be the rows counted,
-/// with the numbers they were counted with. A numbered row that was not
-/// inserted (skipped by `ON CONFLICT` for a row a transaction still running
-/// inserted, cancelled or renumbered by another trigger) would be a gap,
-/// and a row inserted after it was found taken would stay unnumbered: the
-/// statement is refused as a serialization failure, and nothing is taken.
+/// as they were counted (every row, numbered here or by the library). A
+/// numbered row that was not inserted (skipped by `ON CONFLICT` for a row a
+/// transaction still running inserted, cancelled or renumbered by another
+/// trigger) would be a gap, and a row inserted after it was found taken
+/// would stay unnumbered: the statement is refused as a serialization
+/// failure, and nothing is taken. A row whose number or scope changed after
+/// the count (a trigger of the application after ours) is refused.
 fn settle(field: &FieldPlan) -> String {
     let key = state_key(field);
     let col = ident(D, &field.column);
@@ -456,10 +455,11 @@ fn settle(field: &FieldPlan) -> String {
         )
     };
     format!(
-        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0:0:0');\n  PERFORM set_config({key}, '', true);\n  SELECT count(*), COALESCE(sum({}), 0), COALESCE(bool_or({col} IS NULL), false) INTO v_count, v_sum, v_null FROM sq_inserted;\n  IF v_count = CAST(split_part(v_state, ':', 1) AS BIGINT) THEN\n    IF v_null OR (split_part(v_state, ':', 3) = '1' AND v_sum <> CAST(split_part(v_state, ':', 2) AS BIGINT)) THEN\n      {}\n    END IF;\n  ELSIF v_null OR split_part(v_state, ':', 3) = '1' THEN\n    {}\n  END IF;\n  RETURN NULL;",
-        counted(field, "sq_inserted"),
-        // The rows counted were inserted, one of them with another number
-        // (or none): a trigger after ours changed it. It would do it again.
+        "  v_state := COALESCE(NULLIF(current_setting({key}, true), ''), '0::0');\n  PERFORM set_config({key}, '', true);\n  v_count := 0;\n  v_digest := '';\n  v_null := false;\n  FOR r IN SELECT * FROM sq_inserted LOOP\n    v_count := v_count + 1;\n    v_digest := {};\n    v_null := v_null OR r.{col} IS NULL;\n  END LOOP;\n  IF v_count = CAST(split_part(v_state, ':', 1) AS BIGINT) THEN\n    IF v_null OR v_digest <> split_part(v_state, ':', 2) THEN\n      {}\n    END IF;\n  ELSIF v_null OR split_part(v_state, ':', 3) = '1' THEN\n    {}\n  END IF;\n  RETURN NULL;",
+        link(field, "v_digest", "r"),
+        // The rows counted were inserted, one of them with another number,
+        // none, or another scope: a trigger after ours changed it. It would
+        // do it again.
         raise(
             Kind::NumberChanged,
             &[lit(D, &field.column), lit(D, &field.target)]

@@ -13,7 +13,7 @@ use sequences_template::rules::Moment;
 
 use super::expr::{Expr, day_number, ident, lit};
 use super::{Ddl, FieldPlan};
-use crate::error::refusal::{self, Kind};
+use crate::error::wire::{self, Kind};
 use crate::sql::piece::fill;
 use crate::sql::refs;
 
@@ -31,7 +31,7 @@ fn refuse(kind: Kind, parts: &[String], from_where: &str) -> String {
 fn raise(kind: Kind, parts: &[&str], condition: &str) -> String {
     format!(
         "  SELECT RAISE(ABORT, {}) WHERE {condition};\n",
-        lit(D, &refusal::literal(kind, parts))
+        lit(D, &wire::literal(kind, parts))
     )
 }
 
@@ -187,20 +187,7 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
         ));
     }
 
-    let mut checks = String::new();
-    for column in field.frozen_columns() {
-        let c = ident(D, column);
-        checks += &raise(
-            Kind::NumberChanged,
-            &[column, &field.target],
-            // Byte for byte: a collation may call two texts equal.
-            &format!(
-                "OLD.{col} IS NOT NULL AND {} IS NOT {}",
-                D.exact_text(&format!("NEW.{c}")),
-                D.exact_text(&format!("OLD.{c}"))
-            ),
-        );
-    }
+    // The update guard, on the row as written (`FieldPlan::update_checks`).
     // An unnumbered row is numbered by the library alone: after COMMIT by
     // its numberer, whose connection says so with a temporary table
     // (`Dialect::numbering_mark`); on insert by the insert trigger, which
@@ -217,25 +204,22 @@ pub(super) fn ddl(field: &FieldPlan) -> Ddl {
             lit(D, &field.target)
         )
     };
-    for column in field.numberer_columns() {
-        let c = ident(D, column);
-        checks += &raise(
-            Kind::NumberSet,
-            &[column, &field.target],
-            &format!(
-                "OLD.{col} IS NULL AND {} IS NOT {} AND NOT {marked}",
-                D.exact_text(&format!("NEW.{c}")),
-                D.exact_text(&format!("OLD.{c}")),
-            ),
-        );
-    }
-    if field.on_delete != OnDelete::Allow {
-        checks += &note(field, "update", Some("OLD"));
-    }
+    let checks: String = field
+        .update_checks(D, &marked)
+        .into_iter()
+        .map(|(when, kind, column)| raise(kind, &[&column, &field.target], &when))
+        .collect();
     install.push(format!(
-        "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW\nBEGIN\n{checks}END",
+        "CREATE TRIGGER {} AFTER UPDATE ON {table} FOR EACH ROW\nBEGIN\n{checks}END",
         ident(D, &names.update)
     ));
+    if field.on_delete != OnDelete::Allow {
+        install.push(format!(
+            "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW\nBEGIN\n{}END",
+            ident(D, &names.noted),
+            note(field, "update", Some("OLD"))
+        ));
+    }
     Ddl { install, remove }
 }
 

@@ -47,6 +47,41 @@ pub(crate) async fn prepare<C: ConnectionTrait>(
                     )));
                 }
             }
+            // InnoDB runs no trigger for the rows a foreign key's action
+            // changes: a cascaded rename of a frozen column would move
+            // numbered rows to another sequence unguarded.
+            let frozen: Vec<String> = plan
+                .frozen_columns()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                    DbBackend::MySql,
+                    "SELECT CAST(k.COLUMN_NAME AS CHAR), CAST(r.CONSTRAINT_NAME AS CHAR) \
+                     FROM information_schema.REFERENTIAL_CONSTRAINTS r \
+                     JOIN information_schema.KEY_COLUMN_USAGE k \
+                     ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME \
+                     AND k.TABLE_NAME = r.TABLE_NAME \
+                     WHERE r.CONSTRAINT_SCHEMA = DATABASE() AND r.TABLE_NAME = ? \
+                     AND r.UPDATE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT')",
+                    [plan.table.as_str().into()],
+                ))
+                .await
+                .map_err(failed)?;
+            for row in rows {
+                let column: String = row.try_get_by_index(0).map_err(failed)?;
+                let constraint: String = row.try_get_by_index(1).map_err(failed)?;
+                if frozen.iter().any(|f| f.eq_ignore_ascii_case(&column)) {
+                    return Err(invalid(format!(
+                        "foreign key `{constraint}` of `{}` changes `{column}` ON UPDATE: \
+                         MariaDB/MySQL run no trigger for the rows a foreign key's action \
+                         changes, so a cascaded rename would move numbered rows to another \
+                         sequence unguarded; make it ON UPDATE RESTRICT (or NO ACTION)",
+                        plan.table
+                    )));
+                }
+            }
         }
         Dialect::Sqlite => {
             let rows = db
@@ -218,26 +253,36 @@ async fn sqlite_unique<C: ConnectionTrait>(
         .map(|(_, columns, collations)| (columns, collations))
         .unzip();
     // The rowid is a unique key of its own (unless the table is WITHOUT
-    // ROWID, or a column took its name): a REPLACE that names a row's rowid
-    // deletes that row too.
-    let rowid = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            DbBackend::Sqlite,
-            format!("SELECT rowid FROM {} LIMIT 0", Dialect::Sqlite.quote(table)),
-        ))
-        .await
-        .is_ok();
-    let named = db
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "SELECT 1 FROM pragma_table_xinfo(?) WHERE lower(name) = 'rowid'",
-            [table.into()],
-        ))
-        .await?
-        .is_some();
-    if rowid && !named {
-        out.0.push(vec!["rowid".to_owned()]);
-        out.1.push(vec![None]);
+    // ROWID): a REPLACE that names a row's rowid deletes that row too. It is
+    // named by the first of its three names that no column took (a table
+    // whose columns took all three has a rowid no statement can name).
+    for alias in ["rowid", "_rowid_", "oid"] {
+        let taken = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "SELECT 1 FROM pragma_table_xinfo(?) WHERE lower(name) = ?",
+                [table.into(), alias.into()],
+            ))
+            .await?
+            .is_some();
+        if taken {
+            continue;
+        }
+        let rowid = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                format!(
+                    "SELECT {alias} FROM {} LIMIT 0",
+                    Dialect::Sqlite.quote(table)
+                ),
+            ))
+            .await
+            .is_ok();
+        if rowid {
+            out.0.push(vec![alias.to_owned()]);
+            out.1.push(vec![None]);
+        }
+        break;
     }
     Ok(out)
 }

@@ -506,7 +506,7 @@ async fn the_audit_tells_pending_rows_from_defects() {
                 Audit::new(ac_receipt::Column::Number)
                     .scope([ac_receipt::Column::Till])
                     .sequence("acr-{till}")
-                    .key([ac_receipt::Column::Id])
+                    .row_key([ac_receipt::Column::Id])
                     .pending(max_wait)
                     .run(&db)
                     .await
@@ -556,7 +556,7 @@ async fn the_audit_tells_pending_rows_from_defects() {
             docs.number_pending(&db).await.unwrap();
             let report = Audit::new(ac_doc::Column::Number)
                 .scope([ac_doc::Column::Book])
-                .key([ac_doc::Column::Id])
+                .row_key([ac_doc::Column::Id])
                 .pending(Duration::from_millis(100))
                 .run(&db)
                 .await

@@ -68,7 +68,7 @@ fn keyed_chain_audit() -> ChainAudit<proof_doc::Column> {
         .covers([Column::CompanyId, Column::AmountCents])
         .scope([Column::CompanyId])
         .sequence("attack-keyed-{company_id}")
-        .key(ChainKey::new(KEY))
+        .chain_key(ChainKey::new(KEY))
 }
 
 async fn keyed_audit(db: &DatabaseConnection) -> AuditReport {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sea_orm::prelude::Date;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use sequences_core::SequenceError;
 use sequences_tests::entities::{ac_doc, ac_receipt};
@@ -600,9 +600,28 @@ async fn a_waiting_rows_number_is_set_by_its_numberer_alone() {
             let result = sequences_tests::try_execute(&db, sql, vec![pending_doc.id.into()]).await;
             assert!(refused(result.clone()), "{what}: `{sql}`: {result:?}");
         }
-        // The numberer numbers them, from the counter.
-        receipts.number_pending(&db).await.unwrap();
-        docs.number_pending(&db).await.unwrap();
+        // The numberer numbers them, from the counter (PostgreSQL: once
+        // every older transaction of the server, other tests' too, ended).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            receipts.number_pending(&db).await.unwrap();
+            docs.number_pending(&db).await.unwrap();
+            let receipts_left = ac_receipt::Entity::find()
+                .filter(ac_receipt::Column::Number.is_null())
+                .count(&db)
+                .await
+                .unwrap();
+            let docs_left = ac_doc::Entity::find()
+                .filter(ac_doc::Column::Number.is_null())
+                .count(&db)
+                .await
+                .unwrap();
+            if receipts_left + docs_left == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what}: never numbered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let feed: Vec<Option<i64>> = receipts
             .read_after_in(&db, [(ac_receipt::Column::Till, "T")], 0, 10)
             .await
@@ -702,7 +721,7 @@ async fn a_number_chosen_behind_the_numberer_is_reported_by_the_audit() {
             .scope([ac_receipt::Column::Till])
             .sequence("acr-{till}")
             .filter(ac_receipt::Column::Till.eq("M"))
-            .key([ac_receipt::Column::Id])
+            .row_key([ac_receipt::Column::Id])
             .pending(Duration::from_secs(2))
             .run(&db)
             .await
@@ -734,7 +753,7 @@ async fn a_forged_heartbeat_does_not_make_the_audit_clean() {
             sequences_core::Audit::new(ac_receipt::Column::Number)
                 .scope([ac_receipt::Column::Till])
                 .sequence("acr-{till}")
-                .key([ac_receipt::Column::Id])
+                .row_key([ac_receipt::Column::Id])
                 .pending(Duration::from_millis(500))
                 .run(&db)
                 .await
@@ -806,7 +825,7 @@ async fn a_forged_heartbeat_does_not_make_the_audit_clean() {
         }
         let report = sequences_core::Audit::new(ac_doc::Column::Number)
             .scope([ac_doc::Column::Book])
-            .key([ac_doc::Column::Id])
+            .row_key([ac_doc::Column::Id])
             .filter(ac_doc::Column::Book.eq("R"))
             .pending(Duration::from_millis(300))
             .run(&db)

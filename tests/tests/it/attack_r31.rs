@@ -157,7 +157,7 @@ async fn refusals<C: ConnectionTrait>(db: &C, table: &str) -> i64 {
 /// Reproduction (any database): rows of `ac_doc` in book B dated
 /// 2026-05-10 (numbered 1) and 2026-05-01 (waiting: the numberer will
 /// refuse it, chronological). Start `Audit::new(ac_doc::Column::Number)
-/// .scope([Book]).key([Id]).pending(30 s).run(&db)`; 300 ms later run
+/// .scope([Book]).row_key([Id]).pending(30 s).run(&db)`; 300 ms later run
 /// `number_pending` once. The audit returns at once: `refused: []`,
 /// `waiting: 1, overdue: 0`, `is_clean() == true`.
 ///
@@ -201,7 +201,7 @@ async fn a_row_refused_while_the_pending_audit_watches_is_a_defect() {
             tokio::spawn(async move {
                 let report = Audit::new(ac_doc::Column::Number)
                     .scope([ac_doc::Column::Book])
-                    .key([ac_doc::Column::Id])
+                    .row_key([ac_doc::Column::Id])
                     .pending(Duration::from_secs(30))
                     .run(&db)
                     .await
@@ -252,7 +252,7 @@ async fn a_row_refused_while_the_pending_audit_watches_is_a_defect() {
 ///
 /// Reproduction (any database): one waiting `ac_receipt`, no numberer;
 /// start `Audit::new(ac_receipt::Column::Number).scope([Till])
-/// .sequence("acr-{till}").key([Id]).pending(3 s)`; 300 ms later `UPDATE
+/// .sequence("acr-{till}").row_key([Id]).pending(3 s)`; 300 ms later `UPDATE
 /// ac_receipt SET id = id + 1000000 WHERE number IS NULL`: `waiting: 1,
 /// overdue: 0`, clean.
 ///
@@ -276,7 +276,7 @@ async fn a_waiting_row_whose_key_changes_is_still_overdue() {
                 Audit::new(ac_receipt::Column::Number)
                     .scope([ac_receipt::Column::Till])
                     .sequence("acr-{till}")
-                    .key([ac_receipt::Column::Id])
+                    .row_key([ac_receipt::Column::Id])
                     .pending(Duration::from_secs(3))
                     .run(&db)
                     .await

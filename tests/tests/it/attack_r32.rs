@@ -184,7 +184,7 @@ fn receipt(till: &str) -> ac_receipt::ActiveModel {
 ///
 /// Reproduction (any database): receipt N of till A numbered (1), receipt
 /// W of till A waiting, no numberer; `Audit::new(ac_receipt::Column::Number)
-/// .scope([Till]).sequence("acr-{till}").key([Id]).pending(3 s).run(&db)`;
+/// .scope([Till]).sequence("acr-{till}").row_key([Id]).pending(3 s).run(&db)`;
 /// 300 ms later, in one transaction: `UPDATE ac_receipt SET id = 1000000
 /// WHERE id = W; UPDATE ac_receipt SET id = W WHERE id = N`. The audit:
 /// `waiting: 1, overdue: 0`, `is_clean()`.
@@ -200,52 +200,80 @@ async fn a_waiting_row_whose_key_goes_to_a_numbered_row_is_still_overdue() {
         receipts.install_triggers(&db).await.unwrap();
         let numbered = receipt("A").insert(&db).await.unwrap();
         number_until(&db, receipts, "ac_receipt", numbered.id).await;
-        let waiting = receipt("A").insert(&db).await.unwrap();
-        let audit = {
-            let db = db.clone();
-            tokio::spawn(async move {
-                Audit::new(ac_receipt::Column::Number)
-                    .scope([ac_receipt::Column::Till])
-                    .sequence("acr-{till}")
-                    .key([ac_receipt::Column::Id])
-                    .pending(Duration::from_secs(5))
-                    .run(&db)
-                    .await
-                    .unwrap()
-            })
-        };
-        // The audit's first look is long done.
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        let txn = db.begin().await.unwrap();
-        raw(
-            &txn,
-            "UPDATE ac_receipt SET id = 1000000 WHERE id = ?",
-            vec![waiting.id.into()],
-        )
-        .await
-        .unwrap();
-        raw(
-            &txn,
-            "UPDATE ac_receipt SET id = ? WHERE id = ?",
-            vec![waiting.id.into(), numbered.id.into()],
-        )
-        .await
-        .unwrap();
-        txn.commit().await.unwrap();
-        let report = audit.await.unwrap();
-        let unnumbered = scalar(
-            &db,
-            "SELECT COUNT(*) FROM ac_receipt WHERE number IS NULL",
-            vec![],
-        )
-        .await;
-        assert_eq!(unnumbered, Some(1), "{t:?}");
-        check!(
-            failures,
-            !report.is_clean(),
-            "{t:?}: AUDIT LIES: clean while no numberer runs and a row waits under a new key: pending {:?}",
-            report.pending
-        );
+        // Fixed (round 3): the update guard keeps a waiting row's key
+        // (KeyChanged). With the triggers removed, the audit cannot trust
+        // keys, and must still not say clean.
+        for guarded in [true, false] {
+            if !guarded {
+                receipts.remove_triggers(&db).await.unwrap();
+            }
+            let waiting = receipt("A").insert(&db).await.unwrap();
+            let audit = {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    Audit::new(ac_receipt::Column::Number)
+                        .scope([ac_receipt::Column::Till])
+                        .sequence("acr-{till}")
+                        .row_key([ac_receipt::Column::Id])
+                        .pending(Duration::from_secs(5))
+                        .run(&db)
+                        .await
+                        .unwrap()
+                })
+            };
+            // The audit's first look is long done.
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            let txn = db.begin().await.unwrap();
+            let moved = raw(
+                &txn,
+                "UPDATE ac_receipt SET id = 1000000 WHERE id = ?",
+                vec![waiting.id.into()],
+            )
+            .await;
+            if guarded {
+                txn.rollback().await.unwrap();
+                check!(
+                    failures,
+                    matches!(
+                        moved.as_ref().err().and_then(SequenceError::from_database),
+                        Some(SequenceError::KeyChanged { .. })
+                    ),
+                    "{t:?}: REFUSAL MISSING: a waiting row's key changed: {moved:?}"
+                );
+                audit.abort();
+                raw(
+                    &db,
+                    "DELETE FROM ac_receipt WHERE id = ?",
+                    vec![waiting.id.into()],
+                )
+                .await
+                .unwrap();
+                continue;
+            }
+            moved.unwrap();
+            raw(
+                &txn,
+                "UPDATE ac_receipt SET id = ? WHERE id = ?",
+                vec![waiting.id.into(), numbered.id.into()],
+            )
+            .await
+            .unwrap();
+            txn.commit().await.unwrap();
+            let report = audit.await.unwrap();
+            let unnumbered = scalar(
+                &db,
+                "SELECT COUNT(*) FROM ac_receipt WHERE number IS NULL",
+                vec![],
+            )
+            .await;
+            assert_eq!(unnumbered, Some(1), "{t:?}");
+            check!(
+                failures,
+                !report.is_clean(),
+                "{t:?}: AUDIT LIES: clean while no numberer runs and a row waits under a new key: pending {:?}",
+                report.pending
+            );
+        }
         t.done().await;
     }
     verdict(failures);
@@ -293,7 +321,7 @@ async fn a_refusal_deleted_while_the_pending_audit_watches_leaves_no_row_unaccou
                 Audit::new(ac_receipt::Column::Number)
                     .scope([ac_receipt::Column::Till])
                     .sequence("acr-{till}")
-                    .key([ac_receipt::Column::Id])
+                    .row_key([ac_receipt::Column::Id])
                     .pending(Duration::from_secs(5))
                     .run(&db)
                     .await
@@ -565,7 +593,7 @@ async fn a_row_past_the_watched_ten_thousand_that_waits_for_ever_is_a_defect() {
                 Audit::new(ac_receipt::Column::Number)
                     .scope([ac_receipt::Column::Till])
                     .sequence("acr-{till}")
-                    .key([ac_receipt::Column::Id])
+                    .row_key([ac_receipt::Column::Id])
                     .pending(Duration::from_secs(12))
                     .run(&db)
                     .await

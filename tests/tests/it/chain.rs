@@ -30,20 +30,17 @@ async fn verify<C: ConnectionTrait + sea_orm::TransactionTrait>(
     company: i32,
 ) -> ChainReport {
     use chained_doc::Column;
-    let report = ChainAudit::new(Column::Number, Column::Hash)
+    let mut report = ChainAudit::new(Column::Number, Column::Hash)
         .covers([Column::CompanyId, Column::AmountCents, Column::IssuedOn])
         .scope([Column::CompanyId])
         .sequence("chained-{company_id}")
         .run(db)
         .await
         .unwrap();
-    ChainReport {
-        chains: report
-            .chains
-            .into_iter()
-            .filter(|c| c.sequence == format!("chained-{company}"))
-            .collect(),
-    }
+    report
+        .chains
+        .retain(|c| c.sequence == format!("chained-{company}"));
+    report
 }
 
 /// The first broken link of the company's chain, as (number, kind).

@@ -19,85 +19,69 @@ macro_rules! both_modes {
     };
 }
 
-async fn functions_defaults<C: ConnectionTrait>(t: &TestDb, db: &C) {
+/// A sequence with the default settings: starts at 1, never loops; a
+/// delete starts it again.
+async fn defaults<C: ConnectionTrait>(t: &TestDb, db: &C) {
     let n = unique_name("default");
     let ctx = format!("{t:?}");
     assert_eq!(
-        sequences_core::last_value(db, n.clone()).await.unwrap(),
+        Sequence::new(&n).last_value(db).await.unwrap(),
         None,
         "{ctx}"
     );
+    assert_eq!(Sequence::new(&n).next_value(db).await.unwrap(), 1, "{ctx}");
     assert_eq!(
-        sequences_core::next_value(db, n.clone()).await.unwrap(),
-        1,
-        "{ctx}"
-    );
-    assert_eq!(
-        sequences_core::last_value(db, n.clone()).await.unwrap(),
+        Sequence::new(&n).last_value(db).await.unwrap(),
         Some(1),
         "{ctx}"
     );
+    assert_eq!(Sequence::new(&n).next_value(db).await.unwrap(), 2, "{ctx}");
     assert_eq!(
-        sequences_core::next_value(db, n.clone()).await.unwrap(),
-        2,
-        "{ctx}"
-    );
-    assert_eq!(
-        sequences_core::last_value(db, n.clone()).await.unwrap(),
+        Sequence::new(&n).last_value(db).await.unwrap(),
         Some(2),
         "{ctx}"
     );
-    assert!(
-        sequences_core::delete(db, n.clone()).await.unwrap(),
-        "{ctx}"
-    );
+    assert!(Sequence::new(&n).delete(db).await.unwrap(), "{ctx}");
     assert_eq!(
-        sequences_core::last_value(db, n.clone()).await.unwrap(),
+        Sequence::new(&n).last_value(db).await.unwrap(),
         None,
         "{ctx}"
     );
-    assert!(
-        !sequences_core::delete(db, n.clone()).await.unwrap(),
-        "{ctx}"
-    );
+    assert!(!Sequence::new(&n).delete(db).await.unwrap(), "{ctx}");
     assert_eq!(
-        sequences_core::last_value(db, n.clone()).await.unwrap(),
+        Sequence::new(&n).last_value(db).await.unwrap(),
         None,
         "{ctx}"
     );
     // After a delete the sequence starts again.
-    assert_eq!(
-        sequences_core::next_value(db, n.clone()).await.unwrap(),
-        1,
-        "{ctx}"
-    );
+    assert_eq!(Sequence::new(&n).next_value(db).await.unwrap(), 1, "{ctx}");
 }
 
 #[tokio::test]
-async fn functions_defaults_all_backends() {
-    both_modes!(functions_defaults);
+async fn defaults_all_backends() {
+    both_modes!(defaults);
 }
 
 async fn functions_sequence_name<C: ConnectionTrait>(t: &TestDb, db: &C) {
     let (cases, invoices) = (unique_name("cases"), unique_name("invoices"));
     for name in [&cases, &invoices] {
         assert_eq!(
-            sequences_core::last_value(db, name.clone()).await.unwrap(),
+            Sequence::new(name.clone()).last_value(db).await.unwrap(),
             None,
             "{t:?}"
         );
         assert_eq!(
-            sequences_core::next_value(db, name.clone()).await.unwrap(),
+            Sequence::new(name.clone()).next_value(db).await.unwrap(),
             1,
             "{t:?}"
         );
         assert_eq!(
-            sequences_core::last_value(db, name.clone()).await.unwrap(),
+            Sequence::new(name.clone()).last_value(db).await.unwrap(),
             Some(1),
             "{t:?}"
         );
         assert_eq!(
-            sequences_core::next_value(db, name.clone()).await.unwrap(),
+            Sequence::new(name.clone()).next_value(db).await.unwrap(),
             2,
             "{t:?}"
         );
@@ -121,7 +105,7 @@ async fn initial_value<C: ConnectionTrait>(t: &TestDb, db: &C) {
         "{t:?}"
     );
     assert_eq!(
-        sequences_core::next_value(db, n).await.unwrap(),
+        Sequence::new(n).next_value(db).await.unwrap(),
         1003,
         "{t:?}"
     );
@@ -209,7 +193,7 @@ async fn batches<C: ConnectionTrait>(t: &TestDb, db: &C) {
     assert_eq!(receipts.next_values(db, 10).await.unwrap(), 11..21, "{t:?}");
     assert_eq!(receipts.next_value(db).await.unwrap(), 21, "{t:?}");
     assert_eq!(
-        sequences_core::next_values(db, n.clone(), 3).await.unwrap(),
+        Sequence::new(n.clone()).next_values(db, 3).await.unwrap(),
         22..25,
         "{t:?}"
     );
@@ -320,7 +304,7 @@ async fn object_api_all_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peek_max_value_lock_timeout_and_adopt() {
     use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait};
-    use sequences_core::{AdoptRefusal, Audit};
+    use sequences_core::{Audit, NotAdoptable};
     use sequences_tests::entities::ledger_entry;
     use std::time::{Duration, Instant};
     for t in connect_all(4).await {
@@ -409,7 +393,7 @@ async fn peek_max_value_lock_timeout_and_adopt() {
             matches!(
                 &error,
                 SequenceError::AdoptRefused {
-                    reason: AdoptRefusal::Behind {
+                    reason: NotAdoptable::Behind {
                         last: 6,
                         highest: 5
                     },
@@ -430,7 +414,7 @@ async fn peek_max_value_lock_timeout_and_adopt() {
             matches!(
                 &error,
                 SequenceError::AdoptRefused {
-                    reason: AdoptRefusal::Defects {
+                    reason: NotAdoptable::Defects {
                         missing: 1,
                         duplicate_rows: 1,
                         ..
@@ -455,7 +439,7 @@ async fn peek_max_value_lock_timeout_and_adopt() {
             matches!(
                 &error,
                 SequenceError::AdoptRefused {
-                    reason: AdoptRefusal::NoRows,
+                    reason: NotAdoptable::NoRows,
                     ..
                 }
             ),

@@ -20,6 +20,7 @@ mod attack_ac;
 mod attack_db;
 mod attack_r31;
 mod attack_r32;
+mod attack_r33;
 mod audit;
 mod by_database;
 mod chain;

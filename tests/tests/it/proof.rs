@@ -47,7 +47,7 @@ async fn audit(db: &DatabaseConnection) -> AuditReport {
     Audit::new(Column::Number)
         .scope([Column::CompanyId])
         .sequence("proof-{company_id}")
-        .key([Column::Id])
+        .row_key([Column::Id])
         .run(db)
         .await
         .unwrap()
@@ -331,7 +331,7 @@ async fn a_recomputed_chain_needs_the_key_and_a_checkpoint_catches_all() {
         let keyed = |key: Option<&'static [u8]>| {
             let audit = chain_audit("proof-keyed-{company_id}");
             match key {
-                Some(key) => audit.key(ChainKey::new(key)),
+                Some(key) => audit.chain_key(ChainKey::new(key)),
                 None => audit,
             }
         };
@@ -623,7 +623,7 @@ async fn unnumbered_deferred_rows_are_refused_or_seen() {
             .scope([Column::CompanyId])
             .sequence("deferred-{company_id}")
             .filter(Column::CompanyId.eq(company))
-            .key([Column::Id])
+            .row_key([Column::Id])
             .run(&t.db)
             .await
             .unwrap();
@@ -860,7 +860,7 @@ async fn keyed_voids_verify_and_unkeyed_ones_break() {
             docs.push(model.insert(&txn).await.unwrap());
         }
         txn.commit().await.unwrap();
-        let keyed = || chain_audit("proof-kv-{company_id}").key(ChainKey::new(KEY));
+        let keyed = || chain_audit("proof-kv-{company_id}").chain_key(ChainKey::new(KEY));
         // The middle and the last record deleted through the keyed numbering.
         let txn = t.db.begin().await.unwrap();
         for doc in [&docs[1], &docs[3]] {

@@ -42,6 +42,8 @@ pub(crate) enum Kind {
     NumberChanged,
     /// column, target.
     NumberSet,
+    /// column, target.
+    KeyChanged,
 }
 
 impl Kind {
@@ -59,10 +61,11 @@ impl Kind {
             Kind::NotLast => "not_last",
             Kind::NumberChanged => "number_changed",
             Kind::NumberSet => "number_set",
+            Kind::KeyChanged => "key_changed",
         }
     }
 
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 12] = [
         Kind::MissingPlaceholder,
         Kind::InvalidName,
         Kind::Closed,
@@ -74,6 +77,7 @@ impl Kind {
         Kind::NotLast,
         Kind::NumberChanged,
         Kind::NumberSet,
+        Kind::KeyChanged,
     ];
 }
 
@@ -195,6 +199,13 @@ fn parse(text: &str) -> Option<SequenceError> {
         Kind::NumberSet => {
             let f = fields(2)?;
             SequenceError::NumberSet {
+                column: f[0].to_owned(),
+                target: f[1].to_owned(),
+            }
+        }
+        Kind::KeyChanged => {
+            let f = fields(2)?;
+            SequenceError::KeyChanged {
                 column: f[0].to_owned(),
                 target: f[1].to_owned(),
             }
