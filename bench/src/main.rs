@@ -20,6 +20,9 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+mod audit_scale;
+mod bulk;
+mod hand;
 mod measure;
 mod report;
 mod scenarios;
@@ -61,6 +64,14 @@ struct Args {
     /// Lines per invoice in the "invoice + lines" scenario.
     #[arg(long, default_value_t = 10)]
     lines: usize,
+    /// Table sizes of the "audit, N rows" scenario on PostgreSQL and MariaDB
+    /// (default 1000000,10000000; --quick: 10000; 0 skips it).
+    #[arg(long, value_delimiter = ',')]
+    audit_rows: Option<Vec<i64>>,
+    /// Sizes of the "bulk load, N rows" scenario (default 5000,10000,20000;
+    /// --quick: 500; 0 skips it).
+    #[arg(long, value_delimiter = ',')]
+    bulk_rows: Option<Vec<i64>>,
     /// Directory for results.csv and chart.svg (default target/bench).
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -106,7 +117,35 @@ async fn run(args: Args) -> Result<(), String> {
         return Err("--require-all: PostgreSQL, MariaDB and SQLite must all be configured".into());
     }
 
+    let audit_rows: Vec<i64> = args
+        .audit_rows
+        .clone()
+        .unwrap_or_else(|| {
+            if args.quick {
+                vec![10_000]
+            } else {
+                vec![1_000_000, 10_000_000]
+            }
+        })
+        .into_iter()
+        .filter(|&n| n > 0)
+        .collect();
+    let bulk_rows: Vec<i64> = args
+        .bulk_rows
+        .clone()
+        .unwrap_or_else(|| {
+            if args.quick {
+                vec![500]
+            } else {
+                vec![5_000, 10_000, 20_000]
+            }
+        })
+        .into_iter()
+        .filter(|&n| n > 0)
+        .collect();
     let mut rows = Vec::new();
+    let mut bulks = Vec::new();
+    let mut audits = Vec::new();
     let mut notes = Vec::new();
     for backend in &backends {
         println!("== {} ({})", backend.name, backend.version);
@@ -148,14 +187,38 @@ async fn run(args: Args) -> Result<(), String> {
                 "bench_ac_invoice",
                 scenarios::AFTER_COMMIT_HOT,
             ),
+            (
+                Scenario::InsertDatabase,
+                "bench_hand_db_invoice",
+                hand::TRIGGER_HOT,
+            ),
+            (
+                Scenario::InsertAfterCommit,
+                "bench_hand_ac_invoice",
+                hand::NUMBERER_HOT,
+            ),
         ] {
             let n = scenarios::verify_numbering(&backend.db, scenario, table, sequence)
                 .await
                 .map_err(|e| format!("{}: {e}", backend.name))?;
             println!(
-                "  verified {}: {n} rows numbered 1..={n}, no gap, no duplicate",
+                "  verified {} ({table}): {n} rows numbered 1..={n}, no gap, no duplicate",
                 scenario.name()
             );
+        }
+        bulks.extend(
+            bulk::measure(&backend.db, backend.name, &bulk_rows)
+                .await
+                .map_err(|e| format!("{}: bulk load: {e}", backend.name))?,
+        );
+        if backend.name != "SQLite" {
+            for &n in &audit_rows {
+                audits.push(
+                    audit_scale::measure(&backend.db, backend.name, n, runs)
+                        .await
+                        .map_err(|e| format!("{}: {e}", backend.name))?,
+                );
+            }
         }
     }
 
@@ -163,7 +226,11 @@ async fn run(args: Args) -> Result<(), String> {
     let names: Vec<&'static str> = backends.iter().map(|b| b.name).collect();
     let mut met = true;
     println!("targets:");
-    for (line, ok) in report::targets(&rows, &names, &args.connections) {
+    for (line, ok) in report::targets(&rows, &names, &args.connections)
+        .into_iter()
+        .chain(report::bulk_targets(&bulks))
+        .chain(report::audit_targets(&audits))
+    {
         met &= ok;
         println!("  [{}] {line}", if ok { "met" } else { "NOT MET" });
     }
@@ -173,6 +240,14 @@ async fn run(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let csv = args.out.join("results.csv");
     report::write_csv(&rows, &csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+    if !bulks.is_empty() {
+        let path = args.out.join("bulk.csv");
+        report::write_bulk_csv(&bulks, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if !audits.is_empty() {
+        let path = args.out.join("audit.csv");
+        report::write_audit_csv(&audits, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let versions: Vec<String> = backends
         .iter()
         .map(|b| format!("{} {}", b.name, b.version))
@@ -297,6 +372,12 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
         .map_err(|e| DbErr::Custom(format!("remove_triggers: {e}")))?;
     schema::db_invoice::Entity::delete_many().exec(db).await?;
     schema::ac_invoice::Entity::delete_many().exec(db).await?;
+    schema::hand_db_invoice::Entity::delete_many()
+        .exec(db)
+        .await?;
+    schema::hand_ac_invoice::Entity::delete_many()
+        .exec(db)
+        .await?;
     db.execute_unprepared(&format!(
         "DELETE FROM {}",
         sequences_core::entity::REFUSALS_TABLE
@@ -316,7 +397,12 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
     }
     scenarios::raw_upsert(db, scenarios::DEFERRED_HOT, 1).await?;
     // At 0, so that the rows are numbered from 1 (checked after the run).
-    for name in [scenarios::DATABASE_HOT, scenarios::AFTER_COMMIT_HOT] {
+    for name in [
+        scenarios::DATABASE_HOT,
+        scenarios::AFTER_COMMIT_HOT,
+        hand::TRIGGER_HOT,
+        hand::NUMBERER_HOT,
+    ] {
         db.execute_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
             match db.get_database_backend() {
@@ -331,6 +417,7 @@ async fn prepare(db: &DatabaseConnection, many: u32, max_connections: usize) -> 
         .install_triggers(db)
         .await
         .map_err(|e| DbErr::Custom(format!("install_triggers: {e}")))?;
+    hand::install_trigger(db).await?;
     // The after-COMMIT table's guards, and on PostgreSQL the notification
     // that wakes its numberer at each insert's COMMIT.
     schema::ac_invoice::ActiveModel::gapless_numbering()
@@ -394,11 +481,13 @@ async fn measure(
                 .position(|&a| a == (scenario, variant.baseline()))
                 .or_else(|| arms.iter().position(|&(_, v)| v == variant.baseline()))
                 .expect("every scenario has its by-hand baseline");
-            let compared = scenario.compared_to(variant).map(|other| {
+            let position = |other| {
                 arms.iter()
                     .position(|&a| a == other)
                     .expect("a compared variant is measured in the same group")
-            });
+            };
+            let compared = scenario.compared_to(variant).map(position);
+            let hand = scenario.by_hand(variant).map(position);
             let med = |f: &dyn Fn(&measure::Sample) -> f64| {
                 measure::median(&mut samples[i].iter().map(f).collect::<Vec<_>>())
             };
@@ -412,6 +501,7 @@ async fn measure(
                 p99_ms: med(&|s| s.p99.as_secs_f64() * 1000.0),
                 ratio_to_raw: ratio(i, raw),
                 ratio_to_derive: compared.map(|j| ratio(i, j)),
+                ratio_to_hand: hand.map(|j| ratio(i, j)),
                 errors: samples[i].iter().map(|s| s.errors).sum(),
                 delay_ms: samples[i].iter().all(|s| s.delay.is_some()).then(|| {
                     (
@@ -424,7 +514,7 @@ async fn measure(
         .collect();
     for r in &rows {
         println!(
-            "  {:<21} x{:<2} {:<15} {:>9.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  vs {} {:.3}{}{}",
+            "  {:<21} x{:<2} {:<15} {:>9.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  vs {} {:.3}{}{}{}",
             r.scenario.name(),
             connections,
             r.variant.name(),
@@ -435,6 +525,8 @@ async fn measure(
             r.ratio_to_raw,
             r.ratio_to_derive
                 .map_or(String::new(), |x| format!("  vs derive {x:.3}")),
+            r.ratio_to_hand
+                .map_or(String::new(), |x| format!("  vs by hand {x:.3}")),
             r.delay_ms.map_or(String::new(), |(p50, p99)| format!(
                 "  COMMIT->number p50 {p50:.2} ms p99 {p99:.2} ms"
             ))

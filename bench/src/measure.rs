@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use sequences_core::Numberer;
 
+use crate::hand;
 use crate::scenarios::{self, Commits, Scenario, Variant};
 use crate::schema::ac_invoice;
 
@@ -46,8 +47,8 @@ pub async fn sample(
     lines: usize,
 ) -> Sample {
     let feed = match variant {
-        Variant::AfterCommit => {
-            let feed = Feed::start(aux).await;
+        Variant::AfterCommit | Variant::HandNumberer => {
+            let feed = Feed::start(aux, variant == Variant::HandNumberer).await;
             // As in an application, the numberer runs before the writers
             // start: its connection to LISTEN on is open (a new backend on
             // PostgreSQL, slow to start on a loaded machine).
@@ -118,9 +119,18 @@ pub async fn sample(
     }
 }
 
+/// Who numbers the rows of one "insert (after COMMIT)" sample.
+enum Numbering {
+    /// The library's `Numberer`.
+    Library(Numberer),
+    /// The loop written by hand (`hand::number_batch`), polling every 2 ms
+    /// when it found nothing, until `Feed::stop`.
+    Hand(tokio::task::JoinHandle<()>),
+}
+
 /// The numberer and the feed's reader of one "insert (after COMMIT)" sample.
 struct Feed {
-    numberer: Numberer,
+    numberer: Numbering,
     reader: tokio::task::JoinHandle<Vec<(i64, Instant)>>,
     /// Rows the reader has seen.
     seen: Arc<AtomicU64>,
@@ -131,31 +141,68 @@ struct Feed {
 
 impl Feed {
     /// Starts a numberer and a reader that follows the feed from the
-    /// highest number already given (earlier samples are numbered whole).
-    async fn start(aux: &DatabaseConnection) -> Self {
+    /// highest number already given (earlier samples are numbered whole):
+    /// the library's, or (`by_hand`) the same design written by hand.
+    async fn start(aux: &DatabaseConnection, by_hand: bool) -> Self {
         let numbering = ac_invoice::ActiveModel::gapless_numbering();
-        let numberer = Numberer::spawn(numbering, aux.clone());
-        let mut last = highest_number(aux).await;
+        let table = if by_hand {
+            "bench_hand_ac_invoice"
+        } else {
+            "bench_ac_invoice"
+        };
+        let mut last = highest_number(aux, table).await;
         let (seen, skipped, stop) = (
             Arc::<AtomicU64>::default(),
             Arc::<AtomicU64>::default(),
             Arc::<AtomicBool>::default(),
         );
+        let numberer = if by_hand {
+            let (aux, stop) = (aux.clone(), stop.clone());
+            Numbering::Hand(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match hand::number_batch(&aux).await {
+                        Ok(0) => tokio::time::sleep(Duration::from_millis(2)).await,
+                        Ok(_) => {}
+                        Err(error) => {
+                            eprintln!("the hand numberer: {error}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }))
+        } else {
+            Numbering::Library(Numberer::spawn(numbering, aux.clone()))
+        };
         let reader = {
             let (aux, seen, skipped, stop) =
                 (aux.clone(), seen.clone(), skipped.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut read = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let rows = match numbering
-                        .read_after_in(
-                            &aux,
-                            [(ac_invoice::Column::Series, scenarios::HOT)],
-                            last,
-                            1000,
-                        )
-                        .await
-                    {
+                    let rows = if by_hand {
+                        hand::read_after(&aux, last).await
+                    } else {
+                        numbering
+                            .read_after_in(
+                                &aux,
+                                [(ac_invoice::Column::Series, scenarios::HOT)],
+                                last,
+                                1000,
+                            )
+                            .await
+                            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+                            .map(|rows| {
+                                rows.into_iter()
+                                    .map(|row| {
+                                        (
+                                            row.id,
+                                            row.number.expect("the feed returns numbered rows"),
+                                        )
+                                    })
+                                    .collect()
+                            })
+                    };
+                    let rows: Vec<(i64, i64)> = match rows {
                         Ok(rows) => rows,
                         Err(error) => {
                             eprintln!("the feed's reader: {error}");
@@ -164,14 +211,13 @@ impl Feed {
                         }
                     };
                     let now = Instant::now();
-                    for row in &rows {
-                        let number = row.number.expect("the feed returns numbered rows");
+                    for &(id, number) in &rows {
                         if number != last + 1 {
                             skipped.fetch_add(1, Ordering::Relaxed);
                             eprintln!("the feed skipped: {number} after {last}");
                         }
                         last = number;
-                        read.push((row.id, now));
+                        read.push((id, now));
                     }
                     seen.fetch_add(rows.len() as u64, Ordering::Relaxed);
                     if rows.is_empty() {
@@ -206,7 +252,10 @@ impl Feed {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         self.stop.store(true, Ordering::Relaxed);
-        self.numberer.shutdown().await;
+        match self.numberer {
+            Numbering::Library(numberer) => drop(numberer.shutdown().await),
+            Numbering::Hand(task) => task.await.expect("the hand numberer panicked"),
+        }
         let seen: HashMap<i64, Instant> = self
             .reader
             .await
@@ -233,12 +282,12 @@ impl Feed {
     }
 }
 
-/// The highest number "insert (after COMMIT)" has given.
-async fn highest_number(db: &DatabaseConnection) -> i64 {
+/// The highest number given in `table`.
+async fn highest_number(db: &DatabaseConnection, table: &str) -> i64 {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT COALESCE(MAX(number), 0) FROM bench_ac_invoice",
+            format!("SELECT COALESCE(MAX(number), 0) FROM {table}"),
         ))
         .await
         .expect("the highest number")

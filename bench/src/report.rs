@@ -5,6 +5,8 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::audit_scale::AuditRow;
+use crate::bulk::BulkRow;
 use crate::scenarios::{Scenario, Variant};
 
 /// The aggregated result of one (backend, scenario, connections, variant).
@@ -25,6 +27,10 @@ pub struct Row {
     /// (this / "insert (derive)" by the library) measured back to back;
     /// `None` for the other rows.
     pub ratio_to_derive: Option<f64>,
+    /// "insert (database)" and "insert (after COMMIT)" by the library: median
+    /// over runs of (this / the same design written by hand, see
+    /// `Scenario::by_hand`) measured back to back; `None` for the other rows.
+    pub ratio_to_hand: Option<f64>,
     pub errors: u64,
     /// "insert (after COMMIT)": the delay from COMMIT to the number (p50,
     /// p99, medians over runs), in milliseconds.
@@ -52,7 +58,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:<21} {:>5} {:<15} {:>10} {:>8} {:>8} {:>9} {:>6} {:>9} {:>15}",
+        "{:<10} {:<21} {:>5} {:<15} {:>10} {:>8} {:>8} {:>9} {:>6} {:>9} {:>9} {:>15}",
         "backend",
         "scenario",
         "conns",
@@ -63,12 +69,13 @@ pub fn table(rows: &[Row]) -> String {
         "vs base",
         "errors",
         "vs derive",
+        "vs hand",
         "delay p50/p99"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{:<10} {:<21} {:>5} {:<15} {:>10.0} {:>8.2} {:>8.2} {:>9.3} {:>6} {:>9} {:>15}",
+            "{:<10} {:<21} {:>5} {:<15} {:>10.0} {:>8.2} {:>8.2} {:>9.3} {:>6} {:>9} {:>9} {:>15}",
             r.backend,
             r.scenario.name(),
             r.connections,
@@ -80,6 +87,7 @@ pub fn table(rows: &[Row]) -> String {
             r.errors,
             r.ratio_to_derive
                 .map_or(String::new(), |x| format!("{x:.3}")),
+            r.ratio_to_hand.map_or(String::new(), |x| format!("{x:.3}")),
             r.delay_ms
                 .map_or(String::new(), |(p50, p99)| format!("{p50:.1}/{p99:.1}"))
         );
@@ -87,7 +95,9 @@ pub fn table(rows: &[Row]) -> String {
     let _ = writeln!(
         out,
         "vs base: against the variant's baseline, measured back to back: raw SQL (by-hand \
-         deferred for the deferred variants; auto-increment for the numberer).\n\
+         deferred for the deferred variants; auto-increment for the numberers).\n\
+         vs hand: the library's trigger or numberer against the same design written by hand \
+         (bench/src/hand.rs), measured back to back.\n\
          delay: from COMMIT to the number, as a reader of the feed sees it (ms)."
     );
     out
@@ -107,6 +117,7 @@ pub fn write_csv(rows: &[Row], path: &Path) -> std::io::Result<()> {
         "ratio_to_raw",
         "errors",
         "ratio_to_derive",
+        "ratio_to_hand",
         "delay_p50_ms",
         "delay_p99_ms",
     ])?;
@@ -123,6 +134,7 @@ pub fn write_csv(rows: &[Row], path: &Path) -> std::io::Result<()> {
             r.errors.to_string(),
             r.ratio_to_derive
                 .map_or(String::new(), |x| format!("{x:.4}")),
+            r.ratio_to_hand.map_or(String::new(), |x| format!("{x:.4}")),
             r.delay_ms
                 .map_or(String::new(), |(p50, _)| format!("{p50:.3}")),
             r.delay_ms
@@ -174,6 +186,21 @@ pub fn targets(
                     ok,
                 ));
             }
+            if let Some(r) = find(
+                rows,
+                backend,
+                Scenario::InsertDatabase,
+                c,
+                Variant::Database,
+            ) && let Some(x) = r.ratio_to_hand
+            {
+                out.push((
+                    format!(
+                        "{backend} insert (database) / hand trigger x{c} = {x:.3} (target >= 0.95)"
+                    ),
+                    x >= 0.95,
+                ));
+            }
         }
         for &c in connections {
             if let Some(r) = find(
@@ -184,6 +211,23 @@ pub fn targets(
                 Variant::AfterCommit,
             ) {
                 out.extend(after_commit_targets(backend, c, r));
+            }
+            if let Some(r) = find(
+                rows,
+                backend,
+                Scenario::InsertAfterCommit,
+                c,
+                Variant::HandNumberer,
+            ) && let Some((p50, p99)) = r.delay_ms
+            {
+                out.push((
+                    format!(
+                        "{backend} hand numberer x{c}: / auto-increment = {:.3}, COMMIT to number \
+                         p50 {p50:.1} ms, p99 {p99:.1} ms (measured, the anchor)",
+                        r.ratio_to_raw
+                    ),
+                    true,
+                ));
             }
         }
         if backend != "SQLite"
@@ -269,6 +313,14 @@ fn after_commit_targets(backend: &str, c: usize, r: &Row) -> Vec<(String, bool)>
         out.push((
             format!("{backend} insert (after COMMIT) / insert (derive) x{c} = {x:.3} {text}"),
             ok,
+        ));
+    }
+    if let Some(x) = r.ratio_to_hand {
+        out.push((
+            format!(
+                "{backend} insert (after COMMIT) / hand numberer x{c} = {x:.3} (target >= 0.95)"
+            ),
+            x >= 0.95,
         ));
     }
     if let Some((p50, p99)) = r.delay_ms {
@@ -394,4 +446,105 @@ pub fn chart(
             .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
+}
+
+/// "audit, N rows": the library against the SQL by hand (goal: within 1.5
+/// of it from a million rows on).
+pub fn audit_targets(rows: &[AuditRow]) -> Vec<(String, bool)> {
+    rows.iter()
+        .map(|r| {
+            let x = r.library_s / r.hand_s;
+            let (text, ok) = if r.rows >= 1_000_000 {
+                ("(target <= 1.5)", x <= 1.5)
+            } else {
+                ("(measured)", true)
+            };
+            (
+                format!(
+                    "{} audit, {} rows: library {:.2} s / by hand {:.2} s = {x:.2} {text}; \
+                     client peak +{:.1} MiB",
+                    r.backend, r.rows, r.library_s, r.hand_s, r.library_mib
+                ),
+                ok,
+            )
+        })
+        .collect()
+}
+
+/// Writes the "audit, N rows" results as CSV.
+pub fn write_audit_csv(rows: &[AuditRow], path: &Path) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record([
+        "backend",
+        "rows",
+        "library_s",
+        "by_hand_s",
+        "ratio",
+        "library_peak_mib",
+    ])?;
+    for r in rows {
+        out.write_record([
+            r.backend.to_string(),
+            r.rows.to_string(),
+            format!("{:.3}", r.library_s),
+            format!("{:.3}", r.hand_s),
+            format!("{:.3}", r.library_s / r.hand_s),
+            format!("{:.1}", r.library_mib),
+        ])?;
+    }
+    out.flush()
+}
+
+/// "bulk load, N rows": the cost per row at the largest size against the
+/// smallest, per backend, shape and loader (goal: constant, within 1.5).
+pub fn bulk_targets(rows: &[BulkRow]) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for r in rows {
+        let smallest = rows
+            .iter()
+            .filter(|s| s.backend == r.backend && s.shape == r.shape && s.who == r.who)
+            .min_by_key(|s| s.rows)
+            .expect("r itself");
+        let largest = rows
+            .iter()
+            .filter(|s| s.backend == r.backend && s.shape == r.shape && s.who == r.who)
+            .max_by_key(|s| s.rows)
+            .expect("r itself");
+        if r.rows != largest.rows || largest.rows == smallest.rows {
+            continue;
+        }
+        let x = largest.per_row_us() / smallest.per_row_us();
+        out.push((
+            format!(
+                "{} bulk load, {}, {}: {:.1} us per row at {} rows, {:.1} at {} = {x:.2} \
+                 (target <= 1.5, a constant cost per row)",
+                r.backend,
+                r.shape,
+                r.who,
+                largest.per_row_us(),
+                largest.rows,
+                smallest.per_row_us(),
+                smallest.rows
+            ),
+            x <= 1.5,
+        ));
+    }
+    out
+}
+
+/// Writes the "bulk load, N rows" results as CSV.
+pub fn write_bulk_csv(rows: &[BulkRow], path: &Path) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record(["backend", "shape", "who", "rows", "seconds", "us_per_row"])?;
+    for r in rows {
+        out.write_record([
+            r.backend.to_string(),
+            r.shape.to_string(),
+            r.who.to_string(),
+            r.rows.to_string(),
+            format!("{:.3}", r.seconds),
+            format!("{:.2}", r.per_row_us()),
+        ])?;
+    }
+    out.flush()
 }

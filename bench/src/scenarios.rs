@@ -21,7 +21,10 @@ use sea_orm::{
 };
 use sequences_core::Sequence;
 
-use crate::schema::{ac_invoice, db_invoice, deferred, invoice, line, plain, plain_deferred};
+use crate::schema::{
+    ac_invoice, db_invoice, deferred, hand_ac_invoice, hand_db_invoice, invoice, line, plain,
+    plain_deferred,
+};
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -90,8 +93,8 @@ impl Scenario {
                 Variant::Deferred,
                 Variant::RawDeferred,
             ],
-            Scenario::InsertDatabase => &[Variant::Database],
-            Scenario::InsertAfterCommit => &[Variant::AfterCommit],
+            Scenario::InsertDatabase => &[Variant::Database, Variant::HandTrigger],
+            Scenario::InsertAfterCommit => &[Variant::AfterCommit, Variant::HandNumberer],
             _ => &[Variant::Library, Variant::Raw],
         }
     }
@@ -116,6 +119,20 @@ impl Scenario {
             _ => None,
         }
     }
+
+    /// The same design written by hand that a variant of this scenario is
+    /// measured against (`Row::ratio_to_hand`), in the same rotation.
+    pub fn by_hand(self, variant: Variant) -> Option<(Scenario, Variant)> {
+        match (self, variant) {
+            (Scenario::InsertDatabase, Variant::Database) => {
+                Some((Scenario::InsertDatabase, Variant::HandTrigger))
+            }
+            (Scenario::InsertAfterCommit, Variant::AfterCommit) => {
+                Some((Scenario::InsertAfterCommit, Variant::HandNumberer))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Who does the work.
@@ -136,6 +153,10 @@ pub enum Variant {
     Database,
     /// Numbered after COMMIT by a `Numberer`.
     AfterCommit,
+    /// The minimal trigger written by hand (`hand::install_trigger`).
+    HandTrigger,
+    /// The minimal numberer written by hand (`hand::number_batch`).
+    HandNumberer,
 }
 
 impl Variant {
@@ -148,6 +169,8 @@ impl Variant {
             Variant::RawDeferred => "raw, deferred",
             Variant::Database => "db trigger",
             Variant::AfterCommit => "numberer",
+            Variant::HandTrigger => "hand trigger",
+            Variant::HandNumberer => "hand numberer",
         }
     }
 
@@ -157,7 +180,7 @@ impl Variant {
     pub fn baseline(self) -> Variant {
         match self {
             Variant::Deferred | Variant::RawDeferred => Variant::RawDeferred,
-            Variant::AfterCommit => Variant::AutoIncrement,
+            Variant::AfterCommit | Variant::HandNumberer => Variant::AutoIncrement,
             _ => Variant::Raw,
         }
     }
@@ -312,6 +335,35 @@ pub async fn run(
             .await?;
             txn.commit().await?;
         }
+        (Scenario::InsertDatabase, Variant::HandTrigger) => {
+            let txn = db.begin().await?;
+            // The number left out, as in "insert (database)".
+            hand_db_invoice::Entity::insert(hand_db_invoice::ActiveModel {
+                series: Set(HOT.to_owned()),
+                amount_cents: Set(amount),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?;
+            txn.commit().await?;
+        }
+        (Scenario::InsertAfterCommit, Variant::HandNumberer) => {
+            let txn = db.begin().await?;
+            let saved = hand_ac_invoice::ActiveModel {
+                series: Set(HOT.to_owned()),
+                number: Set(None),
+                amount_cents: Set(amount),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+            txn.commit().await?;
+            let committed = Instant::now();
+            commits
+                .lock()
+                .expect("no writer panics holding the list")
+                .push((saved.id, committed));
+        }
         (Scenario::InsertAfterCommit, Variant::AfterCommit) => {
             let txn = db.begin().await?;
             // The derive's insert: the number stays NULL, no counter is touched.
@@ -364,7 +416,9 @@ pub async fn run(
             | Variant::RawDeferred
             | Variant::AutoIncrement
             | Variant::Database
-            | Variant::AfterCommit,
+            | Variant::AfterCommit
+            | Variant::HandTrigger
+            | Variant::HandNumberer,
         ) => {
             unreachable!("no {variant:?} variant for {scenario:?}")
         }

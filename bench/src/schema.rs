@@ -133,6 +133,51 @@ pub mod ac_invoice {
     pub enum Relation {}
 }
 
+/// The by-hand anchor of "insert (database)": the same columns, no derive,
+/// numbered by the minimal trigger a user would write (take the counter row
+/// `bench-hand-db-{series}`, set the number; no guards), created at setup.
+pub mod hand_db_invoice {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_hand_db_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        pub number: Option<i64>,
+        pub amount_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The by-hand anchor of "insert (after COMMIT)": rows inserted with their
+/// number NULL and numbered by a loop written by hand (`measure::HandNumberer`)
+/// from the counter row `bench-hand-ac-hot`.
+pub mod hand_ac_invoice {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_hand_ac_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        #[sea_orm(indexed)]
+        pub number: Option<i64>,
+        pub amount_cents: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// The lines of every invoice scenario: the work a real invoice transaction
 /// does after (immediate) or before (deferred) taking its number.
 pub mod line {
@@ -163,6 +208,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateLineTables));
         all.push(Box::new(CreateDatabaseNumberedTable));
         all.push(Box::new(CreateAfterCommitTable));
+        all.push(Box::new(CreateHandTables));
         all
     }
 }
@@ -263,6 +309,35 @@ impl MigrationTrait for CreateAfterCommitTable {
             )
             .await?;
         for index in schema.create_index_from_entity(ac_invoice::Entity) {
+            manager.create_index(index).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The tables of the by-hand anchors of "insert (database)" and "insert
+/// (after COMMIT)" (the trigger is created by the benchmark's setup).
+struct CreateHandTables;
+
+impl MigrationName for CreateHandTables {
+    fn name(&self) -> &str {
+        "m20261207_000204_create_bench_hand_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateHandTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        for mut table in [
+            schema.create_table_from_entity(hand_db_invoice::Entity),
+            schema.create_table_from_entity(hand_ac_invoice::Entity),
+        ] {
+            manager
+                .create_table(table.if_not_exists().to_owned())
+                .await?;
+        }
+        for index in schema.create_index_from_entity(hand_ac_invoice::Entity) {
             manager.create_index(index).await?;
         }
         Ok(())

@@ -10,6 +10,24 @@ use sea_orm::sea_query::{Alias, Expr, Func, Query};
 use sea_orm::{Condition, ConnectionTrait, DbErr};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A scope read back as text, as values to compare its columns with: an
+/// integer for a column compared in its own type (`typed`), text otherwise.
+fn scope_values(scope: &Scope, typed: &[bool]) -> Result<Vec<Option<sea_orm::Value>>, DbErr> {
+    scope
+        .iter()
+        .zip(typed)
+        .map(|(value, &typed)| match value {
+            None => Ok(None),
+            Some(text) if typed => text.parse::<i64>().map(|v| Some(v.into())).map_err(|_| {
+                DbErr::Custom(format!(
+                    "audit: the integer scope value {text:?} reads back as no integer"
+                ))
+            }),
+            Some(text) => Ok(Some(text.clone().into())),
+        })
+        .collect()
+}
+
 impl<C: AuditColumn> Audit<C> {
     /// The audit of an integer column.
     pub(super) async fn run_numbers<D: ConnectionTrait>(
@@ -23,11 +41,22 @@ impl<C: AuditColumn> Audit<C> {
         let table = Alias::new(self.value.table_name());
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut base = Query::select();
+        // An integer scope column is compared in its own type on the
+        // servers, so that an index on (scope, number) serves the audit's
+        // sort; any other as exact text. SQLite's columns may hold any type
+        // whatever their declaration: text there.
+        let typed: Vec<bool> = self
+            .scope
+            .iter()
+            .map(|c| c.is_integer() == Some(true) && dialect != Dialect::Sqlite)
+            .collect();
         for (i, column) in self.scope.iter().enumerate() {
-            base.expr_as(
-                as_text(col(column), column, dialect),
-                Alias::new(format!("s{i}")),
-            );
+            let expr = if typed[i] {
+                col(column)
+            } else {
+                as_text(col(column), column, dialect)
+            };
+            base.expr_as(expr, Alias::new(format!("s{i}")));
         }
         base.expr_as(Func::cast_as(col(&self.value), integer), Alias::new("v"));
         if let Some(date) = &self.date {
@@ -41,8 +70,7 @@ impl<C: AuditColumn> Audit<C> {
         // Rows whose number is NULL: never numbered, a defect.
         let unnumbered = self.unnumbered_query(db, &self.scope, dialect);
         let base = db.get_database_backend().build(&base);
-        let statements =
-            dialect.audit(&base, self.scope.len(), self.initial_value, self.max_listed);
+        let statements = dialect.audit(&base, self.scope.len(), self.initial_value);
         let n = self.scope.len();
 
         let mut groups: BTreeMap<Vec<Option<String>>, GroupAudit> = BTreeMap::new();
@@ -66,14 +94,55 @@ impl<C: AuditColumn> Audit<C> {
             }
             groups.insert(scope, group);
         }
-        for row in db.query_all_raw(statements.gaps).await? {
+        // Gaps and duplicates are listed only where the summary shows some,
+        // so that a clean table is read once: an inner gap when the distinct
+        // numbers from the lowest one up fall short of its range, duplicates
+        // when rows outnumber distinct numbers.
+        let dirty: Vec<Scope> = groups
+            .iter()
+            .filter(|(_, g)| {
+                let inner_gap = match (g.gaps.first(), g.last) {
+                    _ if g.missing == 0 => false,
+                    (Some(head), Some(last)) => {
+                        (last as i128 - *head.end() as i128) > g.missing as i128
+                    }
+                    (None, Some(last)) => {
+                        (last as i128 - self.initial_value as i128 + 1) > g.missing as i128
+                    }
+                    _ => false,
+                };
+                inner_gap || g.rows > g.distinct
+            })
+            .map(|(scope, _)| scope.clone())
+            .collect();
+        let only: Vec<Vec<Option<sea_orm::Value>>> = dirty
+            .iter()
+            .map(|scope| scope_values(scope, &typed))
+            .collect::<Result<_, _>>()?;
+        let (gaps, duplicates) = dialect.audit_details(
+            &base,
+            n,
+            self.initial_value,
+            self.max_listed,
+            // A few scopes by their values; many, by reading the table.
+            (only.len() <= 100).then_some(only.as_slice()),
+        );
+        let (gaps, duplicates) = if dirty.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                db.query_all_raw(gaps).await?,
+                db.query_all_raw(duplicates).await?,
+            )
+        };
+        for row in gaps {
             let scope = scope_of(&row, n)?;
             let range = row.try_get_by_index::<i64>(n)?..=row.try_get_by_index::<i64>(n + 1)?;
             if let Some(group) = groups.get_mut(&scope) {
                 group.gaps.push(range);
             }
         }
-        for row in db.query_all_raw(statements.duplicates).await? {
+        for row in duplicates {
             let scope = scope_of(&row, n)?;
             let value = row.try_get_by_index::<i64>(n)?;
             let count = row.try_get_by_index::<i64>(n + 1)? as u64;

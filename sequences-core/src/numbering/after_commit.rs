@@ -73,9 +73,16 @@ where
             if !field.anything_waits(db).await? {
                 continue;
             }
+            // MariaDB: a batch of our own runs at READ COMMITTED (see
+            // `number_batch`); one in the caller's transaction runs at the
+            // caller's level.
+            let isolate = db.get_database_backend() == sea_orm::DbBackend::MySql
+                && !crate::in_transaction(db)
+                    .await
+                    .map_err(|source| field.failed(source))?;
             let mut careful = false;
             loop {
-                match field.number_batch(db, BATCH, careful).await? {
+                match field.number_batch(db, BATCH, careful, isolate).await? {
                     Some(batch) => {
                         total += batch.numbered;
                         careful = false;
@@ -442,11 +449,20 @@ where
     /// One batch, in one transaction: `None` when the sequence refused one
     /// of its rows and it was rolled back, to be run again `careful`ly (each
     /// row in a savepoint, the refused ones recorded).
+    ///
+    /// `isolate` (MariaDB, outside the caller's transaction): the batch runs
+    /// at READ COMMITTED. At REPEATABLE READ, InnoDB's locking reads and
+    /// UPDATEs lock the gaps of the index they scan: a scan of the column's
+    /// NULL entries locked the gap where every writer inserts its NULL, while
+    /// it waited for a writer's row still in flight, and writers died in
+    /// deadlocks (1213). At READ COMMITTED no gap is locked, so a writer never
+    /// waits for the numberer.
     async fn number_batch<C>(
         &self,
         db: &C,
         limit: u64,
         careful: bool,
+        isolate: bool,
     ) -> Result<Option<Batch>, SequenceError>
     where
         C: ConnectionTrait + TransactionTrait,
@@ -454,7 +470,13 @@ where
         let dialect =
             Dialect::of(db.get_database_backend()).map_err(|source| self.failed(source))?;
         let pk = self.single_key()?;
-        let txn = db.begin().await.map_err(|source| self.failed(source))?;
+        let txn = if isolate {
+            db.begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+                .await
+        } else {
+            db.begin().await
+        }
+        .map_err(|source| self.failed(source))?;
         let result = async {
             // Numberers of this column take turns here; the stamp says
             // when one last ran.
@@ -476,8 +498,10 @@ where
             // PostgreSQL locks what it reads (rows of transactions still
             // running are not in its snapshot). InnoDB's locking read of the
             // range would wait on every insert still in flight: MariaDB picks
-            // the rows from its snapshot, then locks them by key and reads
-            // their latest values.
+            // the rows from its snapshot, then locks them by key alone (so
+            // that the primary key serves the read, not the column's index
+            // of NULLs, where writers insert) and keeps those still waiting,
+            // as they are now.
             let rows = match dialect {
                 Dialect::Postgres => query.lock_exclusive().all(&txn).await,
                 Dialect::MySql => {
@@ -490,11 +514,18 @@ where
                         .collect();
                     <K::EntityName as EntityTrait>::find()
                         .filter(pk.is_in(keys))
-                        .filter(self.column.is_null())
                         .order_by_asc(pk)
                         .lock_exclusive()
                         .all(&txn)
                         .await
+                        .map(|rows| {
+                            rows.into_iter()
+                                .filter(|row| {
+                                    let value = ModelTrait::get(row, self.column);
+                                    value == value.as_null()
+                                })
+                                .collect()
+                        })
                 }
                 Dialect::Sqlite => query.all(&txn).await,
             }
