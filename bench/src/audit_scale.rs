@@ -147,30 +147,20 @@ async fn by_hand(db: &DatabaseConnection) -> Result<(u64, u64), DbErr> {
     Ok((missing, duplicates))
 }
 
-/// The client's peak resident set in KiB (`VmHWM`), after resetting it.
+/// Resets the client's peak resident set (`VmHWM`) to the current one.
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn peak_kib() -> f64 {
+/// A figure of `/proc/self/status` in KiB (`VmHWM`: the peak resident set;
+/// `VmRSS`: the current one); 0 where there is none.
+fn status_kib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0.0)
-}
-
-fn current_kib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0.0)
@@ -195,11 +185,11 @@ pub async fn measure(
     let (mut library_times, mut hand_times, mut mib) = (Vec::new(), Vec::new(), 0f64);
     for _ in 0..runs {
         reset_peak();
-        let before = current_kib();
+        let before = status_kib("VmRSS:");
         let started = Instant::now();
         let found = library(db).await?;
         library_times.push(started.elapsed());
-        mib = mib.max((peak_kib() - before).max(0.0) / 1024.0);
+        mib = mib.max((status_kib("VmHWM:") - before).max(0.0) / 1024.0);
         let started = Instant::now();
         let by_hand = by_hand(db).await.map_err(|e| e.to_string())?;
         hand_times.push(started.elapsed());

@@ -117,32 +117,17 @@ async fn run(args: Args) -> Result<(), String> {
         return Err("--require-all: PostgreSQL, MariaDB and SQLite must all be configured".into());
     }
 
-    let audit_rows: Vec<i64> = args
-        .audit_rows
-        .clone()
-        .unwrap_or_else(|| {
-            if args.quick {
-                vec![10_000]
-            } else {
-                vec![1_000_000, 10_000_000]
-            }
-        })
-        .into_iter()
-        .filter(|&n| n > 0)
-        .collect();
-    let bulk_rows: Vec<i64> = args
-        .bulk_rows
-        .clone()
-        .unwrap_or_else(|| {
-            if args.quick {
-                vec![500]
-            } else {
-                vec![5_000, 10_000, 20_000]
-            }
-        })
-        .into_iter()
-        .filter(|&n| n > 0)
-        .collect();
+    // Table sizes: the ones given (0 skips), or the defaults of the run.
+    let sizes = |given: &Option<Vec<i64>>, quick: &[i64], full: &[i64]| -> Vec<i64> {
+        given
+            .clone()
+            .unwrap_or_else(|| if args.quick { quick } else { full }.to_vec())
+            .into_iter()
+            .filter(|&n| n > 0)
+            .collect()
+    };
+    let audit_rows = sizes(&args.audit_rows, &[10_000], &[1_000_000, 10_000_000]);
+    let bulk_rows = sizes(&args.bulk_rows, &[500], &[5_000, 10_000, 20_000]);
     let mut rows = Vec::new();
     let mut bulks = Vec::new();
     let mut audits = Vec::new();
