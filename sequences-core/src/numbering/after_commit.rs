@@ -1,7 +1,7 @@
 //! Numbering after COMMIT: the committed rows an
 //! [`after_commit`](crate::NumberedField::after_commit) field left NULL, numbered
-//! in batches by a numberer (`number_pending`), read back in number order
-//! (`read_after`), waited for (`wait_for_number`).
+//! in batches by a numberer (`number_pending`), waited for
+//! (`wait_for_number`); read back in number order in `feed`.
 //!
 //! A batch runs in one transaction: the numberers of the table take turns
 //! through one lock (a row of `sequences`), the batch's rows are read and
@@ -99,78 +99,6 @@ where
         Ok(total)
     }
 
-    /// The rows numbered after `last_seen`, in number order, at most
-    /// `limit`: a feed whose reader never skips a row. Numbers are given in
-    /// batches that commit one after the other, so what a read returns is
-    /// always `last_seen + 1, last_seen + 2, ...` with no hole.
-    ///
-    /// A feed reads one sequence. A field with placeholders has one per
-    /// scope: read it with [`read_after_in`](Self::read_after_in). A field
-    /// with a period starts again each period, so its numbers do not order
-    /// its rows: it is refused ([`SequenceError::InvalidNumbering`]), as is
-    /// a field with placeholders here.
-    pub async fn read_after<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        last_seen: i64,
-        limit: u64,
-    ) -> Result<Vec<<K::EntityName as EntityTrait>::Model>, SequenceError> {
-        self.read_after_in(db, std::iter::empty::<(K, Value)>(), last_seen, limit)
-            .await
-    }
-
-    /// [`read_after`](Self::read_after) in the sequence of one scope: a
-    /// value for each column the sequence name's placeholders take
-    /// (`[(Column::Till, "A")]` for `receipt-{till}`), no more, no fewer, or
-    /// [`SequenceError::InvalidNumbering`].
-    pub async fn read_after_in<C, V>(
-        &self,
-        db: &C,
-        scope: impl IntoIterator<Item = (K, V)>,
-        last_seen: i64,
-        limit: u64,
-    ) -> Result<Vec<<K::EntityName as EntityTrait>::Model>, SequenceError>
-    where
-        C: ConnectionTrait,
-        V: Into<Value>,
-    {
-        let field = self.first_after_commit()?;
-        let number = field.number_column()?;
-        let scope: Vec<(K, Value)> = scope.into_iter().map(|(k, v)| (k, v.into())).collect();
-        field.one_sequence(&scope)?;
-        let dialect =
-            Dialect::of(db.get_database_backend()).map_err(|source| field.failed(source))?;
-        let mut query = <K::EntityName as EntityTrait>::find();
-        for (column, value) in scope {
-            // Byte for byte, as the sequence's name took it: a column whose
-            // collation ignores case or trailing spaces would mix scopes.
-            if matches!(value, Value::String(_)) {
-                query = query.filter(sea_orm::sea_query::Expr::cust_with_exprs(
-                    format!(
-                        "{} = {}",
-                        dialect.exact_text(&dialect.placeholder(1)),
-                        dialect.exact_text(&dialect.placeholder(2))
-                    ),
-                    [
-                        sea_orm::sea_query::Expr::col((column.entity_name(), column)),
-                        sea_orm::sea_query::Expr::val(value.clone()),
-                    ],
-                ));
-            }
-            query = query.filter(column.eq(value));
-        }
-        query
-            .filter(number.gt(last_seen))
-            .order_by_asc(number)
-            .limit(limit)
-            .all(db)
-            .await
-            .map_err(|source| SequenceError::Database {
-                name: field.target.clone(),
-                source,
-            })
-    }
-
     /// Waits until the row whose primary key is `key` has its number, and
     /// returns it (the column's value: an integer, or the reference); polls
     /// every few milliseconds. A row the numberer refused is
@@ -234,7 +162,7 @@ where
         }
     }
 
-    fn first_after_commit(&self) -> Result<&Prepared<K>, SequenceError> {
+    pub(super) fn first_after_commit(&self) -> Result<&Prepared<K>, SequenceError> {
         self.checked()?
             .into_iter()
             .find(|field| field.moment == Moment::AfterCommit)
@@ -259,55 +187,6 @@ where
             _ => Err(self.invalid(
                 "after_commit needs a one-column primary key, which the numberer and \
                  wait_for_number find rows by"
-                    .into(),
-            )),
-        }
-    }
-
-    /// Refuses a feed that would read more than one sequence: a period, or
-    /// a scope that is not exactly the placeholders' columns.
-    fn one_sequence(&self, scope: &[(K, Value)]) -> Result<(), SequenceError> {
-        if self.period.is_some() {
-            return Err(self.invalid(
-                "a feed reads one sequence, and this field's starts again each period (its \
-                 numbers do not order its rows): read_after takes fields without a period"
-                    .into(),
-            ));
-        }
-        let mut wanted: Vec<&str> = self.name_columns.iter().map(|c| c.as_str()).collect();
-        let mut given: Vec<&str> = scope.iter().map(|(c, _)| c.as_str()).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        given.sort_unstable();
-        if wanted != given {
-            return Err(self.invalid(format!(
-                "a feed reads one sequence of `{}`: give read_after_in a value for each of its \
-                 placeholders' columns ({}), and no other column (given: {})",
-                self.template,
-                if wanted.is_empty() {
-                    "none".to_owned()
-                } else {
-                    wanted.join(", ")
-                },
-                if given.is_empty() {
-                    "none".to_owned()
-                } else {
-                    given.join(", ")
-                },
-            )));
-        }
-        Ok(())
-    }
-
-    /// The integer column the number is read from: the field, or its first
-    /// raw value beside a reference.
-    fn number_column(&self) -> Result<K, SequenceError> {
-        match (&self.format, self.raw_values.first()) {
-            (None, _) => Ok(self.column),
-            (Some(_), Some(&(raw, _))) => Ok(raw),
-            (Some(_), None) => Err(self.invalid(
-                "reading in number order needs an integer column: give the formatted field a \
-                 raw_value column"
                     .into(),
             )),
         }
@@ -403,7 +282,7 @@ where
         Ok(())
     }
 
-    fn failed(&self, source: DbErr) -> SequenceError {
+    pub(super) fn failed(&self, source: DbErr) -> SequenceError {
         SequenceError::Database {
             name: self.target.clone(),
             source,

@@ -18,6 +18,7 @@ pub(crate) use crate::policy::OnDelete;
 mod after_commit;
 mod by_database;
 mod deleting;
+mod feed;
 mod field;
 mod filling;
 mod prepared;
