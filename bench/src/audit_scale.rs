@@ -148,13 +148,13 @@ async fn by_hand(db: &DatabaseConnection) -> Result<(u64, u64), DbErr> {
 }
 
 /// Resets the client's peak resident set (`VmHWM`) to the current one.
-fn reset_peak() {
+pub(crate) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// A figure of `/proc/self/status` in KiB (`VmHWM`: the peak resident set;
 /// `VmRSS`: the current one); 0 where there is none.
-fn status_kib(field: &str) -> f64 {
+pub(crate) fn status_kib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

@@ -27,6 +27,7 @@ mod measure;
 mod report;
 mod scenarios;
 mod schema;
+mod verify_scale;
 
 use report::Row;
 use scenarios::{Scenario, Variant};
@@ -72,6 +73,10 @@ struct Args {
     /// --quick: 500; 0 skips it).
     #[arg(long, value_delimiter = ',')]
     bulk_rows: Option<Vec<i64>>,
+    /// Table sizes of the "verify, N rows" scenario (the chain check; default
+    /// 1000000; --quick: 10000; 0 skips it).
+    #[arg(long, value_delimiter = ',')]
+    verify_rows: Option<Vec<i64>>,
     /// Directory for results.csv and chart.svg (default target/bench).
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -128,6 +133,8 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let audit_rows = sizes(&args.audit_rows, &[10_000], &[1_000_000, 10_000_000]);
     let bulk_rows = sizes(&args.bulk_rows, &[500], &[5_000, 10_000, 20_000]);
+    let verify_rows = sizes(&args.verify_rows, &[10_000], &[1_000_000]);
+    let mut verifies = Vec::new();
     let mut rows = Vec::new();
     let mut bulks = Vec::new();
     let mut audits = Vec::new();
@@ -196,6 +203,13 @@ async fn run(args: Args) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("{}: bulk load: {e}", backend.name))?,
         );
+        for &n in &verify_rows {
+            verifies.push(
+                verify_scale::measure(&backend.db, backend.name, n)
+                    .await
+                    .map_err(|e| format!("{}: {e}", backend.name))?,
+            );
+        }
         if backend.name != "SQLite" {
             for &n in &audit_rows {
                 audits.push(
@@ -215,6 +229,7 @@ async fn run(args: Args) -> Result<(), String> {
         .into_iter()
         .chain(report::bulk_targets(&bulks))
         .chain(report::audit_targets(&audits))
+        .chain(report::verify_lines(&verifies))
     {
         met &= ok;
         println!("  [{}] {line}", if ok { "met" } else { "NOT MET" });
@@ -232,6 +247,11 @@ async fn run(args: Args) -> Result<(), String> {
     if !audits.is_empty() {
         let path = args.out.join("audit.csv");
         report::write_audit_csv(&audits, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if !verifies.is_empty() {
+        let path = args.out.join("verify.csv");
+        report::write_verify_csv(&verifies, &path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let versions: Vec<String> = backends
         .iter()

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 use crate::audit_scale::AuditRow;
 use crate::bulk::BulkRow;
 use crate::scenarios::{Scenario, Variant};
+use crate::verify_scale::VerifyRow;
 
 /// The aggregated result of one (backend, scenario, connections, variant).
 #[derive(Debug, Clone)]
@@ -469,6 +470,41 @@ pub fn audit_targets(rows: &[AuditRow]) -> Vec<(String, bool)> {
             )
         })
         .collect()
+}
+
+/// "verify, N rows": measured (no goal but the one of every chain check:
+/// the memory of one sequence's rows, not the table's).
+pub fn verify_lines(rows: &[VerifyRow]) -> Vec<(String, bool)> {
+    rows.iter()
+        .map(|r| {
+            (
+                format!(
+                    "{} verify, {} rows: {:.2} s ({:.0} rows/s); client peak +{:.1} MiB (measured)",
+                    r.backend,
+                    r.rows,
+                    r.seconds,
+                    r.rows as f64 / r.seconds,
+                    r.peak_mib
+                ),
+                true,
+            )
+        })
+        .collect()
+}
+
+/// Writes the "verify, N rows" results as CSV.
+pub fn write_verify_csv(rows: &[VerifyRow], path: &Path) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record(["backend", "rows", "seconds", "peak_mib"])?;
+    for r in rows {
+        out.write_record([
+            r.backend.to_string(),
+            r.rows.to_string(),
+            format!("{:.3}", r.seconds),
+            format!("{:.1}", r.peak_mib),
+        ])?;
+    }
+    out.flush()
 }
 
 /// Writes the "audit, N rows" results as CSV.

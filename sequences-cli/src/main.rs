@@ -10,6 +10,7 @@ mod commands;
 mod database;
 mod error;
 mod output;
+mod progress;
 mod table;
 mod write;
 

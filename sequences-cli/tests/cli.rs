@@ -23,6 +23,21 @@ fn sequences(url: &str, args: &[&str]) -> Output {
         .expect("run sequences")
 }
 
+/// Runs a command on a terminal (util-linux's `script` gives it one, for
+/// stdout and stderr alike); what the terminal showed.
+fn on_terminal(url: &str, args: &[&str]) -> String {
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|arg| format!("'{}'", arg.replace('\'', "'\\''")))
+        .collect();
+    let output = Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run script (util-linux)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Runs a command that must succeed with exit code `code`; its stdout.
 fn ok(url: &str, args: &[&str], code: i32) -> String {
     let output = sequences(url, args);
@@ -239,6 +254,11 @@ async fn every_command_end_to_end() {
         assert_eq!(group["inversions"], 1);
         let human = ok(url, &audit[1..], 1);
         assert!(human.contains("DEFECT"), "{t:?}: {human}");
+        let drawn = on_terminal(url, &audit[1..]);
+        assert!(
+            drawn.contains("auditing cli_invoice.number") && drawn.contains("DEFECT"),
+            "{t:?}: {drawn}"
+        );
         fails(
             url,
             &["audit", "--table", "no_such_table", "--column", "number"],
@@ -285,6 +305,20 @@ async fn every_command_end_to_end() {
         let report = json(&ok(url, &verify, 0));
         assert_eq!(report["intact"], true, "{t:?}: {report}");
         assert_eq!(report["chains"][0]["links"], 3);
+        // On a terminal, the progress is drawn on stderr; never under
+        // --json, nor when stderr is not a terminal.
+        let drawn = on_terminal(url, &verify[1..]);
+        assert!(
+            drawn.contains("verifying the chains of chained_doc.number"),
+            "{t:?}: {drawn}"
+        );
+        let quiet = on_terminal(url, &verify);
+        assert!(
+            !quiet.contains("verifying") && quiet.contains("\"intact\""),
+            "{t:?}: {quiet}"
+        );
+        let piped = sequences(url, &verify[1..]);
+        assert!(piped.stderr.is_empty(), "{t:?}: {piped:?}");
         sql(
             &db,
             "UPDATE chained_doc SET amount_cents = 250 WHERE number = 2",

@@ -224,15 +224,20 @@ pub(crate) fn numberer_asleep(table: &str) -> String {
 /// prefix`), not with `LIKE`, whose wildcards and escape character (`\` on
 /// PostgreSQL and MariaDB) a prefix may contain.
 pub fn name_starts_with(prefix: &str) -> sea_orm::sea_query::SimpleExpr {
+    starts_with(
+        sea_orm::sea_query::Expr::col((Entity, Column::Name)),
+        prefix,
+    )
+}
+
+/// `column` starts with `prefix` (see [`name_starts_with`]).
+pub(crate) fn starts_with(
+    column: sea_orm::sea_query::Expr,
+    prefix: &str,
+) -> sea_orm::sea_query::SimpleExpr {
     use sea_orm::sea_query::{Expr, ExprTrait, Func};
     let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
-    Expr::expr(
-        Func::cust("SUBSTR")
-            .arg(Expr::col((Entity, Column::Name)))
-            .arg(1)
-            .arg(length),
-    )
-    .eq(prefix)
+    Expr::expr(Func::cust("SUBSTR").arg(column).arg(1).arg(length)).eq(prefix)
 }
 
 /// How many names one read of the counters or voids takes.
@@ -297,6 +302,37 @@ pub(crate) async fn voids_named<C: ConnectionTrait>(
                 crate::SequenceError::schema_outdated(&chunk[0], db.get_database_backend(), error)
             })?
         {
+            found.entry(row.sequence.clone()).or_default().push(row);
+        }
+    }
+    Ok(found)
+}
+
+/// The voids of the sequences whose name starts with `prefix` (every void
+/// with `None`), by sequence; a missing `sequence_voids` is the migration to
+/// apply (`SchemaOutdated`).
+pub(crate) async fn voids_prefixed<C: ConnectionTrait>(
+    db: &C,
+    prefix: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, Vec<void::Model>>, DbErr> {
+    let mut query = void::Entity::find();
+    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+        query = query.filter(starts_with(
+            sea_orm::sea_query::Expr::col((void::Entity, void::Column::Sequence)),
+            prefix,
+        ));
+    }
+    let mut found: std::collections::BTreeMap<String, Vec<void::Model>> =
+        std::collections::BTreeMap::new();
+    for row in query.all(db).await.map_err(|error| {
+        crate::SequenceError::schema_outdated(
+            prefix.unwrap_or_default(),
+            db.get_database_backend(),
+            error,
+        )
+    })? {
+        // The comparison above follows the column's collation.
+        if prefix.is_none_or(|prefix| row.sequence.starts_with(prefix)) {
             found.entry(row.sequence.clone()).or_default().push(row);
         }
     }

@@ -39,6 +39,7 @@ mod numberer;
 mod numbering;
 mod period;
 mod policy;
+mod progress;
 mod reference;
 mod retry;
 mod sequence;
@@ -72,6 +73,7 @@ pub use retry::{Retry, TransactionError, WorkFuture, is_retryable, transaction};
 pub use audit::{Audit, AuditReport, DateInversion, GroupAudit, PendingRows};
 pub use chain::{BreakKind, ChainAudit, ChainBreak, ChainKey, ChainReport, ChainState, Checkpoint};
 pub use column::{AuditColumn, NamedColumn};
+pub use progress::Progress;
 
 // Operating it.
 pub use inventory::{LockHolder, SequenceInfo, list_sequences, lock_holders};

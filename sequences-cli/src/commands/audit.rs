@@ -14,6 +14,7 @@ use crate::args::{AuditArgs, CheckpointArgs, VerifyArgs};
 use crate::database::check_keyed_schema;
 use crate::error::{CliError, Kind};
 use crate::output::{self, Done, Out};
+use crate::progress::Shown;
 
 pub async fn audit(
     db: &DatabaseConnection,
@@ -76,7 +77,12 @@ pub async fn audit(
     if let Some(seconds) = args.pending {
         audit = audit.pending(std::time::Duration::from_secs(seconds));
     }
+    let shown = Shown::new(out);
+    if let Some(bar) = shown.hook() {
+        audit = audit.progress(bar);
+    }
     let report = audit.run(db).await?;
+    drop(shown);
     out.print(&output::Audit {
         report: &report,
         scope: &args.scope,
@@ -110,7 +116,12 @@ pub async fn verify(
     for file in &args.against {
         audit = audit.checkpoints(read_checkpoints(file)?);
     }
+    let shown = Shown::new(out);
+    if let Some(bar) = shown.hook() {
+        audit = audit.progress(bar);
+    }
     let report = audit.run(db).await?;
+    drop(shown);
     out.print(&output::Chains(&report));
     Ok(if report.is_intact() {
         Outcome::Done

@@ -70,7 +70,12 @@ pub async fn number(
     numbering.validate()?;
     let target = format!("{}.{}", args.table, args.column);
     // One pass first: what it refuses, --follow refuses too, at once.
-    let mut numbered = numbering.number_pending(db).await?;
+    let shown = crate::progress::Shown::new(out);
+    let mut numbered = match shown.hook() {
+        Some(bar) => numbering.number_pending_reporting(db, &bar).await?,
+        None => numbering.number_pending(db).await?,
+    };
+    drop(shown);
     if args.follow {
         out.warn(format!(
             "numbering {target} as rows commit; Ctrl-C (or SIGTERM) stops between two batches"

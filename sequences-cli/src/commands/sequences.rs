@@ -323,16 +323,21 @@ pub async fn adopt(
             ));
         }
     };
-    let audit = sequences_core::Audit::new(named_column(db, &table, &column).await?)
+    let mut audit = sequences_core::Audit::new(named_column(db, &table, &column).await?)
         .scope(named_columns(db, &table, &scope).await?)
         .sequence(template)
         .initial_value(initial);
+    let shown = crate::progress::Shown::new(out);
+    if let Some(bar) = shown.hook() {
+        audit = audit.progress(bar);
+    }
     let sequence = Sequence::new(&name).initial_value(initial);
     let adoption = write(db, &name, wait.lock_timeout, async |w| {
         w.run(&name, sequence.adopt(w.txn(), &audit, allow_defects))
             .await
     })
     .await?;
+    drop(shown);
     let group = &adoption.audit;
     let defects = format!(
         "{} missing, {} duplicated, {} unnumbered",

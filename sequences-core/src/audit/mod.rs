@@ -80,6 +80,7 @@ pub struct Audit<C> {
     checkpoints: Vec<crate::chain::Checkpoint>,
     guarded: bool,
     pending: Option<std::time::Duration>,
+    progress: crate::progress::Hook,
 }
 
 impl<C: AuditColumn> Audit<C> {
@@ -100,6 +101,7 @@ impl<C: AuditColumn> Audit<C> {
             pending: None,
             filtered: false,
             checkpoints: Vec::new(),
+            progress: crate::progress::Hook::default(),
         }
     }
 
@@ -224,6 +226,15 @@ impl<C: AuditColumn> Audit<C> {
         self
     }
 
+    /// Reports what the audit is doing to `progress`: reading the rows, then
+    /// watching the rows waiting for a numberer (one step per row that
+    /// leaves the wait), which may last [`pending`](Self::pending)'s
+    /// `max_wait`.
+    pub fn progress(mut self, progress: impl crate::Progress + 'static) -> Self {
+        self.progress = crate::progress::Hook::new(progress);
+        self
+    }
+
     /// Runs the audit. Fails, before any query, when the column is not an
     /// integer or the template names a column that is not in the scope.
     pub async fn run<D>(&self, db: &D) -> Result<AuditReport, SequenceError>
@@ -231,6 +242,8 @@ impl<C: AuditColumn> Audit<C> {
         D: ConnectionTrait + TransactionTrait,
     {
         let failed = |error| SequenceError::of_audit(&self.target(), error);
+        self.progress
+            .stage(&format!("auditing {}", self.target()), None);
         // Rows, counters, voids and triggers as of one moment: read apart,
         // a commit between two reads would show a counter ahead of its rows.
         let snapshot = crate::session::snapshot(db).await.map_err(failed)?;

@@ -91,6 +91,14 @@ impl<C: AuditColumn> Audit<C> {
             first.len() as u64
         };
         let mut unwatched = waiting.saturating_sub(first.len() as u64);
+        self.progress.stage(
+            &format!(
+                "watching the rows of {} waiting for a numberer (up to {} s)",
+                self.target(),
+                max_wait.as_secs()
+            ),
+            Some(first.len() as u64),
+        );
         let started = Instant::now();
         let limit = started + max_wait * FOLLOWED;
         let mut watched: BTreeMap<String, Instant> =
@@ -115,6 +123,7 @@ impl<C: AuditColumn> Audit<C> {
             for gone in &left {
                 watched.remove(gone);
             }
+            self.progress.advance(left.len() as u64);
             if !keys_kept {
                 // A row left, and may wait under another key now.
                 let now = Instant::now();

@@ -55,7 +55,6 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use crate::hash::{GENESIS, keyed_link_hash, link_hash, seal_hash, void_auth};
-pub(crate) use checkpoint::counters;
 pub use checkpoint::{Checkpoint, checkpoints};
 pub use verify::{BreakKind, ChainAudit, ChainBreak, ChainReport, ChainState};
 pub(crate) use write::{Link, extend};

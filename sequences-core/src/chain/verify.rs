@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, StreamTrait};
 
 use super::walk::{Counter, Group, Row, Void, Walk};
-use super::{ChainKey, Checkpoint, counters};
+use super::{ChainKey, Checkpoint};
 use crate::column::{AuditColumn, as_text, fits_scope};
 use crate::sql::Dialect;
 use crate::{SequenceError, entity};
@@ -62,6 +62,7 @@ pub struct ChainAudit<C> {
     key: Option<ChainKey>,
     legacy_prefix: bool,
     checkpoints: Vec<Checkpoint>,
+    progress: crate::progress::Hook,
 }
 
 /// The chains of one audit.
@@ -176,6 +177,7 @@ impl<C: AuditColumn> ChainAudit<C> {
             key: None,
             legacy_prefix: false,
             checkpoints: Vec::new(),
+            progress: crate::progress::Hook::default(),
         }
     }
 
@@ -294,11 +296,23 @@ impl<C: AuditColumn> ChainAudit<C> {
         Ok(None)
     }
 
-    /// Reads the rows (in number order per scope), the voids and the chain
-    /// heads, and verifies every chain.
+    /// Reports the walk to `progress`: one stage, one step per row read
+    /// (the rows are counted first, for its length).
+    pub fn progress(mut self, progress: impl crate::Progress + 'static) -> Self {
+        self.progress = crate::progress::Hook::new(progress);
+        self
+    }
+
+    /// Reads the counters, voids and chain heads, then streams the rows
+    /// sequence by sequence and walks each sequence's chain once its rows
+    /// are read. Its time follows the rows and voids; the memory it holds
+    /// is one sequence's rows (a number, a hash and the covered fields
+    /// each), plus the voids and counters of the sequences the template
+    /// can name.
     pub async fn run<D>(&self, db: &D) -> Result<ChainReport, SequenceError>
     where
         D: ConnectionTrait + sea_orm::TransactionTrait,
+        D::Transaction: StreamTrait,
     {
         let failed = |error| SequenceError::of_audit(&self.target(), error);
         // Rows, voids and heads as of one moment (see `Audit::run`).
@@ -334,8 +348,12 @@ impl<C: AuditColumn> ChainAudit<C> {
         Ok(template)
     }
 
-    async fn run_chains<D: ConnectionTrait>(&self, db: &D) -> Result<ChainReport, DbErr> {
-        let dialect = Dialect::of(db.get_database_backend())?;
+    async fn run_chains<D>(&self, db: &D) -> Result<ChainReport, DbErr>
+    where
+        D: ConnectionTrait + StreamTrait,
+    {
+        let backend = ConnectionTrait::get_database_backend(db);
+        let dialect = Dialect::of(backend)?;
         let (integer, text) = dialect.audit_cast_types();
         let key = match &self.key {
             None => None,
@@ -346,6 +364,87 @@ impl<C: AuditColumn> ChainAudit<C> {
         };
         let template = self.template()?;
         let scope_names: Vec<&str> = self.scope.iter().map(AuditColumn::column_name).collect();
+        let prefix = match template.pieces.first() {
+            Some(Piece::Text(text)) => Some(text.as_str()),
+            _ => None,
+        };
+        // What the chains are walked against, read before the rows stream
+        // (the stream holds the connection): the counters, voids and seals
+        // of every sequence the template's prefix can name.
+        let mut counters: BTreeMap<String, entity::Model> =
+            entity::counters_prefixed(db, prefix, false)
+                .await?
+                .into_iter()
+                .map(|row| (row.name.clone(), row))
+                .collect();
+        let mut voids: BTreeMap<String, BTreeMap<i64, Void>> = BTreeMap::new();
+        for (sequence, found) in entity::voids_prefixed(db, prefix).await? {
+            let voided = voids.entry(sequence).or_default();
+            for void in found {
+                voided.insert(
+                    void.value,
+                    Void {
+                        hash: void.chain_hash,
+                        reason: void.reason,
+                        auth: None,
+                    },
+                );
+            }
+        }
+        let mut seals: BTreeMap<String, Option<String>> = BTreeMap::new();
+        if key.is_some() {
+            self.read_keyed(db, prefix, &mut seals, &mut voids).await?;
+        }
+        // Sequences walked even without rows: chained counters the template
+        // names (a placeholder of an integer scope column reads back as an
+        // integer: `invoice-all` is no company's counter of
+        // `invoice-{company_id}`), and checkpointed sequences.
+        let fits = |name: &str| {
+            template
+                .read_name(name)
+                .is_some_and(|values| fits_scope(&self.scope, &values))
+        };
+        let mut named: std::collections::BTreeSet<String> = counters
+            .values()
+            .filter(|c| c.chain_head.is_some() && fits(&c.name))
+            .map(|c| c.name.clone())
+            .collect();
+        for checkpoint in self.checkpoints.iter().filter(|c| c.head.is_some()) {
+            if template.read_name(&checkpoint.sequence).is_some() {
+                named.insert(checkpoint.sequence.clone());
+            }
+        }
+        let cover_names: Vec<&str> = self.covers.iter().map(AuditColumn::column_name).collect();
+        let walk = Walk {
+            key: key.as_deref(),
+            covers: &cover_names,
+            initial: self.initial_value,
+            legacy_prefix: self.legacy_prefix,
+        };
+        let mut chains: BTreeMap<String, ChainState> = BTreeMap::new();
+        let mut walk_one = |sequence: String, group: &Group| -> (String, ChainState) {
+            let marks: Vec<&Checkpoint> = self
+                .checkpoints
+                .iter()
+                .filter(|c| c.sequence == sequence && c.head.is_some())
+                .collect();
+            let state = walk.verify(
+                sequence.clone(),
+                group,
+                &voids.remove(&sequence).unwrap_or_default(),
+                Counter {
+                    row: counters.get(&sequence),
+                    seal: seals.remove(&sequence).flatten().as_deref(),
+                },
+                &marks,
+            );
+            counters.remove(&sequence);
+            (sequence, state)
+        };
+
+        // The rows, streamed in the order of the template's values, so that
+        // each sequence's rows come together and its chain is walked once
+        // they are read: the memory held is one sequence's rows.
         let table = Alias::new(self.number.table_name());
         let col = |c: &C| Expr::col((table.clone(), Alias::new(c.column_name())));
         let mut query = Query::select();
@@ -359,152 +458,164 @@ impl<C: AuditColumn> ChainAudit<C> {
             query.expr(Func::cast_as(col(column), text));
         }
         query.from(table.clone());
-        for column in &self.scope {
-            query.order_by_expr(col(column), Order::Asc);
+        for placeholder in template.placeholders() {
+            let column = self
+                .scope
+                .iter()
+                .find(|c| c.column_name() == placeholder)
+                .expect("the template names scope columns (checked)");
+            query.order_by_expr(as_text(col(column), column, dialect), Order::Asc);
         }
         query.order_by_expr(col(&self.number), Order::Asc);
+        let total = if self.progress_counts() {
+            let count = Query::select()
+                .expr(Func::count(Expr::cust("*")))
+                .from(table.clone())
+                .to_owned();
+            db.query_one_raw(backend.build(&count))
+                .await?
+                .map(|row| row.try_get_by_index::<i64>(0))
+                .transpose()?
+                .map(|n| Ord::max(n, 0) as u64)
+        } else {
+            None
+        };
+        self.progress
+            .stage(&format!("verifying the chains of {}", self.target()), total);
         let n = self.scope.len();
-        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+        // Rows whose template cannot be filled (a NULL placeholder value)
+        // are one group, wherever they come in the order.
+        let mut unnamed: Option<Group> = None;
+        let mut current: Option<(String, Group)> = None;
+        let mut read = 0u64;
+        {
+            let stream = db.stream_raw(backend.build(&query)).await?;
+            futures_util::pin_mut!(stream);
+            while let Some(row) = futures_util::TryStreamExt::try_next(&mut stream).await? {
+                let scope: Vec<Option<String>> = (0..n)
+                    .map(|i| row.try_get_by_index(i))
+                    .collect::<Result<_, _>>()?;
+                let sequence = template
+                    .fill_name(|name| {
+                        let i = scope_names
+                            .iter()
+                            .position(|n| *n == name)
+                            .expect("checked");
+                        scope[i].clone().ok_or(())
+                    })
+                    .unwrap_or_default();
+                let group = if sequence.is_empty() {
+                    unnamed.get_or_insert_with(Group::default)
+                } else {
+                    if current.as_ref().is_none_or(|(name, _)| *name != sequence) {
+                        if let Some((name, group)) = current.take() {
+                            let (name, state) = walk_one(name, &group);
+                            chains.insert(name, state);
+                        }
+                        if chains.contains_key(&sequence) {
+                            // The order above makes this impossible; were it
+                            // not, a chain walked in parts would lie.
+                            return Err(DbErr::Custom(format!(
+                                "the rows of sequence {sequence:?} did not come together: \
+                                 the chain check stops rather than walk it in parts"
+                            )));
+                        }
+                        current = Some((sequence, Group::default()));
+                    }
+                    &mut current.as_mut().expect("set above").1
+                };
+                read += 1;
+                if read.is_multiple_of(10_000) {
+                    self.progress.advance(10_000);
+                }
+                let Some(number) = row.try_get_by_index::<Option<i64>>(n)? else {
+                    group.unnumbered += 1;
+                    continue;
+                };
+                let covered = (0..self.covers.len())
+                    .map(|i| row.try_get_by_index::<Option<String>>(n + 2 + i))
+                    .collect::<Result<_, _>>()?;
+                group.rows.push(Row {
+                    number,
+                    hash: row.try_get_by_index(n + 1)?,
+                    covered,
+                });
+            }
+        }
+        self.progress.advance(read % 10_000);
+        let last = current.take().map(|(name, group)| walk_one(name, &group));
+        chains.extend(last);
+        let unnamed = unnamed.map(|group| walk_one(String::new(), &group));
+        chains.extend(unnamed);
+        for sequence in named {
+            if !chains.contains_key(&sequence) {
+                let (name, state) = walk_one(sequence, &Group::default());
+                chains.insert(name, state);
+            }
+        }
+        Ok(ChainReport {
+            chains: chains.into_values().collect(),
+        })
+    }
+
+    /// A keyed chain's seals of its heads and authenticators of its voids
+    /// (`KeyedChainMigration`), for the sequences starting with `prefix`.
+    async fn read_keyed<D: ConnectionTrait>(
+        &self,
+        db: &D,
+        prefix: Option<&str>,
+        seals: &mut BTreeMap<String, Option<String>>,
+        voids: &mut BTreeMap<String, BTreeMap<i64, Void>>,
+    ) -> Result<(), DbErr> {
+        let dialect = Dialect::of(db.get_database_backend())?;
+        let keyed = |error: DbErr| {
+            SequenceError::schema_outdated(prefix.unwrap_or_default(), dialect.backend(), error)
+        };
+        let prefixed = |column: &str| {
+            prefix
+                .filter(|p| !p.is_empty())
+                .map(|p| entity::starts_with(Expr::col(Alias::new(column)), p))
+        };
+        let mut query = Query::select()
+            .column(Alias::new("name"))
+            .column(Alias::new("chain_seal"))
+            .from(Alias::new(entity::TABLE_NAME))
+            .to_owned();
+        if let Some(condition) = prefixed("name") {
+            query.and_where(condition);
+        }
         for row in db
             .query_all_raw(db.get_database_backend().build(&query))
-            .await?
+            .await
+            .map_err(keyed)?
         {
-            let scope: Vec<Option<String>> = (0..n)
-                .map(|i| row.try_get_by_index(i))
-                .collect::<Result<_, _>>()?;
-            let sequence = template
-                .fill_name(|name| {
-                    let i = scope_names
-                        .iter()
-                        .position(|n| *n == name)
-                        .expect("checked");
-                    scope[i].clone().ok_or(())
-                })
-                .unwrap_or_default();
-            let group = groups.entry(sequence).or_default();
-            let Some(number) = row.try_get_by_index::<Option<i64>>(n)? else {
-                group.unnumbered += 1;
-                continue;
-            };
-            let covered = (0..self.covers.len())
-                .map(|i| row.try_get_by_index::<Option<String>>(n + 2 + i))
-                .collect::<Result<_, _>>()?;
-            group.rows.push(Row {
-                number,
-                hash: row.try_get_by_index(n + 1)?,
-                covered,
-            });
+            seals.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
         }
-        // Sequences whose rows are all gone: chained counters the template
-        // names, and checkpointed sequences.
-        let prefix = match template.pieces.first() {
-            Some(Piece::Text(text)) => Some(text.as_str()),
-            _ => None,
-        };
-        // A placeholder of an integer scope column reads back as an integer
-        // (`invoice-all` is no company's counter of `invoice-{company_id}`).
-        let fits = |name: &str| {
-            template
-                .read_name(name)
-                .is_some_and(|values| fits_scope(&self.scope, &values))
-        };
-        for checkpoint in counters(db, prefix, true).await? {
-            if fits(&checkpoint.sequence) {
-                groups.entry(checkpoint.sequence).or_default();
+        let mut query = Query::select()
+            .column(Alias::new("sequence"))
+            .column(Alias::new("value"))
+            .column(Alias::new("chain_auth"))
+            .from(Alias::new(entity::VOIDS_TABLE))
+            .to_owned();
+        if let Some(condition) = prefixed("sequence") {
+            query.and_where(condition);
+        }
+        for row in db
+            .query_all_raw(db.get_database_backend().build(&query))
+            .await
+            .map_err(keyed)?
+        {
+            let sequence: String = row.try_get_by_index(0)?;
+            let value: i64 = row.try_get_by_index(1)?;
+            if let Some(void) = voids.get_mut(&sequence).and_then(|v| v.get_mut(&value)) {
+                void.auth = row.try_get_by_index(2)?;
             }
         }
-        for checkpoint in self.checkpoints.iter().filter(|c| c.head.is_some()) {
-            if template.read_name(&checkpoint.sequence).is_some() {
-                groups.entry(checkpoint.sequence.clone()).or_default();
-            }
-        }
-        let names: Vec<String> = groups.keys().cloned().collect();
-        let mut voids: BTreeMap<String, BTreeMap<i64, Void>> = BTreeMap::new();
-        let mut counters: BTreeMap<String, entity::Model> = BTreeMap::new();
-        let mut seals: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for (sequence, found) in entity::voids_named(db, &names).await? {
-            let voided = voids.entry(sequence).or_default();
-            for void in found {
-                voided.insert(
-                    void.value,
-                    Void {
-                        hash: void.chain_hash,
-                        reason: void.reason,
-                        auth: None,
-                    },
-                );
-            }
-        }
-        counters.extend(entity::counters_named(db, &names).await?);
-        for chunk in names.chunks(500) {
-            if key.is_some() {
-                // A keyed chain's authenticators (KeyedChainMigration).
-                let keyed = |error: DbErr| {
-                    SequenceError::schema_outdated(&chunk[0], dialect.backend(), error)
-                };
-                let query = Query::select()
-                    .column(Alias::new("name"))
-                    .column(Alias::new("chain_seal"))
-                    .from(Alias::new(entity::TABLE_NAME))
-                    .and_where(Expr::col(Alias::new("name")).is_in(chunk.iter().cloned()))
-                    .to_owned();
-                for row in db
-                    .query_all_raw(db.get_database_backend().build(&query))
-                    .await
-                    .map_err(keyed)?
-                {
-                    seals.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-                }
-                let query = Query::select()
-                    .column(Alias::new("sequence"))
-                    .column(Alias::new("value"))
-                    .column(Alias::new("chain_auth"))
-                    .from(Alias::new(entity::VOIDS_TABLE))
-                    .and_where(Expr::col(Alias::new("sequence")).is_in(chunk.iter().cloned()))
-                    .to_owned();
-                for row in db
-                    .query_all_raw(db.get_database_backend().build(&query))
-                    .await
-                    .map_err(keyed)?
-                {
-                    let sequence: String = row.try_get_by_index(0)?;
-                    let value: i64 = row.try_get_by_index(1)?;
-                    if let Some(void) = voids.get_mut(&sequence).and_then(|v| v.get_mut(&value)) {
-                        void.auth = row.try_get_by_index(2)?;
-                    }
-                }
-            }
-        }
-        let cover_names: Vec<&str> = self.covers.iter().map(AuditColumn::column_name).collect();
-        let walk = Walk {
-            key: key.as_deref(),
-            covers: &cover_names,
-            initial: self.initial_value,
-            legacy_prefix: self.legacy_prefix,
-        };
-        let chains = groups
-            .into_iter()
-            .map(|(sequence, group)| {
-                let voided = voids.remove(&sequence).unwrap_or_default();
-                let counter = counters.remove(&sequence);
-                let seal = seals.remove(&sequence).flatten();
-                let marks: Vec<&Checkpoint> = self
-                    .checkpoints
-                    .iter()
-                    .filter(|c| c.sequence == sequence && c.head.is_some())
-                    .collect();
-                walk.verify(
-                    sequence,
-                    &group,
-                    &voided,
-                    Counter {
-                        row: counter.as_ref(),
-                        seal: seal.as_deref(),
-                    },
-                    &marks,
-                )
-            })
-            .collect();
-        Ok(ChainReport { chains })
+        Ok(())
+    }
+
+    /// Whether the rows are counted first, for a progress bar's length.
+    fn progress_counts(&self) -> bool {
+        !self.progress.is_silent()
     }
 }

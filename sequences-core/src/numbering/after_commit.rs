@@ -60,6 +60,20 @@ where
     where
         C: ConnectionTrait + TransactionTrait,
     {
+        self.number_pending_reporting(db, &crate::progress::Silent)
+            .await
+    }
+
+    /// [`number_pending`](Self::number_pending), reporting to `progress`:
+    /// one stage per field with rows waiting, one step per row numbered.
+    pub async fn number_pending_reporting<C>(
+        &self,
+        db: &C,
+        progress: &dyn crate::Progress,
+    ) -> Result<u64, SequenceError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         let fields: Vec<&Prepared<K>> = self
             .checked()?
             .into_iter()
@@ -81,10 +95,12 @@ where
                     .await
                     .map_err(|source| field.failed(source))?;
             let mut careful = false;
+            progress.stage(&format!("numbering {}", field.target), None);
             loop {
                 match field.number_batch(db, BATCH, careful, isolate).await? {
                     Some(batch) => {
                         total += batch.numbered;
+                        progress.advance(batch.numbered);
                         careful = false;
                         if batch.read < BATCH {
                             break;

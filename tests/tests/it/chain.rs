@@ -5,8 +5,8 @@
 
 use sea_orm::prelude::Date;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, TransactionTrait,
 };
 use sequences_core::{BreakKind, ChainAudit, ChainReport, Retry, chain};
 use sequences_tests::entities::{chained_deferred, chained_doc};
@@ -25,7 +25,7 @@ fn doc(company: i32, amount: i64) -> chained_doc::ActiveModel {
     }
 }
 
-async fn verify<C: ConnectionTrait + sea_orm::TransactionTrait>(
+async fn verify<C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>>(
     db: &C,
     company: i32,
 ) -> ChainReport {
@@ -44,7 +44,7 @@ async fn verify<C: ConnectionTrait + sea_orm::TransactionTrait>(
 }
 
 /// The first broken link of the company's chain, as (number, kind).
-async fn first_break<C: ConnectionTrait + sea_orm::TransactionTrait>(
+async fn first_break<C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>>(
     db: &C,
     company: i32,
 ) -> Option<(i64, BreakKind)> {

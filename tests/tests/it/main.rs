@@ -34,6 +34,7 @@ mod derive;
 mod formats;
 mod model;
 mod numbering;
+mod progress;
 mod proof;
 mod races;
 mod register;
