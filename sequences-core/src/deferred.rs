@@ -383,16 +383,23 @@ async fn update_many<C: ConnectionTrait>(
         ),
     );
     update.and_where(Expr::col(Alias::new(columns[0])).is_null());
-    let mut each = Condition::any();
-    for (index, _) in rows {
-        let row = &pending[*index];
-        each = each.add(
-            Condition::all()
-                .add(Expr::col(Alias::new(key)).eq(row.keys[0].1.clone()))
-                .add(as_inserted(db, row)?),
-        );
+    // Each row as it was inserted, where that is to be compared (a
+    // numberer's rows are locked: nothing to compare).
+    if rows
+        .iter()
+        .any(|(index, _)| !pending[*index].as_inserted.is_empty())
+    {
+        let mut each = Condition::any();
+        for (index, _) in rows {
+            let row = &pending[*index];
+            each = each.add(
+                Condition::all()
+                    .add(Expr::col(Alias::new(key)).eq(row.keys[0].1.clone()))
+                    .add(as_inserted(db, row)?),
+            );
+        }
+        update.cond_where(each);
     }
-    update.cond_where(each);
     let first = &pending[rows[0].0];
     let statement = db.get_database_backend().build(&update);
     let affected = db

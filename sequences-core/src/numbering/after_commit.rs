@@ -448,6 +448,14 @@ where
                     Err(error) => return Err(error),
                 }
             }
+            // The rows are locked (PostgreSQL, MariaDB) or read in the
+            // transaction that writes them (SQLite, whose write fails if
+            // another one wrote since): nothing changes them before the
+            // UPDATE, which need not compare their columns again (on
+            // MariaDB that comparison cost 3.5 times the UPDATE itself).
+            for row in &mut pending {
+                row.as_inserted.clear();
+            }
             let numbered = if careful {
                 self.assign_one_by_one(&txn, dialect, pending.into_iter().zip(digests))
                     .await?

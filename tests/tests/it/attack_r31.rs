@@ -14,136 +14,20 @@ use std::time::{Duration, Instant};
 
 use sea_orm::prelude::Date;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, TransactionTrait,
 };
 use sequences_core::{Audit, Numbering, Retry, Sequence, SequenceError};
 use sequences_tests::entities::{ac_doc, ac_receipt, col_doc, db_deferred, db_slot};
 use sequences_tests::locks::wait_until_waiting;
 use sequences_tests::{Backend, statement, try_execute as raw};
 
-// ---------------------------------------------------------------- helpers
-
-macro_rules! check {
-    ($failures:ident, $cond:expr, $($arg:tt)+) => {
-        if !$cond {
-            $failures.push(format!($($arg)+));
-        }
-    };
-}
-
-fn verdict(failures: Vec<String>) {
-    assert!(failures.is_empty(), "HOLES:\n  {}", failures.join("\n  "));
-}
+use super::attack_support::*;
 
 fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
 }
 
-async fn ok<C: ConnectionTrait>(db: &C, sql: &str) {
-    db.execute_unprepared(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn scalar<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> Option<i64> {
-    db.query_one_raw(statement(db.get_database_backend(), sql, values))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .and_then(|row| row.try_get_by_index::<Option<i64>>(0).unwrap())
-}
-
-/// A migrated database of its own per backend (`{tag}_{pid}`; SQLite: a
-/// file in a temporary directory), as `attack_db.rs` makes them.
-struct Atk {
-    backend: Backend,
-    db: DatabaseConnection,
-    url: String,
-    drop: Option<(DatabaseConnection, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl std::fmt::Debug for Atk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.backend)
-    }
-}
-
-const ALL: &[Backend] = &[Backend::Postgres, Backend::MySql, Backend::Sqlite];
-
-async fn scratch_all(tag: &str, only: &[Backend], connections: u32) -> Vec<Atk> {
-    let require = std::env::var("SEQUENCES_REQUIRE_BACKENDS").is_ok_and(|v| v == "1");
-    let name = format!("{tag}_{}", std::process::id());
-    let mut all = Vec::new();
-    for &backend in only {
-        let (url, drop, dir) = match backend.env_var() {
-            Some(var) => {
-                let url = match std::env::var(var) {
-                    Ok(url) if !url.is_empty() => url,
-                    _ if require => panic!("{var} is not set and SEQUENCES_REQUIRE_BACKENDS=1"),
-                    _ => continue,
-                };
-                let admin = sequences_tests::open(&url, 1).await;
-                let (drop, create) = match backend {
-                    Backend::Postgres => (
-                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                        format!("CREATE DATABASE {name}"),
-                    ),
-                    _ => (
-                        format!("DROP DATABASE IF EXISTS {name}"),
-                        format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
-                    ),
-                };
-                ok(&admin, &drop).await;
-                ok(&admin, &create).await;
-                let (base, _) = url.rsplit_once('/').expect("a URL with a database");
-                (format!("{base}/{name}"), Some((admin, drop)), None)
-            }
-            None => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join(format!("{name}.db")).display()
-                );
-                (url, None, Some(dir))
-            }
-        };
-        sequences_tests::migrate(&url).await;
-        let db = sequences_tests::open(&url, connections).await;
-        all.push(Atk {
-            backend,
-            db,
-            url,
-            drop,
-            _dir: dir,
-        });
-    }
-    all
-}
-
-impl Atk {
-    async fn done(self) {
-        self.db.close().await.unwrap();
-        if let Some((admin, drop)) = self.drop {
-            ok(&admin, &drop).await;
-            admin.close().await.unwrap();
-        }
-    }
-}
-
-async fn counter<C: ConnectionTrait>(db: &C, name: &str) -> Option<i64> {
-    Sequence::new(name).last_value(db).await.unwrap()
-}
-
-async fn refusals<C: ConnectionTrait>(db: &C, table: &str) -> i64 {
-    scalar(
-        db,
-        "SELECT COUNT(*) FROM sequence_refusals WHERE table_name = ?",
-        vec![table.into()],
-    )
-    .await
-    .unwrap_or(0)
-}
+// ---------------------------------------------------------------- helpers
 
 // ------------------------------------ Audit::pending and a refusal meanwhile
 

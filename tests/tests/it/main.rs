@@ -21,6 +21,7 @@ mod attack_db;
 mod attack_r31;
 mod attack_r32;
 mod attack_r33;
+mod attack_support;
 mod audit;
 mod by_database;
 mod chain;
