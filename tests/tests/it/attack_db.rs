@@ -17,29 +17,19 @@
 //! shared tables only get rows of a fresh journal / book / company.
 
 use sea_orm::{ColumnTrait, prelude::Date};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use sequences_core::{Audit, AuditReport, SequenceError, TriggerState};
 use sequences_tests::entities::{db_deferred, db_doc, db_invoice, db_slot};
 use sequences_tests::{Backend, statement, try_execute as raw, unique_name};
 
+use super::attack_support::{ALL, check, ok, scratch_all, verdict};
+
+/// One connection per scratch database: a SQLite connection whose schema
+/// is stale refuses `CREATE TRIGGER` over a trigger another connection just
+/// dropped.
+const ONE: u32 = 1;
+
 // ---------------------------------------------------------------- helpers
-
-/// Records a broken promise on one database and goes on with the next, so
-/// that a failing test names every database where the hole is.
-macro_rules! check {
-    ($failures:ident, $cond:expr, $($arg:tt)+) => {
-        if !$cond {
-            $failures.push(format!($($arg)+));
-        }
-    };
-}
-
-fn verdict(failures: Vec<String>) {
-    assert!(failures.is_empty(), "HOLES:\n  {}", failures.join("\n  "));
-}
 
 fn date(text: &str) -> Date {
     text.parse().expect("a YYYY-MM-DD date")
@@ -50,12 +40,6 @@ fn fresh(prefix: &str) -> String {
     unique_name(prefix).replace('-', "")
 }
 
-async fn ok<C: ConnectionTrait>(db: &C, sql: &str) {
-    db.execute_unprepared(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
 async fn scalar_i64<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
     db.query_one_raw(statement(db.get_database_backend(), sql, values))
         .await
@@ -63,86 +47,6 @@ async fn scalar_i64<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::
         .unwrap()
         .try_get_by_index::<i64>(0)
         .unwrap()
-}
-
-/// A migrated database of its own per backend (named `{tag}_{pid}`; SQLite:
-/// a file in a temporary directory), for an attack that leaves a defect or
-/// touches the triggers. Independent of the shared `sequences_test`, whose
-/// migrations other sessions move ahead.
-struct Atk {
-    backend: Backend,
-    db: DatabaseConnection,
-    drop: Option<(DatabaseConnection, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl std::fmt::Debug for Atk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.backend)
-    }
-}
-
-const ALL: &[Backend] = &[Backend::Postgres, Backend::MySql, Backend::Sqlite];
-
-async fn scratch_all(tag: &str, only: &[Backend]) -> Vec<Atk> {
-    let require = std::env::var("SEQUENCES_REQUIRE_BACKENDS").is_ok_and(|v| v == "1");
-    let name = format!("{tag}_{}", std::process::id());
-    let mut all = Vec::new();
-    for &backend in only {
-        let (url, drop, dir) = match backend.env_var() {
-            Some(var) => {
-                let url = match std::env::var(var) {
-                    Ok(url) if !url.is_empty() => url,
-                    _ if require => panic!("{var} is not set and SEQUENCES_REQUIRE_BACKENDS=1"),
-                    _ => continue,
-                };
-                let admin = sequences_tests::open(&url, 1).await;
-                let (drop, create) = match backend {
-                    Backend::Postgres => (
-                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                        format!("CREATE DATABASE {name}"),
-                    ),
-                    _ => (
-                        format!("DROP DATABASE IF EXISTS {name}"),
-                        format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
-                    ),
-                };
-                ok(&admin, &drop).await;
-                ok(&admin, &create).await;
-                let (base, _) = url.rsplit_once('/').expect("a URL with a database");
-                (format!("{base}/{name}"), Some((admin, drop)), None)
-            }
-            None => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join(format!("{name}.db")).display()
-                );
-                (url, None, Some(dir))
-            }
-        };
-        sequences_tests::migrate(&url).await;
-        // One connection: a SQLite connection whose schema is stale refuses
-        // `CREATE TRIGGER` over a trigger another connection just dropped.
-        let db = sequences_tests::open(&url, 1).await;
-        all.push(Atk {
-            backend,
-            db,
-            drop,
-            _dir: dir,
-        });
-    }
-    all
-}
-
-impl Atk {
-    async fn done(self) {
-        self.db.close().await.unwrap();
-        if let Some((admin, drop)) = self.drop {
-            ok(&admin, &drop).await;
-            admin.close().await.unwrap();
-        }
-    }
 }
 
 async fn slot_numbers<C: ConnectionTrait>(db: &C, kind: &str) -> Vec<Option<i32>> {
@@ -316,7 +220,7 @@ async fn register_of<C: ConnectionTrait>(db: &C, table: &str) -> (Vec<String>, S
 /// ignored or upserted row never fires: no gap there.
 async fn upsert_that_inserts_nothing(only: &[Backend]) {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_upsert", only).await {
+    for t in scratch_all("atk_upsert", only, ONE).await {
         let db = t.db.clone();
         let kind = fresh("U");
         insert_slot(&db, &kind).await;
@@ -387,7 +291,7 @@ async fn server_upsert_that_inserts_nothing_takes_no_number() {
 /// is on. (MariaDB's REPLACE does fire the BEFORE DELETE trigger.)
 async fn replace_obeys_the_delete_policy(only: &[Backend]) {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_replace", only).await {
+    for t in scratch_all("atk_replace", only, ONE).await {
         let db = t.db.clone();
         let book = fresh("R");
         raw(
@@ -468,7 +372,7 @@ async fn sqlite_insert_or_replace_obeys_the_delete_policy() {
 /// which also lists counters without rows, reports the missing numbers.
 async fn truncate_is_refused(only: &[Backend]) {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_truncate", only).await {
+    for t in scratch_all("atk_truncate", only, ONE).await {
         let db = t.db.clone();
         let book = fresh("T");
         raw(
@@ -535,7 +439,7 @@ async fn mariadb_truncate_is_refused() {
 /// and MySQL limitation). PostgreSQL and SQLite fire the row trigger: refused.
 async fn cascade_obeys_the_delete_policy(only: &[Backend]) {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_cascade", only).await {
+    for t in scratch_all("atk_cascade", only, ONE).await {
         let db = t.db.clone();
         match t.backend {
             Backend::MySql => {
@@ -624,7 +528,7 @@ async fn mariadb_cascade_obeys_the_delete_policy() {
 #[tokio::test]
 async fn moving_a_numbered_row_is_refused() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_move", ALL).await {
+    for t in scratch_all("atk_move", ALL, ONE).await {
         let db = t.db.clone();
         let (a, b) = (fresh("A"), fresh("B"));
         let mut moved = false;
@@ -688,7 +592,7 @@ async fn moving_a_numbered_row_is_refused() {
 #[ignore = "by design: a row inserted with its number set keeps it (the library's own path, legacy imports); the audit reports duplicates and numbers ahead of the counter"]
 async fn an_insert_with_a_taken_or_unissued_number_is_refused() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_explicit", ALL).await {
+    for t in scratch_all("atk_explicit", ALL, ONE).await {
         let db = t.db.clone();
         let kind = fresh("E");
         insert_slot(&db, &kind).await;
@@ -734,7 +638,7 @@ async fn an_insert_with_a_taken_or_unissued_number_is_refused() {
 #[ignore = "by design: a number set by the writer before COMMIT is kept, as one set at insert; the audit reports numbers ahead of the counter"]
 async fn postgres_deferred_number_cannot_be_chosen_before_commit() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_deferred", &[Backend::Postgres]).await {
+    for t in scratch_all("atk_deferred", &[Backend::Postgres], ONE).await {
         let db = t.db.clone();
         let journal = fresh("D");
         let txn = db.begin().await.unwrap();
@@ -789,7 +693,7 @@ async fn postgres_deferred_number_cannot_be_chosen_before_commit() {
 /// number; a journal changed before COMMIT is numbered in its final journal.
 #[tokio::test]
 async fn postgres_deferred_rows_changed_before_commit_stay_gapless() {
-    for t in scratch_all("atk_deferred2", &[Backend::Postgres]).await {
+    for t in scratch_all("atk_deferred2", &[Backend::Postgres], ONE).await {
         let (j1, j2) = (fresh("D"), fresh("D"));
         let txn = t.db.begin().await.unwrap();
         for j in [&j1, &j1, &j1] {
@@ -846,7 +750,7 @@ async fn postgres_deferred_rows_changed_before_commit_stay_gapless() {
 /// on all three (the counter's update is in the savepoint too).
 #[tokio::test]
 async fn a_rolled_back_savepoint_gives_its_number_back() {
-    for t in scratch_all("atk_savepoint", ALL).await {
+    for t in scratch_all("atk_savepoint", ALL, ONE).await {
         let journal = fresh("S");
         let insert = |day: &'static str| {
             (
@@ -899,7 +803,7 @@ async fn a_rolled_back_savepoint_gives_its_number_back() {
 #[tokio::test]
 async fn a_case_or_padding_edit_of_a_frozen_column_is_refused() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_case", ALL).await {
+    for t in scratch_all("atk_case", ALL, ONE).await {
         let book = fresh("P");
         raw(
             &t.db,
@@ -968,7 +872,7 @@ async fn a_case_or_padding_edit_of_a_frozen_column_is_refused() {
 /// = pg_catalog, <schema>` (pg_temp last).
 async fn a_temporary_sequences_table_is_not_the_counter(only: &[Backend]) {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_temp", only).await {
+    for t in scratch_all("atk_temp", only, ONE).await {
         let db = t.db.clone();
         let kind = fresh("M");
         insert_slot(&db, &kind).await;
@@ -1055,7 +959,7 @@ async fn mariadb_a_temporary_sequences_table_is_not_the_counter() {
 #[tokio::test]
 async fn postgres_a_function_setting_is_an_alteration() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_search_path", &[Backend::Postgres]).await {
+    for t in scratch_all("atk_search_path", &[Backend::Postgres], ONE).await {
         let db = t.db.clone();
         let kind = fresh("P");
         insert_slot(&db, &kind).await;
@@ -1112,7 +1016,7 @@ async fn postgres_a_function_setting_is_an_alteration() {
 #[tokio::test]
 async fn a_foreign_trigger_undoing_ours_is_reported() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_foreign", ALL).await {
+    for t in scratch_all("atk_foreign", ALL, ONE).await {
         let db = t.db.clone();
         match t.backend {
             Backend::Postgres => {
@@ -1192,7 +1096,7 @@ async fn a_foreign_trigger_undoing_ours_is_reported() {
 async fn an_edited_register_does_not_bless_tampered_triggers() {
     use sequences_core::{NumberedField, Numbering, OnDelete, Sequence};
     let mut failures = Vec::new();
-    for t in scratch_all("atk_register", ALL).await {
+    for t in scratch_all("atk_register", ALL, ONE).await {
         let db = t.db.clone();
         let numbering = db_slot::ActiveModel::gapless_numbering();
         assert_eq!(slot_state(&db).await, TriggerState::Intact, "{t:?}");
@@ -1297,7 +1201,7 @@ async fn an_edited_register_does_not_bless_tampered_triggers() {
 /// `NotInstalled`, a defect.
 async fn dropping_triggers_and_their_register_row_is_reported() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_unregister", ALL).await {
+    for t in scratch_all("atk_unregister", ALL, ONE).await {
         let db = t.db.clone();
         let kind = fresh("N");
         insert_slot(&db, &kind).await;
@@ -1360,7 +1264,7 @@ async fn dropping_triggers_and_their_register_row_is_reported() {
 #[tokio::test]
 async fn renamed_or_replica_only_triggers_are_reported() {
     // SQLite cannot rename a trigger.
-    for t in scratch_all("atk_rename", &[Backend::Postgres, Backend::MySql]).await {
+    for t in scratch_all("atk_rename", &[Backend::Postgres, Backend::MySql], ONE).await {
         let db = t.db.clone();
         let numbering = db_slot::ActiveModel::gapless_numbering();
         if t.backend == Backend::Postgres {
@@ -1417,7 +1321,7 @@ async fn renamed_or_replica_only_triggers_are_reported() {
 /// unescape in `decode`).
 async fn hostile_names(only: &[Backend]) {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_hostile", only).await {
+    for t in scratch_all("atk_hostile", only, ONE).await {
         let base = fresh("H");
         let hostile = format!("{base}'\\:%\"`;--é");
         let name = format!("dbslot-{hostile}");
@@ -1509,7 +1413,7 @@ async fn sqlite_hostile_names_refuse_exactly() {
 #[tokio::test]
 async fn from_database_reads_only_trigger_refusals() {
     let mut failures = Vec::new();
-    for t in scratch_all("atk_decode", &[Backend::Postgres, Backend::MySql]).await {
+    for t in scratch_all("atk_decode", &[Backend::Postgres, Backend::MySql], ONE).await {
         let planted = "sequences:closed:3:abc";
         let error = match t.backend {
             Backend::Postgres => raw(&t.db, "SELECT CAST(? AS INTEGER)", vec![planted.into()])
