@@ -22,6 +22,12 @@ pub struct Args {
     /// Print one JSON document (errors too) instead of a table or a sentence.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The table the counters live in: `sequences` (this library's), or
+    /// `django` (django-sequences' `sequences_sequence`, adopted by
+    /// DjangoSequencesMigration and shared with a Django application). For
+    /// show, set, void, close, reopen, adopt and audit.
+    #[arg(long, global = true, value_enum, default_value = "sequences")]
+    pub counter_table: Counters,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,6 +39,24 @@ pub struct Wait {
     /// sequence (SQLite: any writer), such as 500ms, 5s or 2m.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+}
+
+/// `--counter-table`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counters {
+    /// `sequences`.
+    Sequences,
+    /// django-sequences' `sequences_sequence`.
+    Django,
+}
+
+impl From<Counters> for sequences_core::CounterTable {
+    fn from(counters: Counters) -> Self {
+        match counters {
+            Counters::Sequences => Self::Sequences,
+            Counters::Django => Self::Django,
+        }
+    }
 }
 
 /// The wait of the commands that take no `--lock-timeout`.
@@ -70,6 +94,11 @@ pub enum Command {
     /// checkpoint to sign, send or archive outside the database, for
     /// `verify --against` and `audit --against`.
     Checkpoint(CheckpointArgs),
+    /// Move every counter of django-sequences' table (`sequences_sequence`)
+    /// into `sequences`, in one transaction, for the day the Django writers
+    /// stop: refused when a name is in both with another value, or when the
+    /// table is not adopted (DjangoSequencesMigration), nothing moved.
+    ImportDjango,
 }
 
 #[derive(clap::Args)]
@@ -335,6 +364,20 @@ impl Command {
     /// How long the command waits for a writer (SQLite's busy timeout): the
     /// writing commands their `--lock-timeout`, `holders` not at all (it
     /// probes SQLite's write lock and must see it held, not wait for it).
+    /// The command's name, when it reads the counters of `sequences` only
+    /// (`--counter-table django` is refused for it).
+    pub fn counters_of_sequences_only(&self) -> Option<&'static str> {
+        match self {
+            Self::List(_) => Some("list"),
+            Self::Verify(_) => Some("verify"),
+            Self::Checkpoint(_) => Some("checkpoint"),
+            Self::Holders(_) => Some("holders"),
+            Self::Number(_) => Some("number"),
+            Self::ImportDjango => Some("import-django"),
+            _ => None,
+        }
+    }
+
     pub fn lock_wait(&self) -> Duration {
         match self {
             Self::Set(SetArgs { wait, .. })

@@ -1021,3 +1021,102 @@ async fn number_numbers_what_any_client_committed() {
         scratch.remove().await;
     }
 }
+
+/// django-sequences' table, adopted, through the command: `--counter-table
+/// django` for show, set and audit; refused where it cannot apply; and
+/// `import-django`, the way out. (The real Django is in
+/// `tests/tests/django.rs`; here its table is made by hand, as Django's
+/// migration makes it.)
+#[tokio::test]
+async fn the_django_table_through_the_command() {
+    use sea_orm_migration::{MigrationTrait, SchemaManager};
+    for t in connect_all(1).await {
+        let scratch = Scratch::new(&t, "cli_django").await;
+        migrate(&scratch.url).await;
+        let db = open(&scratch.url, 1).await;
+        let django_table = match t.backend {
+            Backend::Postgres => {
+                "CREATE TABLE sequences_sequence (name varchar(100) NOT NULL PRIMARY KEY, last bigint NOT NULL CHECK (last >= 0))"
+            }
+            Backend::MySql => {
+                "CREATE TABLE sequences_sequence (name varchar(100) NOT NULL PRIMARY KEY, last bigint UNSIGNED NOT NULL)"
+            }
+            Backend::Sqlite => {
+                "CREATE TABLE \"sequences_sequence\" (\"name\" varchar(100) NOT NULL PRIMARY KEY, \"last\" bigint unsigned NOT NULL CHECK (\"last\" >= 0))"
+            }
+        };
+        sql(&db, django_table).await;
+        sql(
+            &db,
+            "INSERT INTO sequences_sequence (name, last) VALUES ('inv', 3)",
+        )
+        .await;
+        sequences_migration::DjangoSequencesMigration
+            .up(&SchemaManager::new(&db))
+            .await
+            .unwrap();
+        sql(
+            &db,
+            "CREATE TABLE django_doc (id INTEGER PRIMARY KEY, number BIGINT NOT NULL)",
+        )
+        .await;
+        sql(
+            &db,
+            "INSERT INTO django_doc (id, number) VALUES (1, 1), (2, 2), (3, 3)",
+        )
+        .await;
+        let url = scratch.url.as_str();
+
+        let shown = json(&ok(
+            url,
+            &["--json", "--counter-table", "django", "show", "inv"],
+            0,
+        ));
+        assert_eq!(shown["last"], 3, "{t:?}: {shown}");
+        fails(url, &["show", "inv"], "not_found", "does not exist");
+        let audit = [
+            "--counter-table",
+            "django",
+            "audit",
+            "--table",
+            "django_doc",
+            "--column",
+            "number",
+            "--sequence",
+            "inv",
+        ];
+        ok(url, &audit, 0);
+        ok(url, &["--counter-table", "django", "set", "inv", "4"], 0);
+        // Number 4, handed out and never saved, is a gap: the audit read
+        // Django's counter.
+        ok(url, &audit, 1);
+        for refused in [&["list"][..], &["holders", "inv"][..]] {
+            let mut args = vec!["--counter-table", "django"];
+            args.extend(refused);
+            fails(
+                url,
+                &args,
+                "bad_input",
+                "reads the counters of `sequences` only",
+            );
+        }
+
+        let moved = json(&ok(url, &["--json", "import-django"], 0));
+        assert_eq!(moved["moved"][0]["sequence"], "inv", "{t:?}: {moved}");
+        assert_eq!(moved["moved"][0]["last"], 4, "{t:?}: {moved}");
+        let shown = json(&ok(url, &["--json", "show", "inv"], 0));
+        assert_eq!(shown["last"], 4, "{t:?}: {shown}");
+        let again = json(&ok(url, &["--json", "import-django"], 0));
+        assert_eq!(again["moved"], serde_json::json!([]), "{t:?}: {again}");
+        // Without the adoption's guard, the way out is refused.
+        sequences_core::django::remove_guards(&db).await.unwrap();
+        fails(
+            url,
+            &["import-django"],
+            "refused",
+            "apply sequences_migration::DjangoSequencesMigration",
+        );
+        db.close().await.unwrap();
+        scratch.remove().await;
+    }
+}

@@ -17,6 +17,40 @@ pub const VOIDS_TABLE: &str = "sequence_voids";
 /// The table of rows a numberer refused (see [`refusal`]).
 pub const REFUSALS_TABLE: &str = "sequence_refusals";
 
+/// django-sequences' table (`sequences_sequence (name, last)`), which a
+/// [`Sequence`](crate::Sequence) numbers from with
+/// [`CounterTable::Django`] once `sequences_migration::DjangoSequencesMigration`
+/// has adopted it.
+pub const DJANGO_TABLE: &str = "sequences_sequence";
+
+/// Where a sequence's counter row lives: the library's own `sequences`
+/// table (the default), or django-sequences' `sequences_sequence`, shared
+/// with a Django application that numbers the same series (see
+/// [`guide::django`](crate::guide::django)).
+///
+/// A name lives in one table only: once `DjangoSequencesMigration` has
+/// adopted Django's table, each table refuses to create a counter whose name
+/// the other holds, so one series cannot be numbered from both by mistake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CounterTable {
+    /// `sequences`, this library's table.
+    #[default]
+    Sequences,
+    /// `sequences_sequence`, django-sequences' table, adopted by
+    /// `DjangoSequencesMigration`.
+    Django,
+}
+
+impl CounterTable {
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CounterTable::Sequences => TABLE_NAME,
+            CounterTable::Django => DJANGO_TABLE,
+        }
+    }
+}
+
 /// The longest sequence name, in characters (the `name` column is `VARCHAR(100)`).
 pub const MAX_NAME_LENGTH: usize = 100;
 
@@ -241,7 +275,7 @@ pub(crate) fn starts_with(
 }
 
 /// How many names one read of the counters or voids takes.
-const NAMES_PER_READ: usize = 500;
+pub(crate) const NAMES_PER_READ: usize = 500;
 
 /// The counters whose name starts with `prefix` (every one with `None`; only
 /// the hash-chained ones with `chained`), in name order: what the audits

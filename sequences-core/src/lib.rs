@@ -28,7 +28,9 @@ mod audit;
 pub mod chain;
 mod column;
 mod column_value;
+mod counters;
 mod deferred;
+pub mod django;
 pub mod entity;
 mod error;
 mod fill;
@@ -62,7 +64,7 @@ pub use triggers::TriggerState;
 
 // A counter by hand.
 pub use adopt::Adoption;
-pub use entity::{MAX_NAME_LENGTH, TABLE_NAME};
+pub use entity::{CounterTable, DJANGO_TABLE, MAX_NAME_LENGTH, TABLE_NAME};
 pub use sequence::{Sequence, SequenceSettings};
 
 // Errors and retries.
@@ -225,7 +227,9 @@ pub use sequences_derive::Gapless;
 /// What `#[derive(Gapless)]` expands to names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{ChainKey, Moment, NumberedField, Numbering, OnDelete, Period, Sequence};
+    pub use crate::{
+        ChainKey, CounterTable, Moment, NumberedField, Numbering, OnDelete, Period, Sequence,
+    };
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;
 }

@@ -36,6 +36,8 @@ pub struct FieldAttrs {
     pub chain_covers: Option<LitStr>,
     /// `chain_key_env = "VAR"`: the chain is keyed with the key in `VAR`.
     pub chain_key_env: Option<LitStr>,
+    /// `counter_table = "django"` (or `"sequences"`, the default).
+    pub counter_table: Option<LitStr>,
     pub fiscal_year_start: Option<IntLit>,
     /// `chronological`, a flag; the path, for errors.
     pub chronological: Option<syn::Path>,
@@ -99,6 +101,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
             chain: None,
             chain_covers: None,
             chain_key_env: None,
+            counter_table: None,
             fiscal_year_start: None,
             chronological: None,
             deferred: None,
@@ -125,7 +128,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                     *slot = Some(meta.path.clone());
                 }
                 "sequence" | "period" | "date" | "format" | "value_of" | "time_zone"
-                | "on_delete" | "chain" | "chain_covers" | "chain_key_env" => {
+                | "on_delete" | "chain" | "chain_covers" | "chain_key_env" | "counter_table" => {
                     let slot = match slot_name.as_str() {
                         "sequence" => &mut parsed.sequence,
                         "period" => &mut parsed.period,
@@ -136,6 +139,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                         "chain" => &mut parsed.chain,
                         "chain_covers" => &mut parsed.chain_covers,
                         "chain_key_env" => &mut parsed.chain_key_env,
+                        "counter_table" => &mut parsed.counter_table,
                         _ => &mut parsed.value_of,
                     };
                     if slot.is_some() {
@@ -163,7 +167,7 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<Option<FieldAttrs>> {
                          `max_value`, `warn_at`, \
                          `reset_value`, `period`, `fiscal_year_start`, `date`, `time_zone`, \
                          `chronological`, `deferred`, `by_database`, `after_commit`, `format`, `on_delete`, `chain`, \
-                         `chain_covers`, `chain_key_env` or `value_of`",
+                         `chain_covers`, `chain_key_env`, `counter_table` or `value_of`",
                     ));
                 }
             }

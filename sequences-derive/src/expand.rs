@@ -168,6 +168,9 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
         .map(|value| quote!(.reset_value(#value)));
     let max = numbered.max_value.map(|value| quote!(.max_value(#value)));
     let warn = numbered.warn_at.map(|value| quote!(.warn_at(#value)));
+    let table = numbered
+        .django_table
+        .then(|| quote!(.counter_table(#private::CounterTable::Django)));
     let period = numbered.period.map(|period| {
         let period = match period {
             Period::Year => quote!(Year),
@@ -222,7 +225,7 @@ fn numbered_field(numbered: &Numbered) -> TokenStream {
         quote!(.on_delete(#private::OnDelete::#policy))
     });
     quote! {
-        #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset #max #warn)
+        #private::NumberedField::new(#target, #private::Sequence::new(#template) #initial #reset #max #warn #table)
             #period #date #zone #chronological #format #(#raw)* #on_delete #moment #chain #chain_key
     }
 }

@@ -39,6 +39,8 @@ pub struct Numbered<'a> {
     pub chain: Option<(&'a Ident, Vec<&'a Ident>)>,
     /// `chain_key_env = "..."`: the keyed chain's environment variable.
     pub chain_key_env: Option<LitStr>,
+    /// `counter_table = "django"`: the counter lives in django-sequences' table.
+    pub django_table: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -167,7 +169,8 @@ fn raw_field<'a>(
         || attrs.after_commit.is_some()
         || attrs.chain.is_some()
         || attrs.chain_covers.is_some()
-        || attrs.chain_key_env.is_some();
+        || attrs.chain_key_env.is_some()
+        || attrs.counter_table.is_some();
     if others {
         return Err(syn::Error::new_spanned(
             &attrs.attr,
@@ -300,6 +303,20 @@ fn numbered_field<'a>(
     });
     spec.chain_key = attrs.chain_key_env.is_some();
     spec.raw_values = raw_names.iter().map(String::as_str).collect();
+    spec.django_table = match &attrs.counter_table {
+        None => false,
+        Some(table) => match table.value().as_str() {
+            "django" => true,
+            "sequences" => false,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    table,
+                    "`counter_table` is \"django\" (django-sequences' `sequences_sequence`) or \
+                     \"sequences\" (the default)",
+                ));
+            }
+        },
+    };
     let checked =
         rules::check(&spec).map_err(|broken| spanned(field, attrs, raw_fields, broken))?;
 
@@ -347,6 +364,7 @@ fn numbered_field<'a>(
         moment: spec.moment,
         chain,
         chain_key_env: attrs.chain_key_env.clone(),
+        django_table: spec.django_table,
     })
 }
 
@@ -392,6 +410,7 @@ fn spanned(
         At::Chain => at(text(&attrs.chain)),
         At::ChainCovers => at(text(&attrs.chain_covers)),
         At::ChainKey => at(text(&attrs.chain_key_env)),
+        At::CounterTable => at(text(&attrs.counter_table)),
         At::RawValue(index) => at(raw_fields.get(index).map(|(_, lit)| *lit as &dyn ToTokens)),
     }
 }

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use sequences_core::{
-    ChainKey, NumberedField, Numbering, OnDelete, Period, Sequence, SequenceError,
+    ChainKey, CounterTable, NumberedField, Numbering, OnDelete, Period, Sequence, SequenceError,
 };
 
 mod invoice {
@@ -42,6 +42,10 @@ use invoice::Column;
 
 /// UI cases the runtime cannot express, and why.
 const DERIVE_ONLY: &[(&str, &str)] = &[
+    (
+        "bad_counter_table",
+        "the runtime takes `CounterTable`, an enum: no unknown table",
+    ),
     (
         "bad_on_delete",
         "the runtime takes `OnDelete`, an enum: no unknown policy",
@@ -126,6 +130,13 @@ const TWINS: &[(&str, Twin)] = &[
     }),
     ("chronological_without_date", || {
         one(field(Column::Number, "invoice").chronological())
+    }),
+    ("django_table_by_database", || {
+        one(NumberedField::new(
+            Column::Number,
+            Sequence::new("invoice").counter_table(CounterTable::Django),
+        )
+        .by_database())
     }),
     ("deferred_not_option", || {
         one(field(Column::Number, "invoice").deferred())

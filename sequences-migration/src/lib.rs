@@ -44,7 +44,15 @@
 //! On MariaDB/MySQL name columns use a binary, no-pad utf8mb4 collation, so
 //! `Invoice`, `invoice` and `invoice ` are three sequences there too, as on
 //! PostgreSQL and SQLite.
+//!
+//! [`DjangoSequencesMigration`] is not in [`migrations`]: list it after them
+//! when a Django application numbers the same series with django-sequences
+//! (it adopts Django's `sequences_sequence`).
 #![warn(missing_docs)]
+
+mod django;
+
+pub use django::DjangoSequencesMigration;
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DbBackend, IdenStatic, Statement};

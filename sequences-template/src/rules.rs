@@ -72,6 +72,9 @@ pub struct FieldSpec<'a> {
     /// The integer fields that also receive the raw value (`value_of`
     /// naming this field; `raw_value`).
     pub raw_values: Vec<&'a str>,
+    /// `counter_table = "django"`: the counter lives in django-sequences'
+    /// `sequences_sequence`, shared with a Django application.
+    pub django_table: bool,
     /// What the caller knows of another field of the model, by name
     /// (a struct field; a column by field or column name): `None` when the
     /// model has no such field.
@@ -103,6 +106,7 @@ impl<'a> FieldSpec<'a> {
             chain_covers: None,
             chain_key: false,
             raw_values: Vec::new(),
+            django_table: false,
             fields,
         }
     }
@@ -278,6 +282,8 @@ pub enum At {
     ChainKey,
     /// The raw-value field at this index of [`FieldSpec::raw_values`].
     RawValue(usize),
+    /// `counter_table`.
+    CounterTable,
 }
 
 /// A rule the field breaks: where, and the message both sides report.
@@ -510,6 +516,7 @@ pub fn check(spec: &FieldSpec<'_>) -> Result<Checked, Broken> {
         ));
     }
     chain(spec)?;
+    shared_table(spec)?;
     raw_values(spec, format.is_some())?;
     ranges(spec)?;
     if spec.moment == Moment::ByDatabase
@@ -581,6 +588,37 @@ fn sequence_name(spec: &FieldSpec<'_>) -> Result<Template, Broken> {
         }
     }
     Ok(name)
+}
+
+/// What a counter shared with django-sequences cannot do: Django numbers on
+/// insert, in the writer's transaction, and writes nothing else.
+fn shared_table(spec: &FieldSpec<'_>) -> Result<(), Broken> {
+    if !spec.django_table {
+        return Ok(());
+    }
+    if spec.moment != Moment::OnInsert {
+        return Err(broken(
+            At::CounterTable,
+            "a counter in django-sequences' table is numbered on insert, as Django's \
+             `get_next_value` does; the other moments keep their counters in `sequences` (drop \
+             `deferred`, `by_database` or `after_commit`, or `counter_table`)",
+        ));
+    }
+    if spec.chain.is_some() {
+        return Err(broken(
+            At::CounterTable,
+            "Django's writers do not chain their rows, so a chain over a series shared with \
+             Django would break at its first Django row; chain a series numbered only here",
+        ));
+    }
+    if spec.initial_value < 0 {
+        return Err(broken(
+            At::CounterTable,
+            "django-sequences' `last` column holds no negative value (PositiveBigIntegerField); \
+             start at 0 or above",
+        ));
+    }
+    Ok(())
 }
 
 /// `chain`, `chain_covers`, the key, and the delete policy a chain forbids.

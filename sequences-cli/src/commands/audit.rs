@@ -20,6 +20,7 @@ pub async fn audit(
     db: &DatabaseConnection,
     out: &Out,
     args: AuditArgs,
+    counters: sequences_core::CounterTable,
 ) -> Result<Outcome, CliError> {
     let value = named_column(db, &args.table, &args.column).await?;
     if value.is_integer() == Some(false) && args.format.is_none() {
@@ -55,7 +56,8 @@ pub async fn audit(
     let mut audit = Audit::new(value)
         .scope(scope)
         .row_key(named_columns(db, &args.table, &key).await?)
-        .initial_value(args.initial);
+        .initial_value(args.initial)
+        .counter_table(counters);
     for file in &args.against {
         audit = audit.checkpoints(read_checkpoints(file)?);
     }

@@ -8,6 +8,8 @@ mod sequences;
 
 use std::process::ExitCode;
 
+use sequences_core::CounterTable;
+
 use crate::args::{Args, Command};
 use crate::database::connect;
 use crate::error::CliError;
@@ -34,16 +36,26 @@ pub async fn run(args: Args, out: &Out) -> Result<Outcome, CliError> {
     let url = args.database_url.as_deref().ok_or_else(|| {
         CliError::bad_input("no database given: pass --database-url URL or set DATABASE_URL")
     })?;
+    let counters = CounterTable::from(args.counter_table);
+    if counters != CounterTable::Sequences
+        && let Some(command) = args.command.counters_of_sequences_only()
+    {
+        return Err(CliError::bad_input(format!(
+            "`sequences {command}` reads the counters of `sequences` only: django-sequences' \
+             table numbers on insert (no chain, no after-COMMIT numberer); drop --counter-table"
+        )));
+    }
     let db = connect(url, out.secrets(), args.command.lock_wait()).await?;
     let outcome = match args.command {
         Command::List(list) => sequences::list(&db, out, list).await,
-        Command::Show(show) => sequences::show(&db, out, show).await,
-        Command::Set(set) => sequences::set(&db, out, set).await,
-        Command::Void(void) => sequences::void(&db, out, void).await,
-        Command::Close(close) => sequences::close(&db, out, close).await,
-        Command::Reopen(reopen) => sequences::reopen(&db, out, reopen).await,
-        Command::Adopt(adopt) => sequences::adopt(&db, out, adopt).await,
-        Command::Audit(audit) => audit::audit(&db, out, audit).await,
+        Command::Show(show) => sequences::show(&db, out, show, counters).await,
+        Command::Set(set) => sequences::set(&db, out, set, counters).await,
+        Command::Void(void) => sequences::void(&db, out, void, counters).await,
+        Command::Close(close) => sequences::close(&db, out, close, counters).await,
+        Command::Reopen(reopen) => sequences::reopen(&db, out, reopen, counters).await,
+        Command::Adopt(adopt) => sequences::adopt(&db, out, adopt, counters).await,
+        Command::Audit(audit) => audit::audit(&db, out, audit, counters).await,
+        Command::ImportDjango => sequences::import_django(&db, out).await,
         Command::Verify(verify) => audit::verify(&db, out, verify).await,
         Command::Checkpoint(checkpoint) => audit::checkpoint(&db, out, checkpoint).await,
         Command::Holders(holders) => holders::holders(&db, out, holders).await,

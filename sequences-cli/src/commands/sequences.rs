@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use sequences_core::entity::void;
-use sequences_core::{ChainAudit, Sequence, SequenceError, list_sequences};
+use sequences_core::{ChainAudit, CounterTable, Sequence, SequenceError, list_sequences};
 use serde_json::json;
 
 use super::Outcome;
@@ -24,9 +24,14 @@ pub async fn list(db: &DatabaseConnection, out: &Out, args: ListArgs) -> Result<
     Ok(Outcome::Done)
 }
 
-pub async fn show(db: &DatabaseConnection, out: &Out, args: ShowArgs) -> Result<Outcome, CliError> {
+pub async fn show(
+    db: &DatabaseConnection,
+    out: &Out,
+    args: ShowArgs,
+    counters: CounterTable,
+) -> Result<Outcome, CliError> {
     let name = args.name;
-    let sequence = Sequence::new(&name);
+    let sequence = Sequence::new(&name).counter_table(counters);
     let state = sequence
         .state(db)
         .await?
@@ -52,7 +57,12 @@ pub async fn show(db: &DatabaseConnection, out: &Out, args: ShowArgs) -> Result<
     Ok(Outcome::Done)
 }
 
-pub async fn set(db: &DatabaseConnection, out: &Out, args: SetArgs) -> Result<Outcome, CliError> {
+pub async fn set(
+    db: &DatabaseConnection,
+    out: &Out,
+    args: SetArgs,
+    counters: CounterTable,
+) -> Result<Outcome, CliError> {
     let SetArgs {
         name,
         value,
@@ -61,7 +71,7 @@ pub async fn set(db: &DatabaseConnection, out: &Out, args: SetArgs) -> Result<Ou
         create,
         wait,
     } = args;
-    let sequence = Sequence::new(&name);
+    let sequence = Sequence::new(&name).counter_table(counters);
     let before = exists(db, &sequence, create).await?;
     // Going back hands numbers out again: the operator says so first.
     let agreed_from = match before {
@@ -167,7 +177,12 @@ struct ChainedRecord {
     template: String,
 }
 
-pub async fn void(db: &DatabaseConnection, out: &Out, args: VoidArgs) -> Result<Outcome, CliError> {
+pub async fn void(
+    db: &DatabaseConnection,
+    out: &Out,
+    args: VoidArgs,
+    counters: CounterTable,
+) -> Result<Outcome, CliError> {
     let VoidArgs {
         name,
         value,
@@ -209,7 +224,7 @@ pub async fn void(db: &DatabaseConnection, out: &Out, args: VoidArgs) -> Result<
         Some(record) => Some(record_hash(db, &name, value, record).await?),
         None => None,
     };
-    let sequence = Sequence::new(&name);
+    let sequence = Sequence::new(&name).counter_table(counters);
     write(db, &name, wait.lock_timeout, async |w| {
         let hash = record_hash.as_deref();
         match &key {
@@ -266,6 +281,7 @@ pub async fn close(
     db: &DatabaseConnection,
     out: &Out,
     args: CloseArgs,
+    counters: CounterTable,
 ) -> Result<Outcome, CliError> {
     let CloseArgs {
         name,
@@ -273,7 +289,9 @@ pub async fn close(
         initial,
         wait,
     } = args;
-    let sequence = Sequence::new(&name).initial_value(initial.unwrap_or(1));
+    let sequence = Sequence::new(&name)
+        .counter_table(counters)
+        .initial_value(initial.unwrap_or(1));
     exists(db, &sequence, create).await?;
     write(db, &name, wait.lock_timeout, async |w| {
         // Read in the transaction that closes: an --initial that would be
@@ -301,6 +319,7 @@ pub async fn adopt(
     db: &DatabaseConnection,
     out: &Out,
     args: AdoptArgs,
+    counters: CounterTable,
 ) -> Result<Outcome, CliError> {
     let AdoptArgs {
         name,
@@ -326,12 +345,15 @@ pub async fn adopt(
     let mut audit = sequences_core::Audit::new(named_column(db, &table, &column).await?)
         .scope(named_columns(db, &table, &scope).await?)
         .sequence(template)
-        .initial_value(initial);
+        .initial_value(initial)
+        .counter_table(counters);
     let shown = crate::progress::Shown::new(out);
     if let Some(bar) = shown.hook() {
         audit = audit.progress(bar);
     }
-    let sequence = Sequence::new(&name).initial_value(initial);
+    let sequence = Sequence::new(&name)
+        .counter_table(counters)
+        .initial_value(initial);
     let adoption = write(db, &name, wait.lock_timeout, async |w| {
         w.run(&name, sequence.adopt(w.txn(), &audit, allow_defects))
             .await
@@ -370,9 +392,10 @@ pub async fn reopen(
     db: &DatabaseConnection,
     out: &Out,
     args: ReopenArgs,
+    counters: CounterTable,
 ) -> Result<Outcome, CliError> {
     let ReopenArgs { name, wait } = args;
-    let sequence = Sequence::new(&name);
+    let sequence = Sequence::new(&name).counter_table(counters);
     write(db, &name, wait.lock_timeout, async |w| {
         match w.run(&name, sequence.reopen(w.txn())).await? {
             true => Ok(()),
@@ -405,4 +428,43 @@ async fn exists(
 
 fn does_not_exist(name: &str) -> CliError {
     CliError::not_found(format!("sequence {name:?} does not exist"))
+}
+
+/// `sequences import-django`: django-sequences' counters moved into `sequences`.
+pub async fn import_django(db: &DatabaseConnection, out: &Out) -> Result<Outcome, CliError> {
+    let moved = sequences_core::django::import(db).await.map_err(|e| {
+        if let sea_orm::DbErr::Custom(message) = &e {
+            CliError::new(Kind::Refused, message.clone())
+        } else {
+            CliError::database(&e)
+        }
+    })?;
+    let lines: Vec<String> = moved
+        .iter()
+        .map(|m| {
+            let note = if m.already_there {
+                " (already in sequences)"
+            } else {
+                ""
+            };
+            format!("  {:?}: last = {}{note}", m.name, m.last)
+        })
+        .collect();
+    let text = if moved.is_empty() {
+        "sequences_sequence holds no counter: nothing to move".to_owned()
+    } else {
+        format!(
+            "moved {} counter(s) from sequences_sequence into sequences:\n{}",
+            moved.len(),
+            lines.join("\n")
+        )
+    };
+    let json = json!({
+        "moved": moved
+            .iter()
+            .map(|m| json!({"sequence": m.name, "last": m.last, "already_there": m.already_there}))
+            .collect::<Vec<_>>(),
+    });
+    out.print(&Done { text, json });
+    Ok(Outcome::Done)
 }

@@ -130,7 +130,7 @@ impl<C: AuditColumn> Audit<C> {
             }
         }
         let names_wanted: Vec<String> = audited.iter().filter_map(|g| g.sequence.clone()).collect();
-        let lasts = sequence_lasts(db, &names_wanted).await?;
+        let lasts = sequence_lasts(db, &names_wanted, self.table).await?;
         for group in &mut audited {
             group.sequence_last = group.sequence.as_ref().and_then(|n| lasts.get(n).copied());
             group.checkpoint_last = self

@@ -81,6 +81,7 @@ pub struct Audit<C> {
     guarded: bool,
     pending: Option<std::time::Duration>,
     progress: crate::progress::Hook,
+    table: entity::CounterTable,
 }
 
 impl<C: AuditColumn> Audit<C> {
@@ -102,7 +103,16 @@ impl<C: AuditColumn> Audit<C> {
             filtered: false,
             checkpoints: Vec::new(),
             progress: crate::progress::Hook::default(),
+            table: entity::CounterTable::Sequences,
         }
+    }
+
+    /// The table the sequences' counters live in (`sequences` by default;
+    /// django-sequences' `sequences_sequence` for a series shared with a
+    /// Django application, see [`Sequence::counter_table`](crate::Sequence::counter_table)).
+    pub fn counter_table(mut self, table: entity::CounterTable) -> Self {
+        self.table = table;
+        self
     }
 
     /// Checkpoints taken earlier ([`crate::chain::checkpoints`], kept outside
@@ -336,7 +346,7 @@ impl<C: AuditColumn> Audit<C> {
         template: &str,
     ) -> Result<Vec<(String, i64)>, DbErr> {
         let parsed = parse_template(template)?;
-        Ok(counters_of(db, &parsed)
+        Ok(counters_of(db, &parsed, self.table)
             .await?
             .into_iter()
             .filter(|(name, _)| self.read_back(&parsed, name).is_some())
@@ -459,12 +469,13 @@ fn parse_template(template: &str) -> Result<Template, DbErr> {
 async fn counters_of<D: ConnectionTrait>(
     db: &D,
     template: &Template,
+    table: entity::CounterTable,
 ) -> Result<Vec<(String, i64)>, DbErr> {
     let prefix = match template.pieces.first() {
         Some(sequences_template::Piece::Text(text)) => Some(text.as_str()),
         _ => None,
     };
-    Ok(entity::counters_prefixed(db, prefix, false)
+    Ok(crate::counters::prefixed(db, prefix, table)
         .await?
         .into_iter()
         .map(|model| (model.name, model.last))
@@ -475,8 +486,9 @@ async fn counters_of<D: ConnectionTrait>(
 async fn sequence_lasts<D: ConnectionTrait>(
     db: &D,
     names: &[String],
+    table: entity::CounterTable,
 ) -> Result<BTreeMap<String, i64>, DbErr> {
-    Ok(entity::counters_named(db, names)
+    Ok(crate::counters::named(db, names, table)
         .await?
         .into_iter()
         .map(|(name, model)| (name, model.last))

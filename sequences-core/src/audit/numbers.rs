@@ -192,7 +192,7 @@ impl<C: AuditColumn> Audit<C> {
                 .filter_map(|scope| Some((scope.clone(), self.sequence_name(template, scope)?)))
                 .collect();
             let wanted: Vec<String> = names.iter().map(|(_, name)| name.clone()).collect();
-            let lasts = sequence_lasts(db, &wanted).await?;
+            let lasts = sequence_lasts(db, &wanted, self.table).await?;
             for (scope, name) in names {
                 let group = groups.get_mut(&scope).expect("named from a group");
                 group.sequence_last = lasts.get(&name).copied();

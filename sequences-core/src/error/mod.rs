@@ -455,6 +455,18 @@ pub enum SequenceError {
         exists: bool,
     },
 
+    /// The sequence numbers from django-sequences' table
+    /// ([`CounterTable::Django`](crate::CounterTable::Django)), which cannot
+    /// do what was asked (the reason says why), or the name is held by the
+    /// other counter table. Nothing was consumed.
+    #[error("sequence {name:?}: {reason}")]
+    SharedTable {
+        /// The sequence.
+        name: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// The database lacks a table or column this version of the crate uses:
     /// a bundled migration is not applied.
     #[error(
@@ -507,6 +519,7 @@ impl SequenceError {
             | Self::NotLast { name, .. }
             | Self::DeleteRefused { name, .. }
             | Self::SchemaOutdated { name, .. }
+            | Self::SharedTable { name, .. }
             | Self::Chained { name, .. }
             | Self::NumberChanged { target: name, .. }
             | Self::NumberSet { target: name, .. }

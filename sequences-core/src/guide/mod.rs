@@ -14,6 +14,7 @@
 //! | [`moments`] | choose when the number is given: on insert, at COMMIT, by the database's triggers, after COMMIT with a gapless feed |
 //! | [`auditing`] | prove it on the data: [`Audit`](crate::Audit), the hash chain and [`ChainAudit`](crate::ChainAudit), checkpoints, what each proves and cannot |
 //! | [`imports`] | load many rows at once: a year of invoices, a legacy table, `COPY` and `INSERT .. SELECT`; which path keeps the cost per row constant |
+//! | [`django`] | number one series from a Django application (django-sequences) and this library side by side, then leave Django |
 //! | [`counters`] | use a counter by hand ([`Sequence`](crate::Sequence), beside django-sequences), adopt a legacy table |
 //! | [`errors`] | tell a refusal from a failure, retry what the database asks to retry, at any isolation level |
 //! | [`operating`] | find the hot sequence (tracing); the `sequences` command (its own crate, `sequences-cli`) |
@@ -42,6 +43,9 @@ pub mod auditing {}
 
 #[doc = include_str!("imports.md")]
 pub mod imports {}
+
+#[doc = include_str!("django.md")]
+pub mod django {}
 
 #[doc = include_str!("counters.md")]
 pub mod counters {}

@@ -128,6 +128,7 @@ impl<K: ColumnTrait> Prepared<K> {
         spec.reset_value = field.sequence.settings().reset_value;
         spec.max_value = field.sequence.settings().max_value;
         spec.warn_at = field.sequence.settings().warn_at;
+        spec.django_table = field.sequence.settings().counter_table == crate::CounterTable::Django;
         spec.period = period;
         spec.fiscal_year_start = fiscal_year_start;
         spec.date = field.date.map(|column| column.as_str());

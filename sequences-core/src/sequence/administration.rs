@@ -1,12 +1,9 @@
 //! Reading the counter, closing and reopening it, moving it by hand,
 //! deleting it: what an operator does.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QuerySelect};
 
-use crate::entity::{self};
+use crate::entity::{self, CounterTable};
 use crate::error::SequenceError;
 use crate::sql::Dialect;
 
@@ -19,12 +16,7 @@ impl Sequence {
         &self,
         db: &C,
     ) -> Result<Option<i64>, SequenceError> {
-        validate_name(&self.name)?;
-        let row = entity::Entity::find_by_id(self.name.to_string())
-            .one(db)
-            .await
-            .map_err(|source| self.database_error(source))?;
-        Ok(row.map(|row| row.last))
+        Ok(self.state(db).await?.map(|row| row.last))
     }
 
     /// The sequence's row (`last`, `closed`, `last_day`), `None` before the
@@ -34,10 +26,34 @@ impl Sequence {
         db: &C,
     ) -> Result<Option<entity::Model>, SequenceError> {
         validate_name(&self.name)?;
-        entity::Entity::find_by_id(self.name.to_string())
-            .one(db)
+        self.read_row(db, false)
             .await
             .map_err(|source| self.database_error(source))
+    }
+
+    /// The counter row, from the sequence's table (`lock`: under the row
+    /// lock).
+    async fn read_row<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        lock: bool,
+    ) -> Result<Option<entity::Model>, sea_orm::DbErr> {
+        if self.table() == CounterTable::Sequences {
+            let query = entity::Entity::find_by_id(self.name.to_string());
+            return if lock {
+                query.lock_exclusive().one(db).await
+            } else {
+                query.one(db).await
+            };
+        }
+        let dialect = Dialect::of(db.get_database_backend())?;
+        match db
+            .query_one_raw(dialect.counter_row(self.table(), &self.name, lock))
+            .await?
+        {
+            Some(row) => entity::Model::from_query_result(&row, "").map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Closes the sequence: every allocation is then refused with
@@ -55,7 +71,7 @@ impl Sequence {
             .initial_value
             .checked_sub(1)
             .ok_or_else(|| self.overflow(0))?;
-        self.execute(db, |d| d.set_closed(&self.name, true, empty))
+        self.execute(db, |d| d.set_closed(&self.name, true, empty, self.table()))
             .await
             .map(drop)
     }
@@ -63,7 +79,7 @@ impl Sequence {
     /// Reopens a closed sequence. Returns whether the sequence exists.
     pub async fn reopen<C: ConnectionTrait>(&self, db: &C) -> Result<bool, SequenceError> {
         validate_name(&self.name)?;
-        self.execute(db, |d| d.set_closed(&self.name, false, 0))
+        self.execute(db, |d| d.set_closed(&self.name, false, 0, self.table()))
             .await
             .map(|affected| affected > 0)
     }
@@ -100,14 +116,12 @@ impl Sequence {
         let dialect = Dialect::of(db.get_database_backend()).map_err(error)?;
         let row = self
             .bounded(db, dialect, async {
-                if let Some(lock) = dialect.lock_for_write(&self.name) {
+                if let Some(lock) = dialect.lock_for_write(&self.name, self.table()) {
                     db.execute_raw(lock)
                         .await
                         .map_err(|source| self.classify(dialect, source, 0))?;
                 }
-                entity::Entity::find_by_id(self.name.to_string())
-                    .lock_exclusive()
-                    .one(db)
+                self.read_row(db, true)
                     .await
                     .map_err(|source| self.classify(dialect, source, 0))
             })
@@ -126,11 +140,13 @@ impl Sequence {
     /// `initial_value`. Returns whether it existed.
     pub async fn delete<C: ConnectionTrait>(&self, db: &C) -> Result<bool, SequenceError> {
         validate_name(&self.name)?;
-        let result = entity::Entity::delete_by_id(self.name.to_string())
-            .exec(db)
+        let dialect =
+            Dialect::of(db.get_database_backend()).map_err(|source| self.database_error(source))?;
+        let result = db
+            .execute_raw(dialect.delete_counter(self.table(), &self.name))
             .await
             .map_err(|source| self.database_error(source))?;
-        Ok(result.rows_affected > 0)
+        Ok(result.rows_affected() > 0)
     }
 
     /// Sets the last value, so that the next value is `last + 1`: for the
@@ -174,7 +190,15 @@ impl Sequence {
     ) -> Result<(), SequenceError> {
         validate_name(&self.name)?;
         let error = |source| self.database_error(source);
-        let (_, current) = self.lock_row(db, "Sequence::set_last_value").await?;
+        let (dialect, current) = self.lock_row(db, "Sequence::set_last_value").await?;
+        if self.table() == CounterTable::Django && last < 0 {
+            return Err(SequenceError::SharedTable {
+                name: self.name.to_string(),
+                reason: format!(
+                    "{last} is negative, and django-sequences' `last` column holds no negative value"
+                ),
+            });
+        }
         match current {
             Some(row) if row.last > last && !force => Err(SequenceError::WouldGoBackwards {
                 name: self.name.to_string(),
@@ -182,22 +206,11 @@ impl Sequence {
                 requested: last,
             }),
             Some(row) if row.last == last => Ok(()),
-            Some(_) => entity::Entity::update_many()
-                .col_expr(entity::Column::Last, Expr::value(last))
-                .filter(entity::Column::Name.eq(self.name.as_ref()))
-                .exec(db)
+            current => db
+                .execute_raw(dialect.store_last(self.table(), &self.name, last, current.is_none()))
                 .await
                 .map(drop)
                 .map_err(error),
-            None => entity::Entity::insert(entity::ActiveModel {
-                name: Set(self.name.to_string()),
-                last: Set(last),
-                ..Default::default()
-            })
-            .exec_without_returning(db)
-            .await
-            .map(drop)
-            .map_err(error),
         }
     }
 }

@@ -208,14 +208,15 @@ impl Sequence {
         days: Days,
     ) -> Result<i64, SequenceError> {
         if self.nowait
-            && let Some(lock) = dialect.lock_nowait(&self.name)
+            && let Some(lock) = dialect.lock_nowait(&self.name, self.table())
         {
             db.query_one_raw(lock)
                 .await
                 .map_err(|source| self.classify(dialect, source, plan.count))?;
         }
         let range = self.declared_range();
-        let statement = dialect.allocate(&self.name, plan.first, plan.step, days, range);
+        let statement =
+            dialect.allocate(&self.name, plan.first, plan.step, days, range, self.table());
         // Under contention this is the wait for the row lock.
         let started = Instant::now();
         let _waited = trace::RecordWait(started);
@@ -235,6 +236,22 @@ impl Sequence {
             }
             // The server reports LAST_INSERT_ID as u64; the bits are the i64 value.
             Returning::LastInsertId => match db.execute_raw(statement).await {
+                // A trigger on the counter table (the guards of a table
+                // shared with Django) leaves 0 in the OK packet; the
+                // session's LAST_INSERT_ID() still holds the value. A true 0
+                // costs the same one read.
+                Ok(result) if result.last_insert_id() == 0 => {
+                    let read = sea_orm::Statement::from_string(
+                        dialect.backend(),
+                        "SELECT CAST(LAST_INSERT_ID() AS SIGNED)",
+                    );
+                    db.query_one_raw(read)
+                        .await
+                        .map_err(|source| self.classify(dialect, source, plan.count))?
+                        .ok_or_else(|| self.overflow(plan.count))?
+                        .try_get_by_index::<i64>(0)
+                        .map_err(|source| self.database_error(source))?
+                }
                 Ok(result) => result.last_insert_id() as i64,
                 Err(source) => match self.classify(dialect, source, plan.count) {
                     // A guard forced the out-of-range error: which one?
@@ -258,7 +275,7 @@ impl Sequence {
         plan: Plan,
         days: Days,
     ) -> SequenceError {
-        let statement = dialect.refusal(&self.name, plan.step, days.first);
+        let statement = dialect.refusal(&self.name, plan.step, days.first, self.table());
         let row = match db.query_one_raw(statement).await {
             Ok(Some(row)) => row,
             Ok(None) => return self.overflow(plan.count),

@@ -9,7 +9,7 @@ mod voids;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::entity::MAX_NAME_LENGTH;
+use crate::entity::{CounterTable, MAX_NAME_LENGTH};
 use crate::error::SequenceError;
 use crate::sql::Plan;
 
@@ -55,6 +55,8 @@ pub struct Sequence {
     /// `max_value` or `warn_at` set by the user (not only a column's cap):
     /// the allocation records the range on the row.
     range_declared: bool,
+    /// The table its counter row lives in.
+    table: CounterTable,
 }
 
 /// A [`Sequence`]'s settings, as [`Sequence::settings`] reads them back.
@@ -76,6 +78,8 @@ pub struct SequenceSettings {
     /// How long it waits for another transaction holding it
     /// ([`Sequence::lock_timeout`]), if bounded.
     pub lock_timeout: Option<Duration>,
+    /// The table its counter lives in ([`Sequence::counter_table`]).
+    pub counter_table: CounterTable,
 }
 
 impl Sequence {
@@ -90,6 +94,7 @@ impl Sequence {
             max_value: None,
             warn_at: None,
             range_declared: false,
+            table: CounterTable::Sequences,
         }
     }
 
@@ -144,6 +149,31 @@ impl Sequence {
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
         self
+    }
+
+    /// The table the counter row lives in: `sequences` (the default), or
+    /// django-sequences' `sequences_sequence`, to number one series from
+    /// a Django application and this library side by side (see
+    /// [`guide::django`](crate::guide::django)). Django's table must first be
+    /// adopted by `sequences_migration::DjangoSequencesMigration`.
+    ///
+    /// On Django's table `last` is never negative (its column is a
+    /// `PositiveBigIntegerField`): a negative `initial_value` is refused with
+    /// [`SequenceError::SharedTable`] before any SQL.
+    ///
+    /// ```
+    /// use sequences_core::{CounterTable, Sequence};
+    /// let invoices = Sequence::new("invoice").counter_table(CounterTable::Django);
+    /// assert_eq!(invoices.settings().counter_table, CounterTable::Django);
+    /// ```
+    pub fn counter_table(mut self, table: CounterTable) -> Self {
+        self.table = table;
+        self
+    }
+
+    /// The table the counter row lives in.
+    pub(crate) fn table(&self) -> CounterTable {
+        self.table
     }
 
     /// The end of the sequence's range: an allocation that would pass
@@ -216,6 +246,7 @@ impl Sequence {
             warn_at: self.warn_at,
             nowait: self.nowait,
             lock_timeout: self.lock_timeout,
+            counter_table: self.table,
         }
     }
 
@@ -223,6 +254,16 @@ impl Sequence {
     /// Every operation does this first; call it to fail early.
     pub fn validate(&self) -> Result<(), SequenceError> {
         validate_name(&self.name)?;
+        if self.table == CounterTable::Django && self.initial_value < 0 {
+            return Err(SequenceError::SharedTable {
+                name: self.name.to_string(),
+                reason: format!(
+                    "initial_value {} is negative, and django-sequences' `last` column holds no \
+                     negative value (PositiveBigIntegerField); start at 0 or above",
+                    self.initial_value
+                ),
+            });
+        }
         match self.reset_value {
             Some(reset_value) if reset_value <= self.initial_value => {
                 Err(SequenceError::InvalidReset {

@@ -127,7 +127,7 @@ impl Sequence {
             return Err(self.not_in_transaction("Sequence::revert_last"));
         }
         if self
-            .execute(db, |d| d.revert_last(&self.name, value))
+            .execute(db, |d| d.revert_last(&self.name, value, self.table()))
             .await?
             == 1
         {

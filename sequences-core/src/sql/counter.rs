@@ -9,7 +9,7 @@ use sea_orm::{DbBackend, Statement, Value};
 
 use super::Dialect;
 use super::piece::{Arg, fill};
-use crate::entity::TABLE_NAME;
+use crate::entity::CounterTable;
 use crate::error::SequenceError;
 
 /// What one allocation does to the counter row.
@@ -289,6 +289,7 @@ impl Dialect {
         step: Step,
         days: Days,
         range: Option<DeclaredRange>,
+        table: CounterTable,
     ) -> Statement {
         let text = match self {
             Self::Postgres | Self::Sqlite => self.upsert(step, range.is_some(), true),
@@ -309,15 +310,23 @@ impl Dialect {
                 } else {
                     ("", "", "")
                 };
+                // Django's `last` is BIGINT UNSIGNED: there, only passing
+                // the unsigned maximum overflows.
+                let overflow = match table {
+                    CounterTable::Sequences => {
+                        "`last` + IF(`last` >= 0, 9223372036854775807, -9223372036854775808) + IF(`last` >= 0, 1, -1)"
+                    }
+                    CounterTable::Django => "`last` + 18446744073709551615 + 1",
+                };
                 format!(
-                    "INSERT INTO {{table}} (`name`, `last`, `last_day`{range_columns}) VALUES ({{name}}, CAST(LAST_INSERT_ID({{first}}) AS SIGNED), {{new_day}}{range_values}) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(IF(({refused}) IS NULL, {}, `last` + IF(`last` >= 0, 9223372036854775807, -9223372036854775808) + IF(`last` >= 0, 1, -1))) AS SIGNED), `last_day` = {}{range_set}",
+                    "INSERT INTO {{table}} (`name`, `last`, `last_day`{range_columns}) VALUES ({{name}}, CAST(LAST_INSERT_ID({{first}}) AS SIGNED), {{new_day}}{range_values}) ON DUPLICATE KEY UPDATE `last` = CAST(LAST_INSERT_ID(IF(({refused}) IS NULL, {}, {overflow})) AS SIGNED), `last_day` = {}{range_set}",
                     self.next_last("`last`", step),
                     self.later_day("`last_day`", "{new_day}"),
                 )
             }
         };
         let mut args = vec![
-            ("table", self.counter_table()),
+            ("table", self.counter_table(table)),
             ("name", Arg::bind(name)),
             ("first", Arg::bind(first)),
             // The counter's new `last_day` is the allocation's last day; its
@@ -360,19 +369,122 @@ impl Dialect {
     }
 
     /// [`refusal_text`](Self::refusal_text), bound. Only on the refusal path.
-    pub(crate) fn refusal(self, name: &str, step: Step, day: Option<i32>) -> Statement {
+    pub(crate) fn refusal(
+        self,
+        name: &str,
+        step: Step,
+        day: Option<i32>,
+        table: CounterTable,
+    ) -> Statement {
         let mut args = vec![
-            ("table", self.counter_table()),
+            ("table", self.counter_table(table)),
             ("name", Arg::bind(name)),
             ("day", Arg::bind(Value::Int(day))),
         ];
         args.extend(step.args(true));
-        fill(self, &self.refusal_text(step, ""), &refs(&args)).statement(self)
+        let text =
+            self.refusal_text(step, "")
+                .replacen(&self.quote("last"), &self.signed_last(table), 1);
+        fill(self, &text, &refs(&args)).statement(self)
     }
 
     /// The counter table, quoted.
-    pub(crate) fn counter_table(self) -> Arg {
-        Arg::sql(self.quote(TABLE_NAME))
+    pub(crate) fn counter_table(self, table: CounterTable) -> Arg {
+        Arg::sql(self.quote(table.name()))
+    }
+
+    /// `last` as a signed integer: Django's column is BIGINT UNSIGNED on
+    /// MariaDB/MySQL, which the driver will not read as an `i64`.
+    pub(crate) fn signed_last(self, table: CounterTable) -> String {
+        match (self, table) {
+            (Self::MySql, CounterTable::Django) => "CAST(`last` AS SIGNED)".to_owned(),
+            _ => self.quote("last"),
+        }
+    }
+
+    /// The counter rows of `table` (`name`, `last`, `closed`, `last_day`,
+    /// `chain_head`, as [`crate::entity::Model`] reads them) whose name is
+    /// `{name}` (`lock`: under the row lock), with the hole `{table}`.
+    pub(crate) fn counter_row_text(self, table: CounterTable, lock: bool) -> String {
+        let q = |c: &str| self.quote(c);
+        let lock = if lock && self != Self::Sqlite {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        format!(
+            "SELECT {}, {} AS {}, {}, {}, {} FROM {{table}} WHERE {} = {{name}}{lock}",
+            q("name"),
+            self.signed_last(table),
+            q("last"),
+            q("closed"),
+            q("last_day"),
+            q("chain_head"),
+            q("name"),
+        )
+    }
+
+    /// [`counter_row_text`](Self::counter_row_text), bound.
+    pub(crate) fn counter_row(self, table: CounterTable, name: &str, lock: bool) -> Statement {
+        fill(
+            self,
+            &self.counter_row_text(table, lock),
+            &[
+                ("table", &self.counter_table(table)),
+                ("name", &Arg::bind(name)),
+            ],
+        )
+        .statement(self)
+    }
+
+    /// Sets `last` of `{name}` in `table` (`insert`: creates the row).
+    pub(crate) fn store_last(
+        self,
+        table: CounterTable,
+        name: &str,
+        last: i64,
+        insert: bool,
+    ) -> Statement {
+        let q = |c: &str| self.quote(c);
+        let text = if insert {
+            format!(
+                "INSERT INTO {{table}} ({}, {}) VALUES ({{name}}, {{last}})",
+                q("name"),
+                q("last")
+            )
+        } else {
+            format!(
+                "UPDATE {{table}} SET {} = {{last}} WHERE {} = {{name}}",
+                q("last"),
+                q("name")
+            )
+        };
+        fill(
+            self,
+            &text,
+            &[
+                ("table", &self.counter_table(table)),
+                ("name", &Arg::bind(name)),
+                ("last", &Arg::bind(last)),
+            ],
+        )
+        .statement(self)
+    }
+
+    /// Deletes the counter `{name}` of `table`.
+    pub(crate) fn delete_counter(self, table: CounterTable, name: &str) -> Statement {
+        fill(
+            self,
+            &format!(
+                "DELETE FROM {{table}} WHERE {} = {{name}}",
+                self.quote("name")
+            ),
+            &[
+                ("table", &self.counter_table(table)),
+                ("name", &Arg::bind(name)),
+            ],
+        )
+        .statement(self)
     }
 
     /// Gives `{value}` of `{name}` back: moves `last` back by one if it is
@@ -389,12 +501,12 @@ impl Dialect {
     }
 
     /// [`revert_text`](Self::revert_text), bound.
-    pub(crate) fn revert_last(self, name: &str, value: i64) -> Statement {
+    pub(crate) fn revert_last(self, name: &str, value: i64, table: CounterTable) -> Statement {
         fill(
             self,
             &self.revert_text(),
             &[
-                ("table", &self.counter_table()),
+                ("table", &self.counter_table(table)),
                 ("name", &Arg::bind(name)),
                 ("value", &Arg::bind(value)),
             ],
@@ -417,7 +529,10 @@ impl Dialect {
         fill(
             self,
             &self.chain_head_text(""),
-            &[("table", &self.counter_table()), ("name", &Arg::bind(name))],
+            &[
+                ("table", &self.counter_table(CounterTable::Sequences)),
+                ("name", &Arg::bind(name)),
+            ],
         )
         .statement(self)
     }
@@ -443,7 +558,7 @@ impl Dialect {
             self,
             &self.set_chain_head_text(seal.is_some()),
             &[
-                ("table", &self.counter_table()),
+                ("table", &self.counter_table(CounterTable::Sequences)),
                 ("name", &Arg::bind(name)),
                 ("head", &Arg::bind(head)),
                 ("seal", &Arg::bind(seal)),
@@ -455,8 +570,14 @@ impl Dialect {
     /// Closes (`closed = true`) or reopens a sequence under its row lock. Closing
     /// creates a missing sequence with `last = empty_last` (nothing handed out);
     /// reopening a missing one changes nothing.
-    pub(crate) fn set_closed(self, name: &str, closed: bool, empty_last: i64) -> Statement {
-        let t = TABLE_NAME;
+    pub(crate) fn set_closed(
+        self,
+        name: &str,
+        closed: bool,
+        empty_last: i64,
+        table: CounterTable,
+    ) -> Statement {
+        let t = table.name();
         let (sql, values): (String, Vec<Value>) = match (self, closed) {
             (Self::Postgres, true) => (
                 format!(
@@ -494,14 +615,13 @@ impl Dialect {
 
     /// Takes the row lock without waiting, before the allocation (`nowait`).
     /// SQLite has no row locks: `None`, the allocation itself takes the database lock.
-    pub(crate) fn lock_nowait(self, name: &str) -> Option<Statement> {
+    pub(crate) fn lock_nowait(self, name: &str, table: CounterTable) -> Option<Statement> {
+        let t = table.name();
         let sql = match self {
             Self::Postgres => {
-                format!(r#"SELECT 1 FROM "{TABLE_NAME}" WHERE "name" = $1 FOR UPDATE NOWAIT"#)
+                format!(r#"SELECT 1 FROM "{t}" WHERE "name" = $1 FOR UPDATE NOWAIT"#)
             }
-            Self::MySql => {
-                format!("SELECT 1 FROM `{TABLE_NAME}` WHERE `name` = ? FOR UPDATE NOWAIT")
-            }
+            Self::MySql => format!("SELECT 1 FROM `{t}` WHERE `name` = ? FOR UPDATE NOWAIT"),
             Self::Sqlite => return None,
         };
         Some(Statement::from_sql_and_values(
@@ -514,11 +634,14 @@ impl Dialect {
     /// On SQLite, a write that changes nothing, to take the database's write
     /// lock before reading a counter that is about to be replaced (SQLite has
     /// no `SELECT .. FOR UPDATE`). `None` elsewhere.
-    pub(crate) fn lock_for_write(self, name: &str) -> Option<Statement> {
+    pub(crate) fn lock_for_write(self, name: &str, table: CounterTable) -> Option<Statement> {
         (self == Self::Sqlite).then(|| {
             Statement::from_sql_and_values(
                 DbBackend::Sqlite,
-                format!(r#"UPDATE "{TABLE_NAME}" SET "last" = "last" WHERE "name" = ?"#),
+                format!(
+                    r#"UPDATE "{}" SET "last" = "last" WHERE "name" = ?"#,
+                    table.name()
+                ),
                 [name.into()],
             )
         })
@@ -543,7 +666,14 @@ mod tests {
                     last_before_reset: 9,
                 },
             ] {
-                let statement = dialect.allocate(hostile, 1, step, Days::default(), None);
+                let statement = dialect.allocate(
+                    hostile,
+                    1,
+                    step,
+                    Days::default(),
+                    None,
+                    CounterTable::Sequences,
+                );
                 assert!(!statement.sql.contains("DROP"), "{}", statement.sql);
                 let values = statement.values.expect("bound values");
                 assert_eq!(values.0[0], Value::from(hostile));
@@ -570,6 +700,7 @@ mod tests {
                 },
                 Days::default(),
                 range,
+                CounterTable::Sequences,
             );
             let sql = statement.sql;
             let values = statement.values.expect("bound values").0;
@@ -595,17 +726,21 @@ mod tests {
 
     #[test]
     fn sqlite_has_no_nowait_statement() {
-        assert!(Dialect::Sqlite.lock_nowait("x").is_none());
+        assert!(
+            Dialect::Sqlite
+                .lock_nowait("x", CounterTable::Sequences)
+                .is_none()
+        );
         assert!(
             Dialect::Postgres
-                .lock_nowait("x")
+                .lock_nowait("x", CounterTable::Sequences)
                 .unwrap()
                 .sql
                 .ends_with("NOWAIT")
         );
         assert!(
             Dialect::MySql
-                .lock_nowait("x")
+                .lock_nowait("x", CounterTable::Sequences)
                 .unwrap()
                 .sql
                 .ends_with("NOWAIT")

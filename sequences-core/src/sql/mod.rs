@@ -24,6 +24,7 @@ mod audit;
 mod catalog;
 mod clock;
 mod counter;
+mod django;
 mod inventory;
 mod numberer;
 pub(crate) mod piece;

@@ -1,0 +1,553 @@
+//! One series numbered by a Django application (the real Django and
+//! django-sequences, `tests/django/harness.py`) and by this library side by
+//! side, from django-sequences' `sequences_sequence`, on the three
+//! databases: adopted by `DjangoSequencesMigration`, written at the same
+//! time by both with rollbacks, continued from either side, looping the
+//! same, audited, and moved out on the day Django stops.
+//!
+//! The Django side runs in the virtual environment `scripts/test-databases`
+//! creates (`SEQUENCES_DJANGO_PYTHON`); with `SEQUENCES_REQUIRE_BACKENDS=1`
+//! a missing one fails. Each test works in a scratch database of its own
+//! (`sequences_sequence` has a fixed name) and removes it.
+
+use std::process::Command;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, Schema, TransactionTrait,
+};
+use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
+use sequences_core::{Audit, CounterTable, Sequence, SequenceError};
+use sequences_migration::DjangoSequencesMigration;
+use sequences_tests::{Backend, Scratch, TestDb, assert_gapless, connect_all, open};
+
+mod invoice {
+    use sea_orm::entity::prelude::*;
+    use sequences_core::Gapless;
+
+    /// The table both applications write: Django's model maps the same
+    /// columns (`harness.py`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Gapless)]
+    #[sea_orm(table_name = "mixed_invoice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub series: String,
+        #[gapless(sequence = "shared-{series}", counter_table = "django")]
+        pub number: i64,
+        pub source: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = sequences_migration::migrations();
+        all.push(Box::new(DjangoSequencesMigration));
+        all
+    }
+}
+
+/// The Django side: `harness.py` run by the environment's Python.
+struct Django {
+    python: String,
+    url: String,
+}
+
+impl Django {
+    fn new(url: &str) -> Option<Self> {
+        let python = match std::env::var("SEQUENCES_DJANGO_PYTHON") {
+            Ok(python) if !python.is_empty() => python,
+            _ if std::env::var("SEQUENCES_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") => panic!(
+                "SEQUENCES_DJANGO_PYTHON is not set and SEQUENCES_REQUIRE_BACKENDS=1: \
+                 `eval \"$(scripts/test-databases)\"` creates the Django environment"
+            ),
+            _ => {
+                println!("skipping: SEQUENCES_DJANGO_PYTHON is not set");
+                return None;
+            }
+        };
+        Some(Self {
+            python,
+            url: url.to_owned(),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> serde_like::Json {
+        let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/django/harness.py");
+        let output = Command::new(&self.python)
+            .arg(harness)
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .expect("run the Django harness");
+        assert!(
+            output.status.success(),
+            "harness {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_like::Json(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    fn migrate(&self) {
+        self.run(&["migrate"]);
+    }
+
+    /// One `get_next_value` committed by Django: its value, or its error.
+    fn next(&self, name: &str, initial: i64, reset: Option<i64>) -> Result<i64, String> {
+        let initial = initial.to_string();
+        let reset = reset.map(|r| r.to_string());
+        let mut args = vec!["next", name, "--initial", &initial];
+        if let Some(reset) = &reset {
+            args.extend(["--reset", reset]);
+        }
+        let out = self.run(&args);
+        match out.number("value") {
+            Some(value) => Ok(value),
+            None => Err(out.0),
+        }
+    }
+}
+
+/// Just enough JSON reading for the harness's one-line answers (no
+/// serde_json in this crate).
+mod serde_like {
+    pub struct Json(pub String);
+
+    impl Json {
+        /// The integer after `"key": `.
+        pub fn number(&self, key: &str) -> Option<i64> {
+            let at = self.0.find(&format!("\"{key}\": "))? + key.len() + 4;
+            let digits: String = self.0[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            digits.parse().ok()
+        }
+
+        /// The integers of the array after `"key": `.
+        pub fn numbers(&self, key: &str) -> Vec<i64> {
+            let Some(at) = self.0.find(&format!("\"{key}\": [")) else {
+                return Vec::new();
+            };
+            let rest = &self.0[at + key.len() + 5..];
+            let end = rest.find(']').unwrap_or(rest.len());
+            rest[..end]
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        }
+
+        /// Whether the array after `"key": ` is empty.
+        pub fn empty(&self, key: &str) -> bool {
+            self.0.contains(&format!("\"{key}\": []"))
+        }
+    }
+}
+
+/// A scratch database with Django's table (Django's own migration), this
+/// library's migrations and the adoption, and the shared invoice table.
+async fn adopted(t: &TestDb, tag: &str) -> Option<(Scratch, DatabaseConnection, Django)> {
+    let scratch = Scratch::new(t, tag).await;
+    let django = Django::new(&scratch.url)?;
+    django.migrate();
+    let db = open(&scratch.url, 8).await;
+    Migrator::up(&db, None).await.expect("the migrations apply");
+    let schema = Schema::new(db.get_database_backend());
+    let backend = db.get_database_backend();
+    db.execute_raw(backend.build(&schema.create_table_from_entity(invoice::Entity)))
+        .await
+        .expect("create mixed_invoice");
+    Some((scratch, db, django))
+}
+
+async fn numbers_of(db: &DatabaseConnection, series: &str) -> (Vec<i64>, Vec<i64>) {
+    use sea_orm::ColumnTrait;
+    let rows = invoice::Entity::find()
+        .filter(invoice::Column::Series.eq(series))
+        .all(db)
+        .await
+        .unwrap();
+    let side = |source: &str| {
+        rows.iter()
+            .filter(|r| r.source == source)
+            .map(|r| r.number)
+            .collect::<Vec<_>>()
+    };
+    (side("django"), side("rust"))
+}
+
+async fn done(scratch: Scratch, db: DatabaseConnection) {
+    db.close().await.unwrap();
+    scratch.remove().await;
+}
+
+#[tokio::test]
+async fn django_and_the_library_continue_each_others_series() {
+    for t in connect_all(2).await {
+        let Some((scratch, db, django)) = adopted(&t, "django_continue").await else {
+            return;
+        };
+        let ours = Sequence::new("continued").counter_table(CounterTable::Django);
+        // Started by Django, continued by the library, and back.
+        assert_eq!(django.next("continued", 1, None), Ok(1), "{t:?}");
+        assert_eq!(django.next("continued", 1, None), Ok(2), "{t:?}");
+        let txn = db.begin().await.unwrap();
+        assert_eq!(ours.next_value(&txn).await.unwrap(), 3, "{t:?}");
+        txn.commit().await.unwrap();
+        assert_eq!(django.next("continued", 1, None), Ok(4), "{t:?}");
+        // A rollback on the library's side gives the value back to Django.
+        let txn = db.begin().await.unwrap();
+        assert_eq!(ours.next_value(&txn).await.unwrap(), 5, "{t:?}");
+        txn.rollback().await.unwrap();
+        assert_eq!(django.next("continued", 1, None), Ok(5), "{t:?}");
+        assert_eq!(ours.last_value(&db).await.unwrap(), Some(5), "{t:?}");
+
+        // Started by the library (from initial_value 100), continued by Django.
+        let started = Sequence::new("started")
+            .counter_table(CounterTable::Django)
+            .initial_value(100);
+        let txn = db.begin().await.unwrap();
+        assert_eq!(started.next_value(&txn).await.unwrap(), 100, "{t:?}");
+        txn.commit().await.unwrap();
+        assert_eq!(django.next("started", 100, None), Ok(101), "{t:?}");
+
+        // reset_value loops the same on both sides: 1, 2, 3, 1, 2, 3, 1.
+        let looping = Sequence::new("looping")
+            .counter_table(CounterTable::Django)
+            .reset_value(4);
+        let mut seen = Vec::new();
+        for turn in 0..7 {
+            let value = if turn % 2 == 0 {
+                django.next("looping", 1, Some(4)).unwrap()
+            } else {
+                let txn = db.begin().await.unwrap();
+                let value = looping.next_value(&txn).await.unwrap();
+                txn.commit().await.unwrap();
+                value
+            };
+            seen.push(value);
+        }
+        assert_eq!(seen, [1, 2, 3, 1, 2, 3, 1], "{t:?}");
+
+        // One series, one table: the library's own table refuses the name
+        // Django's holds, and Django's refuses a name `sequences` holds.
+        let txn = db.begin().await.unwrap();
+        let error = Sequence::new("continued")
+            .next_value(&txn)
+            .await
+            .unwrap_err();
+        drop(txn);
+        assert!(
+            error
+                .to_string()
+                .contains("is numbered from sequences_sequence"),
+            "{t:?}: {error}"
+        );
+        let txn = db.begin().await.unwrap();
+        Sequence::new("ours-only").next_value(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        let refused = django.next("ours-only", 1, None).unwrap_err();
+        assert!(
+            refused.contains("is numbered from sequences"),
+            "{t:?}: {refused}"
+        );
+        assert_eq!(
+            Sequence::new("continued").last_value(&db).await.unwrap(),
+            None,
+            "{t:?}: nothing created in `sequences`"
+        );
+
+        // Closing from the library stops Django's writers too, nothing taken.
+        let txn = db.begin().await.unwrap();
+        ours.close(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        let refused = django.next("continued", 1, None).unwrap_err();
+        assert!(refused.contains("is closed"), "{t:?}: {refused}");
+        let txn = db.begin().await.unwrap();
+        assert!(
+            matches!(
+                ours.next_value(&txn).await,
+                Err(SequenceError::Closed { .. })
+            ),
+            "{t:?}"
+        );
+        drop(txn);
+        assert_eq!(ours.last_value(&db).await.unwrap(), Some(5), "{t:?}");
+        let txn = db.begin().await.unwrap();
+        ours.reopen(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(django.next("continued", 1, None), Ok(6), "{t:?}");
+
+        // What a shared table cannot hold is refused before any SQL.
+        let negative = Sequence::new("negative")
+            .counter_table(CounterTable::Django)
+            .initial_value(-5);
+        assert!(matches!(
+            negative.validate(),
+            Err(SequenceError::SharedTable { .. })
+        ));
+        done(scratch, db).await;
+    }
+}
+
+#[tokio::test]
+async fn django_and_seaorm_writers_at_once_leave_one_gapless_series() {
+    const RUST_WRITERS: usize = 4;
+    const PER_WRITER: usize = 25;
+    for t in connect_all(2).await {
+        let Some((scratch, db, django)) = adopted(&t, "django_mixed").await else {
+            return;
+        };
+        let series = "mixed";
+        // Django: 4 threads x 25 transactions, every 5th rolled back; at the
+        // same time the library: 4 tasks x 25, every 4th rolled back.
+        let python = django.python.clone();
+        let url = django.url.clone();
+        let django_side = tokio::task::spawn_blocking(move || {
+            Django { python, url }.run(&[
+                "write",
+                "--table",
+                "mixed_invoice",
+                "--series",
+                series,
+                "--threads",
+                "4",
+                "--count",
+                "25",
+                "--rollback-every",
+                "5",
+            ])
+        });
+        let mut tasks = Vec::new();
+        for writer in 0..RUST_WRITERS {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut rolled_back = 0;
+                for i in 0..PER_WRITER {
+                    let txn = db.begin().await.unwrap();
+                    let row = invoice::ActiveModel {
+                        series: Set(series.to_owned()),
+                        source: Set("rust".to_owned()),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await
+                    .unwrap_or_else(|e| panic!("writer {writer}: {e}"));
+                    assert!(row.number >= 1);
+                    if (i + writer) % 4 == 3 {
+                        txn.rollback().await.unwrap();
+                        rolled_back += 1;
+                    } else {
+                        txn.commit().await.unwrap();
+                    }
+                }
+                rolled_back
+            }));
+        }
+        let mut rust_rolled_back = 0;
+        for task in tasks {
+            rust_rolled_back += task.await.unwrap();
+        }
+        let out = django_side.await.unwrap();
+        assert!(
+            out.empty("errors"),
+            "{t:?}: Django's writers failed: {}",
+            out.0
+        );
+        let (from_django, from_rust) = numbers_of(&db, series).await;
+        let mut told = out.numbers("committed");
+        told.sort_unstable();
+        let mut stored = from_django.clone();
+        stored.sort_unstable();
+        assert_eq!(told, stored, "{t:?}: Django's commits are its rows");
+        let all: Vec<i64> = from_django.iter().chain(&from_rust).copied().collect();
+        let last = Sequence::new(format!("shared-{series}"))
+            .counter_table(CounterTable::Django)
+            .last_value(&db)
+            .await
+            .unwrap();
+        assert_gapless(&format!("{t:?} mixed"), &all, 1, last);
+        assert_eq!(
+            from_rust.len(),
+            RUST_WRITERS * PER_WRITER - rust_rolled_back,
+            "{t:?}"
+        );
+        println!(
+            "{:?}: Django committed {} (rolled back {}), SeaORM committed {} (rolled back {}); \
+             numbers 1..={} gapless, no duplicate",
+            t.backend,
+            from_django.len(),
+            out.number("rolled_back").unwrap_or(-1),
+            from_rust.len(),
+            rust_rolled_back,
+            last.unwrap_or(0)
+        );
+
+        // The audit over the table both filled, against Django's counter.
+        let audit = Audit::new(invoice::Column::Number)
+            .scope([invoice::Column::Series])
+            .sequence("shared-{series}")
+            .counter_table(CounterTable::Django);
+        let report = audit.run(&db).await.unwrap();
+        assert!(report.is_clean(), "{t:?}: {report:?}");
+        // It reads Django's counter: a number handed out by Django and
+        // never saved is a gap it reports.
+        django.next("shared-mixed", 1, None).unwrap();
+        let report = audit.run(&db).await.unwrap();
+        assert_eq!(report.groups[0].missing, 1, "{t:?}: {report:?}");
+        done(scratch, db).await;
+    }
+}
+
+#[tokio::test]
+async fn the_adoption_keeps_django_working_and_comes_off_cleanly() {
+    for t in connect_all(2).await {
+        let scratch = Scratch::new(&t, "django_adopt").await;
+        let Some(django) = Django::new(&scratch.url) else {
+            return;
+        };
+        django.migrate();
+        let db = open(&scratch.url, 2).await;
+        // Refused, nothing changed, before this library's own tables exist.
+        let manager = SchemaManager::new(&db);
+        let error = DjangoSequencesMigration.up(&manager).await.unwrap_err();
+        assert!(
+            error.to_string().contains("no `sequences`"),
+            "{t:?}: {error}"
+        );
+        assert!(
+            !manager
+                .has_column("sequences_sequence", "closed")
+                .await
+                .unwrap()
+        );
+
+        assert_eq!(django.next("kept", 1, None), Ok(1));
+        // A name in both tables before the adoption, with different values.
+        for migration in sequences_migration::migrations() {
+            migration.up(&manager).await.unwrap();
+        }
+        let txn = db.begin().await.unwrap();
+        Sequence::new("kept").set_last_value(&txn, 7).await.unwrap();
+        txn.commit().await.unwrap();
+        let error = DjangoSequencesMigration.up(&manager).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("[\"kept\"] are counters in both"),
+            "{t:?}: {error}"
+        );
+        assert!(
+            !manager
+                .has_column("sequences_sequence", "closed")
+                .await
+                .unwrap()
+        );
+        let txn = db.begin().await.unwrap();
+        Sequence::new("kept").delete(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        DjangoSequencesMigration.up(&manager).await.unwrap();
+        assert!(
+            manager
+                .has_column("sequences_sequence", "closed")
+                .await
+                .unwrap()
+        );
+        assert_eq!(django.next("kept", 1, None), Ok(2), "{t:?}: Django goes on");
+        if t.backend == Backend::MySql {
+            // The binary collation: `Kept` is another series, as everywhere.
+            assert_eq!(django.next("Kept", 1, None), Ok(1), "{t:?}");
+            assert_eq!(django.next("kept ", 1, None), Ok(1), "{t:?}");
+        }
+
+        // The way out refuses a name in both tables with other values (made
+        // behind the guards' back).
+        sequences_core::django::remove_guards(&db).await.unwrap();
+        let txn = db.begin().await.unwrap();
+        Sequence::new("kept").set_last_value(&txn, 7).await.unwrap();
+        txn.commit().await.unwrap();
+        sequences_core::django::install_guards(&db).await.unwrap();
+        let error = sequences_core::django::import(&db).await.unwrap_err();
+        assert!(
+            error.to_string().contains("\"kept\" exists in both tables"),
+            "{t:?}: {error}"
+        );
+        assert_eq!(
+            Sequence::new("kept")
+                .counter_table(CounterTable::Django)
+                .last_value(&db)
+                .await
+                .unwrap(),
+            Some(2),
+            "{t:?}: nothing moved"
+        );
+        let txn = db.begin().await.unwrap();
+        Sequence::new("kept").delete(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(django.next("moved", 1, None), Ok(1));
+        let closed = Sequence::new("moved-closed").counter_table(CounterTable::Django);
+        let txn = db.begin().await.unwrap();
+        closed.next_value(&txn).await.unwrap();
+        closed.close(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        let moved = sequences_core::django::import(&db).await.unwrap();
+        let names: Vec<&str> = moved.iter().map(|m| m.name.as_str()).collect();
+        assert!(
+            names.contains(&"kept") && names.contains(&"moved"),
+            "{t:?}: {moved:?}"
+        );
+        // In `sequences` now, with their values and their closing; a Django
+        // writer still running is refused instead of starting again at 1.
+        assert_eq!(
+            Sequence::new("kept").last_value(&db).await.unwrap(),
+            Some(2)
+        );
+        let state = Sequence::new("moved-closed")
+            .state(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(state.closed, "{t:?}");
+        let refused = django.next("moved", 1, None).unwrap_err();
+        assert!(
+            refused.contains("is numbered from sequences"),
+            "{t:?}: {refused}"
+        );
+        let txn = db.begin().await.unwrap();
+        assert_eq!(Sequence::new("moved").next_value(&txn).await.unwrap(), 2);
+        txn.commit().await.unwrap();
+        // Run twice: nothing left to move.
+        assert!(
+            sequences_core::django::import(&db)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // `down` removes what `up` added; Django still works on its table.
+        DjangoSequencesMigration.down(&manager).await.unwrap();
+        for column in [
+            "closed",
+            "last_day",
+            "chain_head",
+            "chain_seal",
+            "max_value",
+            "warn_at",
+        ] {
+            assert!(
+                !manager
+                    .has_column("sequences_sequence", column)
+                    .await
+                    .unwrap(),
+                "{t:?}: {column} left behind"
+            );
+        }
+        assert_eq!(django.next("after-down", 1, None), Ok(1), "{t:?}");
+        done(scratch, db).await;
+    }
+}
