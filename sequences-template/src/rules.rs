@@ -611,6 +611,13 @@ fn shared_table(spec: &FieldSpec<'_>) -> Result<(), Broken> {
              Django would break at its first Django row; chain a series numbered only here",
         ));
     }
+    if spec.chronological {
+        return Err(broken(
+            At::CounterTable,
+            "Django's writers do not record the day they number, so the date order of a series \
+             shared with Django cannot hold; drop `chronological`, or number the series here only",
+        ));
+    }
     if spec.initial_value < 0 {
         return Err(broken(
             At::CounterTable,
@@ -1000,5 +1007,37 @@ mod tests {
         let format = Format::parse("{fy}/{value:03}").unwrap();
         assert_eq!(format.missing_period_parts(PeriodKind::FiscalYear), None);
         assert!(format.missing_period_parts(PeriodKind::Year).is_some());
+    }
+
+    #[test]
+    fn a_counter_shared_with_django_numbers_on_insert_only() {
+        let integer = || spec(Kind::Integer(IntType::named("i64").unwrap()));
+        let mut field = integer();
+        field.django_table = true;
+        assert!(check(&field).is_ok());
+        let refused = |change: &dyn Fn(&mut FieldSpec<'static>), expected: &str| {
+            let mut field = integer();
+            field.django_table = true;
+            field.nullable = true;
+            change(&mut field);
+            let broken = check(&field).unwrap_err();
+            assert_eq!(broken.at, At::CounterTable, "{}", broken.message);
+            assert!(broken.message.contains(expected), "{}", broken.message);
+            // The same description on this library's own table is fine.
+            field.django_table = false;
+            assert!(check(&field).is_ok(), "{expected}");
+        };
+        for moment in [Moment::AtCommit, Moment::ByDatabase, Moment::AfterCommit] {
+            refused(&|f| f.moment = moment, "numbered on insert");
+        }
+        refused(&|f| f.chain = Some("journal"), "do not chain");
+        refused(
+            &|f| {
+                f.chronological = true;
+                f.date = Some("issued_on");
+            },
+            "date order",
+        );
+        refused(&|f| f.initial_value = -1, "no negative value");
     }
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tracing::Span;
 
+use crate::entity::CounterTable;
 use crate::error::SequenceError;
 use crate::error::database::ErrorKind;
 use crate::period::Day;
@@ -207,6 +208,18 @@ impl Sequence {
         plan: Plan,
         days: Days,
     ) -> Result<i64, SequenceError> {
+        // MariaDB/MySQL read a counter of Django's table back after the
+        // upsert: exact under the row lock, so only in a transaction.
+        if dialect == Dialect::MySql
+            && self.table() == CounterTable::Django
+            && !crate::in_transaction(db)
+                .await
+                .map_err(|source| self.database_error(source))?
+        {
+            return Err(
+                self.not_in_transaction("a counter of django-sequences' table on MariaDB/MySQL")
+            );
+        }
         if self.nowait
             && let Some(lock) = dialect.lock_nowait(&self.name, self.table())
         {
@@ -236,23 +249,21 @@ impl Sequence {
             }
             // The server reports LAST_INSERT_ID as u64; the bits are the i64 value.
             Returning::LastInsertId => match db.execute_raw(statement).await {
-                // A trigger on the counter table (the guards of a table
-                // shared with Django) leaves 0 in the OK packet; the
-                // session's LAST_INSERT_ID() still holds the value. A true 0
-                // costs the same one read.
-                Ok(result) if result.last_insert_id() == 0 => {
-                    let read = sea_orm::Statement::from_string(
-                        dialect.backend(),
-                        "SELECT CAST(LAST_INSERT_ID() AS SIGNED)",
-                    );
-                    db.query_one_raw(read)
-                        .await
-                        .map_err(|source| self.classify(dialect, source, plan.count))?
-                        .ok_or_else(|| self.overflow(plan.count))?
-                        .try_get_by_index::<i64>(0)
-                        .map_err(|source| self.database_error(source))?
-                }
-                Ok(result) => result.last_insert_id() as i64,
+                Ok(result) if result.last_insert_id() != 0 => result.last_insert_id() as i64,
+                // 0 in the OK packet: a true 0, or a trigger on the counter
+                // table (the guards of a table shared with Django) cleared
+                // it. A created row holds the plan's first `last` (as does
+                // a loop that stays on its initial value)...
+                Ok(result) if result.rows_affected() == 1 => plan.first,
+                // ... `sequences` has no update trigger, so its 0 is true...
+                Ok(_) if self.table() == CounterTable::Sequences => 0,
+                // ... and Django's table (whose update trigger always clears
+                // it) is read back under the row lock this transaction holds.
+                Ok(_) => self
+                    .state(db)
+                    .await?
+                    .map(|row| row.last)
+                    .ok_or_else(|| self.overflow(plan.count))?,
                 Err(source) => match self.classify(dialect, source, plan.count) {
                     // A guard forced the out-of-range error: which one?
                     SequenceError::Overflow { .. } => {
