@@ -15,13 +15,18 @@ use crate::sql::Dialect;
 /// `sequences_migration::DjangoSequencesMigration` calls it.
 pub async fn install_guards<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     let dialect = Dialect::of(db.get_database_backend())?;
-    for statement in dialect.django_guards() {
+    for statement in dialect
+        .names_registry()
+        .into_iter()
+        .chain(dialect.django_guards())
+    {
         db.execute_unprepared(&statement).await?;
     }
     Ok(())
 }
 
-/// Removes what [`install_guards`] installed, if present.
+/// Removes the guards [`install_guards`] installed, if present (the
+/// registry of names stays; [`remove_registry`] drops it).
 pub async fn remove_guards<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     let dialect = Dialect::of(db.get_database_backend())?;
     for statement in dialect.drop_django_guards() {
@@ -42,6 +47,15 @@ pub async fn names_in_both<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, Db
         .collect()
 }
 
+/// Drops `sequences_names`, the registry of which counter table each name
+/// belongs to, that [`install_guards`] creates.
+pub async fn remove_registry<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let dialect = Dialect::of(db.get_database_backend())?;
+    db.execute_unprepared(&dialect.drop_names_registry())
+        .await?;
+    Ok(())
+}
+
 /// One counter [`import`] moved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -57,9 +71,10 @@ pub struct Imported {
 
 /// Moves every counter of django-sequences' `sequences_sequence` into
 /// `sequences`, in one transaction, for the day the Django writers stop:
-/// each keeps its `last`, `closed` and `last_day`, and is removed from
-/// Django's table, whose guard then refuses a Django writer still running
-/// instead of letting it start the series again at 1.
+/// each keeps its `last`, `closed` and `last_day`; the registry gives its
+/// name to `sequences`, and its row in Django's table is closed and kept, so
+/// a Django writer still running (or waiting on the row) is refused instead
+/// of starting the series again at 1. A counter already moved is skipped.
 ///
 /// Refused, nothing moved: when the guards are not installed
 /// (`DjangoSequencesMigration`), and when `sequences` already holds one of
@@ -85,6 +100,16 @@ pub async fn import<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Vec
         let last: i64 = row.try_get_by_index(1)?;
         let closed: bool = row.try_get_by_index(2)?;
         let last_day: Option<i32> = row.try_get_by_index(3)?;
+        let owner: Option<String> = row.try_get_by_index(4)?;
+        if owner.as_deref() == Some(TABLE_NAME) {
+            continue;
+        }
+        if last < 0 {
+            return Err(refused(format!(
+                "sequence {name:?} has last = {last} in {DJANGO_TABLE}, which `sequences` cannot \
+                 continue"
+            )));
+        }
         let ours = txn
             .query_one_raw(dialect.counter_row(CounterTable::Sequences, &name, true))
             .await?;

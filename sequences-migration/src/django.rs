@@ -21,8 +21,10 @@ use super::{add_missing, drop_present, mysql_binary_collation};
 ///   `sequences` (Django creates it with the database's default, under which
 ///   `Invoice`, `invoice` and `invoice ` are one counter); the names stay as
 ///   they are;
-/// - installs the guards ([`sequences_core::django::install_guards`]): a name
-///   lives in one counter table, and Django's `last + 1` is refused on a closed
+/// - on MariaDB/MySQL, keeps Django's unsigned `last` within `i64` (a check);
+/// - installs the guards ([`sequences_core::django::install_guards`]): the
+///   registry `sequences_names` of which counter table each name belongs to
+///   (a name lives in one), and Django's `last + 1` refused on a closed
 ///   counter or past a declared `max_value`.
 ///
 /// It refuses, changing nothing, when `sequences_sequence` or `sequences` is
@@ -36,6 +38,9 @@ impl MigrationName for DjangoSequencesMigration {
         "m20261207_000006_adopt_django_sequences"
     }
 }
+
+/// MariaDB/MySQL: the check that keeps Django's unsigned `last` within i64.
+const FITS: &str = "sequences_sequence_last_fits_i64";
 
 /// The columns the migration adds to `sequences_sequence`.
 fn columns() -> [ColumnDef; 6] {
@@ -99,19 +104,47 @@ impl MigrationTrait for DjangoSequencesMigration {
         if manager.get_database_backend() == DbBackend::MySql {
             let collation = mysql_binary_collation(manager).await?;
             name_collation(manager, &collation).await?;
+            // Django's `last` is unsigned there: past i64::MAX this library
+            // could not read it, so neither side may go there.
+            let connection = manager.get_connection();
+            for statement in [
+                format!("ALTER TABLE `{DJANGO_TABLE}` DROP CONSTRAINT IF EXISTS `{FITS}`"),
+                format!(
+                    "ALTER TABLE `{DJANGO_TABLE}` ADD CONSTRAINT `{FITS}` CHECK (`last` <= 9223372036854775807)"
+                ),
+            ] {
+                connection.execute_unprepared(&statement).await?;
+            }
         }
         sequences_core::django::install_guards(manager.get_connection()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sequences_core::django::remove_guards(manager.get_connection()).await?;
+        let connection = manager.get_connection();
         if !manager.has_table(DJANGO_TABLE).await? {
-            return Ok(());
+            sequences_core::django::remove_guards(connection).await?;
+            return sequences_core::django::remove_registry(connection).await;
         }
         if manager.get_database_backend() == DbBackend::MySql {
-            // The table's default: what Django created the column with.
-            name_collation(manager, "").await?;
+            // First, so that a failure leaves the guards in place: the
+            // table's default collation (what Django created the column
+            // with) may merge names this one tells apart.
+            name_collation(manager, "").await.map_err(|error| {
+                DbErr::Migration(format!(
+                    "DjangoSequencesMigration down: `{DJANGO_TABLE}.name` cannot go back to the \
+                     table's default collation, which would merge names that differ only by case \
+                     or trailing spaces; rename or delete one of each pair first; nothing else \
+                     was removed ({error})"
+                ))
+            })?;
+            connection
+                .execute_unprepared(&format!(
+                    "ALTER TABLE `{DJANGO_TABLE}` DROP CONSTRAINT IF EXISTS `{FITS}`"
+                ))
+                .await?;
         }
+        sequences_core::django::remove_guards(connection).await?;
+        sequences_core::django::remove_registry(connection).await?;
         let names: Vec<(&str, String)> = columns()
             .iter()
             .map(|c| (DJANGO_TABLE, c.get_column_name()))

@@ -16,6 +16,7 @@ use sea_orm_migration::MigratorTrait;
 use tempfile::TempDir;
 
 pub mod counting;
+pub mod django;
 pub mod entities;
 pub mod generated;
 pub mod ha;
