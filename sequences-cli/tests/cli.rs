@@ -1120,3 +1120,71 @@ async fn the_django_table_through_the_command() {
         scratch.remove().await;
     }
 }
+
+/// `sequences audit --counter-table django` over a table filled at once by
+/// Django's writers (the real django-sequences, with rollbacks) and the
+/// derive: clean, then a number Django handed out and never saved is a gap.
+#[tokio::test]
+async fn the_command_audits_a_table_django_and_seaorm_filled() {
+    use sequences_tests::django::{adopted, done, invoice};
+    for t in connect_all(1).await {
+        let Some((scratch, db, django)) = adopted(&t, "cli_django_mixed", 4).await else {
+            return;
+        };
+        let writer = {
+            let django = django.clone();
+            std::thread::spawn(move || {
+                django.run(&[
+                    "write",
+                    "--table",
+                    "mixed_invoice",
+                    "--series",
+                    "cli",
+                    "--threads",
+                    "2",
+                    "--count",
+                    "10",
+                    "--rollback-every",
+                    "3",
+                ])
+            })
+        };
+        for i in 0..12 {
+            let txn = db.begin().await.unwrap();
+            invoice::ActiveModel {
+                series: Set("cli".to_owned()),
+                source: Set("rust".to_owned()),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .unwrap();
+            if i % 4 == 3 {
+                txn.rollback().await.unwrap();
+            } else {
+                txn.commit().await.unwrap();
+            }
+        }
+        let written = writer.join().unwrap();
+        assert!(written.empty("errors"), "{t:?}: {}", written.0);
+        let audit = [
+            "--counter-table",
+            "django",
+            "audit",
+            "--table",
+            "mixed_invoice",
+            "--column",
+            "number",
+            "--scope",
+            "series",
+            "--sequence",
+            "shared-{series}",
+        ];
+        let url = scratch.url.as_str();
+        ok(url, &audit, 0);
+        django.next("shared-cli", 1, None).unwrap();
+        let report = ok(url, &audit, 1);
+        assert!(report.contains("missing"), "{t:?}: {report}");
+        done(scratch, db).await;
+    }
+}
