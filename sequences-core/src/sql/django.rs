@@ -97,8 +97,18 @@ impl Dialect {
                     // The claim is a unique key: a concurrent claim of the
                     // same name is waited for, then read (READ COMMITTED) or
                     // a serialization failure (REPEATABLE READ and above).
+                    // A name only ever passes from Django's table to
+                    // `sequences` (the import), so `sequences` may trust a
+                    // plain read of its own claim; Django's table reads it
+                    // under a lock, which sees (or fails to serialize on) a
+                    // move made after the transaction's snapshot.
+                    let lock = if table == TABLE_NAME {
+                        ""
+                    } else {
+                        " FOR SHARE"
+                    };
                     statements.push(format!(
-                        "CREATE FUNCTION {g}() RETURNS trigger LANGUAGE plpgsql AS $guard$\nDECLARE owner text;\nBEGIN\n  SELECT \"counter_table\" INTO owner FROM {names} WHERE \"name\" = NEW.\"name\";\n  IF owner IS NULL THEN\n    INSERT INTO {names} (\"name\", \"counter_table\") VALUES (NEW.\"name\", '{table}') ON CONFLICT (\"name\") DO UPDATE SET \"counter_table\" = {names}.\"counter_table\" RETURNING \"counter_table\" INTO owner;\n  END IF;\n  IF owner <> '{table}' THEN\n    RAISE EXCEPTION 'sequence % is numbered from %, so {table} refuses to create it{msg}', quote_literal(NEW.\"name\"), owner USING ERRCODE = 'P0001';\n  END IF;\n  RETURN NEW;\nEND\n$guard$",
+                        "CREATE FUNCTION {g}() RETURNS trigger LANGUAGE plpgsql AS $guard$\nDECLARE owner text;\nBEGIN\n  SELECT \"counter_table\" INTO owner FROM {names} WHERE \"name\" = NEW.\"name\"{lock};\n  IF owner IS NULL THEN\n    INSERT INTO {names} (\"name\", \"counter_table\") VALUES (NEW.\"name\", '{table}') ON CONFLICT (\"name\") DO UPDATE SET \"counter_table\" = {names}.\"counter_table\" RETURNING \"counter_table\" INTO owner;\n  END IF;\n  IF owner <> '{table}' THEN\n    RAISE EXCEPTION 'sequence % is numbered from %, so {table} refuses to create it{msg}', quote_literal(NEW.\"name\"), owner USING ERRCODE = 'P0001';\n  END IF;\n  RETURN NEW;\nEND\n$guard$",
                         g = q(guard),
                         msg = NOT_OURS.replace('\'', "''"),
                     ));
@@ -122,9 +132,18 @@ impl Dialect {
                 for (guard, table) in NAME_GUARDS {
                     // The claim takes the registry row's lock: a concurrent
                     // claim of the same name is waited for, and the locking
-                    // read sees it, at any isolation level.
+                    // read sees it, at any isolation level. `sequences`
+                    // first trusts a plain read of its own claim (a name
+                    // never passes from `sequences` to another table).
+                    let trusted = if table == TABLE_NAME {
+                        format!(
+                            "  SELECT `counter_table` INTO owner FROM {names} WHERE `name` = NEW.`name`;\n  IF owner = '{table}' THEN\n    LEAVE guard;\n  END IF;\n"
+                        )
+                    } else {
+                        String::new()
+                    };
                     statements.push(format!(
-                        "CREATE TRIGGER {g} BEFORE INSERT ON {t} FOR EACH ROW BEGIN\n  DECLARE owner VARCHAR(30) DEFAULT NULL;\n  DECLARE message VARCHAR(500);\n  INSERT INTO {names} (`name`, `counter_table`) VALUES (NEW.`name`, '{table}') ON DUPLICATE KEY UPDATE `counter_table` = `counter_table`;\n  SELECT `counter_table` INTO owner FROM {names} WHERE `name` = NEW.`name` LOCK IN SHARE MODE;\n  IF owner <> '{table}' THEN\n    SET message = CONCAT('sequence ', QUOTE(NEW.`name`), ' is numbered from ', owner, ', so {table} refuses to create it{msg}');\n    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = message;\n  END IF;\nEND",
+                        "CREATE TRIGGER {g} BEFORE INSERT ON {t} FOR EACH ROW guard: BEGIN\n  DECLARE owner VARCHAR(30) DEFAULT NULL;\n  DECLARE message VARCHAR(500);\n{trusted}  INSERT INTO {names} (`name`, `counter_table`) VALUES (NEW.`name`, '{table}') ON DUPLICATE KEY UPDATE `counter_table` = `counter_table`;\n  SELECT `counter_table` INTO owner FROM {names} WHERE `name` = NEW.`name` LOCK IN SHARE MODE;\n  IF owner <> '{table}' THEN\n    SET message = CONCAT('sequence ', QUOTE(NEW.`name`), ' is numbered from ', owner, ', so {table} refuses to create it{msg}');\n    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = message;\n  END IF;\nEND",
                         g = q(guard),
                         t = q(table),
                         msg = NOT_OURS.replace('\'', "''"),
