@@ -8,10 +8,12 @@ use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 use crate::entity::{CounterTable, DJANGO_TABLE, TABLE_NAME};
 use crate::sql::Dialect;
 
-/// Installs (or replaces) the guards of a shared `sequences_sequence`:
-/// each of `sequences` and `sequences_sequence` refuses to create a counter
-/// whose name the other holds, and Django's writes are refused on a closed
-/// counter and past a declared `max_value`, as the library's are.
+/// Installs (or replaces) the guards of a shared `sequences_sequence`: the
+/// registry `sequences_names` of which counter table each name belongs to
+/// (filled from both tables), through which each of `sequences` and
+/// `sequences_sequence` refuses a name the other owns; and Django's writes
+/// refused on a closed counter and past a declared `max_value`, as the
+/// library's are.
 /// `sequences_migration::DjangoSequencesMigration` calls it.
 pub async fn install_guards<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     let dialect = Dialect::of(db.get_database_backend())?;
@@ -64,8 +66,8 @@ pub struct Imported {
     pub name: String,
     /// Its last value, as Django left it.
     pub last: i64,
-    /// `sequences` already held it with the same `last` (an import run
-    /// twice): only Django's copy was removed.
+    /// `sequences` already held it with the same `last`: only the registry
+    /// and Django's row (closed) changed.
     pub already_there: bool,
 }
 

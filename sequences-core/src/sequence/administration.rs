@@ -190,7 +190,6 @@ impl Sequence {
     ) -> Result<(), SequenceError> {
         validate_name(&self.name)?;
         let error = |source| self.database_error(source);
-        let (dialect, current) = self.lock_row(db, "Sequence::set_last_value").await?;
         if self.table() == CounterTable::Django && last < 0 {
             return Err(SequenceError::SharedTable {
                 name: self.name.to_string(),
@@ -199,6 +198,7 @@ impl Sequence {
                 ),
             });
         }
+        let (dialect, current) = self.lock_row(db, "Sequence::set_last_value").await?;
         match current {
             Some(row) if row.last > last && !force => Err(SequenceError::WouldGoBackwards {
                 name: self.name.to_string(),
