@@ -451,7 +451,7 @@ pub async fn import_django(db: &DatabaseConnection, out: &Out) -> Result<Outcome
         })
         .collect();
     let text = if moved.is_empty() {
-        "sequences_sequence holds no counter: nothing to move".to_owned()
+        "sequences_sequence holds no counter left to move".to_owned()
     } else {
         format!(
             "moved {} counter(s) from sequences_sequence into sequences:\n{}",
