@@ -9,8 +9,12 @@ Each command configures Django for one database URL (the test's), then:
   write --table T --series S --threads N --count C --rollback-every K
                                N threads, each C transactions of
                                atomic() + get_next_value + Invoice.save(), every
-                               K-th one rolled back; prints
-                               {"committed": [...], "rolled_back": r, "errors": [...]}
+                               K-th one rolled back; a transaction the database
+                               asks to run again (a deadlock, a serialization
+                               failure) is run again, as a Django user would;
+                               prints {"committed": [...], "rolled_back": r,
+                               "retried": n, "retried_because": [...],
+                               "errors": [...]}
 """
 
 import argparse
@@ -106,6 +110,19 @@ def next_value(args):
         print(json.dumps({"error": f"{type(error).__name__}: {error}"}))
 
 
+def to_retry(error):
+    """Whether the database asks for the transaction to be run again:
+    InnoDB's deadlock (1213; its documented case of several transactions
+    creating one new row when the first rolls back), or PostgreSQL's
+    serialization failure or deadlock."""
+    from django.db import OperationalError
+
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) in ("40001", "40P01"):
+        return True
+    return isinstance(error, OperationalError) and error.args[:1] == (1213,)
+
+
 def write(args):
     from django.db import connection, transaction
 
@@ -113,26 +130,32 @@ def write(args):
 
     Invoice = invoice_model(args.table)
     lock = threading.Lock()
-    committed, errors = [], []
+    committed, retried, errors = [], [], []
     rolled_back = [0]
 
     def writer(index):
         try:
             for i in range(args.count):
-                try:
-                    with transaction.atomic():
-                        number = get_next_value(f"shared-{args.series}")
-                        Invoice(series=args.series, number=number, source="django").save()
-                        if (i + index) % args.rollback_every == args.rollback_every - 1:
-                            raise Rollback()
-                    with lock:
-                        committed.append(number)
-                except Rollback:
-                    with lock:
-                        rolled_back[0] += 1
-                except Exception as error:
-                    with lock:
-                        errors.append(f"{type(error).__name__}: {error}")
+                while True:
+                    try:
+                        with transaction.atomic():
+                            number = get_next_value(f"shared-{args.series}")
+                            Invoice(series=args.series, number=number, source="django").save()
+                            if (i + index) % args.rollback_every == args.rollback_every - 1:
+                                raise Rollback()
+                        with lock:
+                            committed.append(number)
+                    except Rollback:
+                        with lock:
+                            rolled_back[0] += 1
+                    except Exception as error:
+                        if to_retry(error):
+                            with lock:
+                                retried.append(f"{type(error).__name__}: {error}")
+                            continue
+                        with lock:
+                            errors.append(f"{type(error).__name__}: {error}")
+                    break
         finally:
             connection.close()
 
@@ -143,7 +166,13 @@ def write(args):
         thread.join()
     print(
         json.dumps(
-            {"committed": sorted(committed), "rolled_back": rolled_back[0], "errors": errors}
+            {
+                "committed": sorted(committed),
+                "rolled_back": rolled_back[0],
+                "retried": len(retried),
+                "retried_because": sorted(set(retried)),
+                "errors": errors,
+            }
         )
     )
 
