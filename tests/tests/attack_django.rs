@@ -169,14 +169,16 @@ async fn creation_stress(
     both
 }
 
-async fn stress_case(cases: &[(Backend, IsolationLevel, usize)]) {
+/// `tag` names the scratch databases: each test its own, as they run at
+/// once in one process.
+async fn stress_case(tag: &str, cases: &[(Backend, IsolationLevel, usize)]) {
     let mut broken = Vec::new();
     for t in connect_all(2).await {
         let mine: Vec<_> = cases.iter().filter(|c| c.0 == t.backend).collect();
         if mine.is_empty() {
             continue;
         }
-        let Some((scratch, db, _django)) = adopted(&t, "atk_race", 6).await else {
+        let Some((scratch, db, _django)) = adopted(&t, tag, 6).await else {
             return;
         };
         let mut both = Vec::new();
@@ -194,21 +196,32 @@ async fn stress_case(cases: &[(Backend, IsolationLevel, usize)]) {
 
 #[tokio::test]
 async fn guard_holds_concurrent_creation_postgres_rc_mariadb_rr() {
-    stress_case(&[
-        (Backend::Postgres, IsolationLevel::ReadCommitted, 150),
-        (Backend::MySql, IsolationLevel::RepeatableRead, 150),
-    ])
+    stress_case(
+        "atk_race_rc_rr",
+        &[
+            (Backend::Postgres, IsolationLevel::ReadCommitted, 150),
+            (Backend::MySql, IsolationLevel::RepeatableRead, 150),
+        ],
+    )
     .await;
 }
 
 #[tokio::test]
 async fn guard_holds_postgres_repeatable_read_concurrent_creation() {
-    stress_case(&[(Backend::Postgres, IsolationLevel::RepeatableRead, 20)]).await;
+    stress_case(
+        "atk_race_pg_rr",
+        &[(Backend::Postgres, IsolationLevel::RepeatableRead, 20)],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn guard_holds_mariadb_read_committed_concurrent_creation() {
-    stress_case(&[(Backend::MySql, IsolationLevel::ReadCommitted, 500)]).await;
+    stress_case(
+        "atk_race_my_rc",
+        &[(Backend::MySql, IsolationLevel::ReadCommitted, 500)],
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------

@@ -247,6 +247,12 @@ impl Dialect {
     /// or the end of the range write nothing (no row returned;
     /// `refusal_kind` tells which). `returning` adds `RETURNING "last"`
     /// (SQLite's triggers cannot return).
+    ///
+    /// On PostgreSQL the statement first tries the row's version this
+    /// transaction wrote last, by its TID ([`hot_row`](Self::hot_row)), and
+    /// runs the upsert only when that finds nothing: the same write under
+    /// the same decision, at a constant cost however many times the
+    /// transaction already moved the counter.
     pub(crate) fn upsert(self, step: Step, range: bool, returning: bool) -> String {
         assert!(self != Self::MySql, "MariaDB/MySQL allocates its own way");
         let new = match self {
@@ -263,13 +269,64 @@ impl Dialect {
         } else {
             ("", "", String::new())
         };
+        let next = self.next_last(&col("last"), step);
+        let refused = self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step);
+        if self == Self::Postgres {
+            assert!(returning, "PostgreSQL's allocation returns the value");
+            let hot_range = if range {
+                ", \"max_value\" = {max_value}, \"warn_at\" = {warn_at}"
+            } else {
+                ""
+            };
+            return format!(
+                "WITH \"hot\" AS (UPDATE {{table}} SET \"last\" = {next}, \"last_day\" = {}{hot_range} WHERE {} AND ({refused}) IS NULL RETURNING \"last\", {}), \"new\" AS (INSERT INTO {{table}} (\"name\", \"last\", \"last_day\"{range_columns}) SELECT {{name}}, {{first}}, {{new_day}}{range_values} WHERE NOT EXISTS (SELECT 1 FROM \"hot\") ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {next}, \"last_day\" = {}{range_set} WHERE ({refused}) IS NULL RETURNING \"last\", {}) SELECT \"last\" FROM \"hot\" UNION ALL SELECT \"last\" FROM \"new\"",
+                self.later_day(&col("last_day"), "{new_day}"),
+                self.hot_row(),
+                self.remember_hot_row(),
+                self.later_day(&col("last_day"), &format!("{new}.\"last_day\"")),
+                self.remember_hot_row(),
+            );
+        }
         format!(
-            "INSERT INTO {{table}} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES ({{name}}, {{first}}, {{new_day}}{range_values}) ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {}, \"last_day\" = {}{range_set} WHERE ({}) IS NULL{}",
-            self.next_last(&col("last"), step),
+            "INSERT INTO {{table}} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES ({{name}}, {{first}}, {{new_day}}{range_values}) ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {next}, \"last_day\" = {}{range_set} WHERE ({refused}) IS NULL{}",
             self.later_day(&col("last_day"), &format!("{new}.\"last_day\"")),
-            self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step),
             if returning { " RETURNING \"last\"" } else { "" }
         )
+    }
+
+    /// PostgreSQL: the transaction-local setting that remembers where this
+    /// transaction last wrote the counter row of `{name}` (its TID); 4,096
+    /// of them, by the name's SHA-256.
+    ///
+    /// Why: every write of a row makes a new version of it, and until the
+    /// transaction ends every version stays; a lookup by name walks them
+    /// all, so a transaction that moves one counter N times (a bulk load,
+    /// the triggers over `INSERT ... SELECT`, the derive in a loop) paid
+    /// N²/2 version visits. A TID leads to the latest version at once.
+    fn hot_slot(self) -> &'static str {
+        "'sequences.hot_' || left(encode(sha256(convert_to({name}, 'UTF8')), 'hex'), 3)"
+    }
+
+    /// PostgreSQL: the condition "this is the version of `{name}`'s counter
+    /// row this transaction wrote last", by TID (a TID scan). Only a hint:
+    /// the TID must also hold a row of that name visible now, and a version
+    /// the transaction has since replaced is invisible to it, so a missing,
+    /// stale or colliding slot (another name's TID, another table's) matches
+    /// nothing, and the caller falls back to the lookup by name. A
+    /// subtransaction's rollback restores the setting with the row. Under
+    /// READ COMMITTED a concurrent update's new version fails the TID
+    /// recheck; at REPEATABLE READ it fails to serialize, as by name.
+    fn hot_row(self) -> String {
+        format!(
+            "ctid = NULLIF(current_setting({}, true), '')::tid AND \"name\" = {{name}}",
+            self.hot_slot()
+        )
+    }
+
+    /// PostgreSQL: records the written version's TID in
+    /// [`hot_slot`](Self::hot_slot) (for a `RETURNING` list).
+    fn remember_hot_row(self) -> String {
+        format!("set_config({}, ctid::text, true)", self.hot_slot())
     }
 
     /// The single statement that creates the row with `first` or moves it
@@ -517,6 +574,14 @@ impl Dialect {
     /// The chain head of `{name}` (its row is locked by the allocation);
     /// `into` follows the select list (a trigger's variable).
     pub(crate) fn chain_head_text(self, into: &str) -> String {
+        if self == Self::Postgres {
+            // The version the allocation just wrote, by its TID; by name
+            // only when that finds nothing (see `hot_row`).
+            return format!(
+                "WITH \"hot\" AS (SELECT \"chain_head\" FROM {{table}} WHERE {}) SELECT \"chain_head\"{into} FROM \"hot\" UNION ALL SELECT \"chain_head\" FROM {{table}} WHERE \"name\" = {{name}} AND NOT EXISTS (SELECT 1 FROM \"hot\")",
+                self.hot_row()
+            );
+        }
         format!(
             "SELECT {}{into} FROM {{table}} WHERE {} = {{name}}",
             self.quote("chain_head"),
@@ -538,13 +603,23 @@ impl Dialect {
     }
 
     /// Moves the chain head of `{name}` to `{head}` (and, `sealed`, its seal
-    /// to `{seal}`: KeyedChainMigration's column, named only then).
-    pub(crate) fn set_chain_head_text(self, sealed: bool) -> String {
+    /// to `{seal}`: KeyedChainMigration's column, named only then). On
+    /// PostgreSQL it writes the version the allocation wrote, by its TID,
+    /// and remembers the new one (see `hot_row`); it returns a row, and
+    /// `into` follows its select list (a trigger's variable).
+    pub(crate) fn set_chain_head_text(self, sealed: bool, into: &str) -> String {
         let seal = if sealed {
             format!(", {} = {{seal}}", self.quote("chain_seal"))
         } else {
             String::new()
         };
+        if self == Self::Postgres {
+            return format!(
+                "WITH \"hot\" AS (UPDATE {{table}} SET \"chain_head\" = {{head}}{seal} WHERE {hot} RETURNING {remember}), \"cold\" AS (UPDATE {{table}} SET \"chain_head\" = {{head}}{seal} WHERE \"name\" = {{name}} AND NOT EXISTS (SELECT 1 FROM \"hot\") RETURNING {remember}) SELECT 1{into} FROM \"hot\" UNION ALL SELECT 1 FROM \"cold\"",
+                hot = self.hot_row(),
+                remember = self.remember_hot_row(),
+            );
+        }
         format!(
             "UPDATE {{table}} SET {} = {{head}}{seal} WHERE {} = {{name}}",
             self.quote("chain_head"),
@@ -556,7 +631,7 @@ impl Dialect {
     pub(crate) fn set_chain_head(self, name: &str, head: &str, seal: Option<&str>) -> Statement {
         fill(
             self,
-            &self.set_chain_head_text(seal.is_some()),
+            &self.set_chain_head_text(seal.is_some(), ""),
             &[
                 ("table", &self.counter_table(CounterTable::Sequences)),
                 ("name", &Arg::bind(name)),
@@ -676,7 +751,7 @@ mod tests {
                 );
                 assert!(!statement.sql.contains("DROP"), "{}", statement.sql);
                 let values = statement.values.expect("bound values");
-                assert_eq!(values.0[0], Value::from(hostile));
+                assert!(values.0.contains(&Value::from(hostile)), "{values:?}");
             }
         }
     }
@@ -714,12 +789,24 @@ mod tests {
             assert_eq!(placeholders, values.len(), "{sql}");
             assert_eq!(sql.contains("max_value"), range.is_some(), "{sql}");
             assert_eq!(values.contains(&Value::BigInt(Some(999))), range.is_some());
-            assert!(sql.starts_with("INSERT INTO "), "{sql}");
             assert_eq!(sql.matches("INSERT INTO").count(), 1, "{sql}");
             assert!(!sql.contains(';'), "{sql}");
-            match dialect.returning() {
-                Returning::Row => assert!(sql.ends_with(r#"RETURNING "last""#), "{sql}"),
-                Returning::LastInsertId => assert!(sql.contains("LAST_INSERT_ID("), "{sql}"),
+            match dialect {
+                // The version this transaction wrote last, by TID, else
+                // the upsert (`hot_row`).
+                Dialect::Postgres => {
+                    assert!(sql.starts_with(r#"WITH "hot" AS (UPDATE "#), "{sql}");
+                    assert!(sql.contains("::tid AND "), "{sql}");
+                    assert!(sql.ends_with(r#"SELECT "last" FROM "new""#), "{sql}");
+                }
+                Dialect::Sqlite => {
+                    assert!(sql.starts_with("INSERT INTO "), "{sql}");
+                    assert!(sql.ends_with(r#"RETURNING "last""#), "{sql}");
+                }
+                Dialect::MySql => {
+                    assert!(sql.starts_with("INSERT INTO "), "{sql}");
+                    assert!(sql.contains("LAST_INSERT_ID("), "{sql}");
+                }
             }
         }
     }

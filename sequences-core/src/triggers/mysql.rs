@@ -174,7 +174,7 @@ fn settle(field: &FieldPlan) -> String {
     );
     let piece = |text: &str| fill(D, text, &refs(&args)).text();
     let chain = if field.chain.is_some() {
-        format!("    {};\n", piece(&D.set_chain_head_text(false)))
+        format!("    {};\n", piece(&D.set_chain_head_text(false, "")))
     } else {
         String::new()
     };

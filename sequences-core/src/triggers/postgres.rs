@@ -31,7 +31,7 @@ fn function(name: &str, declare: &str, body: &str) -> String {
     )
 }
 
-const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_kind text;\n  v_head text;\n  v_hash text;";
+const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_kind text;\n  v_head text;\n  v_hash text;\n  v_hot integer;";
 
 /// Checks the row's columns, computes the sequence name and takes the value
 /// into `v_value`, with the guards and refusals of the library's allocation.
@@ -102,7 +102,12 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
                 "v_name",
                 "v_value"
             ),
-            fill(D, &D.set_chain_head_text(false), &refs(&args)).text(),
+            fill(
+                D,
+                &D.set_chain_head_text(false, " INTO v_hot"),
+                &refs(&args)
+            )
+            .text(),
         );
     }
     out

@@ -33,6 +33,7 @@ mod core_edges;
 mod deferred;
 mod derive;
 mod formats;
+mod long_transactions;
 mod model;
 mod numbering;
 mod progress;
