@@ -183,6 +183,21 @@ pub(crate) fn refs<'a>(args: &'a [(&'a str, Arg)]) -> Vec<(&'a str, &'a Arg)> {
     args.iter().map(|(name, arg)| (*name, arg)).collect()
 }
 
+/// PostgreSQL: the name of the transaction-local setting that remembers
+/// where this transaction last wrote the counter row of `name` (its TID;
+/// `Dialect::upsert`): one of 1,024, by the first ten bits of the name's
+/// SHA-256. Few enough that a connection creates them all in well under a
+/// second on PostgreSQL 15 (whose settings are a sorted array), many enough
+/// that the sequences of one bulk load rarely share one; two that do each
+/// fall back to the lookup by name. The triggers compute the same name in SQL
+/// (`Dialect::hot_slot_sql`).
+pub(crate) fn hot_slot(name: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let slot = (u16::from(digest[0]) << 2) | u16::from(digest[1] >> 6);
+    format!("sequences.hot_{slot}")
+}
+
 impl Dialect {
     pub(crate) fn returning(self) -> Returning {
         match self {
@@ -248,12 +263,22 @@ impl Dialect {
     /// `refusal_kind` tells which). `returning` adds `RETURNING "last"`
     /// (SQLite's triggers cannot return).
     ///
-    /// On PostgreSQL the statement first tries the row's version this
-    /// transaction wrote last, by its TID ([`hot_row`](Self::hot_row)), and
-    /// runs the upsert only when that finds nothing: the same write under
-    /// the same decision, at a constant cost however many times the
-    /// transaction already moved the counter.
+    /// On PostgreSQL `RETURNING` also remembers the written version's TID,
+    /// and the allocation tries that version first ([`hot_update`](Self::hot_update)).
     pub(crate) fn upsert(self, step: Step, range: bool, returning: bool) -> String {
+        self.upsert_from(step, range, returning, None)
+    }
+
+    /// [`upsert`](Self::upsert), whose row comes from `VALUES`, or (with
+    /// `only_if`) from a `SELECT` under that condition. On PostgreSQL,
+    /// `RETURNING` also remembers the written version's TID (`hot_row`).
+    fn upsert_from(
+        self,
+        step: Step,
+        range: bool,
+        returning: bool,
+        only_if: Option<&str>,
+    ) -> String {
         assert!(self != Self::MySql, "MariaDB/MySQL allocates its own way");
         let new = match self {
             Self::Postgres => "EXCLUDED",
@@ -269,46 +294,72 @@ impl Dialect {
         } else {
             ("", "", String::new())
         };
-        let next = self.next_last(&col("last"), step);
-        let refused = self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step);
-        if self == Self::Postgres {
-            assert!(returning, "PostgreSQL's allocation returns the value");
-            let hot_range = if range {
-                ", \"max_value\" = {max_value}, \"warn_at\" = {warn_at}"
-            } else {
-                ""
-            };
-            return format!(
-                "WITH \"hot\" AS (UPDATE {{table}} SET \"last\" = {next}, \"last_day\" = {}{hot_range} WHERE {} AND ({refused}) IS NULL RETURNING \"last\", {}), \"new\" AS (INSERT INTO {{table}} (\"name\", \"last\", \"last_day\"{range_columns}) SELECT {{name}}, {{first}}, {{new_day}}{range_values} WHERE NOT EXISTS (SELECT 1 FROM \"hot\") ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {next}, \"last_day\" = {}{range_set} WHERE ({refused}) IS NULL RETURNING \"last\", {}) SELECT \"last\" FROM \"hot\" UNION ALL SELECT \"last\" FROM \"new\"",
-                self.later_day(&col("last_day"), "{new_day}"),
-                self.hot_row(),
-                self.remember_hot_row(),
-                self.later_day(&col("last_day"), &format!("{new}.\"last_day\"")),
-                self.remember_hot_row(),
-            );
-        }
+        let source = match only_if {
+            None => format!("VALUES ({{name}}, {{first}}, {{new_day}}{range_values})"),
+            Some(condition) => {
+                format!("SELECT {{name}}, {{first}}, {{new_day}}{range_values} WHERE {condition}")
+            }
+        };
+        let returning = match (returning, self) {
+            (false, _) => String::new(),
+            (true, Self::Postgres) => format!(" RETURNING \"last\", {}", self.remember_hot_row()),
+            (true, _) => " RETURNING \"last\"".to_owned(),
+        };
         format!(
-            "INSERT INTO {{table}} (\"name\", \"last\", \"last_day\"{range_columns}) VALUES ({{name}}, {{first}}, {{new_day}}{range_values}) ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {next}, \"last_day\" = {}{range_set} WHERE ({refused}) IS NULL{}",
+            "INSERT INTO {{table}} (\"name\", \"last\", \"last_day\"{range_columns}) {source} ON CONFLICT (\"name\") DO UPDATE SET \"last\" = {}, \"last_day\" = {}{range_set} WHERE ({}) IS NULL{returning}",
+            self.next_last(&col("last"), step),
             self.later_day(&col("last_day"), &format!("{new}.\"last_day\"")),
-            if returning { " RETURNING \"last\"" } else { "" }
+            self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step),
         )
     }
 
-    /// PostgreSQL: the transaction-local setting that remembers where this
-    /// transaction last wrote the counter row of `{name}` (its TID); 4,096
-    /// of them, by the name's SHA-256.
+    /// PostgreSQL: the allocation's write of the counter row's version at
+    /// TID `tid` (a hole, or a trigger's variable), with the decision and
+    /// the write of [`upsert`](Self::upsert), returning `last` and
+    /// remembering the new version's TID; no row when the version is not
+    /// there (see `hot_row`) or the decision refuses.
+    pub(crate) fn hot_update(self, step: Step, range: bool, tid: &str) -> String {
+        assert!(self == Self::Postgres, "PostgreSQL only");
+        let col = |c: &str| format!("{{table}}.\"{c}\"");
+        let range_set = if range {
+            ", \"max_value\" = {max_value}, \"warn_at\" = {warn_at}"
+        } else {
+            ""
+        };
+        format!(
+            "UPDATE {{table}} SET \"last\" = {}, \"last_day\" = {}{range_set} WHERE ctid = {tid} AND \"name\" = {{name}} AND ({}) IS NULL RETURNING \"last\", {}",
+            self.next_last(&col("last"), step),
+            self.later_day(&col("last_day"), "{new_day}"),
+            self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step),
+            self.remember_hot_row(),
+        )
+    }
+
+    /// PostgreSQL: the TID remembered in the setting `{slot}`, or NULL.
+    pub(crate) fn hot_tid(self) -> &'static str {
+        "NULLIF(current_setting({slot}, true), '')::tid"
+    }
+
+    /// PostgreSQL: the SQL of the setting's name for the counter row of
+    /// `name` (an expression of the trigger's variable `name`), the same as
+    /// [`hot_slot`] computes in Rust.
+    pub(crate) fn hot_slot_sql(name: &str) -> String {
+        format!(
+            "'sequences.hot_' || (get_byte(sha256(convert_to({name}, 'UTF8')), 0) * 4 + get_byte(sha256(convert_to({name}, 'UTF8')), 1) / 64)"
+        )
+    }
+
+    /// PostgreSQL: the condition "this is the version of `{name}`'s counter
+    /// row this transaction wrote last", by the TID remembered in the
+    /// transaction-local setting `{slot}` ([`hot_slot`]), a TID scan.
     ///
     /// Why: every write of a row makes a new version of it, and until the
     /// transaction ends every version stays; a lookup by name walks them
     /// all, so a transaction that moves one counter N times (a bulk load,
     /// the triggers over `INSERT ... SELECT`, the derive in a loop) paid
     /// N²/2 version visits. A TID leads to the latest version at once.
-    fn hot_slot(self) -> &'static str {
-        "'sequences.hot_' || left(encode(sha256(convert_to({name}, 'UTF8')), 'hex'), 3)"
-    }
-
-    /// PostgreSQL: the condition "this is the version of `{name}`'s counter
-    /// row this transaction wrote last", by TID (a TID scan). Only a hint:
+    ///
+    /// Only a hint:
     /// the TID must also hold a row of that name visible now, and a version
     /// the transaction has since replaced is invisible to it, so a missing,
     /// stale or colliding slot (another name's TID, another table's) matches
@@ -317,16 +368,13 @@ impl Dialect {
     /// READ COMMITTED a concurrent update's new version fails the TID
     /// recheck; at REPEATABLE READ it fails to serialize, as by name.
     fn hot_row(self) -> String {
-        format!(
-            "ctid = NULLIF(current_setting({}, true), '')::tid AND \"name\" = {{name}}",
-            self.hot_slot()
-        )
+        format!("ctid = {} AND \"name\" = {{name}}", self.hot_tid())
     }
 
-    /// PostgreSQL: records the written version's TID in
-    /// [`hot_slot`](Self::hot_slot) (for a `RETURNING` list).
-    fn remember_hot_row(self) -> String {
-        format!("set_config({}, ctid::text, true)", self.hot_slot())
+    /// PostgreSQL: records the written version's TID in the setting
+    /// `{slot}` ([`hot_slot`]; for a `RETURNING` list).
+    fn remember_hot_row(self) -> &'static str {
+        "set_config({slot}, ctid::text, true)"
     }
 
     /// The single statement that creates the row with `first` or moves it
@@ -339,6 +387,12 @@ impl Dialect {
     /// With a declared `range`, the same statement records it on the row
     /// (`max_value`, `warn_at`: `RangeMigration`'s columns), for `sequences
     /// list`; without one, the row's range columns are not touched.
+    ///
+    /// On PostgreSQL the statement first writes the version of the row this
+    /// transaction wrote last, by its TID ([`hot_row`](Self::hot_row)), and
+    /// runs the upsert only when that writes nothing: the same write under
+    /// the same decision, at a cost that does not grow with the times the
+    /// transaction already moved the counter.
     pub(crate) fn allocate(
         self,
         name: &str,
@@ -349,7 +403,19 @@ impl Dialect {
         table: CounterTable,
     ) -> Statement {
         let text = match self {
-            Self::Postgres | Self::Sqlite => self.upsert(step, range.is_some(), true),
+            // The version this transaction wrote last, by its TID; the
+            // upsert only when that writes nothing (`hot_row`).
+            Self::Postgres => format!(
+                "WITH \"hot\" AS ({}), \"new\" AS ({}) SELECT \"last\" FROM \"hot\" UNION ALL SELECT \"last\" FROM \"new\"",
+                self.hot_update(step, range.is_some(), self.hot_tid()),
+                self.upsert_from(
+                    step,
+                    range.is_some(),
+                    true,
+                    Some("NOT EXISTS (SELECT 1 FROM \"hot\")")
+                ),
+            ),
+            Self::Sqlite => self.upsert(step, range.is_some(), true),
             // ON DUPLICATE KEY UPDATE has no WHERE. When the decision
             // refuses, the new value is `last + (MAX or MIN by last's sign) +
             // (1 or -1)`, which overflows for every `last`, so the server
@@ -385,6 +451,7 @@ impl Dialect {
         let mut args = vec![
             ("table", self.counter_table(table)),
             ("name", Arg::bind(name)),
+            ("slot", Arg::bind(hot_slot(name))),
             ("first", Arg::bind(first)),
             // The counter's new `last_day` is the allocation's last day; its
             // check, the first.
@@ -597,6 +664,7 @@ impl Dialect {
             &[
                 ("table", &self.counter_table(CounterTable::Sequences)),
                 ("name", &Arg::bind(name)),
+                ("slot", &Arg::bind(hot_slot(name))),
             ],
         )
         .statement(self)
@@ -635,6 +703,7 @@ impl Dialect {
             &[
                 ("table", &self.counter_table(CounterTable::Sequences)),
                 ("name", &Arg::bind(name)),
+                ("slot", &Arg::bind(hot_slot(name))),
                 ("head", &Arg::bind(head)),
                 ("seal", &Arg::bind(seal)),
             ],

@@ -297,6 +297,9 @@ impl FieldPlan {
         let mut args = vec![
             ("table", Arg::sql(self.crate_table(d, TABLE_NAME))),
             ("name", Arg::sql(name)),
+            // PostgreSQL's setting that remembers the counter row's TID,
+            // computed once per row into `v_slot` (`Dialect::hot_slot_sql`).
+            ("slot", Arg::sql("v_slot")),
             ("first", Arg::sql(self.plan.first.to_string())),
             ("new_day", Arg::sql(day)),
             ("day", Arg::sql(day)),

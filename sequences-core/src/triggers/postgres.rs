@@ -31,7 +31,7 @@ fn function(name: &str, declare: &str, body: &str) -> String {
     )
 }
 
-const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_kind text;\n  v_head text;\n  v_hash text;\n  v_hot integer;";
+const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_kind text;\n  v_head text;\n  v_hash text;\n  v_hot integer;\n  v_slot text;\n  v_tid tid;\n  v_seen text;";
 
 /// Checks the row's columns, computes the sequence name and takes the value
 /// into `v_value`, with the guards and refusals of the library's allocation.
@@ -60,6 +60,7 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
         out += &format!("  v_day_number := {};\n", day_number(D, "v_day"));
     }
     out += &format!("  v_name := {};\n", e.name(field, day_var));
+    out += &format!("  v_slot := {};\n", Dialect::hot_slot_sql("v_name"));
     out += &format!(
         "  IF {} THEN\n    {}\n  END IF;\n",
         field.name_too_long(D, "v_name"),
@@ -70,8 +71,14 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
     let step = field.step();
     // The library's upsert; when it writes nothing, the library's read of
     // why (`sql::counter`), under the row's lock.
+    // On the version this transaction wrote last, by its TID, when it
+    // remembers one (`Dialect::hot_update`), else (or when that writes
+    // nothing) by name: a transaction's first row costs what it did, and
+    // every later one a TID scan.
     out += &format!(
-        "  {} INTO v_value;\n",
+        "  v_tid := {};\n  IF v_tid IS NOT NULL THEN\n    {} INTO v_value, v_seen;\n  END IF;\n  IF v_tid IS NULL OR NOT FOUND THEN\n    {} INTO v_value, v_seen;\n  END IF;\n",
+        piece(D.hot_tid()),
+        piece(&D.hot_update(step, field.range.is_some(), "v_tid")),
         piece(&D.upsert(step, field.range.is_some(), true))
     );
     let (end, end_parts) = field.end_refusal(D, "v_last", "v_name");
