@@ -2,12 +2,13 @@
 //! binds its values to these pieces, the triggers' generators fill them
 //! with their row's expressions (`sql::piece`). The allocating upsert, the
 //! arithmetic of the next value, the decision to refuse, giving the last
-//! value back, the chain head; closing and locking, which only the library
-//! does.
+//! value back; closing and locking, which only the library does. The chain
+//! head is in `chain`, the PostgreSQL TID shortcut in `hot`.
 
 use sea_orm::{DbBackend, Statement, Value};
 
 use super::Dialect;
+use super::hot::hot_slot;
 use super::piece::{Arg, fill};
 use crate::entity::CounterTable;
 use crate::error::SequenceError;
@@ -183,21 +184,6 @@ pub(crate) fn refs<'a>(args: &'a [(&'a str, Arg)]) -> Vec<(&'a str, &'a Arg)> {
     args.iter().map(|(name, arg)| (*name, arg)).collect()
 }
 
-/// PostgreSQL: the name of the transaction-local setting that remembers
-/// where this transaction last wrote the counter row of `name` (its TID;
-/// `Dialect::upsert`): one of 1,024, by the first ten bits of the name's
-/// SHA-256. Few enough that a connection creates them all in well under a
-/// second on PostgreSQL 15 (whose settings are a sorted array), many enough
-/// that the sequences of one bulk load rarely share one; two that do each
-/// fall back to the lookup by name. The triggers compute the same name in SQL
-/// (`Dialect::hot_slot_sql`).
-pub(crate) fn hot_slot(name: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(name.as_bytes());
-    let slot = (u16::from(digest[0]) << 2) | u16::from(digest[1] >> 6);
-    format!("sequences.hot_{slot}")
-}
-
 impl Dialect {
     pub(crate) fn returning(self) -> Returning {
         match self {
@@ -311,70 +297,6 @@ impl Dialect {
             self.later_day(&col("last_day"), &format!("{new}.\"last_day\"")),
             self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step),
         )
-    }
-
-    /// PostgreSQL: the allocation's write of the counter row's version at
-    /// TID `tid` (a hole, or a trigger's variable), with the decision and
-    /// the write of [`upsert`](Self::upsert), returning `last` and
-    /// remembering the new version's TID; no row when the version is not
-    /// there (see `hot_row`) or the decision refuses.
-    pub(crate) fn hot_update(self, step: Step, range: bool, tid: &str) -> String {
-        assert!(self == Self::Postgres, "PostgreSQL only");
-        let col = |c: &str| format!("{{table}}.\"{c}\"");
-        let range_set = if range {
-            ", \"max_value\" = {max_value}, \"warn_at\" = {warn_at}"
-        } else {
-            ""
-        };
-        format!(
-            "UPDATE {{table}} SET \"last\" = {}, \"last_day\" = {}{range_set} WHERE ctid = {tid} AND \"name\" = {{name}} AND ({}) IS NULL RETURNING \"last\", {}",
-            self.next_last(&col("last"), step),
-            self.later_day(&col("last_day"), "{new_day}"),
-            self.refusal_kind(&col("closed"), &col("last_day"), &col("last"), step),
-            self.remember_hot_row(),
-        )
-    }
-
-    /// PostgreSQL: the TID remembered in the setting `{slot}`, or NULL.
-    pub(crate) fn hot_tid(self) -> &'static str {
-        "NULLIF(current_setting({slot}, true), '')::tid"
-    }
-
-    /// PostgreSQL: the SQL of the setting's name for the counter row of
-    /// `name` (an expression of the trigger's variable `name`), the same as
-    /// [`hot_slot`] computes in Rust.
-    pub(crate) fn hot_slot_sql(name: &str) -> String {
-        format!(
-            "'sequences.hot_' || (get_byte(sha256(convert_to({name}, 'UTF8')), 0) * 4 + get_byte(sha256(convert_to({name}, 'UTF8')), 1) / 64)"
-        )
-    }
-
-    /// PostgreSQL: the condition "this is the version of `{name}`'s counter
-    /// row this transaction wrote last", by the TID remembered in the
-    /// transaction-local setting `{slot}` ([`hot_slot`]), a TID scan.
-    ///
-    /// Why: every write of a row makes a new version of it, and until the
-    /// transaction ends every version stays; a lookup by name walks them
-    /// all, so a transaction that moves one counter N times (a bulk load,
-    /// the triggers over `INSERT ... SELECT`, the derive in a loop) paid
-    /// N²/2 version visits. A TID leads to the latest version at once.
-    ///
-    /// Only a hint:
-    /// the TID must also hold a row of that name visible now, and a version
-    /// the transaction has since replaced is invisible to it, so a missing,
-    /// stale or colliding slot (another name's TID, another table's) matches
-    /// nothing, and the caller falls back to the lookup by name. A
-    /// subtransaction's rollback restores the setting with the row. Under
-    /// READ COMMITTED a concurrent update's new version fails the TID
-    /// recheck; at REPEATABLE READ it fails to serialize, as by name.
-    fn hot_row(self) -> String {
-        format!("ctid = {} AND \"name\" = {{name}}", self.hot_tid())
-    }
-
-    /// PostgreSQL: records the written version's TID in the setting
-    /// `{slot}` ([`hot_slot`]; for a `RETURNING` list).
-    fn remember_hot_row(self) -> &'static str {
-        "set_config({slot}, ctid::text, true)"
     }
 
     /// The single statement that creates the row with `first` or moves it
@@ -633,79 +555,6 @@ impl Dialect {
                 ("table", &self.counter_table(table)),
                 ("name", &Arg::bind(name)),
                 ("value", &Arg::bind(value)),
-            ],
-        )
-        .statement(self)
-    }
-
-    /// The chain head of `{name}` (its row is locked by the allocation);
-    /// `into` follows the select list (a trigger's variable).
-    pub(crate) fn chain_head_text(self, into: &str) -> String {
-        if self == Self::Postgres {
-            // The version the allocation just wrote, by its TID; by name
-            // only when that finds nothing (see `hot_row`).
-            return format!(
-                "WITH \"hot\" AS (SELECT \"chain_head\" FROM {{table}} WHERE {}) SELECT \"chain_head\"{into} FROM \"hot\" UNION ALL SELECT \"chain_head\" FROM {{table}} WHERE \"name\" = {{name}} AND NOT EXISTS (SELECT 1 FROM \"hot\")",
-                self.hot_row()
-            );
-        }
-        format!(
-            "SELECT {}{into} FROM {{table}} WHERE {} = {{name}}",
-            self.quote("chain_head"),
-            self.quote("name")
-        )
-    }
-
-    /// [`chain_head_text`](Self::chain_head_text), bound.
-    pub(crate) fn chain_head(self, name: &str) -> Statement {
-        fill(
-            self,
-            &self.chain_head_text(""),
-            &[
-                ("table", &self.counter_table(CounterTable::Sequences)),
-                ("name", &Arg::bind(name)),
-                ("slot", &Arg::bind(hot_slot(name))),
-            ],
-        )
-        .statement(self)
-    }
-
-    /// Moves the chain head of `{name}` to `{head}` (and, `sealed`, its seal
-    /// to `{seal}`: KeyedChainMigration's column, named only then). On
-    /// PostgreSQL it writes the version the allocation wrote, by its TID,
-    /// and remembers the new one (see `hot_row`); it returns a row, and
-    /// `into` follows its select list (a trigger's variable).
-    pub(crate) fn set_chain_head_text(self, sealed: bool, into: &str) -> String {
-        let seal = if sealed {
-            format!(", {} = {{seal}}", self.quote("chain_seal"))
-        } else {
-            String::new()
-        };
-        if self == Self::Postgres {
-            return format!(
-                "WITH \"hot\" AS (UPDATE {{table}} SET \"chain_head\" = {{head}}{seal} WHERE {hot} RETURNING {remember}), \"cold\" AS (UPDATE {{table}} SET \"chain_head\" = {{head}}{seal} WHERE \"name\" = {{name}} AND NOT EXISTS (SELECT 1 FROM \"hot\") RETURNING {remember}) SELECT 1{into} FROM \"hot\" UNION ALL SELECT 1 FROM \"cold\"",
-                hot = self.hot_row(),
-                remember = self.remember_hot_row(),
-            );
-        }
-        format!(
-            "UPDATE {{table}} SET {} = {{head}}{seal} WHERE {} = {{name}}",
-            self.quote("chain_head"),
-            self.quote("name")
-        )
-    }
-
-    /// [`set_chain_head_text`](Self::set_chain_head_text), bound.
-    pub(crate) fn set_chain_head(self, name: &str, head: &str, seal: Option<&str>) -> Statement {
-        fill(
-            self,
-            &self.set_chain_head_text(seal.is_some(), ""),
-            &[
-                ("table", &self.counter_table(CounterTable::Sequences)),
-                ("name", &Arg::bind(name)),
-                ("slot", &Arg::bind(hot_slot(name))),
-                ("head", &Arg::bind(head)),
-                ("seal", &Arg::bind(seal)),
             ],
         )
         .statement(self)

@@ -1,8 +1,10 @@
 //! Every SQL statement of the crate, per backend, each written once: the
-//! counter row (`counter`), voids (`voids`), the inventory (`inventory`),
-//! the clock (`clock`), the catalog (`catalog`), the numberer's rows
-//! (`numberer`) and the audit's queries (`audit`). The triggers' generators
-//! (`crate::triggers`) build on the same pieces.
+//! counter row (`counter`) and its chain head (`chain`), voids (`voids`),
+//! the inventory (`inventory`), the clock (`clock`), the catalog
+//! (`catalog`), the numberer's rows (`numberer`) and the audit's queries
+//! (`audit`); on PostgreSQL, the counter row's version a transaction wrote
+//! last, by TID (`hot`). The triggers' generators (`crate::triggers`) build
+//! on the same pieces.
 //!
 //! Allocation is one statement on every backend:
 //! - PostgreSQL and SQLite: `INSERT .. ON CONFLICT .. DO UPDATE .. RETURNING`;
@@ -22,9 +24,11 @@ use crate::error::database::{self as db_error, ErrorKind};
 
 mod audit;
 mod catalog;
+mod chain;
 mod clock;
 mod counter;
 mod django;
+mod hot;
 mod inventory;
 mod numberer;
 pub(crate) mod piece;
