@@ -5,8 +5,8 @@
 //! On PostgreSQL every write of the counter row leaves a version of it
 //! until the transaction ends, so the lookup by name grew with each write;
 //! the allocation now goes to the version this transaction wrote last by
-//! its TID, remembered in a transaction-local setting (`sql::counter`,
-//! `hot_row`), and falls back to the lookup by name whenever that finds
+//! its TID, remembered in a transaction-local setting (`sequences-core`'s
+//! `sql::hot`), and falls back to the lookup by name whenever that finds
 //! nothing. These tests prove the numbers stay exact through everything
 //! that can make the remembered TID wrong: savepoints rolled back and
 //! released, administration of the row in the same transaction, two names
