@@ -553,6 +553,19 @@ pub mod db_chained {
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
+    /// The chain check of this table, one chain per company, as its
+    /// description says.
+    pub fn chain_audit() -> sequences_core::ChainAudit<Column> {
+        sequences_core::ChainAudit::new(Column::Number, Column::Hash)
+            .covers([
+                Column::CompanyId,
+                Column::Customer,
+                Column::AmountCents,
+                Column::IssuedOn,
+            ])
+            .scope([Column::CompanyId])
+            .sequence("dbchain-{company_id}")
+    }
 }
 
 /// Numbered by the database in `ActiveModel::insert` too (`by_database`):

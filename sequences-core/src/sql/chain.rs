@@ -7,7 +7,6 @@
 use sea_orm::Statement;
 
 use super::Dialect;
-use super::hot::hot_slot;
 use super::piece::{Arg, fill};
 use crate::entity::CounterTable;
 
@@ -38,7 +37,7 @@ impl Dialect {
             &[
                 ("table", &self.counter_table(CounterTable::Sequences)),
                 ("name", &Arg::bind(name)),
-                ("slot", &Arg::bind(hot_slot(name))),
+                ("slot", &self.hot_slot_arg(name)),
             ],
         )
         .statement(self)
@@ -77,7 +76,7 @@ impl Dialect {
             &[
                 ("table", &self.counter_table(CounterTable::Sequences)),
                 ("name", &Arg::bind(name)),
-                ("slot", &Arg::bind(hot_slot(name))),
+                ("slot", &self.hot_slot_arg(name)),
                 ("head", &Arg::bind(head)),
                 ("seal", &Arg::bind(seal)),
             ],

@@ -8,7 +8,6 @@
 use sea_orm::{DbBackend, Statement, Value};
 
 use super::Dialect;
-use super::hot::hot_slot;
 use super::piece::{Arg, fill};
 use crate::entity::CounterTable;
 use crate::error::SequenceError;
@@ -373,7 +372,7 @@ impl Dialect {
         let mut args = vec![
             ("table", self.counter_table(table)),
             ("name", Arg::bind(name)),
-            ("slot", Arg::bind(hot_slot(name))),
+            ("slot", self.hot_slot_arg(name)),
             ("first", Arg::bind(first)),
             // The counter's new `last_day` is the allocation's last day; its
             // check, the first.

@@ -12,6 +12,7 @@
 
 use super::Dialect;
 use super::counter::Step;
+use super::piece::Arg;
 
 /// PostgreSQL: the name of the transaction-local setting that remembers
 /// where this transaction last wrote the counter row of `name` (its TID;
@@ -29,6 +30,16 @@ pub(crate) fn hot_slot(name: &str) -> String {
 }
 
 impl Dialect {
+    /// The `{slot}` argument for `name`'s counter row: its setting
+    /// ([`hot_slot`]) on PostgreSQL; elsewhere no statement names it, and no
+    /// hash is computed.
+    pub(super) fn hot_slot_arg(self, name: &str) -> Arg {
+        match self {
+            Self::Postgres => Arg::bind(hot_slot(name)),
+            _ => Arg::sql("NULL"),
+        }
+    }
+
     /// PostgreSQL: the allocation's write of the counter row's version at
     /// TID `tid` (a hole, or a trigger's variable), with the decision and
     /// the write of `upsert`, returning `last` and
@@ -67,16 +78,10 @@ impl Dialect {
 
     /// PostgreSQL: the condition "this is the version of `{name}`'s counter
     /// row this transaction wrote last", by the TID remembered in the
-    /// transaction-local setting `{slot}` ([`hot_slot`]), a TID scan.
+    /// transaction-local setting `{slot}` ([`hot_slot`]), a TID scan (why:
+    /// the module's documentation).
     ///
-    /// Why: every write of a row makes a new version of it, and until the
-    /// transaction ends every version stays; a lookup by name walks them
-    /// all, so a transaction that moves one counter N times (a bulk load,
-    /// the triggers over `INSERT ... SELECT`, the derive in a loop) paid
-    /// N²/2 version visits. A TID leads to the latest version at once.
-    ///
-    /// Only a hint:
-    /// the TID must also hold a row of that name visible now, and a version
+    /// Only a hint: the TID must also hold a row of that name visible now, and a version
     /// the transaction has since replaced is invisible to it, so a missing,
     /// stale or colliding slot (another name's TID, another table's) matches
     /// nothing, and the caller falls back to the lookup by name. A

@@ -31,7 +31,7 @@ fn function(name: &str, declare: &str, body: &str) -> String {
     )
 }
 
-const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_kind text;\n  v_head text;\n  v_hash text;\n  v_hot integer;\n  v_slot text;\n  v_tid tid;\n  v_seen text;";
+const DECLARE: &str = "  v_day date;\n  v_day_number integer;\n  v_name text;\n  v_value bigint;\n  v_last bigint;\n  v_closed boolean;\n  v_last_day integer;\n  v_kind text;\n  v_head text;\n  v_hash text;\n  v_slot text;\n  v_tid tid;\n  v_seen text;";
 
 /// Checks the row's columns, computes the sequence name and takes the value
 /// into `v_value`, with the guards and refusals of the library's allocation.
@@ -69,12 +69,12 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
     let args = field.counter_args(D, "v_name", "v_day_number");
     let piece = |text: &str| fill(D, text, &refs(&args)).text();
     let step = field.step();
-    // The library's upsert; when it writes nothing, the library's read of
-    // why (`sql::counter`), under the row's lock.
-    // On the version this transaction wrote last, by its TID, when it
-    // remembers one (`Dialect::hot_update`), else (or when that writes
-    // nothing) by name: a transaction's first row costs what it did, and
-    // every later one a TID scan.
+    // The library's allocation: on the version this transaction wrote last,
+    // by its TID, when it remembers one (`sql::hot`), else (or when that
+    // writes nothing) the upsert by name, so a transaction's first row
+    // costs what it did. When neither writes, the library's read of why
+    // (`sql::counter`), under the row's lock. `v_seen` takes the
+    // remembered TID, which the trigger does not need.
     out += &format!(
         "  v_tid := {};\n  IF v_tid IS NOT NULL THEN\n    {} INTO v_value, v_seen;\n  END IF;\n  IF v_tid IS NULL OR NOT FOUND THEN\n    {} INTO v_value, v_seen;\n  END IF;\n",
         piece(D.hot_tid()),
@@ -111,7 +111,7 @@ fn allocate(field: &FieldPlan, e: &Expr) -> String {
             ),
             fill(
                 D,
-                &D.set_chain_head_text(false, " INTO v_hot"),
+                &D.set_chain_head_text(false, " INTO v_seen"),
                 &refs(&args)
             )
             .text(),

@@ -839,8 +839,7 @@ async fn the_two_paths_agree_on_random_dates() {
 /// a covered field is refused.
 #[tokio::test]
 async fn the_database_chains_records_as_the_library() {
-    use sequences_core::ChainAudit;
-    use sequences_tests::entities::db_chained::{self, Column};
+    use sequences_tests::entities::db_chained;
     for t in connect_all(2).await {
         if t.backend == Backend::Sqlite {
             let error = db_chained::ActiveModel::gapless_numbering()
@@ -882,20 +881,7 @@ async fn the_database_chains_records_as_the_library() {
                 txn.commit().await.unwrap();
             }
         }
-        let audit = || async {
-            ChainAudit::new(Column::Number, Column::Hash)
-                .covers([
-                    Column::CompanyId,
-                    Column::Customer,
-                    Column::AmountCents,
-                    Column::IssuedOn,
-                ])
-                .scope([Column::CompanyId])
-                .sequence("dbchain-{company_id}")
-                .run(&t.db)
-                .await
-                .unwrap()
-        };
+        let audit = || async { db_chained::chain_audit().run(&t.db).await.unwrap() };
         let report = audit().await;
         let ours = report
             .chains

@@ -18,7 +18,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
-use sequences_core::{ChainAudit, Sequence, SequenceError};
+use sequences_core::{Sequence, SequenceError};
 use sequences_tests::entities::{db_chained, db_invoice};
 use sequences_tests::{assert_gapless, connect_all, try_execute as raw, unique_name};
 
@@ -293,19 +293,7 @@ async fn the_triggers_number_long_statements_and_savepoints_exactly() {
         };
         raw(&txn, &sql, vec![]).await.unwrap();
         txn.commit().await.unwrap();
-        use db_chained::Column;
-        let report = ChainAudit::new(Column::Number, Column::Hash)
-            .covers([
-                Column::CompanyId,
-                Column::Customer,
-                Column::AmountCents,
-                Column::IssuedOn,
-            ])
-            .scope([Column::CompanyId])
-            .sequence("dbchain-{company_id}")
-            .run(&t.db)
-            .await
-            .unwrap();
+        let report = db_chained::chain_audit().run(&t.db).await.unwrap();
         for company in companies {
             let chain = report
                 .chains
