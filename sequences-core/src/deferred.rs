@@ -339,7 +339,7 @@ async fn update_one<C: ConnectionTrait>(
     }
     // Never renumber a row numbered elsewhere meanwhile, nor one whose
     // sequence changed since its insert.
-    update.and_where(Expr::col(Alias::new(row.column)).is_null());
+    update.and_where(still_waiting(db, row, row.column)?);
     update.cond_where(as_inserted(db, row)?);
     let statement = db.get_database_backend().build(&update);
     let affected = db
@@ -382,7 +382,7 @@ async fn update_many<C: ConnectionTrait>(
                 .map(|(index, _)| pending[*index].keys[0].1.clone()),
         ),
     );
-    update.and_where(Expr::col(Alias::new(columns[0])).is_null());
+    update.and_where(still_waiting(db, &pending[rows[0].0], columns[0])?);
     // Each row as it was inserted, where that is to be compared (a
     // numberer's rows are locked: nothing to compare).
     if rows
@@ -411,6 +411,21 @@ async fn update_many<C: ConnectionTrait>(
         return Err(gone(first, rows.len() as u64, affected));
     }
     Ok(())
+}
+
+/// The row still waits for its number (`column IS NULL`), as a condition
+/// that leaves the choice of rows to the keys (`Dialect::is_null_by_key`).
+fn still_waiting<C: ConnectionTrait>(
+    db: &C,
+    row: &Pending,
+    column: &str,
+) -> Result<Expr, SequenceError> {
+    let dialect = crate::sql::Dialect::of(db.get_database_backend())
+        .map_err(|source| database_error(row, source))?;
+    Ok(Expr::cust_with_expr(
+        dialect.is_null_by_key(&dialect.placeholder(1)),
+        Expr::col(Alias::new(column)),
+    ))
 }
 
 /// The row's columns are as it was inserted with: compared byte for byte
