@@ -127,6 +127,49 @@ async fn a_deferred_insert_outside_the_helpers_is_refused_before_writing() {
     }
 }
 
+/// A row given a number behind the helper's back (raw SQL in the same
+/// transaction) is never numbered again: the UPDATE at COMMIT keeps only the
+/// rows still NULL (`Dialect::is_null_by_key`), finds fewer rows than it
+/// numbers, and the whole transaction is rolled back, its numbers given back.
+/// Two rows go through the batch UPDATE, one row through the single one.
+#[tokio::test]
+async fn a_row_numbered_behind_the_helpers_back_is_not_numbered_again() {
+    for t in connect_all(2).await {
+        for (rows, expected, found) in [(2, 2, 1), (1, 1, 0)] {
+            let company = fresh_company();
+            let sequence = Sequence::new(format!("deferred-{company}"));
+            let backend = t.db.get_database_backend();
+            let error = sequences_core::transaction::<DbErr, _, _, _>(&t.db, |txn| {
+                Box::pin(async move {
+                    let mut last = None;
+                    for _ in 0..rows {
+                        last = Some(new_invoice(company).insert(txn).await?.id);
+                    }
+                    let sql = match backend {
+                        DbBackend::Postgres => {
+                            "UPDATE deferred_invoice SET number = 99 WHERE id = $1"
+                        }
+                        _ => "UPDATE deferred_invoice SET number = 99 WHERE id = ?",
+                    };
+                    txn.execute_raw(Statement::from_sql_and_values(backend, sql, [last.into()]))
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(SequenceError::from_db_err(&error),
+                    Some(SequenceError::DeferredRowsMissing { target, expected: e, found: f })
+                        if target == "deferred_invoice.number" && *e == expected && *f == found),
+                "{t:?}, {rows} rows: {error:?}"
+            );
+            assert_eq!(sequence.last_value(&t.db).await.unwrap(), None, "{t:?}");
+            assert!(numbers_of(&t.db, company).await.is_empty(), "{t:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_rollback_gives_the_numbers_back() {
     for t in connect_all(2).await {
